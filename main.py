@@ -1,0 +1,118 @@
+"""kcstress: stress-test KC-Chain (or the embedded dev chain) and its IoT data pipeline.
+
+Usage:
+  python main.py [options]            run a benchmark (default: embedded chain, until stopped)
+  python main.py verify [options]     check every IoT record against the chain
+  python main.py report RUN_DIR       rebuild RUN_DIR/report.html from its CSV files
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+from utils.errors import ConfigError, KcStressError
+from utils.run_dir import make_run_dir, new_run_id
+from utils.settings import RATE_FIELDS, load_settings, parse_rate
+
+EXIT_CONFIG = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="python main.py",
+        description="Drive payment, merchant, lending and IoT-data workloads at chosen rates "
+        "against KC-Chain or an embedded dev chain, and measure everything. Settings: "
+        "CLI over environment over --scenario file over defaults.",
+        epilog="Subcommands: 'python main.py verify --help', 'python main.py report RUN_DIR'. "
+        "Exit status: 0 targets met, 1 targets missed, 2 bad configuration.",
+    )
+    p.add_argument("--duration", type=float, metavar="SECONDS",
+                   help="how long to offer load; 0 = until stopped (default: 0)")
+    p.add_argument("--rpc-url", metavar="URL",
+                   help="JSON-RPC endpoint (env RPC_HTTP_URL); none = start the embedded chain")
+    p.add_argument("--rate", action="append", default=[], metavar="WORKLOAD=TX_PER_SECOND",
+                   help="target rate, repeatable; workloads: " + ", ".join(RATE_FIELDS)
+                   + " (defaults 2, 1, 1, 0.1, 0.2; short names payment, merchant, lending, iot)")
+    p.add_argument("--scenario", type=Path, metavar="FILE.toml",
+                   help="TOML file of settings (same names as the options, [rates] table)")
+    p.add_argument("--seed", type=int, metavar="N",
+                   help="seed for wallets, amounts and devices (default: random, recorded)")
+    p.add_argument("--out", type=Path, metavar="DIR",
+                   help="parent of the run directory (env LOG_DIR; default: logs)")
+    p.add_argument("--host", metavar="HOST",
+                   help="address of /health and /metrics (default 127.0.0.1; 0.0.0.0 in containers)")
+    p.add_argument("--port", type=int, metavar="PORT",
+                   help="port of /health and /metrics (env HEALTHCHECK_PORT; default 8000; 0 = any)")
+    p.add_argument("--interval", type=float, metavar="SECONDS",
+                   help="KPI interval of kpi_intervals.csv and the progress line (default 10)")
+    p.add_argument("--contract", choices=("stylus", "evm"),
+                   help="MVPIoTProcessor flavour deployed on the embedded chain (default evm)")
+    p.add_argument("--arrival", choices=("constant", "poisson"),
+                   help="spacing of firings: constant or Poisson arrivals (default constant)")
+    p.add_argument("--block-time", type=float, metavar="SECONDS",
+                   help="embedded chain block interval (default 0.25; 0 = a block per tx)")
+    p.add_argument("--drain-timeout", type=float, metavar="SECONDS",
+                   help="how long to wait for in-flight transactions at the end (default 30)")
+    p.add_argument("--tx-timeout", type=float, metavar="SECONDS",
+                   help="a transaction without receipt after this long is a timeout (default 60)")
+    p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    return p
+
+
+def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {
+        key: getattr(args, key)
+        for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
+                    "contract", "arrival", "block_time", "drain_timeout", "tx_timeout")
+    }
+    for spec in args.rate:
+        workload, rate = parse_rate(spec)
+        values[RATE_FIELDS[workload]] = rate
+    return values
+
+
+def setup_logging(level: str, log_file: Path | None = None) -> None:
+    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file))
+    logging.basicConfig(
+        level=level, handlers=handlers, force=True,
+        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
+    )
+    for noisy in ("web3", "urllib3", "asyncio", "aiohttp.access", "waitress"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def run_benchmark(argv: list[str]) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(cli_settings(args), args.scenario)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from utils.run import Run
+
+    run_id = new_run_id()
+    run_dir = make_run_dir(settings.out, run_id)
+    setup_logging(args.log_level, run_dir / "run.log")
+    run = Run(settings, run_id=run_id, run_dir=run_dir)
+    try:
+        return asyncio.run(run.execute())
+    except (ConfigError, KcStressError) as exc:
+        logging.getLogger("main").error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    return run_benchmark(argv)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

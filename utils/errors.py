@@ -1,0 +1,52 @@
+"""Typed exceptions of the orchestrator. Each carries its context."""
+
+from __future__ import annotations
+
+
+class KcStressError(Exception):
+    """Root of every error this project raises on purpose."""
+
+
+class ConfigError(KcStressError):
+    """A setting is invalid. ``setting`` names it; the message says why."""
+
+    def __init__(self, setting: str, message: str) -> None:
+        super().__init__(f"{setting}: {message}")
+        self.setting = setting
+
+
+class ChainError(KcStressError):
+    """Talking to the chain failed."""
+
+
+class RpcError(ChainError):
+    """A JSON-RPC call returned an error or could not be made."""
+
+    def __init__(self, method: str, message: str, code: int | None = None) -> None:
+        super().__init__(f"{method}: {message}" + (f" (code {code})" if code is not None else ""))
+        self.method = method
+        self.code = code
+        self.rpc_message = message
+
+
+class TxRejected(ChainError):
+    """The node refused a signed transaction (eth_sendRawTransaction error)."""
+
+    def __init__(self, sender: str, nonce: int, message: str) -> None:
+        super().__init__(f"tx from {sender} nonce {nonce} rejected: {message}")
+        self.sender = sender
+        self.nonce = nonce
+        self.rpc_message = message
+
+    @property
+    def is_nonce_error(self) -> bool:
+        text = self.rpc_message.lower()
+        return "nonce" in text or "already known" in text or "replacement" in text
+
+
+class InsufficientFunds(ChainError):
+    """The funder cannot cover what the run plans to spend."""
+
+
+class DevChainError(ChainError):
+    """The embedded dev chain failed to start or died."""

@@ -1,0 +1,246 @@
+"""Run settings: CLI over environment over scenario file over defaults.
+
+The environment names of the original system keep working (RPC_HTTP_URL,
+PRIVATE_KEY, IOT_DEVICE_COUNT, ...). A scenario is a TOML file with the same
+keys as the fields below, plus an optional ``[rates]`` table keyed by
+workload name.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from contextvars import ContextVar
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlparse
+
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from utils.errors import ConfigError
+
+#: workload name -> the Settings field holding its rate (steps per second)
+RATE_FIELDS: dict[str, str] = {
+    "payment_app": "payment_rate",
+    "merchant_app": "merchant_rate",
+    "lending_app": "lending_rate",
+    "iot_registration": "iot_registration_rate",
+    "data_pipeline": "iot_data_submission_rate",
+}
+RATE_ALIASES: dict[str, str] = {
+    "payment": "payment_app",
+    "merchant": "merchant_app",
+    "lending": "lending_app",
+    "iot": "data_pipeline",
+    "iot_data": "data_pipeline",
+    "registration": "iot_registration",
+}
+
+
+#: the scenario file's values while Settings is being built (lowest-priority source)
+_SCENARIO: ContextVar[dict[str, Any]] = ContextVar("kcstress_scenario", default={})
+
+
+def _env(*names: str) -> Any:
+    return AliasChoices(*names)
+
+
+class Settings(BaseSettings):
+    """Everything a run needs to know, validated once at start."""
+
+    model_config = SettingsConfigDict(extra="forbid", populate_by_name=True, case_sensitive=False)
+
+    duration: float = Field(0.0, ge=0, description="seconds; 0 = until stopped")
+    rpc_url: str | None = Field(None, validation_alias=_env("rpc_url", "RPC_HTTP_URL"))
+    chain_id: int | None = Field(None, gt=0, validation_alias=_env("chain_id", "CHAIN_ID"))
+    private_key: SecretStr | None = Field(
+        None, validation_alias=_env("private_key", "PRIVATE_KEY"), repr=False
+    )
+    contract_address: str | None = Field(
+        None, validation_alias=_env("contract_address", "MVP_IOT_PROCESSOR_ADDRESS")
+    )
+    contract_abi: Path | None = Field(
+        None, validation_alias=_env("contract_abi", "MVP_IOT_PROCESSOR_ABI")
+    )
+    contract: Literal["stylus", "evm"] = Field(
+        "evm", validation_alias=_env("contract", "KCSTRESS_CONTRACT")
+    )
+    seed: int | None = Field(None, validation_alias=_env("seed", "KCSTRESS_SEED"))
+    out: Path = Field(Path("logs"), validation_alias=_env("out", "LOG_DIR"))
+    host: str = Field("127.0.0.1", validation_alias=_env("host", "HEALTHCHECK_HOST"))
+    port: int = Field(8000, ge=0, le=65535, validation_alias=_env("port", "HEALTHCHECK_PORT"))
+    interval: float = Field(10.0, gt=0, validation_alias=_env("interval", "KPI_INTERVAL_SEC"))
+
+    payment_rate: float = Field(2.0, ge=0)
+    merchant_rate: float = Field(1.0, ge=0)
+    lending_rate: float = Field(1.0, ge=0, description="1 origination + 1 repayment per 2 s")
+    iot_registration_rate: float = Field(
+        0.1, ge=0, validation_alias=_env("iot_registration_rate", "IOT_REGISTRATION_RATE")
+    )
+    iot_data_submission_rate: float = Field(
+        0.2, ge=0, validation_alias=_env("iot_data_submission_rate", "IOT_DATA_SUBMISSION_RATE")
+    )
+    iot_device_count: int = Field(
+        10, ge=0, le=100_000, validation_alias=_env("iot_device_count", "IOT_DEVICE_COUNT")
+    )
+    iot_data_dir: Path | None = Field(None, validation_alias=_env("iot_data_dir", "IOT_DATA_DIR"))
+    lcore_node_url: str | None = Field(
+        None, validation_alias=_env("lcore_node_url", "LCORE_NODE_URL")
+    )
+    arrival: Literal["constant", "poisson"] = "constant"
+
+    target_success_rate: float = Field(
+        0.95, ge=0, le=1, validation_alias=_env("target_success_rate", "TARGET_SUCCESS_RATE")
+    )
+    target_max_latency_sec: float = Field(
+        5.0, gt=0, validation_alias=_env("target_max_latency_sec", "TARGET_MAX_LATENCY_SEC")
+    )
+    target_daily_entries: int = Field(
+        10_000, ge=0, validation_alias=_env("target_daily_entries", "TARGET_DAILY_ENTRIES")
+    )
+
+    default_gas_limit: int | None = Field(
+        None, gt=0, validation_alias=_env("default_gas_limit", "DEFAULT_GAS_LIMIT")
+    )
+    fixed_gas_price_wei: int | None = Field(
+        None, ge=0, validation_alias=_env("fixed_gas_price_wei", "FIXED_GAS_PRICE_WEI")
+    )
+    tx_timeout: float = Field(60.0, gt=0, description="seconds to wait for a receipt")
+    drain_timeout: float = Field(30.0, ge=0, description="seconds to drain in-flight work")
+    funding_horizon: float = Field(
+        3600.0, gt=0, description="seconds of load to fund when duration is 0"
+    )
+    block_time: float = Field(0.25, ge=0, description="embedded chain block interval")
+    users: int = Field(16, ge=1, le=10_000)
+    merchants: int = Field(4, ge=1, le=10_000)
+    lenders: int = Field(2, ge=1, le=10_000)
+    borrowers: int = Field(8, ge=1, le=10_000)
+    committers: int = Field(4, ge=1, le=1_000, description="wallets that commit IoT records")
+
+    @field_validator("rpc_url", "lcore_node_url")
+    @classmethod
+    def _http_url(cls, value: str | None) -> str | None:
+        if value is None or value == "":
+            return None
+        parsed = urlparse(value)
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"not an http(s) URL: {value!r}")
+        try:
+            parsed.port  # noqa: B018 - raises on a malformed port
+        except ValueError as exc:
+            raise ValueError(f"bad port in URL {value!r}") from exc
+        return value
+
+    @field_validator("contract_address")
+    @classmethod
+    def _address(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        from eth_utils import is_address, to_checksum_address
+
+        if not is_address(value):
+            raise ValueError(f"not an address: {value!r}")
+        return str(to_checksum_address(value))
+
+    @field_validator("private_key")
+    @classmethod
+    def _key(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        text = value.get_secret_value().removeprefix("0x")
+        if len(text) != 64 or any(c not in "0123456789abcdefABCDEF" for c in text):
+            raise ValueError("must be 32 bytes in hex (64 hex digits)")
+        return SecretStr(text)
+
+    def rates(self) -> dict[str, float]:
+        """Target rate per workload name."""
+        return {name: float(getattr(self, field)) for name, field in RATE_FIELDS.items()}
+
+    def public_dict(self) -> dict[str, Any]:
+        """The effective settings without secrets (for summary.json)."""
+        data = self.model_dump(mode="json", exclude={"private_key"})
+        data["private_key"] = "<set>" if self.private_key else None
+        return data
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        scenario = InitSettingsSource(settings_cls, init_kwargs=_SCENARIO.get())
+        return (init_settings, env_settings, scenario)
+
+
+def describe_setting(field: str) -> str:
+    """How a user names a field: its CLI flag and environment variable(s)."""
+    info = Settings.model_fields.get(field)
+    if info is None:
+        return field
+    names = [f"--{field.replace('_', '-')}"]
+    alias = info.validation_alias
+    if isinstance(alias, AliasChoices):
+        names += [c for c in alias.choices if isinstance(c, str) and c.isupper()]
+    return " / ".join(names)
+
+
+def canonical_workload(name: str) -> str:
+    """The workload's canonical name, or ConfigError for an unknown one."""
+    key = name.strip().lower().replace("-", "_")
+    key = RATE_ALIASES.get(key, key)
+    if key not in RATE_FIELDS:
+        known = ", ".join(sorted(RATE_FIELDS))
+        raise ConfigError("--rate", f"unknown workload {name!r} (known: {known})")
+    return key
+
+
+def parse_rate(spec: str) -> tuple[str, float]:
+    """``NAME=TX_PER_SECOND`` -> (canonical name, rate)."""
+    name, sep, value = spec.partition("=")
+    if not sep:
+        raise ConfigError("--rate", f"expected WORKLOAD=TX_PER_SECOND, got {spec!r}")
+    try:
+        rate = float(value)
+    except ValueError:
+        raise ConfigError("--rate", f"{spec!r}: {value!r} is not a number") from None
+    if not rate >= 0 or rate == float("inf"):
+        raise ConfigError("--rate", f"{spec!r}: rate must be a finite number >= 0")
+    return canonical_workload(name), rate
+
+
+def read_scenario(path: Path) -> dict[str, Any]:
+    """A scenario TOML as flat Settings keys (its [rates] table mapped to rate fields)."""
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError("--scenario", f"no such file: {path}") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError("--scenario", f"{path}: invalid TOML: {exc}") from None
+    rates = data.pop("rates", {})
+    if not isinstance(rates, dict):
+        raise ConfigError("--scenario", f"{path}: [rates] must be a table")
+    for name, value in rates.items():
+        workload, rate = parse_rate(f"{name}={value}")
+        data[RATE_FIELDS[workload]] = rate
+    return data
+
+
+def load_settings(cli: dict[str, Any], scenario: Path | None = None) -> Settings:
+    """Merge CLI (given keys only) over env over scenario over defaults; ConfigError if invalid."""
+    token = _SCENARIO.set(read_scenario(scenario) if scenario else {})
+    try:
+        return Settings(**{k: v for k, v in cli.items() if v is not None})
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "settings"
+        raise ConfigError(describe_setting(field), err["msg"]) from None
+    finally:
+        _SCENARIO.reset(token)
