@@ -62,7 +62,7 @@ class BlockFollower:
         self._tx_timeout = tx_timeout
         self._poll = poll_interval
         self._pending: dict[str, Pending] = {}
-        self._task: asyncio.Task[None] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._last_block: int | None = None
         self._last_drop_check = 0.0
         self.head: int | None = None
@@ -80,14 +80,17 @@ class BlockFollower:
         self._last_block = hex_int(await self._rpc.call("eth_blockNumber"))
         self.head = self._last_block
         self.last_ok_at = self._clock.now()
-        self._task = asyncio.create_task(self._run(), name="block-follower")
+        self._tasks = [
+            asyncio.create_task(self._run(), name="block-follower"),
+            asyncio.create_task(self._expire_loop(), name="tx-deadlines"),
+        ]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+                await task
+        self._tasks = []
         for p in list(self._pending.values()):
             self._finish(p, Outcome.TIMEOUT, error="engine stopped before a receipt was seen")
 
@@ -110,8 +113,13 @@ class BlockFollower:
                 if exc.rpc_message != self.last_error:
                     log.warning("block follower: %s", exc)
                 self.last_error = exc.rpc_message
-            self._expire()
             await asyncio.sleep(self._poll)
+
+    async def _expire_loop(self) -> None:
+        """Deadlines are enforced even while an RPC call hangs."""
+        while True:
+            self._expire()
+            await asyncio.sleep(0.1)
 
     async def poll_once(self) -> None:
         head = hex_int(await self._rpc.call("eth_blockNumber"))

@@ -39,9 +39,9 @@ async def open_chain(settings: Settings, stack: AsyncExitStack) -> ChainInfo:
         return ChainInfo(settings.rpc_url, 0, key, False, "")
     from utils.devchain import DevChain
 
-    chain = await asyncio.to_thread(
-        DevChain.start, block_time=settings.block_time, stylus=settings.contract == "stylus"
-    )
+    # started from this (the main) thread on purpose: the child's PR_SET_PDEATHSIG is tied
+    # to the thread that starts it, and nothing else runs on the loop yet
+    chain = DevChain.start(block_time=settings.block_time, stylus=settings.contract == "stylus")
     stack.callback(chain.stop)
     log.info("embedded chain %s (pid %d) at %s", chain.chain_id, chain.pid, chain.url)
     return ChainInfo(chain.url, chain.chain_id, chain.funder_key, True, "")

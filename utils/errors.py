@@ -29,6 +29,13 @@ class RpcError(ChainError):
         self.rpc_message = message
 
 
+class RpcTimeout(RpcError):
+    """No answer before the deadline; the request may or may not have been processed."""
+
+    def __init__(self, method: str, seconds: float) -> None:
+        super().__init__(method, f"no answer within {seconds:.2f} s")
+
+
 class TxRejected(ChainError):
     """The node refused a signed transaction (eth_sendRawTransaction error)."""
 

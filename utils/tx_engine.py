@@ -21,7 +21,7 @@ from eth_account import Account
 
 from utils.block_follower import BlockFollower, Pending
 from utils.clock import Clock
-from utils.errors import RpcError
+from utils.errors import RpcError, RpcTimeout
 from utils.events import Outcome, TxEvent, TxSentEvent
 from utils.fees import FeePolicy
 from utils.rpc import Rpc, hex_int
@@ -74,6 +74,7 @@ class TxEngine:
         self.clock = clock
         self.fees = fees
         self.chain_id = chain_id
+        self.tx_timeout = tx_timeout
         self.follower = BlockFollower(
             rpc, hub, clock, fees, tx_timeout=tx_timeout, poll_interval=poll_interval
         )
@@ -120,11 +121,13 @@ class TxEngine:
         """Send under the sender's lock; one resync-and-retry after a nonce error."""
         for attempt in (1, 2):
             if sender.nonce is None:
-                sender.nonce = await self._pending_nonce(sender.wallet.address)
+                count = await self._bounded("eth_getTransactionCount", intended,
+                                            sender.wallet.address, "pending")
+                sender.nonce = hex_int(count)
             nonce = sender.nonce
             raw, tx_hash = self._sign(req, nonce)
             try:
-                await self.rpc.call("eth_sendRawTransaction", raw)
+                await self._bounded("eth_sendRawTransaction", intended, raw)
             except RpcError as exc:
                 if exc.code is None:
                     # transport failure: the node may have it; follow it, resync the nonce
@@ -140,6 +143,14 @@ class TxEngine:
             sender.nonce = nonce + 1
             return self._track(req, intended, tx_hash, nonce)
         raise AssertionError("unreachable")
+
+    async def _bounded(self, method: str, intended: float, *params: Any) -> Any:
+        """An RPC call bounded by what is left of the transaction's deadline."""
+        left = max(0.05, intended + self.tx_timeout - self.clock.now())
+        try:
+            return await asyncio.wait_for(self.rpc.call(method, *params), left)
+        except TimeoutError:
+            raise RpcTimeout(method, left) from None
 
     def _track(self, req: TxRequest, intended: float, tx_hash: str, nonce: int) -> Pending:
         pending = Pending(
@@ -169,16 +180,13 @@ class TxEngine:
         signed = Account.sign_transaction(tx, req.sender.account.key)
         return "0x" + signed.raw_transaction.hex(), "0x" + signed.hash.hex()
 
-    async def _pending_nonce(self, address: str) -> int:
-        return hex_int(await self.rpc.call("eth_getTransactionCount", address, "pending"))
-
     def _finish_unsent(
         self, req: TxRequest, intended: float, nonce: int | None, exc: RpcError
     ) -> TxEvent:
         event = TxEvent(
             workload=req.workload,
             module=req.workload,
-            outcome=Outcome.REJECTED,
+            outcome=Outcome.TIMEOUT if isinstance(exc, RpcTimeout) else Outcome.REJECTED,
             tx_hash="",
             intended_at=intended,
             sent_at=None,

@@ -1,0 +1,58 @@
+"""Shared fixtures: a real embedded chain per test module, fresh run directories."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+import pytest_asyncio
+
+from utils.clock import Clock
+from utils.devchain import DevChain
+from utils.fees import FeePolicy
+from utils.rpc import Rpc
+from utils.stats import StatsHub
+from utils.tx_engine import TxEngine
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def devchain() -> Iterator[DevChain]:
+    with DevChain.start() as chain:
+        yield chain
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def rpc(devchain: DevChain) -> AsyncIterator[Rpc]:
+    async with Rpc(devchain.url) as conn:
+        yield conn
+
+
+@pytest.fixture
+def hub() -> StatsHub:
+    return StatsHub()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def engine(devchain: DevChain, rpc: Rpc, hub: StatsHub) -> AsyncIterator[TxEngine]:
+    fees = await FeePolicy.detect(rpc)
+    async with TxEngine(rpc, hub, Clock(), fees, devchain.chain_id, tx_timeout=30) as eng:
+        yield eng
+
+
+def main_cmd(*args: str) -> list[str]:
+    """``python main.py ARGS`` with this interpreter."""
+    return [sys.executable, str(REPO / "main.py"), *args]
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The environment without settings that would leak into a run under test."""
+    env = {k: v for k, v in os.environ.items()
+           if k not in {"RPC_HTTP_URL", "PRIVATE_KEY", "LOG_DIR", "HEALTHCHECK_PORT",
+                        "LCORE_NODE_URL", "MVP_IOT_PROCESSOR_ADDRESS", "CHAIN_ID"}}
+    env.update(extra)
+    return env

@@ -1,0 +1,120 @@
+"""The transaction engine against the real embedded chain."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from eth_account import Account
+
+from utils.devchain import DevChain
+from utils.events import Outcome, TxEvent, TxSentEvent
+from utils.rpc import Rpc, hex_int
+from utils.stats import StatsHub
+from utils.tx_engine import TxEngine, TxRequest
+from utils.wallets import Wallet, WalletPool
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+
+def fresh_wallets(devchain: DevChain, seed: int, n: int = 2) -> list[Wallet]:
+    return WalletPool.derive(devchain.funder_key, seed, {"user": n}).role("user")
+
+
+async def fund(engine: TxEngine, devchain: DevChain, wallets: list[Wallet]) -> None:
+    funder = Wallet("funder", 0, Account.from_key(devchain.funder_key))
+    events = await asyncio.gather(*(
+        engine.submit(TxRequest("setup", "top_up", funder, w.address, 10**18)) for w in wallets
+    ))
+    assert all(e.outcome is Outcome.SUCCESS for e in events)
+
+
+def collect(hub: StatsHub) -> list[object]:
+    seen: list[object] = []
+    hub.subscribe(seen.append)
+    return seen
+
+
+async def test_events_match_the_chain(devchain: DevChain, rpc: Rpc, engine: TxEngine,
+                                      hub: StatsHub) -> None:
+    a, b = fresh_wallets(devchain, 101)
+    await fund(engine, devchain, [a])
+    seen = collect(hub)
+    events = await asyncio.gather(*(
+        engine.submit(TxRequest("payment_app", "payment", a, b.address, 1000 + i))
+        for i in range(20)
+    ))
+    assert [e.nonce for e in events] == list(range(20))
+    assert sum(isinstance(e, TxSentEvent) for e in seen) == 20
+    assert [e for e in seen if isinstance(e, TxEvent)] == events  # emitted once each
+    for event in events:
+        assert event.outcome is Outcome.SUCCESS
+        receipt = await rpc.call("eth_getTransactionReceipt", event.tx_hash)
+        assert hex_int(receipt["blockNumber"]) == event.block_number
+        assert hex_int(receipt["gasUsed"]) == event.gas_used == 21_000
+        assert event.sent_at is not None and event.intended_at <= event.sent_at
+        assert event.finished_at >= event.sent_at
+    assert hex_int(await rpc.call("eth_getBalance", b.address, "latest")) == sum(
+        1000 + i for i in range(20))
+
+
+async def test_nonce_resync_after_a_send_behind_the_engines_back(
+    devchain: DevChain, rpc: Rpc, engine: TxEngine
+) -> None:
+    a, b = fresh_wallets(devchain, 202)
+    await fund(engine, devchain, [a])
+    first = await engine.submit(TxRequest("payment_app", "payment", a, b.address, 1))
+    assert first.nonce == 0
+    # another client uses nonce 1 of the same account
+    fees = engine.fees.fields()
+    stray = Account.sign_transaction({"chainId": devchain.chain_id, "nonce": 1, "to": b.address,
+                                      "value": 7, "gas": 21_000, **fees}, a.account.key)
+    await rpc.call("eth_sendRawTransaction", "0x" + stray.raw_transaction.hex())
+    resyncs = engine.nonce_resyncs
+    second = await engine.submit(TxRequest("payment_app", "payment", a, b.address, 2))
+    assert second.outcome is Outcome.SUCCESS
+    assert second.nonce == 2
+    assert engine.nonce_resyncs == resyncs + 1
+    assert hex_int(await rpc.call("eth_getTransactionCount", a.address, "latest")) == 3
+
+
+async def test_rejected_and_reverted_are_classified(devchain: DevChain, engine: TxEngine) -> None:
+    (poor,) = fresh_wallets(devchain, 303, 1)  # never funded
+    rejected = await engine.submit(TxRequest("payment_app", "payment", poor, poor.address, 1))
+    assert rejected.outcome is Outcome.REJECTED
+    assert rejected.sent_at is None and rejected.tx_hash == ""
+    assert "fund" in rejected.error.lower() or "balance" in rejected.error.lower()
+    (rich,) = fresh_wallets(devchain, 304, 1)
+    await fund(engine, devchain, [rich])
+    # a call that runs out of gas inside the ecrecover precompile: included, status 0
+    reverted = await engine.submit(TxRequest(
+        "payment_app", "payment", rich, "0x" + "00" * 19 + "01",  # ecrecover precompile
+        value=0, data=b"\x00" * 128, gas=21_000 + 128 * 16 + 10,  # out of gas inside the call
+    ))
+    assert reverted.outcome is Outcome.REVERTED
+    assert reverted.block_number is not None and reverted.gas_used > 0
+
+
+async def test_timeout_when_the_chain_stalls(devchain: DevChain, rpc: Rpc, hub: StatsHub) -> None:
+    from utils.clock import Clock
+    from utils.fees import FeePolicy
+
+    fees = await FeePolicy.detect(rpc)
+    async with TxEngine(rpc, hub, Clock(), fees, devchain.chain_id, tx_timeout=1.0) as eng:
+        a, b = fresh_wallets(devchain, 405, 2)
+        await fund(eng, devchain, [a])
+        warm = await eng.submit(TxRequest("payment_app", "payment", a, a.address, 1))
+        assert warm.outcome is Outcome.SUCCESS  # the engine knows a's nonce now
+        devchain.pause()
+        try:
+            sent = eng.submit(TxRequest("payment_app", "payment", a, a.address, 1))
+            unsent = eng.submit(TxRequest("payment_app", "payment", b, a.address, 1))
+            events = await asyncio.wait_for(asyncio.gather(sent, unsent), 20)
+        finally:
+            devchain.resume()
+    for event in events:
+        assert event.outcome is Outcome.TIMEOUT
+        assert event.block_number is None and event.latency < 3
+    # the first got as far as a send (its hash is known), the second never had a nonce
+    assert events[0].tx_hash and events[0].nonce == 1
+    assert events[1].tx_hash == "" and events[1].sent_at is None
