@@ -1,0 +1,146 @@
+"""Command line of the dev chain process: ``python -m utils.devchain --help``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import secrets
+import signal
+import sys
+from pathlib import Path
+
+from utils.devchain import (
+    DEFAULT_BLOCK_TIME,
+    DEFAULT_CHAIN_ID,
+    DEFAULT_FUNDER_BALANCE_WEI,
+    DEFAULT_GAS_LIMIT,
+    DEFAULT_KEY_FILE,
+)
+from utils.errors import DevChainError
+
+logger = logging.getLogger(__name__)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m utils.devchain",
+        description=(
+            "Embedded dev chain: Ethereum JSON-RPC over HTTP backed by py-evm (eth-tester). "
+            "Prints one JSON line with the port, chain id and funder address when ready. "
+            "Funder: the account of env PRIVATE_KEY (hex) if set, else a fresh random key "
+            "written to --funder-key-file (mode 0600); the key itself is never printed."
+        ),
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
+    parser.add_argument(
+        "--port",
+        type=int,
+        default=8545,
+        help="port to bind, 0 for any free port (default %(default)s)",
+    )
+    parser.add_argument(
+        "--block-time",
+        type=float,
+        default=DEFAULT_BLOCK_TIME,
+        help="seconds between blocks holding all pending transactions; "
+        "0 seals one block per transaction (default %(default)s)",
+    )
+    parser.add_argument(
+        "--chain-id", type=int, default=DEFAULT_CHAIN_ID, help="chain id (default %(default)s)"
+    )
+    parser.add_argument(
+        "--gas-limit",
+        type=int,
+        default=DEFAULT_GAS_LIMIT,
+        help="block gas limit, constant from genesis (default %(default)s)",
+    )
+    parser.add_argument(
+        "--funder-balance-wei",
+        type=int,
+        default=DEFAULT_FUNDER_BALANCE_WEI,
+        help="genesis balance of the funder account (default %(default)s)",
+    )
+    parser.add_argument(
+        "--funder-key-file",
+        type=Path,
+        default=Path(DEFAULT_KEY_FILE),
+        help="where a generated funder key is written when PRIVATE_KEY is unset "
+        "(default ./%(default)s)",
+    )
+    parser.add_argument(
+        "--stylus", action="store_true", help="run Stylus (WASM) programs through utils.stylus_host"
+    )
+    parser.add_argument(
+        "--log-level",
+        default="INFO",
+        choices=["DEBUG", "INFO", "WARNING", "ERROR"],
+        help="log level of the stderr log (default %(default)s)",
+    )
+    parser.add_argument(
+        "--managed",
+        action="store_true",
+        help="internal, used by utils.devchain.DevChain: read the funder key "
+        "from stdin, ignore SIGINT, exit when the parent process exits",
+    )
+    return parser
+
+
+def write_key_file(path: Path, key: bytes) -> None:
+    """Write ``key`` as hex to ``path``, readable by the owner only (0600)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, ("0x" + key.hex() + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def standalone_funder_key(key_file: Path) -> tuple[bytes, str]:
+    """The funder key (env PRIVATE_KEY, else generated into ``key_file``) and where it is from."""
+    text = os.environ.get("PRIVATE_KEY", "").strip()
+    if text:
+        try:
+            key = bytes.fromhex(text.removeprefix("0x"))
+        except ValueError:
+            raise DevChainError("PRIVATE_KEY is not hex") from None
+        if len(key) != 32:
+            raise DevChainError(f"PRIVATE_KEY must be 32 bytes, got {len(key)}")
+        return key, "env PRIVATE_KEY"
+    key = secrets.token_bytes(32)
+    write_key_file(key_file, key)
+    return key, f"generated, written to {key_file} (mode 0600)"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.managed:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # before the slow imports below
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from eth_account import Account
+
+    from utils.devchain_child import ChainOptions, run, start_managed
+
+    options = ChainOptions(
+        host=args.host,
+        port=args.port,
+        block_time=args.block_time,
+        chain_id=args.chain_id,
+        gas_limit=args.gas_limit,
+        funder_balance_wei=args.funder_balance_wei,
+        stylus=args.stylus,
+    )
+    try:
+        if args.managed:
+            key = start_managed()
+        else:
+            key, origin = standalone_funder_key(args.funder_key_file)
+            print(f"funder address: {Account.from_key(key).address} (key: {origin})", flush=True)
+        return run(options, key, managed=args.managed)
+    except (DevChainError, OSError) as exc:  # OSError: the port cannot be bound
+        logger.error("dev chain failed: %s", exc)
+        return 2

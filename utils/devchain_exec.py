@@ -1,0 +1,154 @@
+"""eth_call and eth_estimateGas for the dev chain, with geth's semantics.
+
+Calls run on the post-state of the chosen block with a zero base fee and zero gas price (as
+geth does when no gas price is given): the sender needs no ether for gas, only for ``value``.
+Gas defaults to, and is capped at, geth's RPC gas cap (50M) and the block gas limit.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import StateAPI
+from eth.exceptions import Revert, VMError
+from eth.vm.spoof import SpoofTransaction
+from eth_abi import abi
+from eth_typing import Address
+from eth_utils import ValidationError
+
+from utils.devchain_backend import DevNode
+from utils.errors import ChainError
+
+RPC_GAS_CAP = 50_000_000
+ZERO_ADDRESS = b"\x00" * 20
+ERROR_STRING_SELECTOR = bytes.fromhex("08c379a0")
+ESTIMATE_ERROR_RATIO = 0.015  # geth's gas estimator tolerance
+
+
+class CallFailed(ChainError):
+    """The call could not run (invalid sender state) or its execution failed.
+
+    ``output`` holds the revert bytes when the EVM reverted, else ``None``.
+    """
+
+    def __init__(self, message: str, output: bytes | None = None) -> None:
+        super().__init__(message)
+        self.output = output
+
+    @property
+    def reverted(self) -> bool:
+        return self.output is not None
+
+
+@dataclass(frozen=True)
+class CallRequest:
+    """The call object of eth_call / eth_estimateGas, decoded."""
+
+    sender: bytes = ZERO_ADDRESS
+    to: bytes = b""
+    data: bytes = b""
+    value: int = 0
+    gas: int | None = None
+    access_list: tuple[tuple[bytes, tuple[int, ...]], ...] = ()
+
+
+@dataclass(frozen=True)
+class CallResult:
+    output: bytes
+    gas_used: int
+    error: VMError | None
+
+
+def revert_reason(output: bytes) -> str | None:
+    """The string of an ``Error(string)`` revert payload, if it is one."""
+    if output[:4] != ERROR_STRING_SELECTOR:
+        return None
+    try:
+        return str(abi.decode(["string"], output[4:])[0])
+    except Exception:  # malformed payload: no reason, the raw bytes still go out as data
+        return None
+
+
+def failure_of(result: CallResult) -> CallFailed:
+    """A :class:`CallFailed` describing a failed call result, geth-style."""
+    if isinstance(result.error, Revert):
+        reason = revert_reason(result.output)
+        message = "execution reverted" + (f": {reason}" if reason else "")
+        return CallFailed(message, result.output)
+    return CallFailed(f"execution failed: {type(result.error).__name__}: {result.error}")
+
+
+def _call_state(node: DevNode, number: int | None) -> tuple[Any, StateAPI, int]:
+    header = node.header_at(node.head().block_number if number is None else number)
+    vm = node.chain.get_vm(header)
+    free_header = header.copy(base_fee_per_gas=0)
+    prev_hashes = itertools.chain((header.hash,), vm.previous_hashes or ())
+    state = vm.build_state(node.chain.chaindb.db, free_header, vm.chain_context, prev_hashes)
+    return vm, state, min(header.gas_limit, RPC_GAS_CAP)
+
+
+def _run(vm: Any, state: StateAPI, req: CallRequest, gas: int, chain_id: int) -> CallResult:
+    unsigned = vm.get_transaction_builder().new_unsigned_dynamic_fee_transaction(
+        chain_id=chain_id,
+        nonce=state.get_nonce(Address(req.sender)),
+        max_priority_fee_per_gas=0,
+        max_fee_per_gas=0,
+        gas=gas,
+        to=req.to,
+        value=req.value,
+        data=req.data,
+        access_list=req.access_list,
+    )
+    spoofed: Any = SpoofTransaction(unsigned, from_=req.sender)
+    snapshot = state.snapshot()
+    try:
+        computation = state.apply_transaction(spoofed)
+    except ValidationError as exc:
+        raise CallFailed(str(exc)) from exc
+    finally:
+        state.revert(snapshot)
+    used = unsigned.intrinsic_gas + computation.get_gas_used()
+    error = computation.error if computation.is_error else None
+    return CallResult(computation.output, used, error)
+
+
+def execute_call(node: DevNode, req: CallRequest, number: int | None) -> bytes:
+    """eth_call: the return bytes, or :class:`CallFailed` (with revert bytes if reverted)."""
+    vm, state, cap = _call_state(node, number)
+    result = _run(vm, state, req, min(req.gas or cap, cap), node.chain_id)
+    if result.error is not None:
+        raise failure_of(result)
+    return result.output
+
+
+def estimate_gas(node: DevNode, req: CallRequest, number: int | None) -> int:
+    """eth_estimateGas: binary search for the least gas that runs ``req`` without error."""
+    vm, state, cap = _call_state(node, number)
+    hi = min(req.gas or cap, cap)
+    first = _run(vm, state, req, hi, node.chain_id)
+    if first.error is not None:
+        raise failure_of(first)
+
+    def succeeds(gas: int) -> bool:
+        try:
+            return _run(vm, state, req, gas, node.chain_id).error is None
+        except CallFailed:
+            return False
+
+    lo = first.gas_used - 1
+    if succeeds(first.gas_used):
+        return first.gas_used
+    optimistic = min(hi, (first.gas_used + 2300) * 64 // 63)
+    if succeeds(optimistic):
+        hi = optimistic
+    else:
+        lo = optimistic
+    while hi - lo > 1 and (hi - lo) / hi > ESTIMATE_ERROR_RATIO:
+        mid = (hi + lo) // 2
+        if succeeds(mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
