@@ -1,0 +1,181 @@
+"""MVPIoTProcessor through the shared transaction engine: the outbox's chain side.
+
+``submitResult(bytes32 taskId, bytes encryptedResult, bytes32 proofHash)`` and
+``getResult(bytes32)``. The argument types are read from the ABI in use, so a
+legacy deployment whose ABI says ``uint8[]`` (Rust ``Vec<u8>``) works too.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import AsyncIterator, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from eth_abi import decode, encode
+from eth_utils import keccak, to_checksum_address
+
+from lcore_node.types import CommitOutcome, OnChainResult
+from utils.clock import Clock
+from utils.errors import ChainError, RpcError
+from utils.events import Outcome
+from utils.rpc import Rpc, hex_int
+from utils.stats import StatsHub
+from utils.tx_engine import TxEngine, TxRequest
+from utils.wallets import Wallet
+
+WORKLOAD = "data_pipeline"
+GAS_MARGIN = 1.25
+
+
+@dataclass(frozen=True, slots=True)
+class AbiFunction:
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    @property
+    def selector(self) -> bytes:
+        return bytes(keccak(text=f"{self.name}({','.join(self.inputs)})"))[:4]
+
+    @classmethod
+    def find(cls, abi: Sequence[dict[str, Any]], name: str) -> AbiFunction:
+        for item in abi:
+            if item.get("type") == "function" and item.get("name") == name:
+                return cls(name, tuple(_canonical(i) for i in item.get("inputs", [])),
+                           tuple(_canonical(o) for o in item.get("outputs", [])))
+        raise ChainError(f"the contract ABI has no function {name!r}")
+
+    def encode_call(self, *args: Any) -> bytes:
+        return self.selector + encode(list(self.inputs), [_to_abi(t, a) for t, a in
+                                                          zip(self.inputs, args, strict=True)])
+
+
+def _canonical(param: dict[str, Any]) -> str:
+    if param["type"].startswith("tuple"):
+        inner = ",".join(_canonical(c) for c in param["components"])
+        return f"({inner}){param['type'][5:]}"
+    return str(param["type"])
+
+
+def _to_abi(abi_type: str, value: Any) -> Any:
+    return list(value) if abi_type == "uint8[]" and isinstance(value, bytes) else value
+
+
+def _from_abi(value: Any) -> bytes:
+    return bytes(value) if isinstance(value, (list, tuple)) else bytes(value)
+
+
+class ProcessorReader:
+    """Read-only access to MVPIoTProcessor: ``getResult`` through ``eth_call``."""
+
+    def __init__(self, rpc: Rpc, address: str, abi: Sequence[dict[str, Any]]) -> None:
+        self.rpc = rpc
+        self.address = to_checksum_address(address)
+        self.get_fn = AbiFunction.find(abi, "getResult")
+
+    async def get_result(self, task_id: bytes) -> OnChainResult | None:
+        call = {"to": self.address, "data": "0x" + self.get_fn.encode_call(task_id).hex()}
+        try:
+            raw = await self.rpc.call("eth_call", call, "latest")
+        except RpcError as exc:
+            if exc.code is None:
+                raise
+            return None  # a contract that reverts for unknown ids
+        values = decode(list(self.get_fn.outputs), bytes.fromhex(str(raw)[2:]))
+        if len(values) == 1:  # legacy ABI: getResult returns the payload alone, no proof
+            envelope = _from_abi(values[0])
+            return OnChainResult(envelope, b"", 0, "") if envelope else None
+        envelope, proof, timestamp, submitter = values[0], values[1], values[2], values[3]
+        if int(submitter, 16) == 0 and timestamp == 0:
+            return None
+        return OnChainResult(_from_abi(envelope), bytes(proof), int(timestamp),
+                             to_checksum_address(submitter))
+
+
+class EngineCommitter(ProcessorReader):
+    """Implements lcore_node.types.ResultCommitter with the run's TxEngine."""
+
+    def __init__(
+        self, engine: TxEngine, rpc: Rpc, address: str, abi: Sequence[dict[str, Any]],
+        senders: Sequence[Wallet], gas_limit: int | None = None,
+    ) -> None:
+        if not senders:
+            raise ValueError("EngineCommitter needs at least one sender")
+        super().__init__(rpc, address, abi)
+        self.engine = engine
+        self.submit_fn = AbiFunction.find(abi, "submitResult")
+        self._senders = itertools.cycle(senders)
+        self.senders = list(senders)
+        self._fixed_gas = gas_limit
+        self._gas_fit = (0, 0)  # gas = a + b * payload bytes
+
+    async def calibrate(self) -> None:
+        """Fit gas = a + b*size from two estimates (once, at set-up)."""
+        if self._fixed_gas is not None:
+            return
+        sizes = (64, 2048)
+        gas = []
+        for size in sizes:
+            data = self.submit_fn.encode_call(bytes(keccak(text=f"kcstress-calibration-{size}")),
+                                              b"\xab" * size, b"\x00" * 32)
+            call = {"from": self.senders[0].address, "to": self.address, "data": "0x" + data.hex()}
+            gas.append(hex_int(await self.rpc.call("eth_estimateGas", call)))
+        slope = max(0, gas[1] - gas[0]) / (sizes[1] - sizes[0])
+        self._gas_fit = (int(gas[0] - slope * sizes[0]), int(slope + 1))
+
+    def gas_for(self, size: int) -> int:
+        if self._fixed_gas is not None:
+            return self._fixed_gas
+        a, b = self._gas_fit
+        return int((a + b * size) * GAS_MARGIN) + 10_000
+
+    def funding_needs(self, commits: float, max_size: int = 4096) -> dict[str, int]:
+        per = -(-int(commits) // len(self.senders)) + 1
+        cost = per * self.gas_for(max_size) * self.engine.fees.max_fee
+        return {w.address: cost for w in self.senders}
+
+    async def commit(
+        self, task_id: bytes, envelope: bytes, proof_hash: bytes, on_sent: Callable[[str], None]
+    ) -> CommitOutcome:
+        event = await self.engine.submit(TxRequest(
+            workload=WORKLOAD, operation="submit_result", sender=next(self._senders),
+            to=self.address, data=self.submit_fn.encode_call(task_id, envelope, proof_hash),
+            gas=self.gas_for(len(envelope)), on_sent=on_sent,
+        ))
+        ok = event.outcome is Outcome.SUCCESS
+        retryable = event.outcome in (Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT)
+        return CommitOutcome(ok, event.tx_hash, event.block_number,
+                             "" if ok else f"{event.outcome}: {event.error}", retryable)
+
+
+@contextlib.asynccontextmanager
+async def open_committer(
+    rpc_url: str | None, *, hub: StatsHub | None = None
+) -> AsyncIterator[EngineCommitter]:
+    """A committer for ``python -m lcore_node serve``: the chain at ``rpc_url`` (PRIVATE_KEY
+    funds the committer wallets) or, without it, the embedded chain started for the node.
+    MVP_IOT_PROCESSOR_ADDRESS selects a deployed contract; otherwise one is deployed."""
+    from utils.chain_session import open_session
+    from utils.funding import top_up
+    from utils.processor import ensure_processor
+    from utils.settings import load_settings
+    from utils.wallets import WalletPool
+
+    settings = load_settings({"rpc_url": rpc_url})
+    hub = hub or StatsHub()
+    async with contextlib.AsyncExitStack() as stack:
+        session = await open_session(settings, hub, Clock(), stack)
+        processor = await ensure_processor(session, settings)
+        seed = settings.seed or 0
+        wallets = WalletPool.derive(session.info.funder_key, seed,
+                                    {"committer": settings.committers})
+        committer = EngineCommitter(session.engine, session.rpc, processor.address,
+                                    processor.abi, wallets.role("committer"),
+                                    settings.default_gas_limit)
+        await committer.calibrate()
+        commits = settings.iot_data_submission_rate * settings.funding_horizon + 100
+        await top_up(session.engine, session.rpc, wallets.funder,
+                     committer.funding_needs(commits))
+        yield committer

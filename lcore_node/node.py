@@ -1,0 +1,271 @@
+"""The lcore node facade: register devices, accept sensor data, read and verify records.
+
+``submit_data`` validates, seals the data (AES-256-GCM then ChaCha20-Poly1305,
+bound to device and record id), stores the envelope in SQLite and returns only
+once that row is committed; the outbox then commits it on chain. Each stage
+is timed and emitted once to the stats hub, failures included.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import struct
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from lcore_node import __version__
+from lcore_node.config import NodeConfig
+from lcore_node.encryption import DualCipher, envelope_key_id
+from lcore_node.errors import ConflictError, LcoreError
+from lcore_node.keys import KeyStore
+from lcore_node.measure import OperationTimer
+from lcore_node.outbox import Outbox, OutboxSettings
+from lcore_node.records import RecordReader
+from lcore_node.storage import NewSubmission, Storage
+from lcore_node.types import Accepted, Registered, ResultCommitter, StoredRecord, VerifyReport
+from lcore_node.validation import (
+    Device,
+    SubmissionChecker,
+    check_device_id,
+    check_device_type,
+    parse_public_key,
+)
+from utils.stats import StatsHub
+
+_TASK_PREFIX = b"lcore-task\x00"
+_U64 = struct.Struct(">Q")
+
+
+def task_id_for(node_id: bytes, record_id: int, device_id: str) -> bytes:
+    """32-byte on-chain task id, unique per node database and record."""
+    return hashlib.sha256(
+        _TASK_PREFIX + node_id + _U64.pack(record_id) + device_id.encode()
+    ).digest()
+
+
+class LcoreNode:
+    """One in-process node. ``async with LcoreNode(config, hub=hub, committer=c) as node``."""
+
+    def __init__(
+        self,
+        config: NodeConfig,
+        *,
+        hub: StatsHub | None = None,
+        committer: ResultCommitter | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self._hub = hub
+        self._committer = committer
+        self._clock = clock
+        self.storage = Storage(
+            config.db_path, batch_max=config.writer_batch_max, linger=config.writer_linger
+        )
+        self._cipher: DualCipher | None = None
+        self._devices: dict[str, Device] = {}
+        self._checker = SubmissionChecker(
+            self._devices,
+            max_data_bytes=config.max_data_bytes,
+            max_clock_skew=config.max_clock_skew,
+            require_signatures=config.require_signatures,
+        )
+        self._records: RecordReader | None = None
+        self.outbox: Outbox | None = None
+
+    async def __aenter__(self) -> LcoreNode:
+        try:
+            await self.start()
+        except BaseException:
+            await self.close(drain_timeout=0)
+            raise
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    async def start(self) -> None:
+        keys = await asyncio.to_thread(KeyStore.open, self.config.key_dir, self.config.key_env)
+        self._cipher = DualCipher(keys)
+        await self.storage.open(self.config.node_id)
+        self._records = RecordReader(self.storage, self._cipher, self._committer)
+        for row in await self.storage.devices():
+            _, key = parse_public_key(row.public_key, row.device_id)
+            self._devices[row.device_id] = Device(
+                row.device_id, row.public_key, key, row.device_type or ""
+            )
+        if self._committer is not None and self.config.outbox_enabled:
+            self.outbox = Outbox(
+                self.storage,
+                self._committer,
+                _outbox_settings(self.config),
+                hub=self._hub,
+                device_type_of=self._device_type_of,
+                clock=self._clock,
+            )
+            await self.outbox.start()
+
+    async def close(self, drain_timeout: float | None = None) -> int:
+        """Drain the outbox (up to the timeout), close the database; returns records left."""
+        left = 0
+        if self.outbox is not None:
+            timeout = self.config.drain_timeout if drain_timeout is None else drain_timeout
+            left = await self.outbox.drain(timeout)
+            self.outbox = None
+        await self.storage.close()
+        return left
+
+    @property
+    def cipher(self) -> DualCipher:
+        if self._cipher is None:
+            raise LcoreError("node is not started")
+        return self._cipher
+
+    @property
+    def node_id(self) -> bytes:
+        return self.storage.node_id
+
+    def _device_type_of(self, device_id: str) -> str:
+        device = self._devices.get(device_id)
+        return device.device_type if device else ""
+
+    async def register_device(
+        self, device_id: str, public_key_hex: str, device_type: str | None = None
+    ) -> Registered:
+        """Register (idempotently) a device's Ed25519 key; another key -> ConflictError."""
+        timer = OperationTimer(self._hub, "register", _name(device_id), clock=self._clock)
+        try:
+            result = await self._register(timer, device_id, public_key_hex, device_type)
+        except Exception as exc:
+            timer.finish(exc)
+            raise
+        timer.finish()
+        return result
+
+    async def _register(
+        self, timer: OperationTimer, device_id: str, public_key_hex: str, device_type: str | None
+    ) -> Registered:
+        with timer.stage("validate"):
+            device_id = check_device_id(device_id)
+            key_hex, key = parse_public_key(public_key_hex, device_id)
+            kind = check_device_type(device_type)
+            timer.device_type = kind or ""
+            known = self._devices.get(device_id)
+            if known is not None:
+                _same_key(known.public_key_hex, key_hex, device_id)
+                return Registered(device_id, created=False)
+        with timer.stage("store"):
+            stored, created = await self.storage.insert_device(
+                device_id, key_hex, kind, self._clock()
+            )
+            _same_key(stored, key_hex, device_id)
+            self._devices[device_id] = Device(device_id, key_hex, key, kind or "")
+        return Registered(device_id, created=created)
+
+    async def submit_data(
+        self, device_id: str, data: str, timestamp: int, signature: str | None = None
+    ) -> Accepted:
+        """Validate, encrypt and durably store one reading; queue it for the chain."""
+        timer = OperationTimer(self._hub, "submit", _name(device_id), clock=self._clock)
+        try:
+            accepted = await self._submit(timer, device_id, data, timestamp, signature)
+        except Exception as exc:
+            timer.finish(exc)
+            raise
+        timer.finish()
+        return accepted
+
+    async def _submit(
+        self,
+        timer: OperationTimer,
+        device_id: str,
+        data: str,
+        timestamp: int,
+        signature: str | None,
+    ) -> Accepted:
+        with timer.stage("validate"):
+            checked = self._checker.check(device_id, data, timestamp, signature, self._clock())
+            timer.device_type = checked.device.device_type
+            timer.data_size = len(checked.plaintext)
+        with timer.stage("encrypt"):
+            record_id = self.storage.allocate_record_id()
+            envelope = self.cipher.seal(checked.plaintext, device_id, record_id)
+            row = NewSubmission(
+                record_id=record_id,
+                device_id=device_id,
+                envelope=envelope,
+                submission_date=self._clock(),
+                task_id=task_id_for(self.node_id, record_id, device_id),
+                proof_hash=hashlib.sha256(envelope).digest(),
+                key_id=envelope_key_id(envelope),
+                signature=checked.signature,
+                data_size=len(checked.plaintext),
+            )
+        with timer.stage("store"):
+            await self.storage.insert_submission(row)
+        if self.outbox is not None:
+            self.outbox.notify()
+        return Accepted(
+            record_id=record_id,
+            device_id=device_id,
+            task_id="0x" + row.task_id.hex(),
+            proof_hash="0x" + row.proof_hash.hex(),
+            key_id=row.key_id,
+            data_size=row.data_size,
+        )
+
+    @property
+    def records(self) -> RecordReader:
+        if self._records is None:
+            raise LcoreError("node is not started")
+        return self._records
+
+    async def get_record(self, record_id: int) -> StoredRecord:
+        """The decrypted record; DecryptionError if its envelope is not authentic."""
+        return await self.records.get(record_id)
+
+    async def verify_record(self, record_id: int, *, on_chain: bool = False) -> VerifyReport:
+        """Decrypts? sha256(envelope) == proof_hash? and, if asked, same bytes on chain?"""
+        return await self.records.verify(record_id, on_chain=on_chain)
+
+    def verify_all(self, *, on_chain: bool = False) -> AsyncIterator[VerifyReport]:
+        """Verify every record, in id order."""
+        return self.records.verify_all(on_chain=on_chain)
+
+    async def rotate_keys(self) -> int:
+        """Make a new key pair current; returns its key id. Old records stay readable."""
+        return await asyncio.to_thread(self.cipher.rotate)
+
+    async def status(self) -> dict[str, Any]:
+        counts = await self.storage.counts()
+        return {
+            "status": "ok",
+            "version": __version__,
+            "node_id": self.node_id.hex(),
+            "key_id": self.cipher.current_key_id,
+            "require_signatures": self.config.require_signatures,
+            "outbox": "running" if self.outbox is not None else "disabled",
+            **counts,
+        }
+
+
+def _name(device_id: object) -> str:
+    return device_id if isinstance(device_id, str) else ""
+
+
+def _same_key(stored_hex: str, key_hex: str, device_id: str) -> None:
+    if stored_hex != key_hex:
+        raise ConflictError(
+            f"device {device_id!r} is registered with another public key", device_id=device_id
+        )
+
+
+def _outbox_settings(config: NodeConfig) -> OutboxSettings:
+    return OutboxSettings(
+        concurrency=config.commit_concurrency,
+        retry_base=config.retry_base,
+        retry_max=config.retry_max,
+        max_attempts=config.max_commit_attempts,
+        poll_interval=config.outbox_poll_interval,
+    )

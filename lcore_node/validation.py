@@ -1,0 +1,159 @@
+"""Checks on registrations and submissions, each failure with its own typed error.
+
+Cheap checks run first (types, sizes, formats), then the device lookup and
+clock window, then JSON parsing, and the Ed25519 verification last.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from lcore_node.errors import (
+    InvalidError,
+    NotFoundError,
+    StaleError,
+    TooLargeError,
+    UnauthorizedError,
+)
+from lcore_node.signing import signing_message
+
+DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
+_HEX_RE = re.compile(r"(?:0x)?([0-9a-fA-F]*)")
+MAX_DEVICE_TYPE = 64
+
+
+@dataclass(frozen=True, slots=True)
+class Device:
+    device_id: str
+    public_key_hex: str
+    public_key: Ed25519PublicKey
+    device_type: str
+
+
+@dataclass(slots=True)  # not frozen: built once per submission, on the hot path
+class CheckedSubmission:
+    device: Device
+    plaintext: bytes
+    timestamp: int
+    signature: str | None  # normalized lowercase hex
+
+
+def check_device_id(value: object) -> str:
+    if not isinstance(value, str) or not DEVICE_ID_RE.fullmatch(value):
+        raise InvalidError("must match ^[A-Za-z0-9_.:-]{1,64}$", field="device_id")
+    return value
+
+
+def _hex_bytes(value: object, field: str, size: int, device_id: str | None) -> bytes:
+    match = _HEX_RE.fullmatch(value) if isinstance(value, str) else None
+    if match is None or len(match.group(1)) != 2 * size:
+        raise InvalidError(f"must be {2 * size} hex characters", field=field, device_id=device_id)
+    return bytes.fromhex(match.group(1))
+
+
+def parse_public_key(value: object, device_id: str) -> tuple[str, Ed25519PublicKey]:
+    """A 32-byte Ed25519 public key in hex -> (normalized hex, key object)."""
+    raw = _hex_bytes(value, "public_key", 32, device_id)
+    try:
+        key = Ed25519PublicKey.from_public_bytes(raw)
+    except ValueError:
+        raise InvalidError("not an Ed25519 key", field="public_key", device_id=device_id) from None
+    return raw.hex(), key
+
+
+def check_device_type(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or len(value) > MAX_DEVICE_TYPE:
+        raise InvalidError(f"must be a string of at most {MAX_DEVICE_TYPE}", field="device_type")
+    return value
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+
+
+def check_sensor_json(text: str, device_id: str) -> None:
+    """Sensor data must be a JSON object (no NaN/Infinity)."""
+    try:
+        value = _DECODER.decode(text)
+    except (ValueError, RecursionError) as exc:
+        raise InvalidError(f"not JSON ({exc})", field="data", device_id=device_id) from None
+    if not isinstance(value, dict):
+        raise InvalidError("must be a JSON object", field="data", device_id=device_id)
+
+
+class SubmissionChecker:
+    """Validates one submission against the registered devices and node settings."""
+
+    def __init__(
+        self,
+        devices: Mapping[str, Device],
+        *,
+        max_data_bytes: int,
+        max_clock_skew: float,
+        require_signatures: bool,
+    ) -> None:
+        self._devices = devices
+        self._max_bytes = max_data_bytes
+        self._max_skew = max_clock_skew
+        self._require_signatures = require_signatures
+
+    def check(
+        self, device_id: object, data: object, timestamp: object, signature: object, now: float
+    ) -> CheckedSubmission:
+        device_id = check_device_id(device_id)
+        if not isinstance(timestamp, int) or isinstance(timestamp, bool):
+            raise InvalidError("must be an integer", field="timestamp", device_id=device_id)
+        plaintext = self._plaintext(data, device_id)
+        sig = self._signature(signature, device_id)
+        device = self._devices.get(device_id)
+        if device is None:
+            raise NotFoundError(f"device {device_id!r} is not registered", device_id=device_id)
+        if abs(now - timestamp) > self._max_skew:
+            raise StaleError(
+                f"timestamp {timestamp} is {abs(now - timestamp):.0f} s from the node clock"
+                f" (max {self._max_skew:.0f} s)",
+                timestamp=timestamp,
+                device_id=device_id,
+            )
+        assert isinstance(data, str)  # checked by _plaintext
+        check_sensor_json(data, device_id)
+        if sig is not None:
+            try:
+                device.public_key.verify(sig, signing_message(device_id, timestamp, data))
+            except InvalidSignature:
+                raise UnauthorizedError("bad signature", device_id=device_id) from None
+        return CheckedSubmission(device, plaintext, timestamp, sig.hex() if sig else None)
+
+    def _plaintext(self, data: object, device_id: str) -> bytes:
+        if not isinstance(data, str):
+            raise InvalidError("must be a string of JSON", field="data", device_id=device_id)
+        try:
+            plaintext = data.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidError("not valid UTF-8", field="data", device_id=device_id) from None
+        if len(plaintext) > self._max_bytes:
+            raise TooLargeError(
+                f"data is {len(plaintext)} bytes, limit is {self._max_bytes}",
+                size=len(plaintext),
+                limit=self._max_bytes,
+                device_id=device_id,
+            )
+        return plaintext
+
+    def _signature(self, signature: object, device_id: str) -> bytes | None:
+        if signature is None or signature == "":
+            if self._require_signatures:
+                raise UnauthorizedError("signature required", device_id=device_id)
+            return None
+        return _hex_bytes(signature, "signature", 64, device_id)
