@@ -92,6 +92,14 @@ class Settings(BaseSettings):
     lcore_node_url: str | None = Field(
         None, validation_alias=_env("lcore_node_url", "LCORE_NODE_URL")
     )
+    lcore_db_path: Path | None = Field(
+        None, validation_alias=_env("lcore_db_path", "LCORE_DB_PATH"),
+        description="default: <run dir>/lcore.db",
+    )
+    lcore_key_dir: Path | None = Field(
+        None, validation_alias=_env("lcore_key_dir", "LCORE_KEY_DIR"),
+        description="default: <out>/keys",
+    )
     arrival: Literal["constant", "poisson"] = "constant"
 
     target_success_rate: float = Field(
