@@ -12,7 +12,9 @@ from typing import Any
 import aiohttp
 
 from lcore_node.errors import ERRORS_BY_CODE, LcoreError, UnavailableError
+from lcore_node.measure import OperationTimer
 from lcore_node.types import Accepted, Registered
+from utils.stats import StatsHub
 
 _BY_STATUS: dict[int, str] = {
     400: "malformed",
@@ -43,7 +45,10 @@ class LcoreHttpClient:
         *,
         session: aiohttp.ClientSession | None = None,
         timeout: float = 30.0,
+        hub: StatsHub | None = None,
     ) -> None:
+        self._hub = hub  # each call is emitted as one "total" IotEvent (the remote node
+        # measures its own stages)
         self._base = base_url.rstrip("/")
         self._session = session
         self._owns_session = session is None
@@ -84,7 +89,14 @@ class LcoreHttpClient:
         payload: dict[str, Any] = {"device_id": device_id, "public_key": public_key_hex}
         if device_type is not None:
             payload["device_type"] = device_type
-        status, _ = await self._call("POST", "/device/register", payload, device_id)
+        timer = OperationTimer(self._hub, "register", device_id)
+        timer.device_type = device_type or ""
+        try:
+            status, _ = await self._call("POST", "/device/register", payload, device_id)
+        except Exception as exc:
+            timer.finish(exc)
+            raise
+        timer.finish()
         return Registered(device_id, created=status == 201)
 
     async def submit_data(
@@ -96,7 +108,14 @@ class LcoreHttpClient:
             "timestamp": timestamp,
             "signature": signature,
         }
-        _, body = await self._call("POST", "/device/data", payload, device_id)
+        timer = OperationTimer(self._hub, "submit", device_id)
+        timer.data_size = len(data.encode("utf-8"))
+        try:
+            _, body = await self._call("POST", "/device/data", payload, device_id)
+        except Exception as exc:
+            timer.finish(exc)
+            raise
+        timer.finish()
         return Accepted(
             record_id=int(body["record_id"]),
             device_id=device_id,

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from utils.aggregate import RunAggregate, WorkloadStats
 from utils.events import Outcome
+from utils.settings import NON_TX_WORKLOADS
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +55,7 @@ def render(agg: RunAggregate) -> str:
     elapsed = agg.elapsed()
     rows = [[name for name, _ in _COLUMNS]]
     for wl in agg.workloads.values():
-        if wl.finished or wl.target_rate:
+        if wl.name not in NON_TX_WORKLOADS and (wl.finished or wl.target_rate):
             rows.append(_row(wl, elapsed))
     rows.append(_row(agg.totals(), elapsed))
     widths = [max(w, *(len(r[i]) for r in rows)) for i, (_, w) in enumerate(_COLUMNS)]

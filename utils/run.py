@@ -1,7 +1,7 @@
 """One benchmark run: wiring, the load phase, drain and the end-of-run outputs.
 
-``Run`` owns every resource of a run (chain, RPC connection, engine, sinks,
-server, lcore node) through one AsyncExitStack, so each is closed on every
+``Run`` owns every resource of a run (chain, RPC connection, engine, lcore
+node, sinks, server) through one AsyncExitStack, so each is closed on every
 path: normal end, SIGINT/SIGTERM, or an error.
 """
 
@@ -21,17 +21,15 @@ from typing import TextIO
 from contracts.lending import LendingWorkload
 from contracts.transfers import merchant_workload, payment_workload
 from utils.aggregate import RunAggregate
-from utils.chain_setup import ChainInfo, check_chain, open_chain
+from utils.chain_session import ChainSession, open_session
 from utils.clock import Clock
-from utils.fees import FeePolicy
-from utils.final_table import Verdict, render, verdict
+from utils.final_table import render, verdict
 from utils.funding import merge_needs, top_up
-from utils.rpc import Rpc
-from utils.run_dir import new_run_id
+from utils.run_iot import IotParts, iot_enabled, open_iot
 from utils.scheduler import Scheduler, Workload
-from utils.settings import Settings
+from utils.settings import NON_TX_WORKLOADS, Settings
 from utils.stats import StatsHub
-from utils.tx_engine import TxEngine
+from utils.verify import VerifyCounts, verify_records
 from utils.wallets import WalletPool
 
 log = logging.getLogger(__name__)
@@ -42,50 +40,51 @@ EXIT_MET, EXIT_MISSED, EXIT_CONFIG = 0, 1, 2
 @dataclass
 class Run:
     settings: Settings
+    run_id: str
+    run_dir: Path
     out: TextIO = field(default_factory=lambda: sys.stdout)
-    run_id: str = field(default_factory=new_run_id)
     clock: Clock = field(default_factory=Clock)
     hub: StatsHub = field(default_factory=StatsHub)
-    seed: int = 0
-    run_dir: Path = Path()
     stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def __post_init__(self) -> None:
         self.seed = self.settings.seed if self.settings.seed is not None else secrets.randbits(32)
         self.rng = random.Random(self.seed)
-        self.aggregate = RunAggregate(self.settings.rates(), clock=self.clock.now())
+        tx_rates = {k: v for k, v in self.settings.rates().items() if k not in NON_TX_WORKLOADS}
+        self.aggregate = RunAggregate(tx_rates, clock=self.clock.now())
         self.hub.subscribe(self.aggregate.on_event)
         self.workloads: list[Workload] = []
+        self.iot: IotParts | None = None
+        self.session: ChainSession | None = None
+        self.verified: VerifyCounts | None = None
 
     async def execute(self) -> int:
         """Run to the end; the exit code says whether targets were met."""
         log.info("run %s (seed %d) writing to %s", self.run_id, self.seed, self.run_dir)
         async with AsyncExitStack() as stack:
-            chain = await open_chain(self.settings, stack)
-            rpc = await stack.enter_async_context(Rpc(chain.url, self.hub))
-            await check_chain(rpc, chain, self.settings.chain_id)
-            fees = await FeePolicy.detect(rpc, self.settings.fixed_gas_price_wei)
-            engine = await stack.enter_async_context(
-                TxEngine(rpc, self.hub, self.clock, fees, chain.chain_id,
-                         tx_timeout=self.settings.tx_timeout)
-            )
-            wallets = self._wallets(chain)
-            self.workloads = self._build_workloads(engine, wallets)
-            await self._fund(chain, rpc, fees, wallets)
+            self.session = session = await open_session(self.settings, self.hub, self.clock, stack)
+            wallets = self._wallets(session)
+            self.workloads = self._transfer_workloads(session, wallets)
+            if iot_enabled(self.settings):
+                self.iot = await open_iot(self.settings, session, wallets, self.run_dir,
+                                          self.seed, stack)
+                self.workloads += [self.iot.registration, self.iot.submission]
+            await self._fund(session, wallets)
             self._install_signals()
-            await self._load_phase(engine)
+            await self._load_phase(session)
             self.aggregate.ended_at = self.clock.now()
+            await self._verify()
         return self._finish()
 
-    def _wallets(self, chain: ChainInfo) -> WalletPool:
+    def _wallets(self, session: ChainSession) -> WalletPool:
         s = self.settings
-        return WalletPool.derive(chain.funder_key, self.seed, {
+        return WalletPool.derive(session.info.funder_key, self.seed, {
             "user": s.users, "merchant": s.merchants, "settlement": 1,
             "lender": s.lenders, "borrower": s.borrowers, "committer": s.committers,
         })
 
-    def _build_workloads(self, engine: TxEngine, wallets: WalletPool) -> list[Workload]:
-        rng = self.rng
+    def _transfer_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
+        engine, rng = session.engine, self.rng
         return [
             payment_workload(engine, wallets.role("user"), wallets.role("merchant"),
                              random.Random(rng.random())),
@@ -95,14 +94,23 @@ class Run:
                             random.Random(rng.random())),
         ]
 
-    async def _fund(self, chain: ChainInfo, rpc: Rpc, fees: FeePolicy, wallets: WalletPool) -> None:
+    def _steps_to_fund(self, rate: float) -> float:
         horizon = (self.settings.duration or self.settings.funding_horizon) + 60
+        return rate * horizon * 1.2 + 10 if rate > 0 else 0
+
+    async def _fund(self, session: ChainSession, wallets: WalletPool) -> None:
         rates = self.settings.rates()
-        needs = merge_needs(w.funding_needs(rates.get(w.name, 0) * horizon * 1.2 + 10)
-                            for w in self.workloads if rates.get(w.name, 0) > 0)
+        parts = [w.funding_needs(self._steps_to_fund(rates.get(w.name, 0)))
+                 for w in self.workloads if rates.get(w.name, 0) > 0]
+        if self.iot is not None and self.iot.committer is not None:
+            commits = self._steps_to_fund(self.settings.iot_data_submission_rate)
+            parts.append(self.iot.committer.funding_needs(commits))
         # set-up transactions are not part of the measurement: a private hub
-        async with TxEngine(rpc, StatsHub(), self.clock, fees, chain.chain_id) as funding:
-            await top_up(funding, rpc, wallets.funder, needs)
+        from utils.tx_engine import TxEngine
+
+        async with TxEngine(session.rpc, StatsHub(), self.clock, session.fees,
+                            session.info.chain_id) as funding:
+            await top_up(funding, session.rpc, wallets.funder, merge_needs(parts))
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -111,13 +119,13 @@ class Run:
 
     def _on_signal(self, sig: signal.Signals) -> None:
         if self.stop.is_set():
-            log.warning("second %s: still draining (deadline %g s)", sig.name,
+            log.warning("%s again: already draining (deadline %g s)", sig.name,
                         self.settings.drain_timeout)
             return
         log.info("%s received: stopping the load and draining", sig.name)
         self.stop.set()
 
-    async def _load_phase(self, engine: TxEngine) -> None:
+    async def _load_phase(self, session: ChainSession) -> None:
         s = self.settings
         scheduler = Scheduler(self.hub, self.clock, arrival=s.arrival, seed=self.seed)
         rates = s.rates()
@@ -132,20 +140,39 @@ class Run:
         else:
             await self.stop.wait()
         await asyncio.gather(*firing)
+        await self._drain(session, scheduler)
+
+    async def _drain(self, session: ChainSession, scheduler: Scheduler) -> None:
+        """Stop firing (done), then let steps, the IoT outbox and the engine finish by a
+        shared deadline; what is left then is counted as timeout."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + s.drain_timeout
-        log.info("draining %d in-flight transactions (deadline %g s)", engine.in_flight,
-                 s.drain_timeout)
-        timed_out = await engine.drain(s.drain_timeout)
-        await scheduler.wait_steps(max(0.0, deadline - loop.time()) + 1.0)
+        deadline = loop.time() + self.settings.drain_timeout
+        log.info("draining: %d steps, %d transactions in flight (deadline %g s)",
+                 scheduler.running_steps, session.engine.in_flight, self.settings.drain_timeout)
+        await scheduler.wait_steps(max(0.0, deadline - loop.time()))
+        if self.iot is not None and self.iot.node is not None and self.iot.node.outbox:
+            left = await self.iot.node.outbox.drain(max(0.0, deadline - loop.time()))
+            if left:
+                log.warning("%d IoT records not committed by the drain deadline", left)
+        timed_out = await session.engine.drain(max(0.0, deadline - loop.time()))
         if timed_out:
             log.warning("%d transactions counted as timeout at the drain deadline", timed_out)
 
+    async def _verify(self) -> None:
+        """The embedded chain ends with the run: verify the run's records while it is up."""
+        if self.iot is None or self.iot.node is None:
+            return
+        self.verified = await verify_records(self.iot.node, on_chain=True)
+        log.info("%s", self.verified.line())
+
     def _finish(self) -> int:
-        v: Verdict = verdict(self.aggregate, self.settings.target_success_rate,
-                             self.settings.target_max_latency_sec)
+        v = verdict(self.aggregate, self.settings.target_success_rate,
+                    self.settings.target_max_latency_sec)
         print(render(self.aggregate), file=self.out)
+        if self.verified is not None:
+            print(self.verified.line(), file=self.out)
         status = "met" if v.met else "NOT met: " + "; ".join(v.reasons)
         print(f"run {self.run_id}: targets {status}", file=self.out)
         print(f"results in {self.run_dir}", file=self.out)
-        return EXIT_MET if v.met else EXIT_MISSED
+        met = v.met and (self.verified is None or self.verified.passed)
+        return EXIT_MET if met else EXIT_MISSED

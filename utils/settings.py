@@ -32,6 +32,8 @@ RATE_FIELDS: dict[str, str] = {
     "iot_registration": "iot_registration_rate",
     "data_pipeline": "iot_data_submission_rate",
 }
+#: workloads whose steps are not chain transactions (kept out of transaction totals)
+NON_TX_WORKLOADS = frozenset({"iot_registration"})
 RATE_ALIASES: dict[str, str] = {
     "payment": "payment_app",
     "merchant": "merchant_app",
