@@ -45,13 +45,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, metavar="DIR",
                    help="parent of the run directory (env LOG_DIR; default: logs)")
     p.add_argument("--host", metavar="HOST",
-                   help="address of /health and /metrics (default 127.0.0.1; 0.0.0.0 in containers)")
+                   help="address of /health and /metrics (default 127.0.0.1; 0.0.0.0 in a "
+                   "container)")
     p.add_argument("--port", type=int, metavar="PORT",
-                   help="port of /health and /metrics (env HEALTHCHECK_PORT; default 8000; 0 = any)")
+                   help="port of /health and /metrics (env HEALTHCHECK_PORT; default 8000; "
+                   "0 = any free port)")
     p.add_argument("--interval", type=float, metavar="SECONDS",
                    help="KPI interval of kpi_intervals.csv and the progress line (default 10)")
     p.add_argument("--contract", choices=("stylus", "evm"),
-                   help="MVPIoTProcessor flavour deployed on the embedded chain (default evm)")
+                   help="MVPIoTProcessor deployed on the embedded chain: the Stylus WASM program "
+                   "or its EVM twin (default stylus)")
     p.add_argument("--arrival", choices=("constant", "poisson"),
                    help="spacing of firings: constant or Poisson arrivals (default constant)")
     p.add_argument("--block-time", type=float, metavar="SECONDS",
@@ -109,8 +112,38 @@ def run_benchmark(argv: list[str]) -> int:
         return EXIT_CONFIG
 
 
+def run_verify(argv: list[str]) -> int:
+    from utils.verify_cli import main as verify_main
+
+    setup_logging("WARNING")
+    return verify_main(argv)
+
+
+def run_report(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python main.py report",
+        description="Rebuild RUN_DIR/report.html from the run's CSV files (and summary.json).",
+    )
+    parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
+    args = parser.parse_args(argv)
+    from utils.report import build_report
+
+    setup_logging("WARNING")
+    try:
+        path = build_report(args.run_dir)
+    except (OSError, KcStressError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(path)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["verify"]:
+        return run_verify(argv[1:])
+    if argv[:1] == ["report"]:
+        return run_report(argv[1:])
     return run_benchmark(argv)
 
 

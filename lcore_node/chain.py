@@ -64,7 +64,7 @@ def _to_abi(abi_type: str, value: Any) -> Any:
 
 
 def _from_abi(value: Any) -> bytes:
-    return bytes(value) if isinstance(value, (list, tuple)) else bytes(value)
+    return bytes(value)  # bytes, or a uint8[] list from a legacy ABI
 
 
 class ProcessorReader:

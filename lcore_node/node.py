@@ -24,7 +24,14 @@ from lcore_node.measure import OperationTimer
 from lcore_node.outbox import Outbox, OutboxSettings
 from lcore_node.records import RecordReader
 from lcore_node.storage import NewSubmission, Storage
-from lcore_node.types import Accepted, Registered, ResultCommitter, StoredRecord, VerifyReport
+from lcore_node.types import (
+    Accepted,
+    Registered,
+    ResultCommitter,
+    ResultReader,
+    StoredRecord,
+    VerifyReport,
+)
 from lcore_node.validation import (
     Device,
     SubmissionChecker,
@@ -54,11 +61,13 @@ class LcoreNode:
         *,
         hub: StatsHub | None = None,
         committer: ResultCommitter | None = None,
+        reader: ResultReader | None = None,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self.config = config
         self._hub = hub
         self._committer = committer
+        self._reader = reader or committer  # what verify compares with
         self._clock = clock
         self.storage = Storage(
             config.db_path, batch_max=config.writer_batch_max, linger=config.writer_linger
@@ -89,7 +98,7 @@ class LcoreNode:
         keys = await asyncio.to_thread(KeyStore.open, self.config.key_dir, self.config.key_env)
         self._cipher = DualCipher(keys)
         await self.storage.open(self.config.node_id)
-        self._records = RecordReader(self.storage, self._cipher, self._committer)
+        self._records = RecordReader(self.storage, self._cipher, self._reader)
         for row in await self.storage.devices():
             _, key = parse_public_key(row.public_key, row.device_id)
             self._devices[row.device_id] = Device(

@@ -8,14 +8,14 @@ from collections.abc import AsyncIterator
 from lcore_node.encryption import DualCipher
 from lcore_node.errors import DecryptionError, NotFoundError
 from lcore_node.storage import Storage, SubmissionRow
-from lcore_node.types import ResultCommitter, StoredRecord, VerifyReport
+from lcore_node.types import ResultReader, StoredRecord, VerifyReport
 
 
 class RecordReader:
     """Decrypts records and checks them against their proof hash and the chain."""
 
     def __init__(
-        self, storage: Storage, cipher: DualCipher, committer: ResultCommitter | None = None
+        self, storage: Storage, cipher: DualCipher, committer: ResultReader | None = None
     ) -> None:
         self._storage = storage
         self._cipher = cipher

@@ -82,7 +82,15 @@ class OnChainResult:
     submitter: str
 
 
-class ResultCommitter(Protocol):
+class ResultReader(Protocol):
+    """Reads committed results back from the chain (``verify``)."""
+
+    async def get_result(self, task_id: bytes) -> OnChainResult | None:
+        """The result stored on chain under ``task_id``, or None if there is none."""
+        ...
+
+
+class ResultCommitter(ResultReader, Protocol):
     """The chain side of the outbox (implemented in ``lcore_node/chain.py``)."""
 
     async def commit(
@@ -93,10 +101,6 @@ class ResultCommitter(Protocol):
         on_sent: Callable[[str], None],
     ) -> CommitOutcome:
         """Send ``submitResult``; call ``on_sent(tx_hash)`` once sent; wait for the outcome."""
-        ...
-
-    async def get_result(self, task_id: bytes) -> OnChainResult | None:
-        """The result stored on chain under ``task_id``, or None if there is none."""
         ...
 
 

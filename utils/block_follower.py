@@ -96,7 +96,7 @@ class BlockFollower:
 
     async def drain(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout
-        while self._pending and time.monotonic() < deadline:
+        while self._pending and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the map
             await asyncio.sleep(min(self._poll, max(0.0, deadline - time.monotonic())))
         left = list(self._pending.values())
         for p in left:

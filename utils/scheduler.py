@@ -29,9 +29,6 @@ class Workload(abc.ABC):
 
     name: str = "workload"
 
-    async def setup(self) -> None:
-        """Prepare before the first firing (estimate gas, read state)."""
-
     @abc.abstractmethod
     async def step(self, intended_at: float) -> None:
         """Do one operation. ``intended_at`` is the run-clock time it was meant to start."""

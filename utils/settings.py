@@ -45,7 +45,7 @@ RATE_ALIASES: dict[str, str] = {
 
 
 #: the scenario file's values while Settings is being built (lowest-priority source)
-_SCENARIO: ContextVar[dict[str, Any]] = ContextVar("kcstress_scenario", default={})
+_SCENARIO: ContextVar[dict[str, Any] | None] = ContextVar("kcstress_scenario", default=None)
 
 
 def _env(*names: str) -> Any:
@@ -70,7 +70,7 @@ class Settings(BaseSettings):
         None, validation_alias=_env("contract_abi", "MVP_IOT_PROCESSOR_ABI")
     )
     contract: Literal["stylus", "evm"] = Field(
-        "evm", validation_alias=_env("contract", "KCSTRESS_CONTRACT")
+        "stylus", validation_alias=_env("contract", "KCSTRESS_CONTRACT")
     )
     seed: int | None = Field(None, validation_alias=_env("seed", "KCSTRESS_SEED"))
     out: Path = Field(Path("logs"), validation_alias=_env("out", "LOG_DIR"))
@@ -186,7 +186,7 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        scenario = InitSettingsSource(settings_cls, init_kwargs=_SCENARIO.get())
+        scenario = InitSettingsSource(settings_cls, init_kwargs=_SCENARIO.get() or {})
         return (init_settings, env_settings, scenario)
 
 

@@ -98,7 +98,7 @@ class TxEngine:
         return self.follower.in_flight
 
     async def drain(self, timeout: float) -> int:
-        """Wait up to ``timeout`` s for in-flight txs; the rest end as timeouts. Returns that rest."""
+        """Wait up to ``timeout`` s for in-flight txs; the rest end as timeouts (returned)."""
         return await self.follower.drain(timeout)
 
     async def submit(self, req: TxRequest) -> TxEvent:
