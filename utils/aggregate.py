@@ -99,7 +99,15 @@ class CommitStatusTracker:
 class RunAggregate:
     """Subscribe :meth:`on_event` to the hub; read totals at any time."""
 
-    def __init__(self, targets: dict[str, float], clock: float | None = None) -> None:
+    def __init__(
+        self,
+        targets: dict[str, float],
+        clock: float | None = None,
+        not_transactions: frozenset[str] = frozenset(),
+    ) -> None:
+        """``not_transactions``: workloads whose firings are not transactions (their
+        operations are counted as IoT events), kept out of the transaction figures."""
+        self._skip = not_transactions
         self.started_at = clock if clock is not None else time.time()
         self.ended_at: float | None = None
         self.workloads: dict[str, WorkloadStats] = {
@@ -129,7 +137,7 @@ class RunAggregate:
                 wl.last_included_at = event.included_at
         elif isinstance(event, TxSentEvent):
             self._wl(event.workload).sent += 1
-        elif isinstance(event, FiringEvent):
+        elif isinstance(event, FiringEvent) and event.workload not in self._skip:
             wl = self._wl(event.workload)
             wl.missed += event.missed
             if event.fired:
@@ -153,7 +161,7 @@ class RunAggregate:
         """Whole IoT operations (stage ``total``), optionally of one kind / result."""
         return sum(
             n
-            for (op, stage, ok), n in self.iot_ops.items()
+            for (op, stage, ok), n in list(self.iot_ops.items())
             if stage == IOT_TOTAL_STAGE
             and (operation is None or op == operation)
             and (success is None or ok == success)
@@ -166,7 +174,7 @@ class RunAggregate:
     def totals(self) -> WorkloadStats:
         """All workloads merged into one."""
         total = WorkloadStats("total")
-        for wl in self.workloads.values():
+        for wl in list(self.workloads.values()):  # a snapshot: /kpis reads from a thread
             total.target_rate += wl.target_rate
             total.fired += wl.fired
             total.late += wl.late

@@ -32,9 +32,9 @@ def verdict(agg: RunAggregate, target_success: float, target_p95: float) -> Verd
 
 
 _COLUMNS = (
-    ("workload", 16), ("sent", 7), ("success", 8), ("reverted", 9), ("rejected", 9),
-    ("dropped", 8), ("timeout", 8), ("target/s", 9), ("achieved/s", 11), ("p50 s", 8),
-    ("p95 s", 8), ("p99 s", 8), ("max s", 8), ("gas used", 12),
+    ("workload", 14), ("sent", 5), ("success", 7), ("reverted", 8), ("rejected", 8),
+    ("dropped", 7), ("timeout", 7), ("target/s", 8), ("achieved/s", 10), ("p50(s)", 7),
+    ("p95(s)", 7), ("p99(s)", 7), ("max(s)", 7), ("gas", 10),
 )
 
 

@@ -16,7 +16,7 @@ import sys
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from contracts.lending import LendingWorkload
 from contracts.transfers import merchant_workload, payment_workload
@@ -26,6 +26,7 @@ from utils.clock import Clock
 from utils.final_table import render, verdict
 from utils.funding import merge_needs, top_up
 from utils.run_iot import IotParts, iot_enabled, open_iot
+from utils.run_outputs import RunOutputs
 from utils.scheduler import Scheduler, Workload
 from utils.settings import NON_TX_WORKLOADS, Settings
 from utils.stats import StatsHub
@@ -51,30 +52,49 @@ class Run:
         self.seed = self.settings.seed if self.settings.seed is not None else secrets.randbits(32)
         self.rng = random.Random(self.seed)
         tx_rates = {k: v for k, v in self.settings.rates().items() if k not in NON_TX_WORKLOADS}
-        self.aggregate = RunAggregate(tx_rates, clock=self.clock.now())
+        self.aggregate = RunAggregate(tx_rates, clock=self.clock.now(),
+                                      not_transactions=NON_TX_WORKLOADS)
         self.hub.subscribe(self.aggregate.on_event)
         self.workloads: list[Workload] = []
         self.iot: IotParts | None = None
         self.session: ChainSession | None = None
         self.verified: VerifyCounts | None = None
+        self.outputs = RunOutputs(self.settings, self.run_id, self.run_dir, self.clock,
+                                  self.hub, self.aggregate)
 
     async def execute(self) -> int:
         """Run to the end; the exit code says whether targets were met."""
         log.info("run %s (seed %d) writing to %s", self.run_id, self.seed, self.run_dir)
-        async with AsyncExitStack() as stack:
-            self.session = session = await open_session(self.settings, self.hub, self.clock, stack)
-            wallets = self._wallets(session)
-            self.workloads = self._transfer_workloads(session, wallets)
-            if iot_enabled(self.settings):
-                self.iot = await open_iot(self.settings, session, wallets, self.run_dir,
-                                          self.seed, stack)
-                self.workloads += [self.iot.registration, self.iot.submission]
-            await self._fund(session, wallets)
-            self._install_signals()
-            await self._load_phase(session)
-            self.aggregate.ended_at = self.clock.now()
-            await self._verify()
-        return self._finish()
+        self.outputs.start_server()  # a taken port fails before anything starts
+        try:
+            async with AsyncExitStack() as stack:
+                await self._prepare(stack)
+                assert self.session is not None
+                self._install_signals()
+                self.outputs.health.phase = "load"
+                await self._load_phase(self.session)
+                self.aggregate.ended_at = self.clock.now()
+                self.outputs.health.phase = "verifying"
+                await self._verify()
+                await self.outputs.close()
+            return self._finish()
+        finally:
+            self.outputs.stop_server()
+
+    async def _prepare(self, stack: AsyncExitStack) -> None:
+        """Chain, outputs, wallets, workloads, IoT node and funding."""
+        self.outputs.health.phase = "setup"
+        self.session = session = await open_session(self.settings, self.hub, self.clock, stack)
+        self.outputs.health.follower = session.engine.follower
+        self.outputs.open(session.info.chain_id)
+        stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
+        wallets = self._wallets(session)
+        self.workloads = self._transfer_workloads(session, wallets)
+        if iot_enabled(self.settings):
+            self.iot = await open_iot(self.settings, session, wallets, self.run_dir,
+                                      self.seed, stack)
+            self.workloads += [self.iot.registration, self.iot.submission]
+        await self._fund(session, wallets)
 
     def _wallets(self, session: ChainSession) -> WalletPool:
         s = self.settings
@@ -123,6 +143,7 @@ class Run:
                         self.settings.drain_timeout)
             return
         log.info("%s received: stopping the load and draining", sig.name)
+        self.outputs.health.phase = "draining"
         self.stop.set()
 
     async def _load_phase(self, session: ChainSession) -> None:
@@ -168,11 +189,62 @@ class Run:
     def _finish(self) -> int:
         v = verdict(self.aggregate, self.settings.target_success_rate,
                     self.settings.target_max_latency_sec)
+        reasons = list(v.reasons)
+        if self.verified is not None and not self.verified.passed:
+            reasons.append(self.verified.line())
+        self.outputs.health.phase = "done"
+        self.outputs.finish(
+            chain_id=self.session.info.chain_id if self.session else None, seed=self.seed,
+            extra=self._summary_extra(), exit_reason="; ".join(reasons) or "targets met",
+        )
         print(render(self.aggregate), file=self.out)
-        if self.verified is not None:
-            print(self.verified.line(), file=self.out)
-        status = "met" if v.met else "NOT met: " + "; ".join(v.reasons)
+        for line in self._extra_lines():
+            print(line, file=self.out)
+        status = "met" if not reasons else "NOT met: " + "; ".join(reasons)
         print(f"run {self.run_id}: targets {status}", file=self.out)
         print(f"results in {self.run_dir}", file=self.out)
-        met = v.met and (self.verified is None or self.verified.passed)
-        return EXIT_MET if met else EXIT_MISSED
+        return EXIT_MISSED if reasons else EXIT_MET
+
+    def _lending(self) -> LendingWorkload | None:
+        return next((w for w in self.workloads if isinstance(w, LendingWorkload)), None)
+
+    def _summary_extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.session is not None:
+            extra["chain"] = {"embedded": self.session.info.embedded,
+                              "client": self.session.info.client_version,
+                              "nonce_resyncs": self.session.engine.nonce_resyncs}
+        if (lending := self._lending()) is not None:
+            extra["loan_book"] = lending.book.summary()
+        if self.iot is not None:
+            pipeline = self.aggregate.workloads.get("data_pipeline")
+            commits = pipeline.successes if pipeline else 0
+            processor = self.iot.processor
+            extra["contract"] = None if processor is None else {
+                "address": processor.address, "flavour": processor.flavour,
+                "deploy_gas": processor.deploy_gas,
+            }
+            extra["iot"] = {
+                "gas_per_record": round(pipeline.gas_used / commits) if pipeline and commits
+                else None,
+                "submissions_skipped_no_device": self.iot.submission.skipped,
+                "verify": self.verified.as_dict() if self.verified else None,
+            }
+        return extra
+
+    def _extra_lines(self) -> list[str]:
+        lines = []
+        if (lending := self._lending()) is not None and lending.book.originated:
+            book = lending.book.summary()
+            lines.append(f"loan book: {book['originated']} originated, {book['repaid']} repaid, "
+                         f"{book['open']} open; origination to repayment p50 "
+                         f"{book['repay_time_p50_sec']:.2f} s")
+        extra = self._summary_extra()
+        if self.iot is not None and extra.get("contract"):
+            gas = extra["iot"]["gas_per_record"]
+            lines.append(f"IoT contract: {extra['contract']['flavour']} at "
+                         f"{extra['contract']['address']}; gas per record "
+                         f"{gas if gas is not None else 'n/a'}")
+        if self.verified is not None:
+            lines.append(self.verified.line())
+        return lines

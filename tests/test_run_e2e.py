@@ -1,0 +1,127 @@
+"""End-to-end runs of ``python main.py``: the CSV, the final table and the chain agree."""
+
+from __future__ import annotations
+
+import csv
+import json
+import re
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from web3 import Web3
+
+from tests.conftest import clean_env, main_cmd
+from utils.devchain import DevChain
+from utils.wallets import WalletPool
+
+SEED = 7
+RATES = {"payment": 12, "merchant": 6, "lending": 4, "iot": 2, "iot_registration": 4}
+
+
+@pytest.fixture(scope="module")
+def finished_run(devchain: DevChain, tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("e2e")
+    args = ["--duration", "12", "--port", "0", "--out", str(out), "--interval", "3",
+            "--seed", str(SEED), "--rpc-url", devchain.url]
+    for name, rate in RATES.items():
+        args += ["--rate", f"{name}={rate}"]
+    env = clean_env(PRIVATE_KEY=devchain.funder_key.hex())
+    proc = subprocess.run(main_cmd(*args), capture_output=True, text=True, env=env, timeout=180)
+    run_dir = (out / "latest").resolve()
+    return {"proc": proc, "run_dir": run_dir, "out": out}
+
+
+def table_rows(stdout: str) -> dict[str, dict[str, str]]:
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    header = next(ln for ln in lines if ln.startswith("workload"))
+    names = header.split()
+    rows = {}
+    for line in lines[lines.index(header) + 1:]:
+        if line.startswith("-"):
+            continue
+        cells = line.split()
+        if len(cells) != len(names):
+            break
+        rows[cells[0]] = dict(zip(names, cells, strict=True))
+    return rows
+
+
+def read_csv(path: Path) -> list[dict[str, str]]:
+    with path.open(newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def test_run_succeeds_and_writes_its_files(finished_run: dict) -> None:
+    proc = finished_run["proc"]
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run_dir: Path = finished_run["run_dir"]
+    assert re.fullmatch(r"\d{8}T\d{6}Z-[0-9a-f]{6}", run_dir.name)
+    for name in ("tx_metrics.csv", "iot_metrics.csv", "kpi_intervals.csv", "summary.json",
+                 "report.html", "run.log", "lcore.db"):
+        assert (run_dir / name).is_file(), name
+
+
+def test_csv_counts_equal_the_final_table(finished_run: dict) -> None:
+    rows = read_csv(finished_run["run_dir"] / "tx_metrics.csv")
+    assert list(rows[0])[:7] == ["timestamp", "module", "tx_hash", "status", "gas_used",
+                                 "latency_sec", "error"]
+    assert list(rows[0])[7:13] == ["intended_at", "sent_at", "included_at", "block_number",
+                                   "sender", "nonce"]
+    table = table_rows(finished_run["proc"].stdout)
+    by_module = Counter(r["module"] for r in rows)
+    by_outcome = Counter((r["module"], r["status"]) for r in rows)
+    for workload in ("payment_app", "merchant_app", "lending_app", "data_pipeline"):
+        assert int(table[workload]["sent"]) == by_module[workload] > 0
+        assert int(table[workload]["success"]) == by_outcome[(workload, "success")]
+        gas = sum(int(r["gas_used"]) for r in rows if r["module"] == workload)
+        assert int(table[workload]["gas"]) == gas
+    assert int(table["total"]["sent"]) == len(rows)
+    # offered load was met: about rate x duration transactions per workload
+    assert 12 * 12 * 0.8 <= by_module["payment_app"] <= 12 * 12 * 1.2
+
+
+def test_csv_rows_match_the_chain(finished_run: dict, devchain: DevChain) -> None:
+    rows = read_csv(finished_run["run_dir"] / "tx_metrics.csv")
+    w3 = Web3(Web3.HTTPProvider(devchain.url))
+    for row in rows:
+        assert row["status"] == "success", row
+        receipt = w3.eth.get_transaction_receipt(row["tx_hash"])
+        assert receipt["blockNumber"] == int(row["block_number"])
+        assert receipt["gasUsed"] == int(row["gas_used"])
+        assert receipt["status"] == 1
+        tx = w3.eth.get_transaction(row["tx_hash"])
+        assert tx["from"] == row["sender"] and tx["nonce"] == int(row["nonce"])
+        assert float(row["intended_at"]) <= float(row["sent_at"]) <= float(row["included_at"])
+        assert abs(float(row["latency_sec"]) - (float(row["included_at"])
+                                                 - float(row["intended_at"]))) < 0.002
+
+
+def test_summary_agrees_and_records_verified(finished_run: dict) -> None:
+    summary = json.loads((finished_run["run_dir"] / "summary.json").read_text())
+    rows = read_csv(finished_run["run_dir"] / "tx_metrics.csv")
+    assert summary["seed"] == SEED
+    assert summary["totals"]["finished"] == len(rows)
+    for name, figures in summary["kpis"]["workloads"].items():
+        assert figures["finished"] == sum(r["module"] == name for r in rows)
+    verify = summary["iot"]["verify"]
+    assert verify["mismatch"] == 0 and verify["missing_on_chain"] == 0 and verify["ok"] > 0
+    assert "verified" in finished_run["proc"].stdout
+
+
+def test_no_private_key_in_any_file_or_log(finished_run: dict, devchain: DevChain) -> None:
+    counts = {"user": 16, "merchant": 4, "settlement": 1, "lender": 2, "borrower": 8,
+              "committer": 4}
+    pool = WalletPool.derive(devchain.funder_key, SEED, counts)
+    secrets = {devchain.funder_key.hex()} | {bytes(w.account.key).hex() for w in pool}
+    proc = finished_run["proc"]
+    texts = [proc.stdout, proc.stderr]
+    out: Path = finished_run["out"]
+    for path in out.rglob("*"):
+        if path.is_file():
+            texts.append(path.read_bytes().hex() + path.read_bytes().decode("latin-1"))
+    for text in texts:
+        low = text.lower()
+        for secret in secrets:
+            assert secret not in low
