@@ -56,3 +56,19 @@ def clean_env(**extra: str) -> dict[str, str]:
                         "LCORE_NODE_URL", "MVP_IOT_PROCESSOR_ADDRESS", "CHAIN_ID"}}
     env.update(extra)
     return env
+
+
+def table_rows(stdout: str) -> dict[str, dict[str, str]]:
+    """The final table printed by a run, as {workload: {column: cell}}."""
+    lines = [ln for ln in stdout.splitlines() if ln.strip()]
+    header = next(ln for ln in lines if ln.startswith("workload"))
+    names = header.split()
+    rows = {}
+    for line in lines[lines.index(header) + 1:]:
+        if line.startswith("-"):
+            continue
+        cells = line.split()
+        if len(cells) != len(names):
+            break
+        rows[cells[0]] = dict(zip(names, cells, strict=True))
+    return rows

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from web3 import Web3
 
-from tests.conftest import clean_env, main_cmd
+from tests.conftest import clean_env, main_cmd, table_rows
 from utils.devchain import DevChain
 from utils.wallets import WalletPool
 
@@ -31,21 +31,6 @@ def finished_run(devchain: DevChain, tmp_path_factory: pytest.TempPathFactory) -
     proc = subprocess.run(main_cmd(*args), capture_output=True, text=True, env=env, timeout=180)
     run_dir = (out / "latest").resolve()
     return {"proc": proc, "run_dir": run_dir, "out": out}
-
-
-def table_rows(stdout: str) -> dict[str, dict[str, str]]:
-    lines = [ln for ln in stdout.splitlines() if ln.strip()]
-    header = next(ln for ln in lines if ln.startswith("workload"))
-    names = header.split()
-    rows = {}
-    for line in lines[lines.index(header) + 1:]:
-        if line.startswith("-"):
-            continue
-        cells = line.split()
-        if len(cells) != len(names):
-            break
-        rows[cells[0]] = dict(zip(names, cells, strict=True))
-    return rows
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:

@@ -1,0 +1,141 @@
+"""report.html rebuilt from a run directory's files alone."""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import re
+import shutil
+from pathlib import Path
+
+import pytest
+
+from tests.test_csv_sinks import FakeClock
+from tests.test_metrics import iot_operation, tx
+from utils.aggregate import RunAggregate
+from utils.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink
+from utils.errors import ConfigError
+from utils.events import CommitStatusEvent, FiringEvent, Outcome, TxSentEvent
+from utils.kpi_intervals import KpiIntervalSink
+from utils.kpis import Targets
+from utils.report import build_report, load_run
+from utils.stats import StatsHub
+from utils.summary import build_summary, write_summary
+
+T0 = 1_700_000_000.0
+RATES = {"payment_app": 4.0, "merchant_app": 2.0, "lending_app": 1.0, "data_pipeline": 1.0}
+FAILURES = [Outcome.REVERTED, Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT]
+
+
+def simulate_run(run_dir: Path, seconds: int = 60, seed: int = 7) -> RunAggregate:
+    """Feed a minute of plausible events through the real sinks into ``run_dir``.
+
+    Load ramps up so the achieved rate falls behind the offered one at the end.
+    """
+    rng = random.Random(seed)
+    clock = FakeClock(T0)
+    hub = StatsHub()
+    agg = RunAggregate(RATES, clock=T0)
+    hub.subscribe(agg.on_event)
+    for sink in (
+        TxCsvSink(run_dir), IotCsvSink(run_dir), DeviceStatsSink(run_dir, every=30, clock=clock),
+        KpiIntervalSink(run_dir, interval=10, targets=RATES, start=T0, clock=clock),
+    ):  # fmt: skip
+        hub.add_sink(sink)
+    record = 0
+    for second in range(seconds):
+        clock.now = T0 + second
+        stress = second / seconds
+        for name, rate in RATES.items():
+            for k in range(int(rate)):
+                t = clock.now + k / rate
+                hub.emit(FiringEvent(name, t, t + rng.expovariate(200)))
+                outcome = Outcome.SUCCESS
+                if rng.random() < 0.02 + 0.1 * stress:
+                    outcome = rng.choice(FAILURES)
+                if outcome is not Outcome.REJECTED:
+                    hub.emit(TxSentEvent(name, t + 0.005))
+                latency = rng.lognormvariate(-1.5 + 1.5 * stress, 0.4)
+                hub.emit(tx(name, outcome, t, latency, gas_used=rng.randint(21_000, 90_000)))
+        if second % 2 == 0:
+            device = f"EV_{second % 5:04d}"
+            for event in iot_operation(clock.now, device, "submit", ok=rng.random() > 0.05):
+                hub.emit(event)
+            record += 1
+            hub.emit(CommitStatusEvent(clock.now, record, "pending"))
+            hub.emit(CommitStatusEvent(clock.now + 1, record, "committed"))
+        hub.flush()
+    clock.now = T0 + seconds + 0.5
+    agg.ended_at = clock.now
+    hub.close()
+    return agg
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("run")
+    agg = simulate_run(path)
+    summary = build_summary(
+        agg, run_id="20231114T221320Z-test01", targets=Targets(max_latency_sec=1.0), seed=7,
+        chain_id=31337, settings={"duration": 60, "interval": 10},
+    )  # fmt: skip
+    write_summary(path, summary)
+    return path
+
+
+def test_report_is_one_self_contained_file(run_dir: Path) -> None:
+    path = build_report(run_dir)
+    assert path == run_dir / "report.html"
+    text = path.read_text()
+    assert "20231114T221320Z-test01" in text
+    assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", text)  # nothing external
+    images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
+    assert len(images) == 5  # throughput, latency, outcomes, gas, IoT stages
+    for b64 in images:
+        png = base64.b64decode(b64)
+        assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+
+
+def test_report_tables_agree_with_the_csvs(run_dir: Path) -> None:
+    summary = json.loads((run_dir / "summary.json").read_text())
+    data = load_run(run_dir)
+    assert data.missing == []
+    assert set(data.series) == set(RATES)
+    assert len(data.series["payment_app"].elapsed) == 6  # the 0.5 s closing sliver is left out
+    for name, wl in summary["kpis"]["workloads"].items():
+        assert sum(data.tx[name].outcomes.values()) == wl["finished"]
+        assert data.tx[name].gas_used == wl["gas_used"]
+        assert data.tx[name].latency.percentile(0.95) == pytest.approx(wl["p95"], rel=0.03)
+    text = (run_dir / "report.html").read_text()
+    payment = summary["kpis"]["workloads"]["payment_app"]
+    assert f"{payment['gas_used']:,}" in text
+    assert "IoT entries per day" in text and 'class="missed"' in text
+    assert text.count('class="met"') + text.count('class="missed"') == 3 + 2 * len(RATES)
+
+
+def test_rebuilt_from_csvs_alone_on_another_machine(run_dir: Path, tmp_path: Path) -> None:
+    copy = tmp_path / "copied"
+    shutil.copytree(run_dir, copy)
+    (copy / "summary.json").unlink()
+    (copy / "report.html").unlink()
+    text = build_report(copy).read_text()
+    assert "summary.json" in text and "targets were not evaluated" in text
+    assert len(re.findall(r"data:image/png;base64,", text)) == 5
+
+
+def test_empty_run_dir_still_gives_a_report(tmp_path: Path) -> None:
+    text = build_report(tmp_path).read_text()
+    assert "Files not found" in text and "tx_metrics.csv" in text
+    assert "data:image/png" not in text
+
+
+def test_a_missing_run_dir_is_a_config_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match=r"RUN_DIR: .* is not a directory"):
+        build_report(tmp_path / "nope")
+
+
+def test_a_csv_without_needed_columns_is_a_config_error(tmp_path: Path) -> None:
+    (tmp_path / "tx_metrics.csv").write_text("timestamp,module,tx_hash\n1,payment,0x1\n")
+    with pytest.raises(ConfigError, match=r"tx_metrics.csv: missing column\(s\) status, gas_used"):
+        build_report(tmp_path)

@@ -1,0 +1,137 @@
+"""Stopping a run (SIGINT/SIGTERM) and refusing bad configuration."""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import clean_env, main_cmd, table_rows
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie is gone for our purpose
+    stat = Path(f"/proc/{pid}/stat")
+    return stat.exists() and stat.read_text().split()[2] != "Z"
+
+
+def wait_for(predicate: object, timeout: float) -> bool:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():  # type: ignore[operator]
+            return True
+        time.sleep(0.1)
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_stops_drains_and_ends_the_chain(tmp_path: Path, sig: signal.Signals) -> None:
+    drain = 10
+    proc = subprocess.Popen(
+        main_cmd("--duration", "0", "--port", "0", "--out", str(tmp_path), "--rate",
+                 "payment=20", "--drain-timeout", str(drain), "--seed", "5"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )
+    try:
+        log = tmp_path / "latest" / "run.log"
+        csv_path = tmp_path / "latest" / "tx_metrics.csv"
+        assert wait_for(lambda: csv_path.exists() and csv_path.read_text().count("\n") > 20, 60)
+        chain_pid = int(re.search(r"\(pid (\d+)\)", log.read_text()).group(1))  # type: ignore
+        assert pid_alive(chain_pid)
+        sent_at = time.monotonic()
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=drain + 20)
+        took = time.monotonic() - sent_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode in (0, 1), stderr
+    assert took < drain + 10
+    assert "payment_app" in stdout and "results in" in stdout  # the final table was printed
+    assert f"{sig.name} received" in log.read_text()
+    assert wait_for(lambda: not pid_alive(chain_pid), 5)
+    with csv_path.open(newline="") as f:
+        payments = [r for r in csv.DictReader(f) if r["module"] == "payment_app"]
+    assert int(table_rows(stdout)["payment_app"]["sent"]) == len(payments) > 15
+
+
+def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(main_cmd(*args), capture_output=True, text=True, timeout=60,
+                          env=env or clean_env())
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "names"),
+    [
+        (["--rate", "bogus=3"], {}, "--rate"),
+        (["--rate", "payment=-1"], {}, "--rate"),
+        (["--rate", "payment"], {}, "--rate"),
+        (["--rpc-url", "not a url"], {}, "--rpc-url / RPC_HTTP_URL"),
+        ([], {"RPC_HTTP_URL": "ftp://example.invalid"}, "RPC_HTTP_URL"),
+        ([], {"IOT_DEVICE_COUNT": "-4"}, "IOT_DEVICE_COUNT"),
+        ([], {"TARGET_SUCCESS_RATE": "1.5"}, "TARGET_SUCCESS_RATE"),
+        (["--duration", "-5"], {}, "--duration"),
+        (["--scenario", "/nonexistent/x.toml"], {}, "--scenario"),
+        (["--rpc-url", "http://127.0.0.1:9"], {}, "PRIVATE_KEY"),
+    ],
+)
+def test_bad_configuration_exits_2_with_one_clear_line(
+    tmp_path: Path, args: list[str], env: dict[str, str], names: str
+) -> None:
+    proc = run_main("--out", str(tmp_path), "--port", "0", *args, env=clean_env(**env))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert len(errors) == 1 and names in errors[0], proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_taken_port_is_a_clear_error_before_the_chain_starts(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        proc = run_main("--out", str(tmp_path), "--port", str(port), "--duration", "5")
+    assert proc.returncode == 2
+    assert f"{port}" in proc.stderr and "in use" in proc.stderr
+    assert "embedded chain" not in (tmp_path / "latest" / "run.log").read_text()
+
+
+def test_scenario_file_and_precedence(tmp_path: Path) -> None:
+    from utils.settings import load_settings
+
+    scenario = tmp_path / "s.toml"
+    scenario.write_text('duration = 7\npayment_rate = 9\niot_device_count = 3\n'
+                        '[rates]\nmerchant = 4\nlending = 0.5\n')
+    old = os.environ.get("IOT_DEVICE_COUNT")
+    os.environ["IOT_DEVICE_COUNT"] = "5"
+    try:
+        s = load_settings({"payment_rate": 3.0, "duration": None}, scenario)
+    finally:
+        if old is None:
+            del os.environ["IOT_DEVICE_COUNT"]
+        else:
+            os.environ["IOT_DEVICE_COUNT"] = old
+    assert s.payment_rate == 3.0  # CLI over scenario
+    assert s.iot_device_count == 5  # env over scenario
+    assert s.duration == 7 and s.merchant_rate == 4 and s.lending_rate == 0.5  # scenario
+    assert s.iot_registration_rate == 0.1  # default
+
+
+def test_help_documents_every_option() -> None:
+    proc = run_main("--help")
+    assert proc.returncode == 0
+    for option in ("--duration", "--rpc-url", "--rate", "--scenario", "--seed", "--out",
+                   "--host", "--port", "--interval", "--contract", "--drain-timeout"):
+        assert option in proc.stdout
