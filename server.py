@@ -1,0 +1,138 @@
+"""HTTP endpoints of a run: /health, /metrics (Prometheus text), /kpis (JSON).
+
+``create_app`` builds the Flask app from what it must serve (nothing global);
+``ServerThread`` serves it with werkzeug's threaded WSGI server in a daemon
+thread, on a socket bound up front so a taken port is a clear ``ConfigError``.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from flask import Flask, Response, jsonify, request
+from prometheus_client import CollectorRegistry
+from prometheus_client.exposition import choose_encoder
+from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
+
+from utils.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
+KpiSource = Callable[[], dict[str, Any]]
+
+
+def create_app(*, registry: CollectorRegistry, health: HealthCheck, kpis: KpiSource) -> Flask:
+    """The app: ``health()`` -> (ok, details), ``kpis()`` -> JSON-able dict."""
+    app = Flask("kcstress")
+
+    @app.get("/health")
+    def _health() -> tuple[Response, int]:
+        try:
+            ok, details = health()
+        except Exception as exc:  # a failing check is an unhealthy run, not a 500
+            log.exception("health check failed")
+            ok, details = False, {"reason": f"health check raised {type(exc).__name__}: {exc}"}
+        if ok:
+            return jsonify({**details, "status": "ok"}), 200
+        body = {**details, "status": "unhealthy"}
+        body.setdefault("reason", "unhealthy")
+        return jsonify(body), 503
+
+    @app.get("/metrics")
+    def _metrics() -> Response:
+        encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+        return Response(encoder(registry), status=200, content_type=content_type)
+
+    @app.get("/kpis")
+    def _kpis() -> Response:
+        return jsonify(kpis())
+
+    return app
+
+
+class _QuietHandler(WSGIRequestHandler):
+    """Request lines at DEBUG: a 1 s scrape must not flood the run's log."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        log.debug("%s %s %s", self.address_string(), self.requestline, code)
+
+
+class ServerThread:
+    """Serve ``app`` on ``host:port`` (port 0 = any free one) in a daemon thread."""
+
+    def __init__(self, app: Flask, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.app = app
+        self.host = host
+        self.requested_port = port
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def port(self) -> int:
+        """The bound port (meaningful once started)."""
+        if self._server is None:
+            raise RuntimeError("server not started")
+        return int(self._server.port)
+
+    @property
+    def url(self) -> str:
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"http://{host}:{self.port}"
+
+    def start(self) -> ServerThread:
+        if self._server is not None:
+            return self
+        sock = _bind(self.host, self.requested_port)
+        try:
+            self._server = make_server(
+                self.host, 0, self.app, threaded=True, request_handler=_QuietHandler,
+                fd=sock.fileno(),
+            )  # fmt: skip
+        finally:
+            sock.close()  # the server holds its own duplicate of the descriptor
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.2},
+            name="kcstress-http", daemon=True,
+        )  # fmt: skip
+        self._thread.start()
+        log.info("HTTP endpoints on %s (/health /metrics /kpis)", self.url)
+        return self
+
+    def stop(self, timeout: float = 5.0) -> None:
+        server, thread = self._server, self._thread
+        self._server = self._thread = None
+        if server is None:
+            return
+        server.shutdown()
+        if thread is not None:
+            thread.join(timeout)
+        server.server_close()
+
+    def __enter__(self) -> ServerThread:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(128)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise ConfigError(
+                "HEALTHCHECK_PORT", f"port {port} on {host} is already in use"
+            ) from exc
+        raise ConfigError("HEALTHCHECK_PORT", f"cannot listen on {host}:{port}: {exc}") from exc
+    return sock
