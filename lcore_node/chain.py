@@ -27,6 +27,7 @@ from utils.wallets import Wallet
 
 WORKLOAD = "data_pipeline"
 GAS_MARGIN = 1.25
+LOG_LOOKBACK_BLOCKS = 10_000  # find_commit's eth_getLogs window (providers cap the range)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +75,7 @@ class ProcessorReader:
         self.rpc = rpc
         self.address = to_checksum_address(address)
         self.get_fn = AbiFunction.find(abi, "getResult")
+        self._commit_topic = _task_event_topic(abi, "ResultSubmitted")
 
     async def get_result(self, task_id: bytes) -> OnChainResult | None:
         call = {"to": self.address, "data": "0x" + self.get_fn.encode_call(task_id).hex()}
@@ -92,6 +94,40 @@ class ProcessorReader:
             return None
         return OnChainResult(_from_abi(envelope), bytes(proof), int(timestamp),
                              to_checksum_address(submitter))
+
+    async def find_commit(
+        self, task_id: bytes, candidates: Sequence[str] = ()
+    ) -> tuple[str, int] | None:
+        """The transaction that committed ``task_id`` and its block, or None if not found.
+
+        ``candidates`` (hashes sent for this task id) are tried first: a successful
+        ``submitResult`` of this task id is its commit. Then the ``ResultSubmitted`` logs of
+        the last LOG_LOOKBACK_BLOCKS blocks (when the ABI has the event)."""
+        for tx_hash in dict.fromkeys(h for h in candidates if h):
+            receipt = await self.rpc.call("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None and hex_int(receipt.get("status", "0x1")) == 1:
+                return tx_hash, hex_int(receipt["blockNumber"])
+        if self._commit_topic is None:
+            return None
+        head = hex_int(await self.rpc.call("eth_blockNumber"))
+        logs = await self.rpc.call("eth_getLogs", {
+            "address": self.address, "fromBlock": hex(max(0, head - LOG_LOOKBACK_BLOCKS + 1)),
+            "toBlock": hex(head), "topics": [self._commit_topic, "0x" + task_id.hex()]})
+        for log in logs or []:
+            if not log.get("removed"):
+                return str(log["transactionHash"]), hex_int(log["blockNumber"])
+        return None
+
+
+def _task_event_topic(abi: Sequence[dict[str, Any]], name: str) -> str | None:
+    """topic0 of event ``name`` if its first input is an indexed bytes32 task id."""
+    for item in abi:
+        if item.get("type") == "event" and item.get("name") == name:
+            inputs = item.get("inputs", [])
+            if inputs and inputs[0].get("indexed") and inputs[0].get("type") == "bytes32":
+                signature = f"{name}({','.join(_canonical(i) for i in inputs)})"
+                return "0x" + bytes(keccak(text=signature)).hex()
+    return None
 
 
 class EngineCommitter(ProcessorReader):

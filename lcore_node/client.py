@@ -49,6 +49,7 @@ class LcoreHttpClient:
     ) -> None:
         self._hub = hub  # each call is emitted as one "total" IotEvent (the remote node
         # measures its own stages)
+        self._device_types: dict[str, str] = {}  # learnt at registration, for the events
         self._base = base_url.rstrip("/")
         self._session = session
         self._owns_session = session is None
@@ -91,6 +92,8 @@ class LcoreHttpClient:
             payload["device_type"] = device_type
         timer = OperationTimer(self._hub, "register", device_id)
         timer.device_type = device_type or ""
+        if device_type:
+            self._device_types[device_id] = device_type
         try:
             status, _ = await self._call("POST", "/device/register", payload, device_id)
         except Exception as exc:
@@ -109,6 +112,7 @@ class LcoreHttpClient:
             "signature": signature,
         }
         timer = OperationTimer(self._hub, "submit", device_id)
+        timer.device_type = self._device_types.get(device_id, "")
         timer.data_size = len(data.encode("utf-8"))
         try:
             _, body = await self._call("POST", "/device/data", payload, device_id)

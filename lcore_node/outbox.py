@@ -7,7 +7,10 @@ committed (a crash or a duplicate send cannot lose or double a record);
 otherwise the record returns to ``pending`` with exponential backoff, or
 becomes ``failed`` when the error is not retryable. Records left 'submitted'
 by a previous run are checked with ``get_result`` at start; pending ones are
-simply picked up. At most ``concurrency`` commits are in flight.
+simply picked up. A record found on chain that way is stored with the transaction
+and block that committed it (``find_commit`` of the committer, when it has one),
+not with a later duplicate send that reverted. At most ``concurrency`` commits are
+in flight.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 from lcore_node.measure import error_code
 from lcore_node.outbox_store import CommitStore
@@ -40,6 +43,15 @@ class OutboxSettings:
     retry_max: float = 60.0
     max_attempts: int = 0  # 0: retry retryable failures forever
     poll_interval: float = 0.5
+
+
+@runtime_checkable
+class CommitLocator(Protocol):
+    """Optional committer ability: which tx committed a task id (see chain.find_commit)."""
+
+    async def find_commit(
+        self, task_id: bytes, candidates: Sequence[str] = ()
+    ) -> tuple[str, int] | None: ...
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
@@ -144,7 +156,8 @@ class Outbox:
     async def _recheck(self, row: SubmissionRow) -> None:
         found = await self._lookup(row)
         if found == "match":
-            await self._committed(row, row.transaction_hash, None, attempt=0)
+            tx_hash, block = await self._locate(row, [row.transaction_hash or ""])
+            await self._committed(row, tx_hash, block, attempt=0)
         elif found == "other":
             await self._failed(row, "task id holds a different result on chain", attempt=0)
         else:
@@ -179,7 +192,10 @@ class Outbox:
     ) -> None:
         found = await self._lookup(row)
         if found == "match":
-            await self._committed(row, tx_hash, None, attempt=1)
+            # e.g. an earlier send landed after its timeout and this one reverted: record
+            # the transaction that did commit, not the last one sent
+            located, block = await self._locate(row, [tx_hash or "", row.transaction_hash or ""])
+            await self._committed(row, located, block, attempt=1)
             return
         if found == "other":
             await self._failed(row, "task id holds a different result on chain", attempt=1)
@@ -209,9 +225,26 @@ class Outbox:
             return "unknown"
         if result is None:
             return "absent"
-        if result.envelope == row.envelope and result.proof_hash == row.proof_hash:
+        # a legacy deployment stores no proof hash: the envelope alone decides then
+        if result.envelope == row.envelope and result.proof_hash in (b"", row.proof_hash):
             return "match"
         return "other"
+
+    async def _locate(
+        self, row: SubmissionRow, candidates: list[str]
+    ) -> tuple[str | None, int | None]:
+        """(tx hash, block) of the commit the chain holds; (first candidate, None) if unknown."""
+        fallback = next((h for h in candidates if h), None)
+        if not isinstance(self._committer, CommitLocator):
+            return fallback, None
+        try:
+            found = await self._committer.find_commit(row.task_id, candidates)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.info("locating the commit of record %s failed: %s", row.record_id, exc)
+            return fallback, None
+        return found if found is not None else (fallback, None)
 
     async def _committed(
         self, row: SubmissionRow, tx_hash: str | None, block: int | None, attempt: int

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from utils.aggregate import RunAggregate, WorkloadStats
 from utils.events import Outcome
@@ -12,23 +13,30 @@ from utils.settings import NON_TX_WORKLOADS
 @dataclass(frozen=True, slots=True)
 class Verdict:
     met: bool
-    success_rate: float
-    p95: float
     reasons: tuple[str, ...]
 
 
-def verdict(agg: RunAggregate, target_success: float, target_p95: float) -> Verdict:
-    total = agg.totals()
+def verdict(kpis: dict[str, Any]) -> Verdict:
+    """Did the run meet TARGET_SUCCESS_RATE and TARGET_MAX_LATENCY_SEC (p95), for its
+    transactions and, when it ran the IoT pipeline, its IoT operations? Read from the same
+    KPI snapshot as /kpis and summary.json."""
+    targets, tx = kpis["targets"], kpis["transactions"]
     reasons: list[str] = []
-    p95 = total.latency.percentile(0.95)
-    if total.finished == 0:
-        reasons.append("no transactions finished")
-    else:
-        if total.success_rate < target_success:
-            reasons.append(f"success rate {total.success_rate:.2%} < target {target_success:.2%}")
-        if p95 > target_p95:
-            reasons.append(f"p95 latency {p95:.3f} s > target {target_p95:g} s")
-    return Verdict(not reasons, total.success_rate, p95, tuple(reasons))
+    if not tx["finished"] and not kpis["total_operations"]:
+        reasons.append("nothing was measured")
+    if tx["meets_success_target"] is False:
+        reasons.append(f"transaction success rate {tx['success_rate']:.2%} < target "
+                       f"{targets['success_rate']:.2%}")
+    if tx["meets_latency_target"] is False:
+        reasons.append(f"transaction p95 latency {tx['p95']:.3f} s > target "
+                       f"{targets['max_latency_sec']:g} s")
+    if kpis["meets_success_target"] is False:
+        reasons.append(f"IoT success rate {kpis['success_rate']:.2%} < target "
+                       f"{targets['success_rate']:.2%}")
+    if kpis["meets_latency_target"] is False:
+        reasons.append(f"IoT p95 latency {kpis['p95_latency_sec']:.3f} s > target "
+                       f"{targets['max_latency_sec']:g} s")
+    return Verdict(not reasons, tuple(reasons))
 
 
 _COLUMNS = (

@@ -187,9 +187,7 @@ class Run:
         log.info("%s", self.verified.line())
 
     def _finish(self) -> int:
-        v = verdict(self.aggregate, self.settings.target_success_rate,
-                    self.settings.target_max_latency_sec)
-        reasons = list(v.reasons)
+        reasons = list(verdict(self.outputs.kpis()).reasons)
         if self.verified is not None and not self.verified.passed:
             reasons.append(self.verified.line())
         self.outputs.health.phase = "done"

@@ -24,7 +24,9 @@ from utils.stylus_program import (
 ACTIVATION_GAS = 3_000_000
 
 
-async def deploy_stylus_program(session: ChainSession, wasm: bytes | None = None) -> tuple[str, int]:
+async def deploy_stylus_program(
+    session: ChainSession, wasm: bytes | None = None
+) -> tuple[str, int]:
     """Deploy + activate; returns (program address, gas used by both transactions)."""
     info, rpc = session.info, session.rpc
     code = stylus_init_code(wasm if wasm is not None else default_program_wasm())
