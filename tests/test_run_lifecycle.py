@@ -135,3 +135,14 @@ def test_help_documents_every_option() -> None:
     for option in ("--duration", "--rpc-url", "--rate", "--scenario", "--seed", "--out",
                    "--host", "--port", "--interval", "--contract", "--drain-timeout"):
         assert option in proc.stdout
+
+
+def test_run_refuses_to_start_when_the_funder_cannot_pay(tmp_path: Path, devchain) -> None:
+    poor = "11" * 32  # a generated-looking key with no balance on this chain
+    proc = run_main("--out", str(tmp_path), "--port", "0", "--duration", "30",
+                    "--rpc-url", devchain.url, env=clean_env(PRIVATE_KEY=poor))
+    assert proc.returncode == 2
+    (line,) = [ln for ln in proc.stderr.splitlines() if ln.startswith("error:")]
+    assert "holds 0.000000 ETH but the planned run needs" in line
+    assert not (tmp_path / "latest" / "tx_metrics.csv").exists() or \
+        len((tmp_path / "latest" / "tx_metrics.csv").read_text().splitlines()) <= 1

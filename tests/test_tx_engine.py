@@ -118,3 +118,22 @@ async def test_timeout_when_the_chain_stalls(devchain: DevChain, rpc: Rpc, hub: 
     # the first got as far as a send (its hash is known), the second never had a nonce
     assert events[0].tx_hash and events[0].nonce == 1
     assert events[1].tx_hash == "" and events[1].sent_at is None
+
+
+async def test_legacy_fees_when_the_chain_has_no_base_fee_policy(
+    devchain: DevChain, rpc: Rpc, hub: StatsHub
+) -> None:
+    from utils.clock import Clock
+    from utils.fees import FeePolicy
+
+    fixed = await FeePolicy.detect(rpc, fixed_gas_price=7 * 10**9)  # FIXED_GAS_PRICE_WEI
+    assert not fixed.eip1559
+    dynamic = await FeePolicy.detect(rpc)
+    assert dynamic.eip1559 and dynamic.base_fee > 0
+    async with TxEngine(rpc, hub, Clock(), fixed, devchain.chain_id) as eng:
+        a, b = fresh_wallets(devchain, 506, 2)
+        await fund(eng, devchain, [a])
+        event = await eng.submit(TxRequest("payment_app", "payment", a, b.address, 5))
+    tx = await rpc.call("eth_getTransactionByHash", event.tx_hash)
+    assert event.outcome is Outcome.SUCCESS
+    assert hex_int(tx["type"]) == 0 and hex_int(tx["gasPrice"]) == 7 * 10**9

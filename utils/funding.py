@@ -29,6 +29,16 @@ def eth(wei: int) -> str:
     return f"{wei / 10**18:.6f} ETH"
 
 
+async def require_balance(rpc: Rpc, funder: Wallet, required: int, what: str) -> None:
+    """InsufficientFunds unless ``funder`` holds ``required`` wei."""
+    available = hex_int(await rpc.call("eth_getBalance", funder.address, "latest"))
+    if available < required:
+        raise InsufficientFunds(
+            f"funder {funder.address} holds {eth(available)} but the planned run needs "
+            f"{eth(required)} {what}; lower the rates or the duration, or fund the account"
+        )
+
+
 async def top_up(engine: TxEngine, rpc: Rpc, funder: Wallet, needs: dict[str, int]) -> int:
     """Send each wallet what it lacks, in one pipelined batch; returns wei sent.
 
@@ -45,13 +55,7 @@ async def top_up(engine: TxEngine, rpc: Rpc, funder: Wallet, needs: dict[str, in
             deficits[address] = int(needs[address] * MARGIN) - hex_int(balance)
     fees = len(deficits) * TRANSFER_GAS * engine.fees.max_fee
     required = sum(deficits.values()) + fees
-    available = hex_int(await rpc.call("eth_getBalance", funder.address, "latest"))
-    if available < required:
-        raise InsufficientFunds(
-            f"funder {funder.address} holds {eth(available)} but the planned run needs "
-            f"{eth(required)} to top up {len(deficits)} wallets; lower the rates or the "
-            "duration, or fund the account"
-        )
+    await require_balance(rpc, funder, required, f"to top up {len(deficits)} wallets")
     if not deficits:
         return 0
     log.info("topping up %d wallets with %s", len(deficits), eth(sum(deficits.values())))

@@ -24,7 +24,7 @@ from utils.aggregate import RunAggregate
 from utils.chain_session import ChainSession, open_session
 from utils.clock import Clock
 from utils.final_table import render, verdict
-from utils.funding import merge_needs, top_up
+from utils.funding import merge_needs, require_balance, top_up
 from utils.run_iot import IotParts, iot_enabled, open_iot
 from utils.run_outputs import RunOutputs
 from utils.scheduler import Scheduler, Workload
@@ -36,6 +36,7 @@ from utils.wallets import WalletPool
 log = logging.getLogger(__name__)
 
 EXIT_MET, EXIT_MISSED, EXIT_CONFIG = 0, 1, 2
+DEPLOY_GAS_RESERVE = 3_000_000  # MVPIoTProcessor deployment (+ Stylus activation) at most
 
 
 @dataclass
@@ -90,6 +91,12 @@ class Run:
         stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
         wallets = self._wallets(session)
         self.workloads = self._transfer_workloads(session, wallets)
+        # before spending on a contract deployment: can the funder pay for the transfers?
+        deploy_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
+            self.settings) else 0
+        await require_balance(session.rpc, wallets.funder,
+                              sum(merge_needs(self._needs()).values()) + deploy_reserve,
+                              "for the transfer workloads and the contract deployment")
         if iot_enabled(self.settings):
             self.iot = await open_iot(self.settings, session, wallets, self.run_dir,
                                       self.seed, stack)
@@ -118,10 +125,13 @@ class Run:
         horizon = (self.settings.duration or self.settings.funding_horizon) + 60
         return rate * horizon * 1.2 + 10 if rate > 0 else 0
 
-    async def _fund(self, session: ChainSession, wallets: WalletPool) -> None:
+    def _needs(self) -> list[dict[str, int]]:
         rates = self.settings.rates()
-        parts = [w.funding_needs(self._steps_to_fund(rates.get(w.name, 0)))
-                 for w in self.workloads if rates.get(w.name, 0) > 0]
+        return [w.funding_needs(self._steps_to_fund(rates.get(w.name, 0)))
+                for w in self.workloads if rates.get(w.name, 0) > 0]
+
+    async def _fund(self, session: ChainSession, wallets: WalletPool) -> None:
+        parts = self._needs()
         if self.iot is not None and self.iot.committer is not None:
             commits = self._steps_to_fund(self.settings.iot_data_submission_rate)
             parts.append(self.iot.committer.funding_needs(commits))
