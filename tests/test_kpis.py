@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -115,7 +116,9 @@ def test_summary_json(tmp_path: Path) -> None:
     assert "private_key" not in loaded["settings"] and loaded["settings"]["out"] == str(tmp_path)
     assert "0xdead" not in path.read_text()
     assert loaded["versions"]["python"].count(".") == 2 and loaded["versions"]["web3"]
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
     assert loaded["versions"]["py-evm"]
+    assert loaded["versions"]["kcstress"] == project["project"]["version"]
     assert loaded["targets_met"] == {"success_rate": False, "latency": True, "volume": False,
                                      "all": False}  # fmt: skip
     assert loaded["totals"]["finished"] == 6

@@ -61,8 +61,9 @@ def throughput(series: dict[str, Series]) -> str:
         s = series[name]
         ax.step(s.elapsed, s.target, where="pre", color="#9e9e9e", ls="--", label="target")
         ax.plot(s.elapsed, s.offered, color="#1565c0", marker=".", label="offered")
-        ax.plot(s.elapsed, s.achieved, color="#2e7d32", marker=".", label="achieved")
-        ax.set_title(name, fontsize=10)
+        if s.finished:
+            ax.plot(s.elapsed, s.achieved, color="#2e7d32", marker=".", label="achieved")
+        ax.set_title(name if s.finished else f"{name} (sends no transactions)", fontsize=10)
         ax.set_ylabel("per second")
         ax.set_ylim(bottom=0)
         ax.grid(alpha=0.3)
@@ -87,7 +88,7 @@ def latency(series: dict[str, Series], max_latency: float | None) -> str:
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, loc="upper left")
 
-    return _grid(sorted(series), draw)
+    return _grid(sorted(n for n in series if series[n].finished), draw)
 
 
 def outcomes(data: ReportData) -> str:

@@ -6,6 +6,7 @@ import json
 import logging
 import platform
 import subprocess
+import tomllib
 from collections.abc import Mapping
 from importlib import metadata
 from pathlib import Path
@@ -39,8 +40,17 @@ def versions() -> dict[str, str | None]:
         try:
             found[label] = metadata.version(dist)
         except metadata.PackageNotFoundError:
-            found[label] = None
+            found[label] = _source_version() if label == "kcstress" else None
     return found
+
+
+def _source_version() -> str | None:
+    """This package's version from pyproject.toml when it runs from a checkout, not installed."""
+    try:
+        project = tomllib.loads((_REPO_ROOT / "pyproject.toml").read_text())["project"]
+        return str(project["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
 
 
 def git_commit(repo: Path = _REPO_ROOT) -> str | None:
