@@ -214,7 +214,7 @@ class LcoreNode:
         with timer.stage("store"):
             await self.storage.insert_submission(row)
         if self.outbox is not None:
-            self.outbox.notify()
+            self.outbox.notify(record_id)
         return Accepted(
             record_id=record_id,
             device_id=device_id,

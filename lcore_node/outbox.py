@@ -88,8 +88,9 @@ class Outbox:
         self._runner = asyncio.create_task(self._run(), name="lcore-outbox")
         self._runner.add_done_callback(_log_crash)
 
-    def notify(self) -> None:
-        """A record was stored: scan now rather than at the next poll."""
+    def notify(self, record_id: int) -> None:
+        """Record ``record_id`` was stored (pending): scan now rather than at the next poll."""
+        self._status(record_id, "pending")
         self._wake.set()
 
     async def drain(self, deadline_s: float) -> int:

@@ -110,3 +110,45 @@ def test_no_private_key_in_any_file_or_log(finished_run: dict, devchain: DevChai
         low = text.lower()
         for secret in secrets:
             assert secret not in low
+
+
+def prom_samples(text: str, name: str) -> dict[tuple[tuple[str, str], ...], float]:
+    """{sorted label pairs: value} of one metric in Prometheus text format."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            if sample.name == name:
+                out[tuple(sorted(sample.labels.items()))] = sample.value
+    return out
+
+
+def test_metrics_summary_intervals_and_csvs_agree(finished_run: dict) -> None:
+    run_dir: Path = finished_run["run_dir"]
+    txs = read_csv(run_dir / "tx_metrics.csv")
+    iot = read_csv(run_dir / "iot_metrics.csv")
+    intervals = read_csv(run_dir / "kpi_intervals.csv")
+    summary = json.loads((run_dir / "summary.json").read_text())
+    final = (run_dir / "metrics.prom").read_text()
+    by_outcome = Counter((r["module"], r["status"]) for r in txs)
+    prom_tx = prom_samples(final, "kcstress_transactions_total")
+    for (workload, outcome), n in by_outcome.items():
+        assert prom_tx[(("outcome", outcome), ("workload", workload))] == n
+    assert sum(prom_tx.values()) == len(txs)
+    for workload, figures in summary["kpis"]["workloads"].items():
+        rows = [r for r in txs if r["module"] == workload]
+        assert figures["finished"] == len(rows)
+        assert figures["successes"] == sum(r["status"] == "success" for r in rows)
+        assert figures["gas_used"] == sum(int(r["gas_used"]) for r in rows)
+        per_interval = [r for r in intervals if r["workload"] == workload]
+        assert sum(int(r["successes"]) for r in per_interval) == figures["successes"]
+        assert sum(int(r["gas_used"]) for r in per_interval) == figures["gas_used"]
+    prom_iot = prom_samples(final, "kcstress_iot_operations_total")
+    by_stage = Counter((r["operation"], r["pipeline_stage"], r["success"]) for r in iot)
+    for (operation, stage, success), n in by_stage.items():
+        outcome = "success" if success == "True" else "failure"
+        key = (("operation", operation), ("outcome", outcome), ("stage", stage))
+        assert prom_iot[key] == n
+    assert summary["kpis"]["total_operations"] == sum(
+        n for (_, stage, _), n in by_stage.items() if stage == "total")

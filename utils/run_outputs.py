@@ -12,7 +12,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from prometheus_client import CollectorRegistry
+from prometheus_client import CollectorRegistry, generate_latest
 
 from server import ServerThread, create_app
 from utils.aggregate import RunAggregate
@@ -58,6 +58,7 @@ class RunOutputs:
         self.server: ServerThread | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._live: LiveDisplay | None = None
+        self._closed = False
         self.iot = settings.iot_device_count > 0 and settings.iot_data_submission_rate > 0
 
     def kpis(self) -> dict[str, Any]:
@@ -88,16 +89,22 @@ class RunOutputs:
                        asyncio.create_task(self._live.run(), name="live-display")]
 
     async def close(self) -> None:
-        """Stop the periodic tasks and close every sink (final rows written)."""
+        """Stop the periodic tasks and close every sink (final rows written). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
         if self._live is not None:
-            self._live.stop()
+            self._live.stop()  # its task ends after one last refresh
         for task in self._tasks:
-            task.cancel()
+            if task.get_name() != "live-display":
+                task.cancel()
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
         self.hub.close()
+        # the final scrape, kept: the HTTP server stops with the run
+        (self.run_dir / "metrics.prom").write_bytes(generate_latest(self.registry))
 
     def stop_server(self) -> None:
         if self.server is not None:
