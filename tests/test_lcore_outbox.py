@@ -76,7 +76,7 @@ async def test_commit_happy_path(tmp_path: Path) -> None:
     assert all(b > 100 for b in blocks)
     status = [(e.record_id, e.status) for e in events if isinstance(e, CommitStatusEvent)]
     for record_id in ids:
-        assert [s for r, s in status if r == record_id] == ["submitted", "committed"]
+        assert [s for r, s in status if r == record_id] == ["pending", "submitted", "committed"]
     commits = [e for e in events if isinstance(e, IotEvent) and e.stage == "commit"]
     assert len(commits) == 5 and all(e.success and e.tx_hash for e in commits)
 
