@@ -20,7 +20,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, ClassVar, TextIO
 
 from utils.aggregate import IOT_TOTAL_STAGE
 from utils.events import Event, IotEvent, TxEvent
@@ -102,23 +102,38 @@ class CsvFile:
             self._file = None
 
 
-class TxCsvSink:
-    """``tx_metrics.csv``: one row per :class:`TxEvent` (final outcome of a transaction)."""
+class _RowSink:
+    """One CSV row per event of ``event_type``; subclasses name the file and the row."""
 
-    FILENAME = "tx_metrics.csv"
+    FILENAME: ClassVar[str]
+    COLUMNS: ClassVar[tuple[str, ...]]
 
     def __init__(self, run_dir: Path, *, flush_every: float = 1.0) -> None:
-        self.csv = CsvFile(Path(run_dir) / self.FILENAME, TX_COLUMNS, flush_every=flush_every)
+        self.csv = CsvFile(Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every)
+
+    def row(self, event: Event) -> list[Any] | None:
+        raise NotImplementedError
 
     def on_event(self, event: Event) -> None:
-        if isinstance(event, TxEvent):
-            self.csv.write(tx_row(event))
+        row = self.row(event)
+        if row is not None:
+            self.csv.write(row)
 
     def flush(self) -> None:
         self.csv.flush()
 
     def close(self) -> None:
         self.csv.close()
+
+
+class TxCsvSink(_RowSink):
+    """``tx_metrics.csv``: one row per :class:`TxEvent` (final outcome of a transaction)."""
+
+    FILENAME = "tx_metrics.csv"
+    COLUMNS = TX_COLUMNS
+
+    def row(self, event: Event) -> list[Any] | None:
+        return tx_row(event) if isinstance(event, TxEvent) else None
 
 
 def tx_row(e: TxEvent) -> list[Any]:
@@ -130,23 +145,14 @@ def tx_row(e: TxEvent) -> list[Any]:
     ]  # fmt: skip
 
 
-class IotCsvSink:
+class IotCsvSink(_RowSink):
     """``iot_metrics.csv``: one row per :class:`IotEvent` (an operation or one of its stages)."""
 
     FILENAME = "iot_metrics.csv"
+    COLUMNS = IOT_COLUMNS
 
-    def __init__(self, run_dir: Path, *, flush_every: float = 1.0) -> None:
-        self.csv = CsvFile(Path(run_dir) / self.FILENAME, IOT_COLUMNS, flush_every=flush_every)
-
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, IotEvent):
-            self.csv.write(iot_row(event))
-
-    def flush(self) -> None:
-        self.csv.flush()
-
-    def close(self) -> None:
-        self.csv.close()
+    def row(self, event: Event) -> list[Any] | None:
+        return iot_row(event) if isinstance(event, IotEvent) else None
 
 
 def iot_row(e: IotEvent) -> list[Any]:
