@@ -1,11 +1,17 @@
 """JSON-RPC over web3's async HTTP provider, timed, with retries off.
 
-Every component talks to the chain through one :class:`Rpc`: the provider is
-the transport (a keep-alive aiohttp session, web3's automatic retry of
-eth_sendRawTransaction disabled so failures and latencies are not falsified),
-each round trip is emitted as an :class:`~utils.events.RpcEvent`, and errors
-become typed :class:`~utils.errors.RpcError`. ``w3`` is there for ABI work and
-convenience calls outside the hot path.
+Every component talks to the chain through one :class:`Rpc`: web3's provider
+encodes requests and decodes replies, and each body is POSTed on the Rpc's own
+keep-alive aiohttp session (no automatic retry, so failures and latencies are
+not falsified); each round trip is emitted as an :class:`~utils.events.RpcEvent`,
+and errors become typed :class:`~utils.errors.RpcError`. ``w3`` is there for ABI
+work and convenience calls outside the hot path.
+
+Why not ``provider.make_request``: web3's AsyncHTTPProvider takes a process-wide
+``threading.Lock`` through a thread pool on every request (web3.py issue #3867).
+That is a thread round trip per call, and a call cancelled while it waits for
+the lock (an ``asyncio.wait_for`` deadline, a cancelled step at shutdown) leaves
+the lock held forever: every HTTP provider of the process then hangs.
 """
 
 from __future__ import annotations
@@ -66,14 +72,28 @@ class Rpc:
     async def open(self) -> None:
         if self._session is None:
             connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
-            self._session = aiohttp.ClientSession(connector=connector, raise_for_status=True)
-            await self.provider.cache_async_session(self._session)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                raise_for_status=True,
+                timeout=self._timeout,
+                headers=self.provider.get_request_headers(),
+            )
+            await self.provider.cache_async_session(self._session)  # w3 calls share it
 
     async def close(self) -> None:
         if self._session is not None:
             await self.provider.disconnect()
             await self._session.close()
             self._session = None
+
+    async def _post(self, body: bytes) -> Any:
+        """POST one JSON-RPC body on the session; the decoded reply."""
+        if self._session is None:
+            await self.open()
+        assert self._session is not None
+        async with self._session.post(self.url, data=body) as response:
+            raw = await response.read()
+        return self.provider.decode_rpc_response(raw)
 
     def _emit(self, method: str, started: float, ok: bool) -> None:
         if self._hub is not None:
@@ -83,7 +103,9 @@ class Rpc:
         """One request; its ``result``, or RpcError (transport failures included)."""
         started = time.perf_counter()
         try:
-            response = await self.provider.make_request(RPCEndpoint(method), list(params))
+            response = await self._post(
+                self.provider.encode_rpc_request(RPCEndpoint(method), list(params))
+            )
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -103,7 +125,7 @@ class Rpc:
         label = f"batch:{calls[0][0]}"
         try:
             requests = [(RPCEndpoint(m), list(p)) for m, p in calls]
-            responses = await self.provider.make_batch_request(requests)
+            responses = await self._post(self.provider.encode_batch_rpc_request(requests))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -114,10 +136,17 @@ class Rpc:
             raise _rpc_error(label, responses.get("error") or {"message": str(responses)})
         self._emit(label, started, True)
         out: list[Any] = []
-        for (method, _), resp in zip(calls, responses, strict=True):
+        for (method, _), resp in zip(calls, _in_request_order(responses), strict=True):
             err = resp.get("error")
             out.append(_rpc_error(method, err) if err is not None else resp.get("result"))
         return out
+
+
+def _in_request_order(responses: list[Any]) -> list[Any]:
+    """Batch replies may come in any order (JSON-RPC 2.0); request ids count up."""
+    if all(isinstance(r, dict) and isinstance(r.get("id"), int) for r in responses):
+        return sorted(responses, key=lambda r: r["id"])
+    return responses
 
 
 def _rpc_error(method: str, error: Any) -> RpcError:
