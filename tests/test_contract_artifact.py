@@ -292,10 +292,11 @@ def test_artifact_is_built_from_current_source() -> None:
 
 
 @pytest.mark.skipif(
-    shutil.which("node") is None or not (ROOT / ".tools/solc/node_modules/solc").is_dir(),
-    reason="pinned solc not installed (run scripts/build_contracts.sh)",
+    shutil.which("node") is None or shutil.which("npm") is None,
+    reason="node/npm not installed: the build script cannot fetch the pinned solc",
 )
 def test_rebuild_gives_identical_artifact() -> None:
+    """`make contracts` reproduces the committed artifact (the script installs solc)."""
     result = subprocess.run(
         ["bash", str(ROOT / "scripts/build_contracts.sh"), "--check"],
         capture_output=True,

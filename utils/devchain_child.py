@@ -144,10 +144,10 @@ async def _serve_until_stopped(
             "block_time": options.block_time,
             "pid": os.getpid(),
         }
-        announce(info, managed=managed)
-        logger.info(
+        logger.info(  # logged before the parent is told: its log then always has the line
             "dev chain serving on http://%s:%s (chain id %s)", options.host, port, options.chain_id
         )
+        announce(info, managed=managed)
 
     await serve(
         node,
