@@ -93,6 +93,10 @@ def test_summary_agrees_and_records_verified(finished_run: dict) -> None:
     verify = summary["iot"]["verify"]
     assert verify["mismatch"] == 0 and verify["missing_on_chain"] == 0 and verify["ok"] > 0
     assert "verified" in finished_run["proc"].stdout
+    gas = summary["iot"]["gas_per_record"]
+    # against --rpc-url without a configured address the EVM twin is deployed
+    assert summary["contract"]["flavour"] == "evm" and 300_000 < gas < 600_000
+    assert f"<b>{gas:,}</b>" in (finished_run["run_dir"] / "report.html").read_text()
 
 
 def test_no_private_key_in_any_file_or_log(finished_run: dict, devchain: DevChain) -> None:

@@ -300,6 +300,19 @@ def _plots(data: ReportData) -> dict[str, str]:
     return out
 
 
+def _contract_note(data: ReportData) -> str:
+    """Gas per committed IoT record (from tx_metrics.csv) and the contract in use."""
+    pipeline = data.tx.get("data_pipeline")
+    if pipeline is None or not pipeline.outcomes["success"]:
+        return ""
+    per_record = pipeline.gas_used / pipeline.outcomes["success"]  # as summary.json
+    contract = data.summary.get("contract") or {}
+    where = (f" ({_e(contract.get('flavour'))} contract at {_e(contract.get('address'))})"
+             if contract else "")
+    return (f'<p class="note">Gas per IoT record commitment (submitResult){where}: '
+            f"<b>{per_record:,.0f}</b></p>")
+
+
 def render_html(data: ReportData) -> str:
     plots = _plots(data)
     none = '<p class="note">No data.</p>'
@@ -324,6 +337,7 @@ transactions/s; per interval of kpi_intervals.csv.</p>{plots.get("throughput", n
 <h2>Outcomes</h2>{plots.get("outcomes", none)}
 <h2>Gas per workload</h2>{plots.get("gas", none)}
 <h2>IoT pipeline</h2>{_table(["operation", "ok", "failed"], iot_rows) if iot_rows else ""}
+{_contract_note(data)}
 <p class="note">Stage latency: <i>total</i> is the operation the device waits for (validate,
 encrypt, store); <i>commit</i> runs after it, from the stored record to its on-chain
 inclusion (through the outbox).</p>
