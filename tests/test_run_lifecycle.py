@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import os
 import re
 import signal
@@ -65,6 +66,8 @@ def test_signal_stops_drains_and_ends_the_chain(tmp_path: Path, sig: signal.Sign
     with csv_path.open(newline="") as f:
         payments = [r for r in csv.DictReader(f) if r["module"] == "payment_app"]
     assert int(table_rows(stdout)["payment_app"]["sent"]) == len(payments) > 15
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    assert summary["contract"]["flavour"] == "stylus"  # the embedded chain's default
 
 
 def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
