@@ -156,3 +156,20 @@ def test_metrics_summary_intervals_and_csvs_agree(finished_run: dict) -> None:
         assert prom_iot[key] == n
     assert summary["kpis"]["total_operations"] == sum(
         n for (_, stage, _), n in by_stage.items() if stage == "total")
+
+
+def test_report_is_rebuilt_from_the_run_files_alone(finished_run: dict, tmp_path: Path) -> None:
+    import shutil
+
+    copy = tmp_path / "elsewhere"
+    shutil.copytree(finished_run["run_dir"], copy, ignore=shutil.ignore_patterns(
+        "report.html", "lcore.db*", "metrics.prom", "run.log"))
+    proc = subprocess.run(main_cmd("report", str(copy)), capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    html = (copy / "report.html").read_text()
+    assert html.startswith("<!doctype html>") and html.count("data:image/png;base64,") >= 4
+    assert "payment_app" in html and "Files not found" not in html
+    bad = subprocess.run(main_cmd("report", str(tmp_path / "missing")), capture_output=True,
+                         text=True, timeout=60)
+    assert bad.returncode == 2 and "error:" in bad.stderr
