@@ -85,22 +85,31 @@ def rotate_key(args: argparse.Namespace) -> int:
     return 0
 
 
+_HELP = {
+    "serve": "serve the device API (POST /device/register, POST /device/data, GET /status)",
+    "rotate-key": "make a new encryption key pair current; older records stay readable",
+}
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m lcore_node", description="lcore IoT node")
     sub = parser.add_subparsers(dest="command", required=True)
     sub.add_parser("verify", add_help=False, help="same as `python main.py verify`")
     for name in ("serve", "rotate-key"):
-        cmd = sub.add_parser(name)
-        cmd.add_argument("--key-dir", default=str(DEFAULT_KEY_DIR))
+        cmd = sub.add_parser(name, help=_HELP[name])
+        cmd.add_argument("--key-dir", default=str(DEFAULT_KEY_DIR),
+                         help="encryption key directory (default: %(default)s)")
         if name == "rotate-key":
             continue
-        cmd.add_argument("--db", default=str(DEFAULT_DB))
+        cmd.add_argument("--db", default=str(DEFAULT_DB),
+                         help="SQLite database (default: %(default)s)")
         chain = cmd.add_mutually_exclusive_group()
         chain.add_argument("--rpc-url", default=None,
                            help="chain to commit to (default: start the embedded chain)")
         chain.add_argument("--no-chain", action="store_true", help="store records only")
-        cmd.add_argument("--host", default="127.0.0.1")
-        cmd.add_argument("--port", type=int, default=3000)
+        cmd.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
+        cmd.add_argument("--port", type=int, default=3000,
+                         help="port, 0 = any free one (default: %(default)s)")
     return parser
 
 
