@@ -149,3 +149,23 @@ def test_run_refuses_to_start_when_the_funder_cannot_pay(tmp_path: Path, devchai
     assert "holds 0.000000 ETH but the planned run needs" in line
     assert not (tmp_path / "latest" / "tx_metrics.csv").exists() or \
         len((tmp_path / "latest" / "tx_metrics.csv").read_text().splitlines()) <= 1
+
+
+def test_signal_during_set_up_ends_cleanly(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        main_cmd("--duration", "60", "--port", "0", "--out", str(tmp_path)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )
+    try:
+        log = tmp_path / "latest" / "run.log"
+        assert wait_for(lambda: log.exists() and "embedded chain" in log.read_text(), 60)
+        proc.send_signal(signal.SIGTERM)  # while contracts deploy and wallets are funded
+        stdout, stderr = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "Traceback" not in stderr
+    assert proc.returncode in (0, 1) and "results in" in stdout
+    chain_pid = int(re.search(r"\(pid (\d+)\)", log.read_text()).group(1))  # type: ignore
+    assert wait_for(lambda: not pid_alive(chain_pid), 5)

@@ -67,11 +67,11 @@ class Run:
         """Run to the end; the exit code says whether targets were met."""
         log.info("run %s (seed %d) writing to %s", self.run_id, self.seed, self.run_dir)
         self.outputs.start_server()  # a taken port fails before anything starts
+        self._install_signals()  # a signal during set-up: no load, straight to the end
         try:
             async with AsyncExitStack() as stack:
                 await self._prepare(stack)
                 assert self.session is not None
-                self._install_signals()
                 self.outputs.health.phase = "load"
                 await self._load_phase(self.session)
                 self.aggregate.ended_at = self.clock.now()
