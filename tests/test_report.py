@@ -19,7 +19,8 @@ from utils.errors import ConfigError
 from utils.events import CommitStatusEvent, FiringEvent, Outcome, TxSentEvent
 from utils.kpi_intervals import KpiIntervalSink
 from utils.kpis import Targets
-from utils.report import build_report, load_run
+from utils.report import build_report
+from utils.report_data import load_run
 from utils.stats import StatsHub
 from utils.summary import build_summary, write_summary
 

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import EngFormatter
 
 if TYPE_CHECKING:
-    from utils.report import ReportData, Series
+    from utils.report_data import ReportData, Series
 
 OUTCOME_COLORS = {
     "success": "#2e7d32",
