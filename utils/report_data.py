@@ -19,7 +19,6 @@ from typing import Any
 from utils.errors import ConfigError
 from utils.histogram import Histogram
 
-
 OUTCOMES = ("success", "reverted", "rejected", "dropped", "timeout")
 FAILURE_COLUMNS = OUTCOMES[1:]
 
