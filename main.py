@@ -80,7 +80,12 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def setup_logging(level: str, log_file: Path | None = None) -> None:
-    handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
+    """One set-up: the console (WARNING and up on a terminal, where the live display
+    shows progress) and, for a run, ``run.log`` at ``level``."""
+    console = logging.StreamHandler(sys.stderr)
+    if sys.stderr.isatty() and log_file is not None:
+        console.setLevel(max(logging.WARNING, logging.getLevelName(level)))
+    handlers: list[logging.Handler] = [console]
     if log_file is not None:
         handlers.append(logging.FileHandler(log_file))
     logging.basicConfig(
