@@ -38,8 +38,6 @@ class WorkloadStats:
     lag: Histogram = field(default_factory=Histogram)
     gas_used: int = 0
     finished_sent: int = 0  # outcomes of transactions that had been sent
-    first_at: float | None = None
-    last_included_at: float | None = None
 
     @property
     def finished(self) -> int:
@@ -133,8 +131,6 @@ class RunAggregate:
                 wl.finished_sent += 1
             wl.latency.observe(event.latency)
             wl.gas_used += event.gas_used
-            if event.included_at is not None:
-                wl.last_included_at = event.included_at
         elif isinstance(event, TxSentEvent):
             self._wl(event.workload).sent += 1
         elif isinstance(event, FiringEvent) and event.workload not in self._skip:
@@ -145,8 +141,6 @@ class RunAggregate:
                 wl.lag.observe(event.lag)
                 if event.lag > LATE_AFTER_SECONDS:
                     wl.late += 1
-                if wl.first_at is None:
-                    wl.first_at = event.intended_at
         elif isinstance(event, IotEvent):
             self.iot_ops[(event.operation, event.stage, event.success)] += 1
             self.iot_latency.setdefault(event.stage, Histogram()).observe(event.latency)

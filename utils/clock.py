@@ -18,7 +18,3 @@ class Clock:
     def now(self) -> float:
         """Unix seconds (monotonic since the clock was made)."""
         return self._wall0 + (time.monotonic() - self._mono0)
-
-    def to_monotonic(self, at: float) -> float:
-        """A timestamp of this clock as time.monotonic() (for loop scheduling)."""
-        return self._mono0 + (at - self._wall0)

@@ -36,21 +36,6 @@ class RpcTimeout(RpcError):
         super().__init__(method, f"no answer within {seconds:.2f} s")
 
 
-class TxRejected(ChainError):
-    """The node refused a signed transaction (eth_sendRawTransaction error)."""
-
-    def __init__(self, sender: str, nonce: int, message: str) -> None:
-        super().__init__(f"tx from {sender} nonce {nonce} rejected: {message}")
-        self.sender = sender
-        self.nonce = nonce
-        self.rpc_message = message
-
-    @property
-    def is_nonce_error(self) -> bool:
-        text = self.rpc_message.lower()
-        return "nonce" in text or "already known" in text or "replacement" in text
-
-
 class InsufficientFunds(ChainError):
     """The funder cannot cover what the run plans to spend."""
 
