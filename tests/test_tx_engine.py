@@ -137,3 +137,25 @@ async def test_legacy_fees_when_the_chain_has_no_base_fee_policy(
     tx = await rpc.call("eth_getTransactionByHash", event.tx_hash)
     assert event.outcome is Outcome.SUCCESS
     assert hex_int(tx["type"]) == 0 and hex_int(tx["gasPrice"]) == 7 * 10**9
+
+
+async def test_a_tx_whose_nonce_another_tx_used_ends_dropped(
+    devchain: DevChain, rpc: Rpc, engine: TxEngine, hub: StatsHub
+) -> None:
+    """The node lost our tx (never included) and the sender's nonce moved on: dropped."""
+    from utils.block_follower import Pending
+
+    a, b = fresh_wallets(devchain, 607, 2)
+    await fund(engine, devchain, [a])
+    used = await engine.submit(TxRequest("payment_app", "payment", a, b.address, 1))
+    assert used.nonce == 0 and used.outcome is Outcome.SUCCESS
+    lost = Pending(workload="payment_app", module="payment_app", operation="payment",
+                   tx_hash="0x" + "ab" * 32, sender=a.address, nonce=0,
+                   intended_at=engine.clock.now() - 10, sent_at=engine.clock.now() - 10,
+                   future=asyncio.get_running_loop().create_future())
+    seen = collect(hub)
+    engine.follower.track(lost)
+    event = await asyncio.wait_for(lost.future, 10)
+    assert event.outcome is Outcome.DROPPED and event.block_number is None
+    assert "nonce used by another transaction" in event.error
+    assert [e for e in seen if isinstance(e, TxEvent)] == [event]
