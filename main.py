@@ -17,7 +17,7 @@ from typing import Any
 
 from utils.errors import ConfigError, KcStressError
 from utils.run_dir import make_run_dir, new_run_id
-from utils.settings import RATE_FIELDS, load_settings, parse_rate
+from utils.settings import RATE_FIELDS, environment_names, load_settings, parse_rate
 
 EXIT_CONFIG = 2
 
@@ -28,7 +28,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Drive payment, merchant, lending and IoT-data workloads at chosen rates "
         "against KC-Chain or an embedded dev chain, and measure everything. Settings: "
         "CLI over environment over --scenario file over defaults.",
-        epilog="Subcommands: 'python main.py verify --help', 'python main.py report RUN_DIR'. "
+        epilog="Environment: " + ", ".join(environment_names()) + " (PRIVATE_KEY is the "
+        "funder's key, required with --rpc-url). "
+        "Subcommands: 'python main.py verify --help', 'python main.py report RUN_DIR'. "
         "Exit status: 0 targets met, 1 targets missed, 2 bad configuration.",
     )
     p.add_argument("--duration", type=float, metavar="SECONDS",

@@ -138,6 +138,11 @@ def test_help_documents_every_option() -> None:
     for option in ("--duration", "--rpc-url", "--rate", "--scenario", "--seed", "--out",
                    "--host", "--port", "--interval", "--contract", "--drain-timeout"):
         assert option in proc.stdout
+    text = " ".join(proc.stdout.split())
+    for name in ("RPC_HTTP_URL", "PRIVATE_KEY", "MVP_IOT_PROCESSOR_ADDRESS", "IOT_DEVICE_COUNT",
+                 "TARGET_SUCCESS_RATE", "TARGET_MAX_LATENCY_SEC", "HEALTHCHECK_PORT",
+                 "LOG_DIR", "FIXED_GAS_PRICE_WEI", "LCORE_NODE_URL"):
+        assert name in text
 
 
 def test_run_refuses_to_start_when_the_funder_cannot_pay(tmp_path: Path, devchain) -> None:

@@ -190,6 +190,22 @@ class Settings(BaseSettings):
         return (init_settings, env_settings, scenario)
 
 
+#: read by the lcore node itself (lcore_node.config / keys), not a Settings field
+LCORE_ENV = ("LCORE_STAGE1_KEY", "LCORE_STAGE2_KEY", "LCORE_KEY_ID", "LCORE_REQUIRE_SIGNATURES")
+
+
+def environment_names() -> list[str]:
+    """Every environment variable a run reads."""
+    names = {
+        choice
+        for info in Settings.model_fields.values()
+        if isinstance(info.validation_alias, AliasChoices)
+        for choice in info.validation_alias.choices
+        if isinstance(choice, str) and choice.isupper()
+    }
+    return sorted(names) + list(LCORE_ENV)
+
+
 def describe_setting(field: str) -> str:
     """How a user names a field: its CLI flag and environment variable(s)."""
     info = Settings.model_fields.get(field)
