@@ -174,3 +174,28 @@ def test_signal_during_set_up_ends_cleanly(tmp_path: Path) -> None:
     assert proc.returncode in (0, 1) and "results in" in stdout
     chain_pid = int(re.search(r"\(pid (\d+)\)", log.read_text()).group(1))  # type: ignore
     assert wait_for(lambda: not pid_alive(chain_pid), 5)
+
+
+def test_a_run_without_end_tops_its_wallets_up_again(tmp_path: Path) -> None:
+    scenario = tmp_path / "refill.toml"
+    # one funding horizon of 4 s covers (30*4*1.2 + 10) * 1.5 = 231 payments at most
+    scenario.write_text("funding_horizon = 4\n[rates]\npayment = 30\n")
+    proc = subprocess.Popen(
+        main_cmd("--duration", "0", "--port", "0", "--out", str(tmp_path),
+                 "--scenario", str(scenario)),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )
+    try:
+        csv_path = tmp_path / "latest" / "tx_metrics.csv"
+        assert wait_for(lambda: csv_path.exists()
+                        and csv_path.read_text().count("payment_app") > 300, 60)
+        proc.send_signal(signal.SIGINT)
+        stdout, _ = proc.communicate(timeout=40)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    with csv_path.open(newline="") as f:
+        payments = [r for r in csv.DictReader(f) if r["module"] == "payment_app"]
+    assert len(payments) > 300 and all(r["status"] == "success" for r in payments)
+    assert (tmp_path / "latest" / "run.log").read_text().count("topping up") >= 2

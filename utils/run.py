@@ -8,6 +8,7 @@ path: normal end, SIGINT/SIGTERM, or an error.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import secrets
@@ -23,6 +24,7 @@ from contracts.transfers import merchant_workload, payment_workload
 from utils.aggregate import RunAggregate
 from utils.chain_session import ChainSession, open_session
 from utils.clock import Clock
+from utils.errors import KcStressError
 from utils.final_table import render, verdict
 from utils.funding import merge_needs, require_balance, top_up
 from utils.run_iot import IotParts, iot_enabled, open_iot
@@ -60,6 +62,7 @@ class Run:
         self.iot: IotParts | None = None
         self.session: ChainSession | None = None
         self.verified: VerifyCounts | None = None
+        self.wallets: WalletPool | None = None
         self.outputs = RunOutputs(self.settings, self.run_id, self.run_dir, self.clock,
                                   self.hub, self.aggregate)
 
@@ -101,6 +104,7 @@ class Run:
             self.iot = await open_iot(self.settings, session, wallets, self.run_dir,
                                       self.seed, stack)
             self.workloads += [self.iot.registration, self.iot.submission]
+        self.wallets = wallets
         await self._fund(session, wallets)
 
     def _wallets(self, session: ChainSession) -> WalletPool:
@@ -122,7 +126,9 @@ class Run:
         ]
 
     def _steps_to_fund(self, rate: float) -> float:
-        horizon = (self.settings.duration or self.settings.funding_horizon) + 60
+        """Steps a workload may take before the next top-up: the whole run, or one
+        funding horizon for a run without an end (then :meth:`_refill` tops up)."""
+        horizon = self.settings.duration or self.settings.funding_horizon
         return rate * horizon * 1.2 + 10 if rate > 0 else 0
 
     def _needs(self) -> list[dict[str, int]]:
@@ -141,6 +147,21 @@ class Run:
         async with TxEngine(session.rpc, StatsHub(), self.clock, session.fees,
                             session.info.chain_id) as funding:
             await top_up(funding, session.rpc, wallets.funder, merge_needs(parts))
+
+    async def _refill(self, session: ChainSession) -> None:
+        """A run without an end outlives its first funding (one funding horizon): top the
+        wallets up again every half horizon while the load runs."""
+        every = self.settings.funding_horizon / 2
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.stop.wait(), every)
+            if self.stop.is_set():
+                return
+            try:
+                assert self.wallets is not None
+                await self._fund(session, self.wallets)
+            except KcStressError as exc:  # the load goes on; its failures are counted
+                log.error("topping up the wallets failed: %s", exc)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -163,6 +184,8 @@ class Run:
         self.aggregate.started_at = self.clock.now()
         firing = [asyncio.create_task(scheduler.run(w, rates.get(w.name, 0.0), self.stop),
                                       name=f"fire-{w.name}") for w in self.workloads]
+        if s.duration == 0:
+            firing.append(asyncio.create_task(self._refill(session), name="refill"))
         if s.duration > 0:
             try:
                 await asyncio.wait_for(self.stop.wait(), s.duration)
