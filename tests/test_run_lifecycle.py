@@ -70,6 +70,13 @@ def test_signal_stops_drains_and_ends_the_chain(tmp_path: Path, sig: signal.Sign
     assert summary["contract"]["flavour"] == "stylus"  # the embedded chain's default
 
 
+def payment_rows(path: Path) -> list[dict[str, str]]:
+    if not path.exists():
+        return []
+    with path.open(newline="") as f:
+        return [r for r in csv.DictReader(f) if r["module"] == "payment_app"]
+
+
 def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
     return subprocess.run(main_cmd(*args), capture_output=True, text=True, timeout=60,
                           env=env or clean_env())
@@ -187,15 +194,13 @@ def test_a_run_without_end_tops_its_wallets_up_again(tmp_path: Path) -> None:
     )
     try:
         csv_path = tmp_path / "latest" / "tx_metrics.csv"
-        assert wait_for(lambda: csv_path.exists()
-                        and csv_path.read_text().count("payment_app") > 300, 60)
+        assert wait_for(lambda: len(payment_rows(csv_path)) > 300, 60)
         proc.send_signal(signal.SIGINT)
-        stdout, _ = proc.communicate(timeout=40)
+        proc.communicate(timeout=40)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    with csv_path.open(newline="") as f:
-        payments = [r for r in csv.DictReader(f) if r["module"] == "payment_app"]
+    payments = payment_rows(csv_path)
     assert len(payments) > 300 and all(r["status"] == "success" for r in payments)
     assert (tmp_path / "latest" / "run.log").read_text().count("topping up") >= 2
