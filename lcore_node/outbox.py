@@ -28,6 +28,7 @@ from lcore_node.measure import error_code
 from lcore_node.outbox_store import CommitStore
 from lcore_node.storage import Storage, SubmissionRow
 from lcore_node.types import CommitOutcome, OnChainResult, ResultCommitter
+from utils.aio import wait_event
 from utils.events import CommitStatusEvent, IotEvent
 from utils.stats import StatsHub
 
@@ -132,8 +133,7 @@ class Outbox:
                     continue  # there may be more due right now
                 if next_due is not None:
                     wait = min(wait, max(0.0, next_due - now))
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), wait)
+            await wait_event(self._wake, wait)
 
     def _launch(self, record_id: int, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)

@@ -8,12 +8,12 @@ a container's stdout): one plain line per interval.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 from collections.abc import Callable
 from typing import TextIO
 
 from utils.aggregate import RunAggregate
+from utils.aio import wait_event
 
 _HEADER = f"{'workload':<18}{'tx/s':>8}{'target':>8}{'p95 s':>9}{'errors':>8}{'flight':>8}"
 _UP_AND_CLEAR = "\x1b[{n}F\x1b[J"  # cursor to the start of n lines up, clear to the end
@@ -110,8 +110,7 @@ class LiveDisplay:
 
     async def run(self) -> None:
         while not self._stopped.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopped.wait(), self.interval)
+            await wait_event(self._stopped, self.interval)
             self.draw()
 
     def stop(self) -> None:

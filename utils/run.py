@@ -8,7 +8,6 @@ path: normal end, SIGINT/SIGTERM, or an error.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import secrets
@@ -22,6 +21,7 @@ from typing import Any, TextIO
 from contracts.lending import LendingWorkload
 from contracts.transfers import merchant_workload, payment_workload
 from utils.aggregate import RunAggregate
+from utils.aio import wait_event
 from utils.chain_session import ChainSession, open_session
 from utils.clock import Clock
 from utils.errors import KcStressError
@@ -153,8 +153,7 @@ class Run:
         wallets up again every half horizon while the load runs."""
         every = self.settings.funding_horizon / 2
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self.stop.wait(), every)
+            await wait_event(self.stop, every)
             if self.stop.is_set():
                 return
             try:
@@ -187,10 +186,8 @@ class Run:
         if s.duration == 0:
             firing.append(asyncio.create_task(self._refill(session), name="refill"))
         if s.duration > 0:
-            try:
-                await asyncio.wait_for(self.stop.wait(), s.duration)
-            except TimeoutError:
-                self.stop.set()
+            await wait_event(self.stop, s.duration)
+            self.stop.set()
         else:
             await self.stop.wait()
         await asyncio.gather(*firing)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import contextlib
 import logging
 import math
 import random
 
+from utils.aio import wait_event
 from utils.clock import Clock
 from utils.events import FiringEvent
 from utils.stats import StatsHub
@@ -80,8 +80,7 @@ class Scheduler:
         while not stop.is_set() and not workload.exhausted():
             delay = intended - self._clock.now()
             if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), delay)
+                await wait_event(stop, delay)
                 if stop.is_set():
                     break
             now = self._clock.now()
@@ -113,13 +112,17 @@ class Scheduler:
         except Exception:
             log.exception("%s: step failed", workload.name)
 
-    async def wait_steps(self, timeout: float) -> int:
-        """Wait for running steps; cancel those still running after ``timeout``. Returns those."""
+    async def wait_steps(self, timeout: float, grace: float = 2.0) -> int:
+        """Wait for running steps; cancel those still running after ``timeout`` and give
+        them ``grace`` seconds to unwind (never wait unbounded). Returns how many were
+        cancelled."""
         if not self._steps:
             return 0
         _, left = await asyncio.wait(set(self._steps), timeout=timeout)
         for task in left:
             task.cancel()
         if left:
-            await asyncio.gather(*left, return_exceptions=True)
+            _, stuck = await asyncio.wait(left, timeout=grace)
+            if stuck:
+                log.warning("%d cancelled steps still unwinding after %g s", len(stuck), grace)
         return len(left)

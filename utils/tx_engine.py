@@ -148,7 +148,10 @@ class TxEngine:
         """An RPC call bounded by what is left of the transaction's deadline."""
         left = max(0.05, intended + self.tx_timeout - self.clock.now())
         try:
-            return await asyncio.wait_for(self.rpc.call(method, *params), left)
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the call completes, and a cancelled step would then run on
+            async with asyncio.timeout(left):
+                return await self.rpc.call(method, *params)
         except TimeoutError:
             raise RpcTimeout(method, left) from None
 
