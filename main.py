@@ -94,7 +94,7 @@ def setup_logging(level: str, log_file: Path | None = None) -> None:
         level=level, handlers=handlers, force=True,
         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
     )
-    for noisy in ("web3", "urllib3", "asyncio", "aiohttp.access", "waitress"):
+    for noisy in ("web3", "urllib3", "asyncio", "aiohttp.access", "werkzeug"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
