@@ -25,8 +25,8 @@ from eth_tester import EthereumTester
 from eth_utils import keccak
 
 from stylus_contracts import load_artifact
-from utils.stylus_dev import deploy_program, new_stylus_tester
-from utils.stylus_program import default_program_wasm
+from utils.stylus.dev import deploy_program, new_stylus_tester
+from utils.stylus.program import default_program_wasm
 
 SUBMIT = keccak(text="submitResult(bytes32,bytes,bytes32)")[:4]
 

@@ -20,7 +20,7 @@ import pytest
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from utils.devchain import PROJECT_ROOT, DevChain
+from utils.devchain.chain import PROJECT_ROOT, DevChain
 from utils.errors import DevChainError
 
 GWEI = 10**9
@@ -358,8 +358,8 @@ def test_start_failure_reports_stderr(chain: DevChain) -> None:
 def test_stylus_hook() -> None:
     import importlib.util
 
-    if importlib.util.find_spec("utils.stylus_host") is None:
-        with pytest.raises(DevChainError, match=r"utils\.stylus_host"):
+    if importlib.util.find_spec("utils.stylus.host") is None:
+        with pytest.raises(DevChainError, match=r"utils\.stylus\.host"):
             DevChain.start(stylus=True)
     else:
         with DevChain.start(stylus=True) as stylus_chain:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.stylus_program import default_program_wasm
+from utils.stylus.program import default_program_wasm
 
 REPO = Path(__file__).resolve().parent.parent
 

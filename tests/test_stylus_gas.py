@@ -8,10 +8,10 @@ import pytest
 import wasmtime
 from eth_tester import EthereumTester
 
-from utils.stylus_dev import deploy_program, new_stylus_tester
-from utils.stylus_meter import INK_HEADER_COST
-from utils.stylus_pricing import call_init_gas
-from utils.stylus_rules import check_program, new_engine
+from utils.stylus.dev import deploy_program, new_stylus_tester
+from utils.stylus.meter import INK_HEADER_COST
+from utils.stylus.pricing import call_init_gas
+from utils.stylus.rules import check_program, new_engine
 
 LOOP = """(module
   (memory (export "memory") 1 1)

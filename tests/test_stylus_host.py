@@ -12,8 +12,8 @@ from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed
 from eth_utils import keccak, to_checksum_address
 
-from utils.stylus_dev import ARB_WASM, Deployment, deploy_program, new_stylus_tester
-from utils.stylus_program import (
+from utils.stylus.dev import ARB_WASM, Deployment, deploy_program, new_stylus_tester
+from utils.stylus.program import (
     ERROR_NOT_ACTIVATED,
     ERROR_UP_TO_DATE,
     EVENT_ACTIVATED,
@@ -21,7 +21,7 @@ from utils.stylus_program import (
     default_program_wasm,
     stylus_code,
 )
-from utils.stylus_runtime import StylusRuntime
+from utils.stylus.runtime import StylusRuntime
 
 SUBMIT = keccak(text="submitResult(bytes32,bytes,bytes32)")[:4]
 GET = keccak(text="getResult(bytes32)")[:4]

@@ -12,7 +12,7 @@ from eth_utils import keccak
 from web3 import HTTPProvider, Web3
 
 from utils.devchain import DevChain
-from utils.stylus_program import (
+from utils.stylus.program import (
     ARB_WASM_ADDRESS,
     activate_calldata,
     default_program_wasm,

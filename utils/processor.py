@@ -42,7 +42,7 @@ async def ensure_processor(session: ChainSession, settings: Settings) -> Process
 
 
 async def _deploy_stylus(session: ChainSession, abi: list[dict[str, Any]]) -> Processor:
-    from utils.stylus_deploy import deploy_stylus_program
+    from utils.stylus.deploy import deploy_stylus_program
 
     address, gas = await deploy_stylus_program(session)
     log.info("deployed and activated the MVPIoTProcessor Stylus program at %s", address)

@@ -15,7 +15,7 @@ end it. PR_SET_PDEATHSIG fires when the *thread* that started the child exits: s
 from the main thread (or one that lives as long as the chain); the stdin route covers the rest.
 The child ignores SIGINT and runs in its own session, so a Ctrl-C reaches the parent only.
 
-Chain behaviour (details in ``utils.devchain_backend`` and ``utils.devchain_rpc``): Prague
+Chain behaviour (details in ``utils.devchain.backend`` and ``utils.devchain.rpc``): Prague
 rules (EIP-1559 base fee; legacy, EIP-2930 and EIP-1559 transactions; blob transactions are
 refused); a block every ``block_time`` seconds holding every pending transaction (0 = one block
 per transaction); receipts are null until the block is sealed; a gapped nonce is held until
@@ -56,7 +56,7 @@ DEFAULT_CHAIN_ID = 1337
 DEFAULT_GAS_LIMIT = 1_000_000_000
 DEFAULT_FUNDER_BALANCE_WEI = 10**30
 DEFAULT_KEY_FILE = "devchain-funder.key"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 STDERR_TAIL_LINES = 20
 
 logger = logging.getLogger(__name__)
@@ -116,9 +116,9 @@ class DevChain:
         startup_timeout: float = 60,
     ) -> DevChain:
         """Spawn the chain and wait until it serves; raise :class:`DevChainError` otherwise."""
-        if stylus and importlib.util.find_spec("utils.stylus_host") is None:
+        if stylus and importlib.util.find_spec("utils.stylus.host") is None:
             raise DevChainError(
-                "stylus=True needs the Stylus WASM host module utils.stylus_host, "
+                "stylus=True needs the Stylus WASM host module utils.stylus.host, "
                 "which is not available"
             )
         owns_log = log_path is None
@@ -280,9 +280,3 @@ def _kill(process: subprocess.Popen[bytes]) -> None:
     with contextlib.suppress(ProcessLookupError):
         process.kill()
     process.wait()
-
-
-if __name__ == "__main__":
-    from utils.devchain_cli import main
-
-    sys.exit(main())

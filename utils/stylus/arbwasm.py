@@ -20,8 +20,8 @@ from eth_abi import encode
 from eth_typing import Address
 from eth_utils import keccak
 
-from utils.stylus_pricing import INK_PRICE, STYLUS_VERSION, WARM_SLOAD_GAS
-from utils.stylus_program import (
+from utils.stylus.pricing import INK_PRICE, STYLUS_VERSION, WARM_SLOAD_GAS
+from utils.stylus.program import (
     ARB_WASM_ADDRESS,
     ERROR_NOT_ACTIVATED,
     ERROR_NOT_WASM,
@@ -39,7 +39,7 @@ from utils.stylus_program import (
     decompress_program,
     is_stylus_program,
 )
-from utils.stylus_rules import PAGE_LIMIT, StylusActivationError
+from utils.stylus.rules import PAGE_LIMIT, StylusActivationError
 
 __all__ = ["ACTIVATION_GAS", "arb_wasm_precompile", "program_record", "revert"]
 

@@ -18,7 +18,7 @@ from eth_abi import abi
 from eth_typing import Address
 from eth_utils import ValidationError
 
-from utils.devchain_backend import DevNode
+from utils.devchain.backend import DevNode
 from utils.errors import ChainError
 
 RPC_GAS_CAP = 50_000_000

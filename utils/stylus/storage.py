@@ -13,8 +13,8 @@ from __future__ import annotations
 import wasmtime
 from eth.vm.forks.london.storage import GAS_SCHEDULE_EIP3529
 
-from utils.stylus_context import HostContext, HostFailure, OutOfInk
-from utils.stylus_pricing import (
+from utils.stylus.context import HostContext, HostFailure, OutOfInk
+from utils.stylus.pricing import (
     COLD_SLOAD_GAS,
     EVM_API_INK,
     HOSTIO_INK,

@@ -13,8 +13,8 @@ from typing import Any
 import wasmtime
 from eth_typing import Address
 
-from utils.stylus_context import HostContext, HostFailure
-from utils.stylus_pricing import (
+from utils.stylus.context import HostContext, HostFailure
+from utils.stylus.pricing import (
     ADD_MOD_INK,
     COLD_ACCOUNT_GAS,
     DIV_INK,

@@ -1,8 +1,8 @@
 """A small WebAssembly binary reader: sections, types, imports, exports, function bodies.
 
 Just enough of the format (MVP + sign-extension + saturating truncation + bulk memory) to
-check a module against Stylus's activation rules (:mod:`utils.stylus_rules`) and to
-instrument it with Nitro's ink meter (:mod:`utils.stylus_meter`). Proposals Stylus rejects
+check a module against Stylus's activation rules (:mod:`utils.stylus.rules`) and to
+instrument it with Nitro's ink meter (:mod:`utils.stylus.meter`). Proposals Stylus rejects
 (SIMD, threads, exceptions, tail calls, GC) are recognised only to be rejected.
 """
 

@@ -7,14 +7,14 @@ replaced by a subclass whose computation
   program under wasmtime, bound to the chain's real state (storage through py-evm's
   journal, logs into the receipt, msg/block/tx data, gas);
 * accepts such code from contract creation (EIP-3541 rejects ``0xEF`` code otherwise);
-* exposes the ArbWasm precompile at 0x…71 (:mod:`utils.stylus_arbwasm`).
+* exposes the ArbWasm precompile at 0x…71 (:mod:`utils.stylus.arbwasm`).
 
 Usage (in-process)::
 
     backend = PyEVMBackend(vm_configuration=stylus_vm_configuration(((0, PragueVM),)))
 
-Deploy with :func:`utils.stylus_program.stylus_init_code` then activate with
-:func:`utils.stylus_program.activate_calldata` sent to ``ARB_WASM_ADDRESS``.
+Deploy with :func:`utils.stylus.program.stylus_init_code` then activate with
+:func:`utils.stylus.program.activate_calldata` sent to ``ARB_WASM_ADDRESS``.
 """
 
 from __future__ import annotations
@@ -31,16 +31,16 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from utils.errors import ConfigError
-from utils.stylus_arbwasm import arb_wasm_precompile, program_record, revert
-from utils.stylus_context import HostContext
-from utils.stylus_pricing import (
+from utils.stylus.arbwasm import arb_wasm_precompile, program_record, revert
+from utils.stylus.context import HostContext
+from utils.stylus.pricing import (
     INK_PRICE,
     STYLUS_VERSION,
     call_init_gas,
     evm_memory_cost,
     memory_gas_cost,
 )
-from utils.stylus_program import (
+from utils.stylus.program import (
     ARB_WASM_ADDRESS,
     ERROR_NEEDS_UPGRADE,
     ERROR_NOT_ACTIVATED,
@@ -51,8 +51,8 @@ from utils.stylus_program import (
     stylus_code,
     stylus_init_code,
 )
-from utils.stylus_rules import StylusActivationError
-from utils.stylus_runtime import FAILURE, OUT_OF_INK, OUT_OF_STACK, REVERT, StylusRuntime
+from utils.stylus.rules import StylusActivationError
+from utils.stylus.runtime import FAILURE, OUT_OF_INK, OUT_OF_STACK, REVERT, StylusRuntime
 
 __all__ = [
     "ARB_WASM_ADDRESS",

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from utils.stylus_wasm import Reader, WasmFormatError
+from utils.stylus.wasm import Reader, WasmFormatError
 
 __all__ = ["Instr", "body_instructions", "body_locals"]
 

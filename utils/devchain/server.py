@@ -15,9 +15,9 @@ from typing import Any
 
 from aiohttp import web
 
-from utils.devchain_backend import DevNode
-from utils.devchain_params import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, JsonRpcError
-from utils.devchain_rpc import DevChainRpc
+from utils.devchain.backend import DevNode
+from utils.devchain.params import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, JsonRpcError
+from utils.devchain.rpc import DevChainRpc
 
 logger = logging.getLogger(__name__)
 

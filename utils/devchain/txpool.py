@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from eth.abc import SignedTransactionAPI
 
-from utils.devchain_txcheck import TxRefused
+from utils.devchain.txcheck import TxRefused
 
 MAX_QUEUED = 16_384
 MAX_NONCE_GAP = 1_024

@@ -5,8 +5,8 @@ from __future__ import annotations
 from eth.abc import LogAPI
 from eth_bloom import BloomFilter
 
-from utils.devchain_backend import DevNode, SealedBlock
-from utils.devchain_encode import Json, effective_gas_price, encode_log, q
+from utils.devchain.backend import DevNode, SealedBlock
+from utils.devchain.encode import Json, effective_gas_price, encode_log, q
 
 MAX_LOG_BLOCK_RANGE = 50_000
 MAX_FEE_HISTORY_BLOCKS = 1024

@@ -8,8 +8,8 @@ from typing import Any
 from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, LogAPI, ReceiptAPI, SignedTransactionAPI
 
-from utils.devchain_backend import SealedBlock
-from utils.devchain_txcheck import tx_type
+from utils.devchain.backend import SealedBlock
+from utils.devchain.txcheck import tx_type
 
 Json = dict[str, Any]
 

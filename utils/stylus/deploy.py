@@ -14,7 +14,7 @@ from utils.chain_session import ChainSession
 from utils.chain_setup import deploy, wait_receipt
 from utils.errors import ChainError
 from utils.rpc import hex_int
-from utils.stylus_program import (
+from utils.stylus.program import (
     ARB_WASM_ADDRESS,
     activate_calldata,
     default_program_wasm,

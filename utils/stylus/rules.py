@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import wasmtime
 
 from utils.errors import KcStressError
-from utils.stylus_engine import HOSTIOS, I32, I64, UNSUPPORTED_HOSTIOS, new_engine, signature
-from utils.stylus_meter import OP_INK
-from utils.stylus_wasm import (
+from utils.stylus.engine import HOSTIOS, I32, I64, UNSUPPORTED_HOSTIOS, new_engine, signature
+from utils.stylus.meter import OP_INK
+from utils.stylus.wasm import (
     KIND_FUNC,
     KIND_MEMORY,
     WasmFormatError,
     WasmModule,
     parse_module,
 )
-from utils.stylus_wasm_code import body_instructions, body_locals
+from utils.stylus.wasm_code import body_instructions, body_locals
 
 __all__ = [
     "HOSTIOS",

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from utils.devchain_backend import BlockNotFoundError, DevNode
-from utils.devchain_exec import ZERO_ADDRESS, CallRequest
+from utils.devchain.backend import BlockNotFoundError, DevNode
+from utils.devchain.exec import ZERO_ADDRESS, CallRequest
 from utils.errors import KcStressError
 
 T = TypeVar("T")

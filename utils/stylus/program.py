@@ -48,7 +48,7 @@ ERROR_UP_TO_DATE = keccak(text="ProgramUpToDate()")[:4]
 ERROR_NEEDS_UPGRADE = keccak(text="ProgramNeedsUpgrade(uint16,uint16)")[:4]
 EVENT_ACTIVATED = keccak(text="ProgramActivated(bytes32,bytes32,address,uint256,uint16)")
 
-_PROGRAM_WASM = Path(__file__).resolve().parent.parent / "stylus_contracts" / "wasm"
+_PROGRAM_WASM = Path(__file__).resolve().parents[2] / "stylus_contracts" / "wasm"
 
 
 class StylusCodeError(KcStressError, ValueError):

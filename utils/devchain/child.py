@@ -23,9 +23,9 @@ from typing import Any
 
 from eth_account import Account
 
-from utils.devchain_backend import DevNode
-from utils.devchain_genesis import VmConfiguration, build_tester, default_vm_configuration
-from utils.devchain_server import serve
+from utils.devchain.backend import DevNode
+from utils.devchain.genesis import VmConfiguration, build_tester, default_vm_configuration
+from utils.devchain.server import serve
 from utils.errors import DevChainError
 
 logger = logging.getLogger(__name__)
@@ -50,10 +50,10 @@ def vm_configuration(stylus: bool) -> VmConfiguration | None:
     if not stylus:
         return None
     try:
-        host = importlib.import_module("utils.stylus_host")
+        host = importlib.import_module("utils.stylus.host")
     except ImportError as exc:
         raise DevChainError(
-            f"--stylus needs the Stylus WASM host (utils.stylus_host), not available: {exc}"
+            f"--stylus needs the Stylus WASM host (utils.stylus.host), not available: {exc}"
         ) from exc
     configuration: VmConfiguration = host.stylus_vm_configuration(default_vm_configuration())
     return configuration

@@ -10,7 +10,7 @@ called before every ``memory.grow``). The host reads and sets the two exported g
 
 from __future__ import annotations
 
-from utils.stylus_wasm import (
+from utils.stylus.wasm import (
     KIND_GLOBAL,
     SEC_CODE,
     SEC_EXPORT,
@@ -18,7 +18,7 @@ from utils.stylus_wasm import (
     Reader,
     WasmModule,
 )
-from utils.stylus_wasm_code import body_instructions
+from utils.stylus.wasm_code import body_instructions
 
 __all__ = ["INK_HEADER_COST", "MEMORY_COPY_INK", "instrument", "op_ink"]
 

@@ -10,7 +10,7 @@ import signal
 import sys
 from pathlib import Path
 
-from utils.devchain import (
+from utils.devchain.chain import (
     DEFAULT_BLOCK_TIME,
     DEFAULT_CHAIN_ID,
     DEFAULT_FUNDER_BALANCE_WEI,
@@ -69,7 +69,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default ./%(default)s)",
     )
     parser.add_argument(
-        "--stylus", action="store_true", help="run Stylus (WASM) programs through utils.stylus_host"
+        "--stylus", action="store_true", help="run Stylus (WASM) programs through utils.stylus.host"
     )
     parser.add_argument(
         "--log-level",
@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     from eth_account import Account
 
-    from utils.devchain_child import ChainOptions, run, start_managed
+    from utils.devchain.child import ChainOptions, run, start_managed
 
     options = ChainOptions(
         host=args.host,

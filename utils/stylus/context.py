@@ -1,6 +1,6 @@
 """The state of one Stylus call while its WASM runs: ink, memory, args, storage cache.
 
-Host functions (:mod:`utils.stylus_hostio`, :mod:`utils.stylus_hostio_env`) receive the
+Host functions (:mod:`utils.stylus.hostio`, :mod:`utils.stylus.hostio_env`) receive the
 context of the innermost running program and the wasmtime ``Caller``. Ink lives in the
 program's ``stylus_ink_left`` global, exactly as in Nitro: metered WASM code and hostios
 draw from the same counter, and EVM-side costs are bought at :data:`INK_PRICE` ink a gas.
@@ -15,7 +15,7 @@ import wasmtime
 from eth.abc import ComputationAPI
 from eth_typing import Address
 
-from utils.stylus_pricing import INK_PRICE
+from utils.stylus.pricing import INK_PRICE
 
 __all__ = ["EarlyExit", "HostContext", "HostFailure", "OutOfInk", "PageTracker"]
 

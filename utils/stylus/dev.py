@@ -15,14 +15,14 @@ from eth_tester.exceptions import TransactionFailed
 from eth_utils import to_checksum_address
 
 from utils.errors import ChainError
-from utils.stylus_host import stylus_vm_configuration
-from utils.stylus_program import (
+from utils.stylus.host import stylus_vm_configuration
+from utils.stylus.program import (
     ARB_WASM_ADDRESS,
     SELECTOR_PROGRAM_VERSION,
     activate_calldata,
     stylus_init_code,
 )
-from utils.stylus_runtime import StylusRuntime
+from utils.stylus.runtime import StylusRuntime
 
 __all__ = [
     "Deployment",

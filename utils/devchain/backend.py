@@ -14,7 +14,7 @@ Why the blocks are not produced by eth-tester itself (measured on the 2-core dev
 funds, fees, chain id), executed once on the open block's VM state, and the block is sealed
 (tries built once) by :meth:`DevNode.seal`, on a timer or right after each transaction.
 A transaction with a future nonce is held, like geth's "queued" pool (bounded: see
-``utils.devchain_txpool``), and executed once the gap is filled; it is refused with "nonce too
+``utils.devchain.txpool``), and executed once the gap is filled; it is refused with "nonce too
 high" only when it is more than 1024 nonces ahead or the queue is full.
 """
 
@@ -41,8 +41,8 @@ from eth_tester import EthereumTester
 from eth_typing import Address
 from eth_utils import ValidationError
 
-from utils.devchain_txcheck import TxRefused, check_state, check_static, decode_raw_transaction
-from utils.devchain_txpool import GappedQueue
+from utils.devchain.txcheck import TxRefused, check_state, check_static, decode_raw_transaction
+from utils.devchain.txpool import GappedQueue
 
 logger = logging.getLogger(__name__)
 

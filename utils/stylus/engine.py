@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import wasmtime
 
-from utils.stylus_wasm import FuncType
+from utils.stylus.wasm import FuncType
 
 __all__ = ["HOSTIOS", "I32", "I64", "UNSUPPORTED_HOSTIOS", "new_engine", "signature"]
 

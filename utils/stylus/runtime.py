@@ -18,11 +18,11 @@ from typing import Any
 
 import wasmtime
 
-from utils.stylus_context import EarlyExit, HostContext, HostFailure, OutOfInk, PageTracker
-from utils.stylus_engine import HOSTIOS, new_engine
-from utils.stylus_hostio import HOSTIO_IMPLS
-from utils.stylus_meter import INK_LEFT_EXPORT, INK_STATUS_EXPORT, instrument
-from utils.stylus_rules import PAGE_LIMIT, ProgramInfo, check_program
+from utils.stylus.context import EarlyExit, HostContext, HostFailure, OutOfInk, PageTracker
+from utils.stylus.engine import HOSTIOS, new_engine
+from utils.stylus.hostio import HOSTIO_IMPLS
+from utils.stylus.meter import INK_LEFT_EXPORT, INK_STATUS_EXPORT, instrument
+from utils.stylus.rules import PAGE_LIMIT, ProgramInfo, check_program
 
 __all__ = ["CallResult", "CompiledProgram", "StylusRuntime"]
 
@@ -94,7 +94,7 @@ class StylusRuntime:
         return any(frame.address == address for frame in self._frames)
 
     def check(self, wasm: bytes, page_limit: int = PAGE_LIMIT) -> ProgramInfo:
-        """Activation checks; raises :class:`~utils.stylus_rules.StylusActivationError`."""
+        """Activation checks; raises :class:`~utils.stylus.rules.StylusActivationError`."""
         return check_program(wasm, self.engine, page_limit)
 
     def compiled(self, codehash: bytes, wasm: Callable[[], bytes]) -> CompiledProgram:

@@ -1,4 +1,4 @@
-"""The dev chain's JSON-RPC method table (transport-free: see ``utils.devchain_server``).
+"""The dev chain's JSON-RPC method table (transport-free: see ``utils.devchain.server``).
 
 Standard methods follow geth's result encoding. Dev-only admin methods for fault injection:
 
@@ -19,13 +19,13 @@ import platform
 from collections.abc import Callable
 from typing import Any
 
-from utils import devchain_params as p
-from utils.devchain_backend import BlockNotFoundError, DevNode
-from utils.devchain_encode import Json, b, encode_block, encode_receipt, encode_tx, q, word
-from utils.devchain_exec import CallFailed, estimate_gas, execute_call
-from utils.devchain_params import JsonRpcError, arg
-from utils.devchain_queries import fee_history, get_logs
-from utils.devchain_txcheck import TxRefused
+from utils.devchain import params as p
+from utils.devchain.backend import BlockNotFoundError, DevNode
+from utils.devchain.encode import Json, b, encode_block, encode_receipt, encode_tx, q, word
+from utils.devchain.exec import CallFailed, estimate_gas, execute_call
+from utils.devchain.params import JsonRpcError, arg
+from utils.devchain.queries import fee_history, get_logs
+from utils.devchain.txcheck import TxRefused
 
 logger = logging.getLogger(__name__)
 

@@ -13,9 +13,9 @@ from typing import Any
 import wasmtime
 from eth_utils import keccak
 
-from utils.stylus_context import EarlyExit, HostContext, HostFailure
-from utils.stylus_hostio_env import ENV_HOSTIOS
-from utils.stylus_pricing import (
+from utils.stylus.context import EarlyExit, HostContext, HostFailure
+from utils.stylus.hostio_env import ENV_HOSTIOS
+from utils.stylus.pricing import (
     EVM_API_INK,
     HOSTIO_INK,
     LOG_DATA_GAS,
@@ -26,7 +26,7 @@ from utils.stylus_pricing import (
     read_ink,
     write_ink,
 )
-from utils.stylus_storage import (
+from utils.stylus.storage import (
     storage_cache_bytes32,
     storage_flush_cache,
     storage_load_bytes32,
