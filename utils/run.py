@@ -221,12 +221,13 @@ class Run:
         if self.verified is not None and not self.verified.passed:
             reasons.append(self.verified.line())
         self.outputs.health.phase = "done"
+        extra = self._summary_extra()
         self.outputs.finish(
             chain_id=self.session.info.chain_id if self.session else None, seed=self.seed,
-            extra=self._summary_extra(), exit_reason="; ".join(reasons) or "targets met",
+            extra=extra, exit_reason="; ".join(reasons) or "targets met",
         )
         print(render(self.aggregate), file=self.out)
-        for line in self._extra_lines():
+        for line in self._extra_lines(extra):
             print(line, file=self.out)
         status = "met" if not reasons else "NOT met: " + "; ".join(reasons)
         print(f"run {self.run_id}: targets {status}", file=self.out)
@@ -260,14 +261,13 @@ class Run:
             }
         return extra
 
-    def _extra_lines(self) -> list[str]:
+    def _extra_lines(self, extra: dict[str, Any]) -> list[str]:
         lines = []
         if (lending := self._lending()) is not None and lending.book.originated:
             book = lending.book.summary()
             lines.append(f"loan book: {book['originated']} originated, {book['repaid']} repaid, "
                          f"{book['open']} open; origination to repayment p50 "
                          f"{book['repay_time_p50_sec']:.2f} s")
-        extra = self._summary_extra()
         if self.iot is not None and extra.get("contract"):
             gas = extra["iot"]["gas_per_record"]
             lines.append(f"IoT contract: {extra['contract']['flavour']} at "
