@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from lcore_node.errors import ERRORS_BY_CODE
 from utils.block_follower import BlockFollower
 from utils.clock import Clock
 from utils.events import Event, IotEvent
@@ -54,8 +55,8 @@ class HealthMonitor:
         return True, details
 
 
-#: IotEvent error codes that blame the device's input, not the node
+#: IotEvent error codes that blame the device's input, not the node: the lcore errors the
+#: API answers with a 4xx status
 _DEVICE_ERRORS = frozenset(
-    {"invalid", "malformed", "not_found", "unauthorized", "stale", "conflict", "replay",
-     "too_large"}
+    code for code, cls in ERRORS_BY_CODE.items() if 400 <= cls.http_status < 500
 )
