@@ -1,0 +1,51 @@
+#!/usr/bin/env bash
+# Rebuilds the dApp EVM twins' artifacts (stylus_contracts/artifacts/<Name>.json) from
+# stylus_contracts/evm/{KCStablecoin,PaymentRouter,LendingPool}.sol with the same pinned
+# solcjs and settings as scripts/build_contracts.sh (optimizer 200 runs, evmVersion paris).
+#
+#   scripts/build_dapp_contracts.sh          install solc if needed, rebuild the artifacts
+#   scripts/build_dapp_contracts.sh --check  rebuild in memory only; exit 1 if one is stale
+set -euo pipefail
+
+SOLC_VERSION="0.8.28"
+CONTRACTS=(KCStablecoin PaymentRouter LendingPool)
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+TOOLS="${ROOT}/.tools/solc"
+SOLC_PKG="${TOOLS}/node_modules/solc"
+
+mode=""
+case "${1:-}" in
+  "") ;;
+  --check) mode="--check" ;;
+  *) echo "usage: $0 [--check]" >&2; exit 64 ;;
+esac
+
+for tool in node npm; do
+  command -v "${tool}" >/dev/null 2>&1 || { echo "build_dapp_contracts: ${tool} not found" >&2; exit 69; }
+done
+
+installed_version() {
+  [[ -f "${SOLC_PKG}/package.json" ]] || return 0
+  node -e 'process.stdout.write(require(process.argv[1]).version)' "${SOLC_PKG}/package.json"
+}
+
+if [[ "$(installed_version)" != "${SOLC_VERSION}" ]]; then
+  echo "build_dapp_contracts: installing solc@${SOLC_VERSION} into ${TOOLS}" >&2
+  mkdir -p "${TOOLS}"
+  npm install --prefix "${TOOLS}" --save-exact --no-audit --no-fund --loglevel=error \
+    "solc@${SOLC_VERSION}" >&2
+fi
+
+status=0
+for contract in "${CONTRACTS[@]}"; do
+  rel="stylus_contracts/evm/${contract}.sol"
+  node "${ROOT}/stylus_contracts/evm/compile.js" \
+    --solc "${SOLC_PKG}" \
+    --source "${ROOT}/${rel}" \
+    --contract "${contract}" \
+    --rel "${rel}" \
+    --out "${ROOT}/stylus_contracts/artifacts/${contract}.json" \
+    ${mode} || status=$?
+done
+exit "${status}"
