@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import ConfigError, KcStressError
-from utils.run_dir import make_run_dir, new_run_id
+from utils.run.run_dir import make_run_dir, new_run_id
 from utils.settings import RATE_FIELDS, environment_names, load_settings, parse_rate
 
 EXIT_CONFIG = 2
@@ -105,7 +105,7 @@ def run_benchmark(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from utils.run import Run
+    from utils.run.run import Run
 
     run_id = new_run_id()
     run_dir = make_run_dir(settings.out, run_id)
@@ -120,7 +120,7 @@ def run_benchmark(argv: list[str]) -> int:
 
 
 def run_verify(argv: list[str]) -> int:
-    from utils.verify_cli import main as verify_main
+    from utils.iot.verify_cli import main as verify_main
 
     setup_logging("WARNING")
     return verify_main(argv)
@@ -133,7 +133,7 @@ def run_report(argv: list[str]) -> int:
     )
     parser.add_argument("run_dir", type=Path, metavar="RUN_DIR")
     args = parser.parse_args(argv)
-    from utils.report import build_report
+    from utils.report.html import build_report
 
     setup_logging("WARNING")
     try:

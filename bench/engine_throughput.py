@@ -43,16 +43,16 @@ from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
 from contracts.transfers import PAYMENT_WEI, payment_workload
+from utils.chain.fees import FeePolicy
+from utils.chain.funding import top_up
+from utils.chain.rpc import Rpc, hex_int
+from utils.chain.tx_engine import TRANSFER_GAS, TxEngine
+from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
 from utils.devchain import DevChain
-from utils.events import Event, FiringEvent, TxEvent
-from utils.fees import FeePolicy
-from utils.funding import top_up
-from utils.rpc import Rpc, hex_int
-from utils.scheduler import Scheduler
-from utils.stats import StatsHub
-from utils.tx_engine import TRANSFER_GAS, TxEngine
-from utils.wallets import Wallet, WalletPool
+from utils.load.scheduler import Scheduler
+from utils.observe.events import Event, FiringEvent, TxEvent
+from utils.observe.stats import StatsHub
 
 SEED = 1337
 MERCHANTS = 16

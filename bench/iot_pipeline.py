@@ -33,7 +33,7 @@ from lcore_node import schema
 from lcore_node.config import NodeConfig
 from lcore_node.node import LcoreNode
 from lcore_node.signing import signing_message
-from utils.stats import StatsHub
+from utils.observe.stats import StatsHub
 
 DEVICES = 16
 

@@ -15,8 +15,8 @@ from collections import deque
 from lcore_node.errors import LcoreError
 from lcore_node.types import NodeApi
 from utils.clock import Clock
-from utils.devices import DeviceFleet, SimulatedDevice
-from utils.scheduler import Workload
+from utils.iot.devices import DeviceFleet, SimulatedDevice
+from utils.load.workload import Workload
 
 log = logging.getLogger(__name__)
 

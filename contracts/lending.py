@@ -15,11 +15,11 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from utils.events import Outcome
-from utils.histogram import Histogram
-from utils.scheduler import Workload
-from utils.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
-from utils.wallets import Wallet
+from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
+from utils.chain.wallets import Wallet
+from utils.load.workload import Workload
+from utils.observe.events import Outcome
+from utils.observe.histogram import Histogram
 
 PRINCIPAL_WEI = (10**14, 10**15)
 INTEREST_BPS = (100, 500)  # 1% .. 5%

@@ -10,9 +10,9 @@ import math
 import random
 from collections.abc import Sequence
 
-from utils.scheduler import Workload
-from utils.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
-from utils.wallets import Wallet
+from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
+from utils.chain.wallets import Wallet
+from utils.load.workload import Workload
 
 #: wei ranges per transfer (inclusive); small, so a testnet run costs little
 PAYMENT_WEI = (10**12, 10**14)

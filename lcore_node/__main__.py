@@ -74,7 +74,7 @@ async def serve(args: argparse.Namespace) -> int:
 
 
 def verify(argv: list[str]) -> int:
-    from utils.verify_cli import main as verify_main
+    from utils.iot.verify_cli import main as verify_main
 
     return verify_main(argv)
 

@@ -17,13 +17,13 @@ from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
 from lcore_node.types import CommitOutcome, OnChainResult
+from utils.chain.rpc import Rpc, hex_int
+from utils.chain.tx_engine import TxEngine, TxRequest
+from utils.chain.wallets import Wallet
 from utils.clock import Clock
 from utils.errors import ChainError, RpcError
-from utils.events import Outcome
-from utils.rpc import Rpc, hex_int
-from utils.stats import StatsHub
-from utils.tx_engine import TxEngine, TxRequest
-from utils.wallets import Wallet
+from utils.observe.events import Outcome
+from utils.observe.stats import StatsHub
 
 WORKLOAD = "data_pipeline"
 GAS_MARGIN = 1.25
@@ -193,16 +193,17 @@ async def open_committer(
     """A committer for ``python -m lcore_node serve``: the chain at ``rpc_url`` (PRIVATE_KEY
     funds the committer wallets) or, without it, the embedded chain started for the node.
     MVP_IOT_PROCESSOR_ADDRESS selects a deployed contract; otherwise one is deployed."""
-    from utils.chain_session import open_session
-    from utils.funding import top_up
-    from utils.processor import ensure_processor
+    from utils.chain.funding import top_up
+    from utils.chain.processor import ensure_processor
+    from utils.chain.session import open_session
+    from utils.chain.wallets import WalletPool
+    from utils.devchain.launch import launch_embedded
     from utils.settings import load_settings
-    from utils.wallets import WalletPool
 
     settings = load_settings({"rpc_url": rpc_url})
     hub = hub or StatsHub()
     async with contextlib.AsyncExitStack() as stack:
-        session = await open_session(settings, hub, Clock(), stack)
+        session = await open_session(settings, hub, Clock(), stack, launch_embedded)
         processor = await ensure_processor(session, settings)
         seed = settings.seed or 0
         wallets = WalletPool.derive(session.info.funder_key, seed,

@@ -14,7 +14,7 @@ import aiohttp
 from lcore_node.errors import ERRORS_BY_CODE, LcoreError, UnavailableError
 from lcore_node.measure import OperationTimer
 from lcore_node.types import Accepted, Registered
-from utils.stats import StatsHub
+from utils.observe.stats import StatsHub
 
 _BY_STATUS: dict[int, str] = {
     400: "malformed",

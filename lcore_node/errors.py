@@ -149,3 +149,9 @@ ERRORS_BY_CODE: dict[str, type[LcoreError]] = {
         UnavailableError,
     )
 }
+
+
+#: error codes that blame the device's input, not the node: those the API answers with a 4xx
+DEVICE_ERROR_CODES = frozenset(
+    code for code, cls in ERRORS_BY_CODE.items() if 400 <= cls.http_status < 500
+)

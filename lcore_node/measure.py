@@ -6,8 +6,8 @@ import time
 from collections.abc import Callable
 
 from lcore_node.errors import LcoreError
-from utils.events import IotEvent
-from utils.stats import StatsHub
+from utils.observe.events import IotEvent
+from utils.observe.stats import StatsHub
 
 
 def error_code(exc: BaseException) -> str:

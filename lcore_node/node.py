@@ -9,21 +9,20 @@ is timed and emitted once to the stats hub, failures included.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import struct
 import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from lcore_node import __version__
 from lcore_node.config import NodeConfig
-from lcore_node.encryption import DualCipher, envelope_key_id
-from lcore_node.errors import ConflictError, LcoreError
+from lcore_node.encryption import DualCipher
+from lcore_node.errors import LcoreError
+from lcore_node.intake import Intake
 from lcore_node.keys import KeyStore
 from lcore_node.measure import OperationTimer
 from lcore_node.outbox import Outbox, OutboxSettings
 from lcore_node.records import RecordReader
-from lcore_node.storage import NewSubmission, Storage
+from lcore_node.storage import Storage
 from lcore_node.types import (
     Accepted,
     Registered,
@@ -35,21 +34,9 @@ from lcore_node.types import (
 from lcore_node.validation import (
     Device,
     SubmissionChecker,
-    check_device_id,
-    check_device_type,
     parse_public_key,
 )
-from utils.stats import StatsHub
-
-_TASK_PREFIX = b"lcore-task\x00"
-_U64 = struct.Struct(">Q")
-
-
-def task_id_for(node_id: bytes, record_id: int, device_id: str) -> bytes:
-    """32-byte on-chain task id, unique per node database and record."""
-    return hashlib.sha256(
-        _TASK_PREFIX + node_id + _U64.pack(record_id) + device_id.encode()
-    ).digest()
+from utils.observe.stats import StatsHub
 
 
 class LcoreNode:
@@ -82,6 +69,8 @@ class LcoreNode:
         )
         self._records: RecordReader | None = None
         self.outbox: Outbox | None = None
+        self._intake = Intake(self.storage, self._devices, self._checker, lambda: self.cipher,
+                              clock)
 
     async def __aenter__(self) -> LcoreNode:
         try:
@@ -145,32 +134,12 @@ class LcoreNode:
         """Register (idempotently) a device's Ed25519 key; another key -> ConflictError."""
         timer = OperationTimer(self._hub, "register", _name(device_id), clock=self._clock)
         try:
-            result = await self._register(timer, device_id, public_key_hex, device_type)
+            result = await self._intake.register(timer, device_id, public_key_hex, device_type)
         except Exception as exc:
             timer.finish(exc)
             raise
         timer.finish()
         return result
-
-    async def _register(
-        self, timer: OperationTimer, device_id: str, public_key_hex: str, device_type: str | None
-    ) -> Registered:
-        with timer.stage("validate"):
-            device_id = check_device_id(device_id)
-            key_hex, key = parse_public_key(public_key_hex, device_id)
-            kind = check_device_type(device_type)
-            timer.device_type = kind or ""
-            known = self._devices.get(device_id)
-            if known is not None:
-                _same_key(known.public_key_hex, key_hex, device_id)
-                return Registered(device_id, created=False)
-        with timer.stage("store"):
-            stored, created = await self.storage.insert_device(
-                device_id, key_hex, kind, self._clock()
-            )
-            _same_key(stored, key_hex, device_id)
-            self._devices[device_id] = Device(device_id, key_hex, key, kind or "")
-        return Registered(device_id, created=created)
 
     async def submit_data(
         self, device_id: str, data: str, timestamp: int, signature: str | None = None
@@ -178,45 +147,22 @@ class LcoreNode:
         """Validate, encrypt and durably store one reading; queue it for the chain."""
         timer = OperationTimer(self._hub, "submit", _name(device_id), clock=self._clock)
         try:
-            accepted = await self._submit(timer, device_id, data, timestamp, signature)
+            accepted = await self._accept(timer, device_id, data, timestamp, signature)
         except Exception as exc:
             timer.finish(exc)
             raise
         timer.finish()
         return accepted
 
-    async def _submit(
-        self,
-        timer: OperationTimer,
-        device_id: str,
-        data: str,
-        timestamp: int,
+    async def _accept(
+        self, timer: OperationTimer, device_id: str, data: str, timestamp: int,
         signature: str | None,
     ) -> Accepted:
-        with timer.stage("validate"):
-            checked = self._checker.check(device_id, data, timestamp, signature, self._clock())
-            timer.device_type = checked.device.device_type
-            timer.data_size = len(checked.plaintext)
-        with timer.stage("encrypt"):
-            record_id = self.storage.allocate_record_id()
-            envelope = self.cipher.seal(checked.plaintext, device_id, record_id)
-            row = NewSubmission(
-                record_id=record_id,
-                device_id=device_id,
-                envelope=envelope,
-                submission_date=self._clock(),
-                task_id=task_id_for(self.node_id, record_id, device_id),
-                proof_hash=hashlib.sha256(envelope).digest(),
-                key_id=envelope_key_id(envelope),
-                signature=checked.signature,
-                data_size=len(checked.plaintext),
-            )
-        with timer.stage("store"):
-            await self.storage.insert_submission(row)
+        row = await self._intake.submit(timer, device_id, data, timestamp, signature)
         if self.outbox is not None:
-            self.outbox.notify(record_id)
+            self.outbox.notify(row.record_id)
         return Accepted(
-            record_id=record_id,
+            record_id=row.record_id,
             device_id=device_id,
             task_id="0x" + row.task_id.hex(),
             proof_hash="0x" + row.proof_hash.hex(),
@@ -261,13 +207,6 @@ class LcoreNode:
 
 def _name(device_id: object) -> str:
     return device_id if isinstance(device_id, str) else ""
-
-
-def _same_key(stored_hex: str, key_hex: str, device_id: str) -> None:
-    if stored_hex != key_hex:
-        raise ConflictError(
-            f"device {device_id!r} is registered with another public key", device_id=device_id
-        )
 
 
 def _outbox_settings(config: NodeConfig) -> OutboxSettings:

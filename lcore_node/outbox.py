@@ -20,17 +20,18 @@ import contextlib
 import logging
 import random
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 from lcore_node.measure import error_code
 from lcore_node.outbox_store import CommitStore
+from lcore_node.reconcile import ChainView
 from lcore_node.storage import Storage, SubmissionRow
 from lcore_node.types import CommitOutcome, OnChainResult, ResultCommitter
 from utils.aio import wait_event
-from utils.events import CommitStatusEvent, IotEvent
-from utils.stats import StatsHub
+from utils.observe.events import CommitStatusEvent, IotEvent
+from utils.observe.stats import StatsHub
 
 __all__ = ["CommitOutcome", "OnChainResult", "Outbox", "OutboxSettings", "ResultCommitter"]
 
@@ -44,15 +45,6 @@ class OutboxSettings:
     retry_max: float = 60.0
     max_attempts: int = 0  # 0: retry retryable failures forever
     poll_interval: float = 0.5
-
-
-@runtime_checkable
-class CommitLocator(Protocol):
-    """Optional committer ability: which tx committed a task id (see chain.find_commit)."""
-
-    async def find_commit(
-        self, task_id: bytes, candidates: Sequence[str] = ()
-    ) -> tuple[str, int] | None: ...
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
@@ -77,6 +69,7 @@ class Outbox:
     ) -> None:
         self._store = CommitStore(storage)
         self._committer = committer
+        self._chain = ChainView(committer)
         self._settings = settings
         self._hub = hub
         self._device_type_of = device_type_of
@@ -155,9 +148,9 @@ class Outbox:
             after = rows[-1].record_id
 
     async def _recheck(self, row: SubmissionRow) -> None:
-        found = await self._lookup(row)
+        found = await self._chain.lookup(row)
         if found == "match":
-            tx_hash, block = await self._locate(row, [row.transaction_hash or ""])
+            tx_hash, block = await self._chain.locate(row, [row.transaction_hash or ""])
             await self._committed(row, tx_hash, block, attempt=0)
         elif found == "other":
             await self._failed(row, "task id holds a different result on chain", attempt=0)
@@ -191,11 +184,12 @@ class Outbox:
     async def _after_failure(
         self, row: SubmissionRow, outcome: CommitOutcome, tx_hash: str | None, was_sent: bool
     ) -> None:
-        found = await self._lookup(row)
+        found = await self._chain.lookup(row)
         if found == "match":
             # e.g. an earlier send landed after its timeout and this one reverted: record
             # the transaction that did commit, not the last one sent
-            located, block = await self._locate(row, [tx_hash or "", row.transaction_hash or ""])
+            candidates = [tx_hash or "", row.transaction_hash or ""]
+            located, block = await self._chain.locate(row, candidates)
             await self._committed(row, located, block, attempt=1)
             return
         if found == "other":
@@ -214,38 +208,6 @@ class Outbox:
             )
             return
         await self._failed(row, outcome.error or "commit failed", attempt=1)
-
-    async def _lookup(self, row: SubmissionRow) -> str:
-        """'match' / 'other' / 'absent' for what the chain holds, 'unknown' if it can't say."""
-        try:
-            result = await self._committer.get_result(row.task_id)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("get_result for record %s failed: %s", row.record_id, exc)
-            return "unknown"
-        if result is None:
-            return "absent"
-        # a legacy deployment stores no proof hash: the envelope alone decides then
-        if result.envelope == row.envelope and result.proof_hash in (b"", row.proof_hash):
-            return "match"
-        return "other"
-
-    async def _locate(
-        self, row: SubmissionRow, candidates: list[str]
-    ) -> tuple[str | None, int | None]:
-        """(tx hash, block) of the commit the chain holds; (first candidate, None) if unknown."""
-        fallback = next((h for h in candidates if h), None)
-        if not isinstance(self._committer, CommitLocator):
-            return fallback, None
-        try:
-            found = await self._committer.find_commit(row.task_id, candidates)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.info("locating the commit of record %s failed: %s", row.record_id, exc)
-            return fallback, None
-        return found if found is not None else (fallback, None)
 
     async def _committed(
         self, row: SubmissionRow, tx_hash: str | None, block: int | None, attempt: int

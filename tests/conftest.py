@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
+from utils.chain.fees import FeePolicy
+from utils.chain.rpc import Rpc
+from utils.chain.tx_engine import TxEngine
 from utils.clock import Clock
 from utils.devchain import DevChain
-from utils.fees import FeePolicy
-from utils.rpc import Rpc
-from utils.stats import StatsHub
-from utils.tx_engine import TxEngine
+from utils.observe.stats import StatsHub
 
 REPO = Path(__file__).resolve().parent.parent
 

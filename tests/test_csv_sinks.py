@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.test_metrics import iot_operation, sample_events, tx
-from utils.csv_sinks import (
+from utils.observe.csv_sinks import (
     IOT_COLUMNS,
     TX_COLUMNS,
     CsvFile,
@@ -19,9 +19,9 @@ from utils.csv_sinks import (
     TxCsvSink,
     flush_periodically,
 )
-from utils.events import FiringEvent, Outcome, TxSentEvent
-from utils.kpi_intervals import KPI_COLUMNS, KpiIntervalSink
-from utils.stats import StatsHub
+from utils.observe.events import FiringEvent, Outcome, TxSentEvent
+from utils.observe.kpi_intervals import KPI_COLUMNS, KpiIntervalSink
+from utils.observe.stats import StatsHub
 
 T0 = 1_700_000_000.0
 

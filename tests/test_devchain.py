@@ -20,7 +20,8 @@ import pytest
 from eth_account import Account
 from web3 import AsyncHTTPProvider, AsyncWeb3
 
-from utils.devchain.chain import PROJECT_ROOT, DevChain
+from utils.devchain.chain import DevChain
+from utils.devchain.process import PROJECT_ROOT
 from utils.errors import DevChainError
 
 GWEI = 10**9
@@ -358,7 +359,7 @@ def test_start_failure_reports_stderr(chain: DevChain) -> None:
 def test_stylus_hook() -> None:
     import importlib.util
 
-    if importlib.util.find_spec("utils.stylus.host") is None:
+    if importlib.util.find_spec("utils.devchain.stylus.host") is None:
         with pytest.raises(DevChainError, match=r"utils\.stylus\.host"):
             DevChain.start(stylus=True)
     else:

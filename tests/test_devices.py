@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from utils.devices import (
+from utils.errors import ConfigError
+from utils.iot.devices import (
     DEVICE_ID_RE,
     DEVICE_TYPES,
     DeviceError,
@@ -26,8 +27,7 @@ from utils.devices import (
     signing_message,
     verify_signature,
 )
-from utils.errors import ConfigError
-from utils.sensor_models import GreenhouseModel
+from utils.iot.sensor_models import GreenhouseModel
 
 T0 = 1_717_236_000.0  # 2024-06-01 10:00 UTC
 

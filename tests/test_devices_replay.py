@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from utils.datasets import FIELD_SPECS, DatasetError, load_datasets, read_csv
-from utils.devices import DeviceFleet, SimulatedDevice
+from utils.iot.datasets import FIELD_SPECS, DatasetError, load_datasets, read_csv
+from utils.iot.devices import DeviceFleet, SimulatedDevice
 
 DATA = Path(__file__).parent / "data" / "iot"
 T0 = 1_717_236_000.0

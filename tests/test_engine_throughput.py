@@ -9,11 +9,11 @@ import pytest
 from eth_account import Account
 
 from bench.engine_throughput import HeadWatch, run_side
+from utils.chain.rpc import Rpc, hex_int
+from utils.chain.tx_engine import TxEngine, TxRequest
+from utils.chain.wallets import Wallet, WalletPool
 from utils.devchain import DevChain
-from utils.events import Outcome
-from utils.rpc import Rpc, hex_int
-from utils.tx_engine import TxEngine, TxRequest
-from utils.wallets import Wallet, WalletPool
+from utils.observe.events import Outcome
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

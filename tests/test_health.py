@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from lcore_node.errors import DEVICE_ERROR_CODES
 from utils.clock import Clock
-from utils.events import IotEvent
-from utils.health import LCORE_FAILING_AFTER, HealthMonitor
+from utils.observe.events import IotEvent
+from utils.observe.health import LCORE_FAILING_AFTER, HealthMonitor
 
 
 def failure(error: str, stage: str = "total") -> IotEvent:
@@ -24,7 +25,7 @@ def test_node_failures_in_a_row_make_the_run_unhealthy_until_a_success() -> None
 
 
 def test_bad_device_input_is_not_node_failure() -> None:
-    monitor = HealthMonitor(Clock())
+    monitor = HealthMonitor(Clock(), device_errors=DEVICE_ERROR_CODES)
     for error in ("unauthorized", "stale", "replay", "not_found", "too_large", "invalid") * 3:
         monitor.on_event(failure(error))
     assert monitor.check() == (True, {"phase": "starting"})

@@ -30,16 +30,16 @@ from lcore_node.node import LcoreNode
 from lcore_node.types import CommitOutcome, OnChainResult
 from stylus_contracts import load_artifact
 from tests.conftest import clean_env, main_cmd
-from utils.chain_setup import deploy
+from utils.chain.connect import deploy
+from utils.chain.fees import FeePolicy
+from utils.chain.rpc import Rpc, hex_int
+from utils.chain.tx_engine import TxEngine, TxRequest
+from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
 from utils.devchain import DevChain
-from utils.devices import DeviceFleet
-from utils.events import CommitStatusEvent, Outcome, TxEvent
-from utils.fees import FeePolicy
-from utils.rpc import Rpc, hex_int
-from utils.stats import StatsHub
-from utils.tx_engine import TxEngine, TxRequest
-from utils.wallets import Wallet, WalletPool
+from utils.iot.devices import DeviceFleet
+from utils.observe.events import CommitStatusEvent, Outcome, TxEvent
+from utils.observe.stats import StatsHub
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from tests.test_metrics import iot_operation, sample_events, tx
-from utils.aggregate import RunAggregate
-from utils.events import CommitStatusEvent, Outcome
-from utils.kpis import Targets, kpi_snapshot
-from utils.summary import build_summary, git_commit, strip_secrets, write_summary
+from utils.observe.aggregate import RunAggregate
+from utils.observe.events import CommitStatusEvent, Outcome
+from utils.observe.kpis import Targets, kpi_snapshot
+from utils.report.summary import build_summary, git_commit, strip_secrets, write_summary
 
 T0 = 1_700_000_000.0
 ORIGINAL_KEYS = {

@@ -24,8 +24,8 @@ from tests.test_lcore_support import (
     query,
     reading,
 )
-from utils.events import IotEvent
-from utils.stats import StatsHub
+from utils.observe.events import IotEvent
+from utils.observe.stats import StatsHub
 
 
 def _hub() -> tuple[StatsHub, list[IotEvent]]:

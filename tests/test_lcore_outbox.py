@@ -22,8 +22,8 @@ from tests.test_lcore_support import (
     reading,
     wait_until,
 )
-from utils.events import CommitStatusEvent, IotEvent
-from utils.stats import StatsHub
+from utils.observe.events import CommitStatusEvent, IotEvent
+from utils.observe.stats import StatsHub
 
 FAST = {"retry_base": 0.02, "retry_max": 0.1, "outbox_poll_interval": 0.02, "drain_timeout": 5.0}
 

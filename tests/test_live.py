@@ -9,8 +9,8 @@ import pytest
 
 from tests.test_csv_sinks import FakeClock
 from tests.test_metrics import sample_events
-from utils.aggregate import RunAggregate
-from utils.live import LiveDisplay
+from utils.observe.aggregate import RunAggregate
+from utils.observe.live import LiveDisplay
 
 T0 = 1_700_000_000.0
 

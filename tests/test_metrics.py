@@ -8,7 +8,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
-from utils.events import (
+from utils.observe.events import (
     CommitStatusEvent,
     Event,
     FiringEvent,
@@ -19,8 +19,8 @@ from utils.events import (
     TxEvent,
     TxSentEvent,
 )
-from utils.metrics import PrometheusSink
-from utils.stats import StatsHub
+from utils.observe.metrics import PrometheusSink
+from utils.observe.stats import StatsHub
 
 TARGETS = {"payment_app": 2.0, "merchant_app": 1.0}
 

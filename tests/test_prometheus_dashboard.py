@@ -35,7 +35,7 @@ from prometheus_client import CollectorRegistry
 
 from server import ServerThread, create_app
 from tests.test_metrics import iot_operation, tx
-from utils.events import (
+from utils.observe.events import (
     CommitStatusEvent,
     Event,
     FiringEvent,
@@ -44,8 +44,8 @@ from utils.events import (
     RpcEvent,
     TxSentEvent,
 )
-from utils.metrics import PrometheusSink
-from utils.stats import StatsHub
+from utils.observe.metrics import PrometheusSink
+from utils.observe.stats import StatsHub
 
 REPO = Path(__file__).resolve().parent.parent
 DASHBOARD = REPO / "deploy" / "grafana" / "dashboards" / "kcstress.json"

@@ -13,16 +13,16 @@ import pytest
 
 from tests.test_csv_sinks import FakeClock
 from tests.test_metrics import iot_operation, tx
-from utils.aggregate import RunAggregate
-from utils.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink
 from utils.errors import ConfigError
-from utils.events import CommitStatusEvent, FiringEvent, Outcome, TxSentEvent
-from utils.kpi_intervals import KpiIntervalSink
-from utils.kpis import Targets
-from utils.report import build_report
-from utils.report_data import load_run
-from utils.stats import StatsHub
-from utils.summary import build_summary, write_summary
+from utils.observe.aggregate import RunAggregate
+from utils.observe.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink
+from utils.observe.events import CommitStatusEvent, FiringEvent, Outcome, TxSentEvent
+from utils.observe.kpi_intervals import KpiIntervalSink
+from utils.observe.kpis import Targets
+from utils.observe.stats import StatsHub
+from utils.report.data import load_run
+from utils.report.html import build_report
+from utils.report.summary import build_summary, write_summary
 
 T0 = 1_700_000_000.0
 RATES = {"payment_app": 4.0, "merchant_app": 2.0, "lending_app": 1.0, "data_pipeline": 1.0}

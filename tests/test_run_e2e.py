@@ -13,8 +13,8 @@ import pytest
 from web3 import Web3
 
 from tests.conftest import clean_env, main_cmd, table_rows
+from utils.chain.wallets import WalletPool
 from utils.devchain import DevChain
-from utils.wallets import WalletPool
 
 SEED = 7
 RATES = {"payment": 12, "merchant": 6, "lending": 4, "iot": 2, "iot_registration": 4}

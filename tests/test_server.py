@@ -16,11 +16,11 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from server import ServerThread, create_app
 from tests.test_metrics import sample_events
-from utils.aggregate import RunAggregate
 from utils.errors import ConfigError
-from utils.kpis import Targets, kpi_snapshot
-from utils.metrics import PrometheusSink
-from utils.stats import StatsHub
+from utils.observe.aggregate import RunAggregate
+from utils.observe.kpis import Targets, kpi_snapshot
+from utils.observe.metrics import PrometheusSink
+from utils.observe.stats import StatsHub
 
 T0 = 1_700_000_000.0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from utils.stylus.program import default_program_wasm
+from utils.chain.stylus_code import default_program_wasm
 
 REPO = Path(__file__).resolve().parent.parent
 

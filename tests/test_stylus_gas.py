@@ -8,10 +8,10 @@ import pytest
 import wasmtime
 from eth_tester import EthereumTester
 
-from utils.stylus.dev import deploy_program, new_stylus_tester
-from utils.stylus.meter import INK_HEADER_COST
-from utils.stylus.pricing import call_init_gas
-from utils.stylus.rules import check_program, new_engine
+from utils.devchain.stylus.dev import deploy_program, new_stylus_tester
+from utils.devchain.stylus.meter import INK_HEADER_COST
+from utils.devchain.stylus.pricing import call_init_gas
+from utils.devchain.stylus.rules import check_program, new_engine
 
 LOOP = """(module
   (memory (export "memory") 1 1)

@@ -12,8 +12,7 @@ from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed
 from eth_utils import keccak, to_checksum_address
 
-from utils.stylus.dev import ARB_WASM, Deployment, deploy_program, new_stylus_tester
-from utils.stylus.program import (
+from utils.chain.stylus_code import (
     ERROR_NOT_ACTIVATED,
     ERROR_UP_TO_DATE,
     EVENT_ACTIVATED,
@@ -21,7 +20,8 @@ from utils.stylus.program import (
     default_program_wasm,
     stylus_code,
 )
-from utils.stylus.runtime import StylusRuntime
+from utils.devchain.stylus.dev import ARB_WASM, Deployment, deploy_program, new_stylus_tester
+from utils.devchain.stylus.runtime import StylusRuntime
 
 SUBMIT = keccak(text="submitResult(bytes32,bytes,bytes32)")[:4]
 GET = keccak(text="getResult(bytes32)")[:4]

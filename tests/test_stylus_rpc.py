@@ -11,13 +11,13 @@ from eth_account import Account
 from eth_utils import keccak
 from web3 import HTTPProvider, Web3
 
-from utils.devchain import DevChain
-from utils.stylus.program import (
+from utils.chain.stylus_code import (
     ARB_WASM_ADDRESS,
     activate_calldata,
     default_program_wasm,
     stylus_init_code,
 )
+from utils.devchain import DevChain
 
 SUBMIT = keccak(text="submitResult(bytes32,bytes,bytes32)")[:4]
 GET = keccak(text="getResult(bytes32)")[:4]

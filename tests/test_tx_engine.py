@@ -7,12 +7,12 @@ import asyncio
 import pytest
 from eth_account import Account
 
+from utils.chain.rpc import Rpc, hex_int
+from utils.chain.tx_engine import TxEngine, TxRequest
+from utils.chain.wallets import Wallet, WalletPool
 from utils.devchain import DevChain
-from utils.events import Outcome, TxEvent, TxSentEvent
-from utils.rpc import Rpc, hex_int
-from utils.stats import StatsHub
-from utils.tx_engine import TxEngine, TxRequest
-from utils.wallets import Wallet, WalletPool
+from utils.observe.events import Outcome, TxEvent, TxSentEvent
+from utils.observe.stats import StatsHub
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -96,8 +96,8 @@ async def test_rejected_and_reverted_are_classified(devchain: DevChain, engine: 
 
 
 async def test_timeout_when_the_chain_stalls(devchain: DevChain, rpc: Rpc, hub: StatsHub) -> None:
+    from utils.chain.fees import FeePolicy
     from utils.clock import Clock
-    from utils.fees import FeePolicy
 
     fees = await FeePolicy.detect(rpc)
     async with TxEngine(rpc, hub, Clock(), fees, devchain.chain_id, tx_timeout=1.0) as eng:
@@ -123,8 +123,8 @@ async def test_timeout_when_the_chain_stalls(devchain: DevChain, rpc: Rpc, hub: 
 async def test_legacy_fees_when_the_chain_has_no_base_fee_policy(
     devchain: DevChain, rpc: Rpc, hub: StatsHub
 ) -> None:
+    from utils.chain.fees import FeePolicy
     from utils.clock import Clock
-    from utils.fees import FeePolicy
 
     fixed = await FeePolicy.detect(rpc, fixed_gas_price=7 * 10**9)  # FIXED_GAS_PRICE_WEI
     assert not fixed.eip1559
@@ -143,7 +143,7 @@ async def test_a_tx_whose_nonce_another_tx_used_ends_dropped(
     devchain: DevChain, rpc: Rpc, engine: TxEngine, hub: StatsHub
 ) -> None:
     """The node lost our tx (never included) and the sender's nonce moved on: dropped."""
-    from utils.block_follower import Pending
+    from utils.chain.block_follower import Pending
 
     a, b = fresh_wallets(devchain, 607, 2)
     await fund(engine, devchain, [a])

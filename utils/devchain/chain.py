@@ -30,22 +30,26 @@ from __future__ import annotations
 import atexit
 import contextlib
 import importlib.util
-import json
 import logging
 import os
 import secrets
-import selectors
 import signal
 import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 from types import TracebackType
 from typing import Any
 
 from eth_account import Account
 
+from utils.devchain.process import (
+    await_ready,
+    child_argv,
+    kill,
+    send_handshake,
+    spawn,
+    stderr_tail,
+)
 from utils.errors import DevChainError
 
 # Measured on the 2-core dev machine, 3000 signed EIP-1559 transfers from 8 senders, 64 requests
@@ -56,18 +60,8 @@ DEFAULT_CHAIN_ID = 1337
 DEFAULT_GAS_LIMIT = 1_000_000_000
 DEFAULT_FUNDER_BALANCE_WEI = 10**30
 DEFAULT_KEY_FILE = "devchain-funder.key"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-STDERR_TAIL_LINES = 20
 
 logger = logging.getLogger(__name__)
-
-
-def _tail(path: Path, lines: int = STDERR_TAIL_LINES) -> str:
-    try:
-        text = path.read_bytes()[-16384:].decode(errors="replace")
-    except OSError:
-        return "(no stderr log)"
-    return "\n".join(text.splitlines()[-lines:])
 
 
 class DevChain:
@@ -116,9 +110,9 @@ class DevChain:
         startup_timeout: float = 60,
     ) -> DevChain:
         """Spawn the chain and wait until it serves; raise :class:`DevChainError` otherwise."""
-        if stylus and importlib.util.find_spec("utils.stylus.host") is None:
+        if stylus and importlib.util.find_spec("utils.devchain.stylus.host") is None:
             raise DevChainError(
-                "stylus=True needs the Stylus WASM host module utils.stylus.host, "
+                "stylus=True needs the Stylus WASM host module utils.devchain.stylus.host, "
                 "which is not available"
             )
         owns_log = log_path is None
@@ -128,21 +122,21 @@ class DevChain:
             log_path = Path(name)
         key = secrets.token_bytes(32)
         address = Account.from_key(key).address
-        argv = _child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
-        process = _spawn([*argv, "--stylus"] if stylus else argv, log_path)
+        argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
+        process = spawn([*argv, "--stylus"] if stylus else argv, log_path)
         try:
-            _send_handshake(process, key)
-            info = _await_ready(process, startup_timeout)
+            send_handshake(process, key)
+            info = await_ready(process, startup_timeout)
             if info.get("funder_address") != address:
                 raise DevChainError(f"dev chain reported funder {info.get('funder_address')}")
         except DevChainError as exc:
-            _kill(process)
-            tail = _tail(log_path)
+            kill(process)
+            tail = stderr_tail(log_path)
             if owns_log:
                 log_path.unlink(missing_ok=True)
             raise DevChainError(f"{exc}; last stderr lines:\n{tail}") from exc
         except BaseException:  # e.g. KeyboardInterrupt while waiting: leave no child behind
-            _kill(process)
+            kill(process)
             raise
         chain = cls(process, info, funder_key=key, log_path=log_path, owns_log=owns_log)
         atexit.register(chain.stop)
@@ -157,7 +151,7 @@ class DevChain:
         if code is not None and not self._stopped:
             raise DevChainError(
                 f"dev chain pid {self.pid} exited with code {code}; "
-                f"last stderr lines:\n{_tail(self.log_path)}"
+                f"last stderr lines:\n{stderr_tail(self.log_path)}"
             )
 
     def pause(self) -> None:
@@ -180,7 +174,7 @@ class DevChain:
             try:
                 self._process.wait(timeout)
             except subprocess.TimeoutExpired:
-                _kill(self._process)
+                kill(self._process)
         if self._process.stdin is not None:
             with contextlib.suppress(OSError):
                 self._process.stdin.close()
@@ -205,78 +199,3 @@ class DevChain:
         tb: TracebackType | None,
     ) -> None:
         self.stop()
-
-
-def _child_argv(
-    host: str, port: int, block_time: float, chain_id: int, gas_limit: int, balance: int
-) -> list[str]:
-    options = {
-        "--host": host,
-        "--port": port,
-        "--block-time": block_time,
-        "--chain-id": chain_id,
-        "--gas-limit": gas_limit,
-        "--funder-balance-wei": balance,
-    }
-    argv = [sys.executable, "-m", "utils.devchain", "--managed"]
-    for flag, value in options.items():
-        argv += [flag, str(value)]
-    return argv
-
-
-def _spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
-    env = dict(os.environ)
-    env.pop("PRIVATE_KEY", None)  # the managed child takes its key from stdin only
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(PROJECT_ROOT), env.get("PYTHONPATH")) if p)
-    with open(log_path, "ab") as log:
-        return subprocess.Popen(
-            argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=log,
-            env=env,
-            start_new_session=True,
-            close_fds=True,
-        )
-
-
-def _send_handshake(process: subprocess.Popen[bytes], key: bytes) -> None:
-    assert process.stdin is not None
-    message = json.dumps({"funder_key": key.hex(), "parent_pid": os.getpid()})
-    try:
-        process.stdin.write(message.encode() + b"\n")
-        process.stdin.flush()
-    except OSError as exc:
-        raise DevChainError(f"dev chain exited before the handshake: {exc}") from exc
-
-
-def _await_ready(process: subprocess.Popen[bytes], timeout: float) -> dict[str, Any]:
-    """Read the child's readiness line, failing fast if it exits first."""
-    assert process.stdout is not None
-    deadline = time.monotonic() + timeout
-    buffer = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise DevChainError(f"dev chain not ready after {timeout} s")
-            if selector.select(min(remaining, 0.2)):
-                chunk = os.read(process.stdout.fileno(), 4096)
-                if not chunk:
-                    raise DevChainError(f"dev chain exited during start-up (code {process.wait()})")
-                buffer += chunk
-            elif process.poll() is not None:
-                raise DevChainError(f"dev chain exited during start-up (code {process.returncode})")
-    process.stdout.close()
-    try:
-        info: dict[str, Any] = json.loads(buffer.split(b"\n", 1)[0])
-    except ValueError as exc:
-        raise DevChainError(f"bad readiness line from dev chain: {buffer[:200]!r}") from exc
-    return info
-
-
-def _kill(process: subprocess.Popen[bytes]) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        process.kill()
-    process.wait()

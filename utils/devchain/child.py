@@ -50,10 +50,11 @@ def vm_configuration(stylus: bool) -> VmConfiguration | None:
     if not stylus:
         return None
     try:
-        host = importlib.import_module("utils.stylus.host")
+        host = importlib.import_module("utils.devchain.stylus.host")
     except ImportError as exc:
         raise DevChainError(
-            f"--stylus needs the Stylus WASM host (utils.stylus.host), not available: {exc}"
+            "--stylus needs the Stylus WASM host (utils.devchain.stylus.host), "
+            f"not available: {exc}"
         ) from exc
     configuration: VmConfiguration = host.stylus_vm_configuration(default_vm_configuration())
     return configuration

@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
         "(default ./%(default)s)",
     )
     parser.add_argument(
-        "--stylus", action="store_true", help="run Stylus (WASM) programs through utils.stylus.host"
+        "--stylus", action="store_true",
+        help="run Stylus (WASM) programs through utils.devchain.stylus.host",
     )
     parser.add_argument(
         "--log-level",

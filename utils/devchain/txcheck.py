@@ -1,6 +1,6 @@
 """Admission checks for raw transactions, with geth's error wording.
 
-The wording matters: the orchestrator's tx engine (``utils.tx_engine``) classifies a
+The wording matters: the orchestrator's tx engine (``utils.chain.tx_engine``) classifies a
 refusal by its text ("nonce too low", "insufficient funds", ...), as it does against geth/nitro.
 """
 

@@ -1,0 +1,231 @@
+"""Find receipts by following new blocks, one poll loop for all transactions.
+
+The follower polls ``eth_blockNumber``; for each new block it reads the
+block's transaction hashes, and fetches receipts (one batch) only for the
+hashes it tracks. A tracked transaction ends as success/reverted when its
+receipt is seen, dropped when its sender's nonce was used by another
+transaction, or timeout when it outlives the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+from utils.chain.fees import FeePolicy
+from utils.chain.rpc import Rpc, hex_int
+from utils.clock import Clock
+from utils.errors import RpcError
+from utils.observe.events import HeadEvent, Outcome, TxEvent
+from utils.observe.stats import StatsHub
+
+log = logging.getLogger(__name__)
+
+MAX_BLOCKS_PER_ROUND = 32
+DROP_CHECK_EVERY = 1.0  # seconds between nonce checks for old transactions
+DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
+
+
+@dataclass(slots=True, eq=False)
+class Pending:
+    workload: str
+    module: str
+    operation: str
+    tx_hash: str
+    sender: str
+    nonce: int
+    intended_at: float
+    sent_at: float
+    future: asyncio.Future[TxEvent]
+
+
+class BlockFollower:
+    def __init__(
+        self,
+        rpc: Rpc,
+        hub: StatsHub,
+        clock: Clock,
+        fees: FeePolicy,
+        *,
+        tx_timeout: float,
+        poll_interval: float,
+    ) -> None:
+        self._rpc = rpc
+        self._hub = hub
+        self._clock = clock
+        self._fees = fees
+        self._tx_timeout = tx_timeout
+        self._poll = poll_interval
+        self._pending: dict[str, Pending] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._last_block: int | None = None
+        self._last_drop_check = 0.0
+        self.head: int | None = None
+        self.last_ok_at: float | None = None  # clock time of the last successful poll
+        self.last_error: str = ""
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._pending)
+
+    def track(self, pending: Pending) -> None:
+        self._pending[pending.tx_hash] = pending
+
+    async def start(self) -> None:
+        self._last_block = hex_int(await self._rpc.call("eth_blockNumber"))
+        self.head = self._last_block
+        self.last_ok_at = self._clock.now()
+        self._tasks = [
+            asyncio.create_task(self._run(), name="block-follower"),
+            asyncio.create_task(self._expire_loop(), name="tx-deadlines"),
+        ]
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        for p in list(self._pending.values()):
+            self._finish(p, Outcome.TIMEOUT, error="engine stopped before a receipt was seen")
+
+    async def drain(self, timeout: float) -> int:
+        deadline = time.monotonic() + timeout
+        while self._pending and time.monotonic() < deadline:  # noqa: ASYNC110 - polls the map
+            await asyncio.sleep(min(self._poll, max(0.0, deadline - time.monotonic())))
+        left = list(self._pending.values())
+        for p in left:
+            self._finish(p, Outcome.TIMEOUT, error=f"no receipt within the {timeout:g} s drain")
+        return len(left)
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self.poll_once()
+                self.last_ok_at = self._clock.now()
+                self.last_error = ""
+            except RpcError as exc:
+                if exc.rpc_message != self.last_error:
+                    log.warning("block follower: %s", exc)
+                self.last_error = exc.rpc_message
+            await asyncio.sleep(self._poll)
+
+    async def _expire_loop(self) -> None:
+        """Deadlines are enforced even while an RPC call hangs."""
+        while True:
+            self._expire()
+            await asyncio.sleep(0.1)
+
+    async def poll_once(self) -> None:
+        head = hex_int(await self._rpc.call("eth_blockNumber"))
+        assert self._last_block is not None
+        while head > self._last_block:
+            first = self._last_block + 1
+            last = min(head, self._last_block + MAX_BLOCKS_PER_ROUND)
+            calls = [("eth_getBlockByNumber", [hex(n), False]) for n in range(first, last + 1)]
+            blocks = await self._rpc.batch(calls)
+            for block in blocks:
+                if isinstance(block, RpcError):
+                    raise block
+                if block is None:
+                    return  # not served yet (load-balanced node): try again next poll
+                await self._on_block(block)
+                self._last_block = hex_int(block["number"])
+        if time.monotonic() - self._last_drop_check > DROP_CHECK_EVERY:
+            self._last_drop_check = time.monotonic()
+            await self._check_old()
+
+    async def _on_block(self, block: dict[str, Any]) -> None:
+        number = hex_int(block["number"])
+        self.head = number
+        self._fees.observe_block(block)
+        self._hub.emit(HeadEvent(number, self._clock.now()))
+        ours = [h.lower() for h in block.get("transactions", []) if h.lower() in self._pending]
+        if ours:
+            await self._resolve_receipts(ours)
+
+    async def _resolve_receipts(self, hashes: list[str]) -> list[str]:
+        """Fetch receipts in one batch and finish those found; returns hashes with none."""
+        receipts = await self._rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+        missing = []
+        for tx_hash, receipt in zip(hashes, receipts, strict=True):
+            pending = self._pending.get(tx_hash)
+            if pending is None:
+                continue
+            if isinstance(receipt, RpcError) or receipt is None:
+                missing.append(tx_hash)
+                continue
+            ok = hex_int(receipt.get("status", "0x1")) == 1
+            self._finish(
+                pending,
+                Outcome.SUCCESS if ok else Outcome.REVERTED,
+                block=hex_int(receipt["blockNumber"]),
+                gas_used=hex_int(receipt["gasUsed"]),
+                error="" if ok else "execution reverted",
+            )
+        return missing
+
+    async def _check_old(self) -> None:
+        """Old unseen txs: a receipt we missed, or a nonce used by someone else (dropped)."""
+        now = self._clock.now()
+        old = [p for p in self._pending.values() if now - p.sent_at > DROP_CHECK_AGE]
+        if not old:
+            return
+        by_sender: dict[str, list[Pending]] = defaultdict(list)
+        for p in old:
+            by_sender[p.sender].append(p)
+        senders = list(by_sender)
+        counts = await self._rpc.batch(
+            [("eth_getTransactionCount", [s, "latest"]) for s in senders]
+        )
+        used = [
+            p
+            for s, count in zip(senders, counts, strict=True)
+            if not isinstance(count, RpcError)
+            for p in by_sender[s]
+            if p.nonce < hex_int(count)
+        ]
+        if used:
+            for tx_hash in await self._resolve_receipts([p.tx_hash for p in used]):
+                p = self._pending[tx_hash]
+                self._finish(p, Outcome.DROPPED, error="nonce used by another transaction")
+
+    def _expire(self) -> None:
+        now = self._clock.now()
+        for p in [p for p in self._pending.values() if now - p.intended_at > self._tx_timeout]:
+            self._finish(p, Outcome.TIMEOUT, error=f"no receipt within {self._tx_timeout:g} s")
+
+    def _finish(
+        self,
+        p: Pending,
+        outcome: Outcome,
+        *,
+        block: int | None = None,
+        gas_used: int = 0,
+        error: str = "",
+    ) -> None:
+        if self._pending.pop(p.tx_hash, None) is None:
+            return
+        event = TxEvent(
+            workload=p.workload,
+            module=p.module,
+            outcome=outcome,
+            tx_hash=p.tx_hash,
+            intended_at=p.intended_at,
+            sent_at=p.sent_at,
+            finished_at=self._clock.now(),
+            block_number=block,
+            gas_used=gas_used,
+            sender=p.sender,
+            nonce=p.nonce,
+            error=error,
+            operation=p.operation,
+        )
+        self._hub.emit(event)
+        if not p.future.done():
+            p.future.set_result(event)

@@ -1,0 +1,118 @@
+"""Connecting to the chain for a run: the embedded dev chain or a given node."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eth_account import Account
+
+from utils.chain.fees import FeePolicy
+from utils.chain.rpc import Rpc, hex_int
+from utils.errors import ChainError, ConfigError, RpcError
+from utils.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+class LocalChain(Protocol):
+    """A chain process started for this run (the embedded chain, or anvil)."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def chain_id(self) -> int: ...
+    @property
+    def funder_key(self) -> bytes: ...
+    @property
+    def pid(self) -> int: ...
+    def stop(self) -> None: ...
+
+
+#: starts the local chain a run asked for; given by the caller (``utils.devchain.launch``)
+LocalLauncher = Callable[[Settings], LocalChain]
+
+
+@dataclass
+class ChainInfo:
+    url: str
+    chain_id: int
+    funder_key: bytes
+    embedded: bool
+    client_version: str
+
+    def __repr__(self) -> str:  # never show the key
+        return f"ChainInfo(url={self.url!r}, chain_id={self.chain_id}, embedded={self.embedded})"
+
+
+async def open_chain(
+    settings: Settings, stack: AsyncExitStack, launch: LocalLauncher | None = None
+) -> ChainInfo:
+    """Start a local chain with ``launch`` unless ``rpc_url`` is set; stop it when ``stack``
+    closes."""
+    if settings.rpc_url:
+        if settings.private_key is None:
+            raise ConfigError("PRIVATE_KEY", "required with --rpc-url (the funder's key)")
+        key = bytes.fromhex(settings.private_key.get_secret_value())
+        return ChainInfo(settings.rpc_url, 0, key, False, "")
+    if launch is None:
+        raise ConfigError("RPC_HTTP_URL", "required here (no local chain can be started)")
+    # started from this (the main) thread: nothing else runs on the loop yet
+    chain = launch(settings)
+    stack.callback(chain.stop)
+    log.info("embedded chain %s (pid %d) at %s", chain.chain_id, chain.pid, chain.url)
+    return ChainInfo(chain.url, chain.chain_id, chain.funder_key, True, "")
+
+
+async def check_chain(rpc: Rpc, info: ChainInfo, expected_chain_id: int | None) -> None:
+    """Read chain id and client; refuse a node on another chain than configured."""
+    try:
+        info.chain_id = hex_int(await rpc.call("eth_chainId"))
+    except RpcError as exc:
+        raise ChainError(f"cannot reach the chain at {rpc.url}: {exc}") from exc
+    try:
+        info.client_version = str(await rpc.call("web3_clientVersion"))
+    except RpcError:
+        info.client_version = "unknown"
+    if expected_chain_id is not None and expected_chain_id != info.chain_id:
+        raise ConfigError(
+            "CHAIN_ID", f"configured {expected_chain_id} but {rpc.url} is chain {info.chain_id}"
+        )
+
+
+async def deploy(
+    rpc: Rpc, key: bytes, chain_id: int, fees: FeePolicy, init_code: bytes, *,
+    gas: int | None = None, timeout: float = 60.0,
+) -> tuple[str, dict[str, Any]]:
+    """Deploy ``init_code`` from ``key`` (set-up only, not measured); (address, receipt)."""
+    account = Account.from_key(key)
+    nonce = hex_int(await rpc.call("eth_getTransactionCount", account.address, "pending"))
+    tx: dict[str, Any] = {"chainId": chain_id, "nonce": nonce, "value": 0, "data": init_code,
+                          **fees.fields()}
+    if gas is None:
+        estimate = await rpc.call("eth_estimateGas", {"from": account.address,
+                                                       "data": "0x" + init_code.hex()})
+        gas = hex_int(estimate) * 12 // 10
+    tx["gas"] = gas
+    signed = Account.sign_transaction(tx, key)
+    tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
+    receipt = await wait_receipt(rpc, tx_hash, timeout)
+    if hex_int(receipt["status"]) != 1 or not receipt.get("contractAddress"):
+        raise ChainError(f"deployment {tx_hash} failed (status {receipt['status']})")
+    return str(receipt["contractAddress"]), receipt
+
+
+async def wait_receipt(rpc: Rpc, tx_hash: str, timeout: float) -> dict[str, Any]:
+    """Poll for one receipt (set-up paths only; the engine follows blocks instead)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        receipt = await rpc.call("eth_getTransactionReceipt", tx_hash)
+        if receipt is not None:
+            return dict(receipt)
+        await asyncio.sleep(0.05)
+    raise ChainError(f"no receipt for {tx_hash} within {timeout:g} s")

@@ -1,0 +1,162 @@
+"""JSON-RPC over web3's async HTTP provider, timed, with retries off.
+
+Every component talks to the chain through one :class:`Rpc`: web3's provider
+encodes requests and decodes replies, and each body is POSTed on the Rpc's own
+keep-alive aiohttp session (no automatic retry, so failures and latencies are
+not falsified); each round trip is emitted as an :class:`~utils.observe.events.RpcEvent`,
+and errors become typed :class:`~utils.errors.RpcError`. ``w3`` is there for ABI
+work and convenience calls outside the hot path.
+
+Why not ``provider.make_request``: web3's AsyncHTTPProvider takes a process-wide
+``threading.Lock`` through a thread pool on every request (web3.py issue #3867).
+That is a thread round trip per call, and a call cancelled while it waits for
+the lock (an ``asyncio.wait_for`` deadline, a cancelled step at shutdown) leaves
+the lock held forever: every HTTP provider of the process then hangs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from types import TracebackType
+from typing import Any
+
+import aiohttp
+from web3 import AsyncHTTPProvider, AsyncWeb3
+from web3.types import RPCEndpoint
+
+from utils.errors import RpcError
+from utils.observe.events import RpcEvent
+from utils.observe.stats import StatsHub
+
+log = logging.getLogger(__name__)
+
+
+class Rpc:
+    """A JSON-RPC connection; use as ``async with Rpc(url, hub) as rpc``."""
+
+    def __init__(
+        self,
+        url: str,
+        hub: StatsHub | None = None,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 64,
+    ) -> None:
+        self.url = url
+        self._hub = hub
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_connections = max_connections
+        self.provider = AsyncHTTPProvider(
+            url,
+            request_kwargs={"timeout": self._timeout},
+            exception_retry_configuration=None,
+        )
+        self.w3 = AsyncWeb3(self.provider)
+        self._session: aiohttp.ClientSession | None = None
+
+    async def __aenter__(self) -> Rpc:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    async def open(self) -> None:
+        if self._session is None:
+            connector = aiohttp.TCPConnector(limit=self._max_connections, keepalive_timeout=30)
+            self._session = aiohttp.ClientSession(
+                connector=connector,
+                raise_for_status=True,
+                timeout=self._timeout,
+                headers=self.provider.get_request_headers(),
+            )
+            await self.provider.cache_async_session(self._session)  # w3 calls share it
+
+    async def close(self) -> None:
+        if self._session is not None:
+            await self.provider.disconnect()
+            await self._session.close()
+            self._session = None
+
+    async def _post(self, body: bytes) -> Any:
+        """POST one JSON-RPC body on the session; the decoded reply."""
+        if self._session is None:
+            await self.open()
+        assert self._session is not None
+        async with self._session.post(self.url, data=body) as response:
+            raw = await response.read()
+        return self.provider.decode_rpc_response(raw)
+
+    def _emit(self, method: str, started: float, ok: bool) -> None:
+        if self._hub is not None:
+            self._hub.emit(RpcEvent(method, time.perf_counter() - started, ok))
+
+    async def call(self, method: str, *params: Any) -> Any:
+        """One request; its ``result``, or RpcError (transport failures included)."""
+        started = time.perf_counter()
+        try:
+            response = await self._post(
+                self.provider.encode_rpc_request(RPCEndpoint(method), list(params))
+            )
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._emit(method, started, False)
+            raise RpcError(method, f"{type(exc).__name__}: {exc}") from exc
+        error = response.get("error")
+        self._emit(method, started, error is None)
+        if error is not None:
+            raise _rpc_error(method, error)
+        return response.get("result")
+
+    async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+        """A JSON-RPC batch; per-call results, an RpcError in place of each failed call."""
+        if not calls:
+            return []
+        started = time.perf_counter()
+        label = f"batch:{calls[0][0]}"
+        try:
+            requests = [(RPCEndpoint(m), list(p)) for m, p in calls]
+            responses = await self._post(self.provider.encode_batch_rpc_request(requests))
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            self._emit(label, started, False)
+            raise RpcError(label, f"{type(exc).__name__}: {exc}") from exc
+        if not isinstance(responses, list):  # the whole batch was refused
+            self._emit(label, started, False)
+            raise _rpc_error(label, responses.get("error") or {"message": str(responses)})
+        self._emit(label, started, True)
+        out: list[Any] = []
+        for (method, _), resp in zip(calls, _in_request_order(responses), strict=True):
+            err = resp.get("error")
+            out.append(_rpc_error(method, err) if err is not None else resp.get("result"))
+        return out
+
+
+def _in_request_order(responses: list[Any]) -> list[Any]:
+    """Batch replies may come in any order (JSON-RPC 2.0); request ids count up."""
+    if all(isinstance(r, dict) and isinstance(r.get("id"), int) for r in responses):
+        return sorted(responses, key=lambda r: r["id"])
+    return responses
+
+
+def _rpc_error(method: str, error: Any) -> RpcError:
+    if isinstance(error, dict):
+        return RpcError(method, str(error.get("message", error)), error.get("code"))
+    return RpcError(method, str(error))
+
+
+def hex_int(value: Any) -> int:
+    """A JSON-RPC quantity as int."""
+    if isinstance(value, int):
+        return value
+    return int(str(value), 16)

@@ -1,0 +1,108 @@
+"""The Stylus code format as Nitro defines it: program encoding, deployment helpers, ArbWasm.
+
+Shared by the client side (deploying on any Stylus chain) and the embedded chain's host,
+which implements the same format.
+
+Deployment follows Nitro: a normal creation transaction whose init code returns the
+program code ``EF F0 00 <dictionary byte> <brotli(wasm)>`` (dictionary 0 = none), then
+``ArbWasm.activateProgram(address)`` on the precompile at 0x…71. Use
+:func:`stylus_init_code` for the creation tx data and :func:`activate_calldata` for the
+activation tx data; any transaction engine can send both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import brotli
+from eth_typing import Address
+from eth_utils import keccak
+
+from utils.errors import KcStressError
+
+__all__ = [
+    "ARB_WASM_ADDRESS",
+    "StylusCodeError",
+    "activate_calldata",
+    "decompress_program",
+    "default_program_wasm",
+    "is_stylus_program",
+    "stylus_code",
+    "stylus_init_code",
+]
+
+ARB_WASM_ADDRESS = Address(bytes.fromhex("0000000000000000000000000000000000000071"))
+STYLUS_DISCRIMINANT = b"\xef\xf0\x00"
+EMPTY_DICTIONARY = 0
+MAX_WASM_SIZE = 128 * 1024
+MAX_CODE_SIZE = 24576  # EIP-170, also enforced on Stylus code by Nitro
+
+SELECTOR_ACTIVATE = keccak(text="activateProgram(address)")[:4]
+SELECTOR_STYLUS_VERSION = keccak(text="stylusVersion()")[:4]
+SELECTOR_CODEHASH_VERSION = keccak(text="codehashVersion(bytes32)")[:4]
+SELECTOR_PROGRAM_VERSION = keccak(text="programVersion(address)")[:4]
+SELECTOR_INK_PRICE = keccak(text="inkPrice()")[:4]
+SELECTOR_PAGE_LIMIT = keccak(text="pageLimit()")[:4]
+ERROR_NOT_WASM = keccak(text="ProgramNotWasm()")[:4]
+ERROR_NOT_ACTIVATED = keccak(text="ProgramNotActivated()")[:4]
+ERROR_UP_TO_DATE = keccak(text="ProgramUpToDate()")[:4]
+ERROR_NEEDS_UPGRADE = keccak(text="ProgramNeedsUpgrade(uint16,uint16)")[:4]
+EVENT_ACTIVATED = keccak(text="ProgramActivated(bytes32,bytes32,address,uint256,uint16)")
+
+_PROGRAM_WASM = Path(__file__).resolve().parents[2] / "stylus_contracts" / "wasm"
+
+
+class StylusCodeError(KcStressError, ValueError):
+    """Code is not a (decodable) Stylus program."""
+
+
+def default_program_wasm() -> bytes:
+    """The committed MVPIoTProcessor WASM (``scripts/build_stylus.sh`` rebuilds it)."""
+    return (_PROGRAM_WASM / "mvp_iot_processor.wasm").read_bytes()
+
+
+def is_stylus_program(code: bytes) -> bool:
+    return len(code) > len(STYLUS_DISCRIMINANT) and code[:3] == STYLUS_DISCRIMINANT
+
+
+def stylus_code(wasm: bytes) -> bytes:
+    """Contract code for ``wasm``: the Stylus prefix, dictionary 0, brotli (as cargo-stylus)."""
+    code = STYLUS_DISCRIMINANT + bytes([EMPTY_DICTIONARY]) + brotli.compress(
+        wasm, quality=11, lgwin=22
+    )
+    if len(code) > MAX_CODE_SIZE:
+        raise StylusCodeError(f"compressed program is {len(code)} bytes, over {MAX_CODE_SIZE}")
+    return code
+
+
+def stylus_init_code(wasm: bytes) -> bytes:
+    """EVM init code that deploys ``wasm`` as a Stylus program: CODECOPY the code that follows
+    this 13-byte prefix to memory 0 and RETURN it."""
+    code = stylus_code(wasm)
+    size = len(code).to_bytes(2, "big")
+    prefix = b"\x61" + size + b"\x80\x61\x00\x0d\x60\x00\x39\x60\x00\xf3"
+    return prefix + code
+
+
+def activate_calldata(program: bytes | str) -> bytes:
+    """Calldata of ``ArbWasm.activateProgram(program)`` (send it to :data:`ARB_WASM_ADDRESS`)."""
+    address = bytes.fromhex(program.removeprefix("0x")) if isinstance(program, str) else program
+    if len(address) != 20:
+        raise StylusCodeError(f"program address must be 20 bytes, got {len(address)}")
+    return SELECTOR_ACTIVATE + address.rjust(32, b"\x00")
+
+
+def decompress_program(code: bytes) -> bytes:
+    """The WASM inside Stylus contract code, bounded to Nitro's 128 KiB."""
+    if not is_stylus_program(code):
+        raise StylusCodeError("code does not start with the Stylus prefix EF F0 00")
+    if code[3] != EMPTY_DICTIONARY:
+        raise StylusCodeError(f"unsupported dictionary type: {code[3]}")
+    decompressor = brotli.Decompressor()
+    try:
+        wasm = decompressor.process(code[4:], output_buffer_limit=MAX_WASM_SIZE + 1)
+    except brotli.error as exc:
+        raise StylusCodeError(f"brotli: {exc}") from exc
+    if len(wasm) > MAX_WASM_SIZE or not decompressor.is_finished():
+        raise StylusCodeError(f"decompressed program is larger than {MAX_WASM_SIZE} bytes")
+    return wasm

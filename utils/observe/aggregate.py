@@ -1,0 +1,182 @@
+"""Running totals per workload, fed by the stats hub.
+
+One aggregator serves the final table, summary.json, /kpis and the live
+display, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+from utils.observe.events import (
+    CommitStatusEvent,
+    Event,
+    FiringEvent,
+    HeadEvent,
+    IotEvent,
+    Outcome,
+    TxEvent,
+    TxSentEvent,
+)
+from utils.observe.histogram import Histogram
+
+
+@dataclass(slots=True)
+class WorkloadStats:
+    """Everything counted for one workload."""
+
+    name: str
+    target_rate: float = 0.0
+    fired: int = 0
+    late: int = 0
+    missed: int = 0
+    sent: int = 0
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    latency: Histogram = field(default_factory=Histogram)
+    lag: Histogram = field(default_factory=Histogram)
+    gas_used: int = 0
+    finished_sent: int = 0  # outcomes of transactions that had been sent
+
+    @property
+    def finished(self) -> int:
+        return sum(self.outcomes.values())
+
+    @property
+    def successes(self) -> int:
+        return self.outcomes[Outcome.SUCCESS]
+
+    @property
+    def failures(self) -> int:
+        return self.finished - self.successes
+
+    @property
+    def in_flight(self) -> int:
+        return max(0, self.sent - self.finished_sent)
+
+    @property
+    def success_rate(self) -> float:
+        return self.successes / self.finished if self.finished else 0.0
+
+    def achieved_rate(self, elapsed: float) -> float:
+        """Successful (included, status 1) transactions per second over ``elapsed``."""
+        return self.successes / elapsed if elapsed > 0 else 0.0
+
+
+#: a firing later than this counts as late
+LATE_AFTER_SECONDS = 0.1
+
+#: the IoT stage that closes one whole operation (one per register/submit)
+IOT_TOTAL_STAGE = "total"
+#: the commit status a record never leaves
+COMMITTED = "committed"
+
+
+class CommitStatusTracker:
+    """How many lcore records are in each commit status right now.
+
+    Fed with :class:`CommitStatusEvent` transitions. Only records not yet
+    committed are remembered (to move them out of their previous status), so
+    memory is bounded by the records still on their way to the chain.
+    """
+
+    def __init__(self) -> None:
+        self.counts: Counter[str] = Counter()
+        self._open: dict[int, str] = {}
+
+    def on_status(self, event: CommitStatusEvent) -> None:
+        previous = self._open.pop(event.record_id, None)
+        if previous is not None:
+            self.counts[previous] -= 1
+        self.counts[event.status] += 1
+        if event.status != COMMITTED:
+            self._open[event.record_id] = event.status
+
+
+class RunAggregate:
+    """Subscribe :meth:`on_event` to the hub; read totals at any time."""
+
+    def __init__(
+        self,
+        targets: dict[str, float],
+        clock: float | None = None,
+        not_transactions: frozenset[str] = frozenset(),
+    ) -> None:
+        """``not_transactions``: workloads whose firings are not transactions (their
+        operations are counted as IoT events), kept out of the transaction figures."""
+        self._skip = not_transactions
+        self.started_at = clock if clock is not None else time.time()
+        self.ended_at: float | None = None
+        self.workloads: dict[str, WorkloadStats] = {
+            name: WorkloadStats(name, target_rate=rate) for name, rate in targets.items()
+        }
+        self.iot_ops: Counter[tuple[str, str, bool]] = Counter()  # (operation, stage, success)
+        self.iot_latency: dict[str, Histogram] = {}
+        self.iot_bytes = 0
+        self.commits = CommitStatusTracker()
+        self.head_block: int | None = None
+
+    def _wl(self, name: str) -> WorkloadStats:
+        stats = self.workloads.get(name)
+        if stats is None:
+            stats = self.workloads[name] = WorkloadStats(name)
+        return stats
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TxEvent):
+            wl = self._wl(event.workload)
+            wl.outcomes[event.outcome] += 1
+            if event.sent_at is not None:
+                wl.finished_sent += 1
+            wl.latency.observe(event.latency)
+            wl.gas_used += event.gas_used
+        elif isinstance(event, TxSentEvent):
+            self._wl(event.workload).sent += 1
+        elif isinstance(event, FiringEvent) and event.workload not in self._skip:
+            wl = self._wl(event.workload)
+            wl.missed += event.missed
+            if event.fired:
+                wl.fired += 1
+                wl.lag.observe(event.lag)
+                if event.lag > LATE_AFTER_SECONDS:
+                    wl.late += 1
+        elif isinstance(event, IotEvent):
+            self.iot_ops[(event.operation, event.stage, event.success)] += 1
+            self.iot_latency.setdefault(event.stage, Histogram()).observe(event.latency)
+            if event.stage == IOT_TOTAL_STAGE:
+                self.iot_bytes += event.data_size
+        elif isinstance(event, CommitStatusEvent):
+            self.commits.on_status(event)
+        elif isinstance(event, HeadEvent):
+            self.head_block = max(self.head_block or 0, event.block_number)
+
+    def iot_count(self, operation: str | None = None, success: bool | None = None) -> int:
+        """Whole IoT operations (stage ``total``), optionally of one kind / result."""
+        return sum(
+            n
+            for (op, stage, ok), n in list(self.iot_ops.items())
+            if stage == IOT_TOTAL_STAGE
+            and (operation is None or op == operation)
+            and (success is None or ok == success)
+        )
+
+    def elapsed(self, now: float | None = None) -> float:
+        end = self.ended_at if self.ended_at is not None else (now or time.time())
+        return max(0.0, end - self.started_at)
+
+    def totals(self) -> WorkloadStats:
+        """All workloads merged into one."""
+        total = WorkloadStats("total")
+        for wl in list(self.workloads.values()):  # a snapshot: /kpis reads from a thread
+            total.target_rate += wl.target_rate
+            total.fired += wl.fired
+            total.late += wl.late
+            total.missed += wl.missed
+            total.sent += wl.sent
+            total.finished_sent += wl.finished_sent
+            total.outcomes.update(wl.outcomes)
+            total.latency.merge(wl.latency)
+            total.lag.merge(wl.lag)
+            total.gas_used += wl.gas_used
+        return total

@@ -1,0 +1,267 @@
+"""CSV writers subscribed to the stats hub (Locust-style lifecycle).
+
+Each writer opens its file and writes the header when constructed, flushes on
+a write when the last flush is at least ``flush_every`` seconds old (and on
+:meth:`flush`, which the run calls every second through :func:`flush_periodically`),
+and closes at the end. Nothing is opened at import time.
+
+Time columns: ``timestamp`` is ISO-8601 UTC with milliseconds
+(``2025-01-31T12:00:00.123Z``); every ``*_at`` column is unix seconds with
+millisecond precision (``1738324800.123``); empty when unknown.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, ClassVar, TextIO
+
+from utils.observe.aggregate import IOT_TOTAL_STAGE
+from utils.observe.events import Event, IotEvent, TxEvent
+from utils.observe.stats import StatsHub
+
+log = logging.getLogger(__name__)
+
+TX_COLUMNS: tuple[str, ...] = (
+    # the original system's columns, in its order
+    "timestamp", "module", "tx_hash", "status", "gas_used", "latency_sec", "error",
+    # added
+    "intended_at", "sent_at", "included_at", "block_number", "sender", "nonce", "workload",
+    "operation",
+)  # fmt: skip
+IOT_COLUMNS: tuple[str, ...] = (
+    "timestamp", "device_id", "device_type", "operation", "success", "latency_sec",
+    "pipeline_stage", "tx_hash", "error_details", "data_size_bytes",
+)  # fmt: skip
+
+
+def iso_utc(unix: float) -> str:
+    """Unix seconds -> ISO-8601 UTC with milliseconds and a ``Z``."""
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def unix_ms(unix: float | None) -> str:
+    return "" if unix is None else f"{unix:.3f}"
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+class CsvFile:
+    """One CSV file with a header, time-based flushing and an idempotent close."""
+
+    def __init__(
+        self,
+        path: Path,
+        columns: Sequence[str],
+        *,
+        flush_every: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.path = Path(path)
+        self.columns = tuple(columns)
+        self.rows = 0
+        self._flush_every = flush_every
+        self._clock = clock
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO | None = self.path.open("w", newline="", encoding="utf-8")
+        self._writer = csv.writer(self._file)
+        self._writer.writerow(self.columns)
+        self._file.flush()
+        self._flushed_at = clock()
+
+    @property
+    def closed(self) -> bool:
+        return self._file is None
+
+    def write(self, row: Sequence[Any]) -> None:
+        if self._file is None:
+            log.warning("row dropped: %s is closed", self.path.name)
+            return
+        self._writer.writerow(row)
+        self.rows += 1
+        if self._clock() - self._flushed_at >= self._flush_every:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            self._flushed_at = self._clock()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.flush()
+            self._file.close()
+            self._file = None
+
+
+class _RowSink:
+    """One CSV row per event of ``event_type``; subclasses name the file and the row."""
+
+    FILENAME: ClassVar[str]
+    COLUMNS: ClassVar[tuple[str, ...]]
+
+    def __init__(self, run_dir: Path, *, flush_every: float = 1.0) -> None:
+        self.csv = CsvFile(Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every)
+
+    def row(self, event: Event) -> list[Any] | None:
+        raise NotImplementedError
+
+    def on_event(self, event: Event) -> None:
+        row = self.row(event)
+        if row is not None:
+            self.csv.write(row)
+
+    def flush(self) -> None:
+        self.csv.flush()
+
+    def close(self) -> None:
+        self.csv.close()
+
+
+class TxCsvSink(_RowSink):
+    """``tx_metrics.csv``: one row per :class:`TxEvent` (final outcome of a transaction)."""
+
+    FILENAME = "tx_metrics.csv"
+    COLUMNS = TX_COLUMNS
+
+    def row(self, event: Event) -> list[Any] | None:
+        return tx_row(event) if isinstance(event, TxEvent) else None
+
+
+def tx_row(e: TxEvent) -> list[Any]:
+    return [
+        iso_utc(e.finished_at), e.module, e.tx_hash, e.outcome.value, e.gas_used,
+        f"{e.latency:.6f}", _one_line(e.error), unix_ms(e.intended_at), unix_ms(e.sent_at),
+        unix_ms(e.included_at), "" if e.block_number is None else e.block_number, e.sender,
+        "" if e.nonce is None else e.nonce, e.workload, e.operation,
+    ]  # fmt: skip
+
+
+class IotCsvSink(_RowSink):
+    """``iot_metrics.csv``: one row per :class:`IotEvent` (an operation or one of its stages)."""
+
+    FILENAME = "iot_metrics.csv"
+    COLUMNS = IOT_COLUMNS
+
+    def row(self, event: Event) -> list[Any] | None:
+        return iot_row(event) if isinstance(event, IotEvent) else None
+
+
+def iot_row(e: IotEvent) -> list[Any]:
+    return [
+        iso_utc(e.timestamp), e.device_id, e.device_type, e.operation, e.success,
+        f"{e.latency:.6f}", e.stage, e.tx_hash, _one_line(e.error), e.data_size,
+    ]  # fmt: skip
+
+
+DEVICE_COLUMNS: tuple[str, ...] = (
+    "timestamp", "device_id", "device_type", "location", "is_registered",
+    "total_submissions", "failed_submissions", "success_rate", "last_submission_timestamp",
+)  # fmt: skip
+
+
+@dataclass(slots=True)
+class _Device:
+    device_type: str
+    is_registered: bool = False
+    total_submissions: int = 0
+    failed_submissions: int = 0
+    last_submission_at: float | None = None
+
+    def row(self, now: float, device_id: str, location: str) -> list[Any]:
+        ok = self.total_submissions - self.failed_submissions
+        rate = ok / self.total_submissions if self.total_submissions else 0.0
+        last = "" if self.last_submission_at is None else iso_utc(self.last_submission_at)
+        return [
+            iso_utc(now), device_id, self.device_type, location, self.is_registered,
+            self.total_submissions, self.failed_submissions, f"{rate:.3f}", last,
+        ]  # fmt: skip
+
+
+class DeviceStatsSink:
+    """``device_stats.csv`` with the original system's columns: per-device snapshots.
+
+    Counted from whole IoT operations (stage ``total``). Every ``every`` seconds
+    (checked on :meth:`flush`) one row is written per device that changed since
+    its last row, and at :meth:`close` a final row for every such device, so the
+    last row of each device holds its totals. ``locations`` maps device id to
+    location (events carry none); unknown ones are left empty.
+    """
+
+    FILENAME = "device_stats.csv"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        every: float = 60.0,
+        locations: Mapping[str, str] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.csv = CsvFile(Path(run_dir) / self.FILENAME, DEVICE_COLUMNS)
+        self.devices: dict[str, _Device] = {}
+        self._locations = dict(locations or {})
+        self._every = every
+        self._clock = clock
+        self._dirty: set[str] = set()
+        self._snapshot_at = clock()
+
+    def on_event(self, event: Event) -> None:
+        if not isinstance(event, IotEvent) or event.stage != IOT_TOTAL_STAGE:
+            return
+        dev = self.devices.get(event.device_id)
+        if dev is None:
+            dev = self.devices[event.device_id] = _Device(event.device_type)
+        if event.operation == "register":
+            dev.is_registered = dev.is_registered or event.success
+        else:
+            dev.total_submissions += 1
+            dev.failed_submissions += 0 if event.success else 1
+            dev.last_submission_at = event.timestamp
+        self._dirty.add(event.device_id)
+
+    def snapshot(self) -> int:
+        """Write one row per changed device now; return how many."""
+        now = self._clock()
+        for device_id in sorted(self._dirty):
+            location = self._locations.get(device_id, "")
+            self.csv.write(self.devices[device_id].row(now, device_id, location))
+        written = len(self._dirty)
+        self._dirty.clear()
+        self._snapshot_at = now
+        return written
+
+    def flush(self) -> None:
+        if self._clock() - self._snapshot_at >= self._every:
+            self.snapshot()
+        self.csv.flush()
+
+    def close(self) -> None:
+        if not self.csv.closed:
+            self.snapshot()
+        self.csv.close()
+
+
+async def flush_periodically(hub: StatsHub, every: float = 1.0) -> None:
+    """Flush every sink of ``hub`` each ``every`` seconds until cancelled (then once more)."""
+    try:
+        while True:
+            await asyncio.sleep(every)
+            _flush(hub)
+    finally:
+        _flush(hub)
+
+
+def _flush(hub: StatsHub) -> None:
+    try:
+        hub.flush()
+    except Exception:
+        log.exception("flushing the stats sinks failed")

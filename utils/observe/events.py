@@ -1,0 +1,122 @@
+"""Measured events: every number the run reports is derived from these.
+
+Workloads, the transaction engine and the lcore node emit events to a
+:class:`utils.observe.stats.StatsHub`; sinks (CSV writers, Prometheus, the live line,
+the final report) subscribe to it. An event is emitted exactly once per
+operation, success or failure.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Outcome(enum.StrEnum):
+    """What became of one transaction."""
+
+    SUCCESS = "success"
+    REVERTED = "reverted"  # included, status 0
+    REJECTED = "rejected"  # the node refused eth_sendRawTransaction
+    DROPPED = "dropped"  # accepted, then gone (nonce reused by another tx / evicted)
+    TIMEOUT = "timeout"  # no receipt before the deadline
+
+    @property
+    def ok(self) -> bool:
+        return self is Outcome.SUCCESS
+
+
+@dataclass(frozen=True, slots=True)
+class TxEvent:
+    """The final outcome of one transaction (one row of tx_metrics.csv)."""
+
+    workload: str
+    module: str  # CSV "module": the workload's name, as in the original system
+    outcome: Outcome
+    tx_hash: str  # "" when the node rejected the transaction before hashing mattered
+    intended_at: float  # unix seconds: when the scheduler meant to send it
+    sent_at: float | None  # when eth_sendRawTransaction returned
+    finished_at: float  # when the outcome became known (receipt seen, error, deadline)
+    block_number: int | None
+    gas_used: int
+    sender: str
+    nonce: int | None
+    error: str = ""
+    operation: str = ""  # what the tx does: payment, settlement, origination, repayment, ...
+
+    @property
+    def latency(self) -> float:
+        """Seconds from the intended send time to the moment the outcome was known."""
+        return max(0.0, self.finished_at - self.intended_at)
+
+    @property
+    def included_at(self) -> float | None:
+        return self.finished_at if self.block_number is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class TxSentEvent:
+    """A transaction was accepted by the node (it is now in flight)."""
+
+    workload: str
+    timestamp: float
+
+
+@dataclass(frozen=True, slots=True)
+class FiringEvent:
+    """One scheduler firing: how late it was, and how many firings it gave up."""
+
+    workload: str
+    intended_at: float
+    fired_at: float
+    missed: int = 0  # firings skipped (fell too far behind, or too many steps running)
+    fired: bool = True  # False: only reports ``missed`` firings (at stop); no step started
+
+    @property
+    def lag(self) -> float:
+        return max(0.0, self.fired_at - self.intended_at)
+
+
+@dataclass(frozen=True, slots=True)
+class IotEvent:
+    """One IoT pipeline operation or stage (one row of iot_metrics.csv)."""
+
+    timestamp: float
+    device_id: str
+    device_type: str
+    operation: str  # "register" | "submit"
+    stage: str  # "validate" | "encrypt" | "store" | "commit" | "total"
+    success: bool
+    latency: float
+    tx_hash: str = ""
+    error: str = ""
+    data_size: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class CommitStatusEvent:
+    """An lcore record moved to another commit status (pending/submitted/committed/failed)."""
+
+    timestamp: float
+    record_id: int
+    status: str
+
+
+@dataclass(frozen=True, slots=True)
+class RpcEvent:
+    """One JSON-RPC round trip."""
+
+    method: str
+    duration: float
+    ok: bool
+
+
+@dataclass(frozen=True, slots=True)
+class HeadEvent:
+    """The chain head the engine has seen."""
+
+    block_number: int
+    timestamp: float
+
+
+Event = TxEvent | TxSentEvent | FiringEvent | IotEvent | CommitStatusEvent | RpcEvent | HeadEvent

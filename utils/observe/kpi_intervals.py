@@ -1,0 +1,140 @@
+"""``kpi_intervals.csv``: one row per workload per fixed interval.
+
+Events are counted in the interval in which they reach the sink (they are
+emitted as they happen, so this is their own time to within a tick). An
+interval is closed by :meth:`KpiIntervalSink.tick` (the run calls it, and
+:meth:`flush`, which the hub's periodic flush calls each second, does too);
+the last, partial interval is written at :meth:`close`. Interval bounds are
+unix seconds (millisecond precision); ``elapsed_sec`` is the interval end
+relative to the run start.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from utils.observe.aggregate import LATE_AFTER_SECONDS
+from utils.observe.csv_sinks import CsvFile, unix_ms
+from utils.observe.events import Event, FiringEvent, Outcome, TxEvent, TxSentEvent
+from utils.observe.histogram import Histogram
+
+KPI_COLUMNS: tuple[str, ...] = (
+    "interval_start", "interval_end", "elapsed_sec", "workload", "target_rate",
+    "offered", "offered_rate", "achieved_rate", "successes",
+    "reverted", "rejected", "dropped", "timeout",
+    "latency_p50", "latency_p95", "latency_p99", "latency_max",
+    "gas_used", "in_flight", "late", "missed",
+)  # fmt: skip
+_FAILURES = (Outcome.REVERTED, Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT)
+
+
+@dataclass(slots=True)
+class _Window:
+    """What one workload did during the open interval."""
+
+    fired: int = 0
+    late: int = 0
+    missed: int = 0
+    outcomes: Counter[Outcome] = field(default_factory=Counter)
+    latency: Histogram = field(default_factory=Histogram)
+    gas_used: int = 0
+
+    @property
+    def empty(self) -> bool:
+        return not (self.fired or self.missed or self.outcomes)
+
+
+class KpiIntervalSink:
+    """Stats-hub sink writing per-interval KPIs per workload."""
+
+    FILENAME = "kpi_intervals.csv"
+
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        interval: float = 10.0,
+        targets: Mapping[str, float] | None = None,
+        start: float | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        if interval <= 0:
+            raise ValueError(f"interval must be > 0, got {interval}")
+        self.csv = CsvFile(Path(run_dir) / self.FILENAME, KPI_COLUMNS)
+        self.interval = interval
+        self._clock = clock
+        self._targets = dict(targets or {})
+        self._run_start = clock() if start is None else start
+        self._start = self._run_start
+        self._windows: dict[str, _Window] = {name: _Window() for name in self._targets}
+        self._in_flight: Counter[str] = Counter()
+
+    def _window(self, workload: str) -> _Window:
+        win = self._windows.get(workload)
+        if win is None:
+            win = self._windows[workload] = _Window()
+        return win
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TxEvent):
+            win = self._window(event.workload)
+            win.outcomes[event.outcome] += 1
+            win.latency.observe(event.latency)
+            win.gas_used += event.gas_used
+            if event.sent_at is not None:
+                self._in_flight[event.workload] -= 1
+        elif isinstance(event, TxSentEvent):
+            self._window(event.workload)
+            self._in_flight[event.workload] += 1
+        elif isinstance(event, FiringEvent):
+            win = self._window(event.workload)
+            win.missed += event.missed
+            if event.fired:
+                win.fired += 1
+                win.late += 1 if event.lag > LATE_AFTER_SECONDS else 0
+
+    def tick(self, now: float | None = None) -> int:
+        """Write every interval that ended by ``now``; return how many intervals."""
+        now = self._clock() if now is None else now
+        closed = 0
+        while now >= self._start + self.interval and not self.csv.closed:
+            self._write(self._start + self.interval)
+            closed += 1
+        return closed
+
+    def _write(self, end: float) -> None:
+        length = end - self._start
+        for name, win in self._windows.items():
+            self.csv.write(self._row(name, win, end, length))
+        self._windows = {name: _Window() for name in self._windows}
+        self._start = end
+
+    def _row(self, name: str, win: _Window, end: float, length: float) -> list[Any]:
+        lat = win.latency
+        successes = win.outcomes[Outcome.SUCCESS]
+        return [
+            unix_ms(self._start), unix_ms(end), f"{end - self._run_start:.3f}", name,
+            self._targets.get(name, 0.0), win.fired, f"{win.fired / length:.3f}",
+            f"{successes / length:.3f}", successes, *(win.outcomes[o] for o in _FAILURES),
+            *(f"{lat.percentile(q):.6f}" for q in (0.50, 0.95, 0.99)), f"{lat.max:.6f}",
+            win.gas_used, max(0, self._in_flight[name]), win.late, win.missed,
+        ]  # fmt: skip
+
+    def flush(self) -> None:
+        self.tick()
+        self.csv.flush()
+
+    def close(self) -> None:
+        if self.csv.closed:
+            return
+        now = self._clock()
+        self.tick(now)
+        has_events = any(not w.empty for w in self._windows.values())
+        if now - self._start >= 0.001 or has_events:
+            self._write(max(now, self._start + 0.001))
+        self.csv.close()

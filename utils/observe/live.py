@@ -1,0 +1,117 @@
+"""Live progress of a run, read from the shared :class:`RunAggregate`.
+
+On a terminal: a status block redrawn in place every ``interval`` seconds
+(ANSI cursor-up + clear, no extra dependency). Otherwise (a log file, a pipe,
+a container's stdout): one plain line per interval.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from utils.aio import wait_event
+from utils.observe.aggregate import RunAggregate
+
+_HEADER = f"{'workload':<18}{'tx/s':>8}{'target':>8}{'p95 s':>9}{'errors':>8}{'flight':>8}"
+_UP_AND_CLEAR = "\x1b[{n}F\x1b[J"  # cursor to the start of n lines up, clear to the end
+
+
+def _clock_text(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    return f"{seconds // 3600:02d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class LiveDisplay:
+    """``await run()`` in a task; ``stop()`` ends it after one last refresh."""
+
+    def __init__(
+        self,
+        aggregate: RunAggregate,
+        stream: TextIO,
+        *,
+        interval: float | None = None,
+        duration: float = 0.0,
+        tty: bool | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.aggregate = aggregate
+        self.stream = stream
+        self.tty = stream.isatty() if tty is None else tty
+        self.interval = interval if interval is not None else (2.0 if self.tty else 10.0)
+        self.duration = duration
+        self._clock = clock
+        self._stopped = asyncio.Event()
+        self._drawn_lines = 0
+        self._last: tuple[float, dict[str, int]] | None = None
+
+    def _recent_rates(self, now: float) -> dict[str, float]:
+        """Successful tx/s per workload since the previous refresh (whole run at first)."""
+        counts = {name: wl.successes for name, wl in self.aggregate.workloads.items()}
+        since, before = self._last or (self.aggregate.started_at, {})
+        self._last = (now, counts)
+        span = now - since
+        return {n: (c - before.get(n, 0)) / span if span > 0 else 0.0 for n, c in counts.items()}
+
+    def _progress(self, now: float) -> str:
+        elapsed = _clock_text(self.aggregate.elapsed(now))
+        total = _clock_text(self.duration) if self.duration else "until stopped"
+        head = self.aggregate.head_block
+        return f"elapsed {elapsed} / {total}" + (f"  head #{head}" if head is not None else "")
+
+    def _iot(self) -> str:
+        agg = self.aggregate
+        ops, ok = agg.iot_count(), agg.iot_count(success=True)
+        records = agg.commits.counts
+        return (
+            f"IoT ops {ops} ok {ok}  records pending {records['pending']}"
+            f" submitted {records['submitted']} committed {records['committed']}"
+            f" failed {records['failed']}"
+        )
+
+    def block(self, now: float) -> list[str]:
+        """The status block: progress, one line per workload, IoT."""
+        rates = self._recent_rates(now)
+        lines = [f"kcstress  {self._progress(now)}"]
+        lines.append(_HEADER)
+        for name, wl in self.aggregate.workloads.items():
+            lines.append(
+                f"{name:<18}{rates.get(name, 0.0):>8.2f}{wl.target_rate:>8.2f}"
+                f"{wl.latency.percentile(0.95):>9.3f}{wl.failures:>8d}{wl.in_flight:>8d}"
+            )
+        lines.append(self._iot())
+        return lines
+
+    def line(self, now: float) -> str:
+        """The plain one-line form, for logs."""
+        rates = self._recent_rates(now)
+        parts = [self._progress(now)]
+        for name, wl in self.aggregate.workloads.items():
+            parts.append(
+                f"{name} {rates.get(name, 0.0):.2f}/{wl.target_rate:.2f} tx/s"
+                f" p95 {wl.latency.percentile(0.95):.3f}s err {wl.failures}"
+            )
+        parts.append(self._iot())
+        return " | ".join(parts)
+
+    def draw(self) -> None:
+        now = self._clock()
+        if not self.tty:
+            self.stream.write(self.line(now) + "\n")
+        else:
+            lines = self.block(now)
+            if self._drawn_lines:
+                self.stream.write(_UP_AND_CLEAR.format(n=self._drawn_lines))
+            self.stream.write("\n".join(lines) + "\n")
+            self._drawn_lines = len(lines)
+        self.stream.flush()
+
+    async def run(self) -> None:
+        while not self._stopped.is_set():
+            await wait_event(self._stopped, self.interval)
+            self.draw()
+
+    def stop(self) -> None:
+        self._stopped.set()

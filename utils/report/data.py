@@ -1,0 +1,188 @@
+"""The data behind report.html, read from a run directory's files alone.
+
+``load_run`` reads ``kpi_intervals.csv``, ``tx_metrics.csv``, ``iot_metrics.csv``
+(each optional) and ``summary.json`` (optional) with bounded memory; the table
+helpers turn it into rows for :mod:`utils.report.html`.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from utils.errors import ConfigError
+from utils.observe.histogram import Histogram
+
+OUTCOMES = ("success", "reverted", "rejected", "dropped", "timeout")
+FAILURE_COLUMNS = OUTCOMES[1:]
+
+
+@dataclass(slots=True)
+class Series:
+    """One workload's per-interval KPIs from kpi_intervals.csv."""
+
+    elapsed: list[float] = field(default_factory=list)
+    target: list[float] = field(default_factory=list)
+    offered: list[float] = field(default_factory=list)
+    achieved: list[float] = field(default_factory=list)
+    p50: list[float] = field(default_factory=list)
+    p95: list[float] = field(default_factory=list)
+    p99: list[float] = field(default_factory=list)
+    finished: int = 0  # transactions with an outcome, over all intervals
+
+
+@dataclass(slots=True)
+class TxTotals:
+    """One workload's totals from tx_metrics.csv."""
+
+    outcomes: Counter[str] = field(default_factory=Counter)
+    latency: Histogram = field(default_factory=Histogram)
+    gas_used: int = 0
+
+
+@dataclass(slots=True)
+class ReportData:
+    run_dir: Path
+    summary: dict[str, Any] = field(default_factory=dict)
+    series: dict[str, Series] = field(default_factory=dict)
+    tx: dict[str, TxTotals] = field(default_factory=dict)
+    iot_stages: dict[str, Histogram] = field(default_factory=dict)
+    iot_ops: Counter[tuple[str, bool]] = field(default_factory=Counter)
+    missing: list[str] = field(default_factory=list)
+
+
+_REQUIRED = {
+    "kpi_intervals.csv": ("interval_start", "interval_end", "elapsed_sec", "workload",
+                          "target_rate", "offered_rate", "achieved_rate", "successes",
+                          *FAILURE_COLUMNS, "latency_p50", "latency_p95", "latency_p99"),
+    "tx_metrics.csv": ("module", "status", "gas_used", "latency_sec"),
+    "iot_metrics.csv": ("operation", "success", "latency_sec", "pipeline_stage"),
+}  # fmt: skip
+
+
+def _rows(path: Path, missing: list[str]) -> Iterator[dict[str, str]]:
+    """Rows of a run CSV; ConfigError if a column the report needs is absent."""
+    if not path.exists():
+        missing.append(path.name)
+        return
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        absent = [c for c in _REQUIRED.get(path.name, ()) if c not in (reader.fieldnames or [])]
+        if absent:
+            raise ConfigError("RUN_DIR", f"{path}: missing column(s) {', '.join(absent)}")
+        yield from reader
+
+
+def _float(text: str | None) -> float:
+    try:
+        return float(text) if text else 0.0
+    except ValueError:
+        return 0.0
+
+
+def load_run(run_dir: Path) -> ReportData:
+    """Read everything the report needs from ``run_dir`` (bounded memory for big CSVs)."""
+    data = ReportData(Path(run_dir))
+    summary_path = data.run_dir / "summary.json"
+    if summary_path.exists():
+        data.summary = json.loads(summary_path.read_text(encoding="utf-8"))
+    else:
+        data.missing.append(summary_path.name)
+    _load_intervals(data)
+    for row in _rows(data.run_dir / "tx_metrics.csv", data.missing):
+        t = data.tx.setdefault(row.get("workload") or row["module"], TxTotals())
+        t.outcomes[row["status"]] += 1
+        t.latency.observe(_float(row["latency_sec"]))
+        t.gas_used += int(_float(row["gas_used"]))
+    for row in _rows(data.run_dir / "iot_metrics.csv", data.missing):
+        ok = row["success"] == "True"
+        data.iot_stages.setdefault(row["pipeline_stage"], Histogram()).observe(
+            _float(row["latency_sec"])
+        )
+        if row["pipeline_stage"] == "total":
+            data.iot_ops[(row["operation"], ok)] += 1
+        elif row["pipeline_stage"] == "commit":
+            data.iot_ops[("on-chain commit", ok)] += 1
+    return data
+
+
+def _load_intervals(data: ReportData) -> None:
+    """Per-workload series of the full intervals. The last, partial interval (the drain,
+    when nothing is offered any more) is left out: rates over a sliver mislead; its
+    events are in the tables. Percentiles of an interval where nothing finished are NaN."""
+    rows = list(_rows(data.run_dir / "kpi_intervals.csv", data.missing))
+    lengths = [_float(r["interval_end"]) - _float(r["interval_start"]) for r in rows]
+    full = max(lengths, default=0.0)
+    for row, length in zip(rows, lengths, strict=True):
+        if length < 0.9 * full:
+            continue
+        s = data.series.setdefault(row["workload"], Series())
+        s.elapsed.append(_float(row["elapsed_sec"]))
+        s.target.append(_float(row["target_rate"]))
+        s.offered.append(_float(row["offered_rate"]))
+        s.achieved.append(_float(row["achieved_rate"]))
+        finished = sum(int(_float(row[k])) for k in ("successes", *FAILURE_COLUMNS))
+        s.finished += finished
+        for key, values in (("latency_p50", s.p50), ("latency_p95", s.p95),
+                            ("latency_p99", s.p99)):  # fmt: skip
+            values.append(_float(row[key]) if finished else math.nan)
+
+
+def tx_table(data: ReportData) -> list[dict[str, Any]]:
+    """Per-workload totals (from tx_metrics.csv) for the report's table."""
+    rows = []
+    for name, t in sorted(data.tx.items()):
+        finished = sum(t.outcomes.values())
+        rows.append(
+            {
+                "workload": name,
+                "finished": finished,
+                **{o: t.outcomes[o] for o in OUTCOMES},
+                "success_rate": t.outcomes["success"] / finished if finished else 0.0,
+                "p50": t.latency.percentile(0.5),
+                "p95": t.latency.percentile(0.95),
+                "p99": t.latency.percentile(0.99),
+                "max": t.latency.max,
+                "gas_used": t.gas_used,
+            }
+        )
+    return rows
+
+
+def targets_rows(data: ReportData) -> list[tuple[str, str, str, bool | None]]:
+    """(target, threshold, measured, met) from summary.json; empty without it."""
+    kpis = data.summary.get("kpis") or {}
+    targets = data.summary.get("targets") or kpis.get("targets") or {}
+    if not kpis or not targets:
+        return []
+    rows: list[tuple[str, str, str, bool | None]] = [
+        ("IoT success rate", f">= {targets.get('success_rate', 0):.1%}",
+         f"{kpis.get('success_rate', 0):.1%}", kpis.get("meets_success_target")),
+        ("IoT p95 latency", f"<= {targets.get('max_latency_sec', 0):g} s",
+         f"{kpis.get('p95_latency_sec', 0):.3f} s", kpis.get("meets_latency_target")),
+        ("IoT entries per day", f">= {targets.get('daily_entries', 0):,.0f}",
+         f"{kpis.get('daily_submission_rate', 0):,.1f}", kpis.get("meets_volume_target")),
+    ]  # fmt: skip
+    for name, wl in sorted((kpis.get("workloads") or {}).items()):
+        rows.append(
+            (f"{name} success rate", f">= {targets.get('success_rate', 0):.1%}",
+             f"{wl.get('success_rate', 0):.1%}", wl.get("meets_success_target"))
+        )  # fmt: skip
+        rows.append(
+            (f"{name} p95 latency", f"<= {targets.get('max_latency_sec', 0):g} s",
+             f"{wl.get('p95', 0):.3f} s", wl.get("meets_latency_target"))
+        )  # fmt: skip
+    return rows
+
+
+def iot_table(data: ReportData) -> list[dict[str, Any]]:
+    ops: dict[str, dict[str, int]] = defaultdict(lambda: {"ok": 0, "failed": 0})
+    for (operation, ok), n in data.iot_ops.items():
+        ops[operation]["ok" if ok else "failed"] += n
+    return [{"operation": op, **counts} for op, counts in sorted(ops.items())]

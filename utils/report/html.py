@@ -1,0 +1,177 @@
+"""``report.html``: one self-contained file rebuilt from a run directory alone.
+
+:func:`build_report` reads ``kpi_intervals.csv``, ``tx_metrics.csv``,
+``iot_metrics.csv`` (each optional) and ``summary.json`` (optional), so the
+report can be redone on another machine (``python main.py report RUN_DIR``).
+Plots are PNGs embedded as base64 (matplotlib's Agg canvas, no pyplot state).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+
+from utils.errors import ConfigError
+from utils.report.data import (
+    OUTCOMES,
+    ReportData,
+    iot_table,
+    load_run,
+    targets_rows,
+    tx_table,
+)
+
+log = logging.getLogger(__name__)
+
+FILENAME = "report.html"
+def build_report(run_dir: Path) -> Path:
+    """Write ``RUN_DIR/report.html`` from the run's files; return its path."""
+    if not Path(run_dir).is_dir():
+        raise ConfigError("RUN_DIR", f"{run_dir} is not a directory")
+    data = load_run(Path(run_dir))
+    path = data.run_dir / FILENAME
+    path.write_text(render_html(data), encoding="utf-8")
+    log.info("report written to %s", path)
+    return path
+
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:2em auto;max-width:1100px;color:#212121}
+h1{margin-bottom:.2em} h2{border-bottom:1px solid #ddd;padding-bottom:.2em;margin-top:1.6em}
+table{border-collapse:collapse;margin:.5em 0;font-size:14px}
+td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}
+th{background:#f5f5f5} td:first-child,th:first-child{text-align:left}
+.met{background:#e8f5e9;color:#1b5e20;font-weight:600}
+.missed{background:#ffebee;color:#b71c1c;font-weight:600}
+.na{color:#757575} .meta td{text-align:left} img{max-width:100%} .note{color:#757575}
+"""
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value))
+
+
+def _table(header: list[str], rows: list[list[str]], raw: bool = False) -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in header)
+    body = "".join(
+        "<tr>" + "".join(f"<td>{c if raw else _e(c)}</td>" for c in row) + "</tr>" for row in rows
+    )
+    return f"<table><tr>{head}</tr>{body}</table>"
+
+
+def _verdict(met: bool | None) -> str:
+    if met is None:
+        return '<td class="na">not evaluated</td>'
+    return '<td class="met">met</td>' if met else '<td class="missed">missed</td>'
+
+
+def _meta_section(data: ReportData) -> str:
+    s = data.summary
+    versions = ", ".join(f"{k} {v}" for k, v in (s.get("versions") or {}).items() if v)
+    rows = [
+        ["run id", s.get("run_id", data.run_dir.name)],
+        ["started / ended (UTC)", f"{s.get('started_at', '?')} / {s.get('ended_at', '?')}"],
+        ["duration", f"{s.get('duration_sec', '?')} s"],
+        ["chain id", s.get("chain_id", "?")],
+        ["seed", s.get("seed", "")],
+        ["git commit", s.get("git_commit") or "unknown"],
+        ["versions", versions or "unknown"],
+    ]
+    return "<table class=meta>" + "".join(
+        f"<tr><td>{_e(k)}</td><td>{_e(v)}</td></tr>" for k, v in rows
+    ) + "</table>"
+
+
+def _targets_section(data: ReportData) -> str:
+    rows = targets_rows(data)
+    if not rows:
+        return '<p class="note">No summary.json: targets were not evaluated.</p>'
+    body = "".join(
+        f"<tr><td>{_e(n)}</td><td>{_e(t)}</td><td>{_e(m)}</td>{_verdict(v)}</tr>"
+        for n, t, m, v in rows
+    )
+    return "<table><tr><th>target</th><th>threshold</th><th>measured</th><th>verdict</th></tr>" \
+        f"{body}</table>"
+
+
+def _tx_section(data: ReportData) -> str:
+    rows = tx_table(data)
+    if not rows:
+        return '<p class="note">No transactions recorded.</p>'
+    header = ["workload", "finished", *OUTCOMES, "success rate", "p50 s", "p95 s", "p99 s",
+              "max s", "gas used"]  # fmt: skip
+    cells = [
+        [r["workload"], str(r["finished"]), *(str(r[o]) for o in OUTCOMES),
+         f"{r['success_rate']:.1%}", *(f"{r[k]:.3f}" for k in ("p50", "p95", "p99", "max")),
+         f"{r['gas_used']:,}"]
+        for r in rows
+    ]  # fmt: skip
+    return _table(header, cells)
+
+
+def _img(png: str, alt: str) -> str:
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{png}">'
+
+
+def _plots(data: ReportData) -> dict[str, str]:
+    from utils.report import plots  # matplotlib only when a report is built
+
+    max_latency = (data.summary.get("targets") or {}).get("max_latency_sec")
+    out: dict[str, str] = {}
+    if data.series:
+        out["throughput"] = _img(plots.throughput(data.series), "throughput")
+    if any(s.finished for s in data.series.values()):
+        out["latency"] = _img(plots.latency(data.series, max_latency), "latency percentiles")
+    if data.tx:
+        out["outcomes"] = _img(plots.outcomes(data), "outcomes")
+        out["gas"] = _img(plots.gas(data), "gas per workload")
+    if data.iot_stages:
+        out["iot"] = _img(plots.iot_stages(data), "IoT stage latency")
+    return out
+
+
+def _contract_note(data: ReportData) -> str:
+    """Gas per committed IoT record (from tx_metrics.csv) and the contract in use."""
+    pipeline = data.tx.get("data_pipeline")
+    if pipeline is None or not pipeline.outcomes["success"]:
+        return ""
+    per_record = pipeline.gas_used / pipeline.outcomes["success"]  # as summary.json
+    contract = data.summary.get("contract") or {}
+    where = (f" ({_e(contract.get('flavour'))} contract at {_e(contract.get('address'))})"
+             if contract else "")
+    return (f'<p class="note">Gas per IoT record commitment (submitResult){where}: '
+            f"<b>{per_record:,.0f}</b></p>")
+
+
+def render_html(data: ReportData) -> str:
+    plots = _plots(data)
+    none = '<p class="note">No data.</p>'
+    iot_rows = [[r["operation"], str(r["ok"]), str(r["failed"])] for r in iot_table(data)]
+    missing = ""
+    if data.missing:
+        missing = f'<p class="note">Files not found: {_e(", ".join(data.missing))}</p>'
+
+    title = f"kcstress report: {data.summary.get('run_id', data.run_dir.name)}"
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<style>{_CSS}</style></head><body>
+<h1>{_e(title)}</h1>{_meta_section(data)}{missing}
+<h2>Targets</h2>{_targets_section(data)}
+<h2>Throughput: offered vs achieved</h2>
+<p class="note">Offered = scheduler firings/s; achieved = successful (included, status 1)
+transactions/s; per interval of kpi_intervals.csv.</p>{plots.get("throughput", none)}
+<h2>Latency percentiles over time</h2>
+<p class="note">From intended send time to outcome known, all outcomes.</p>
+{plots.get("latency", none)}
+<h2>Transactions by workload</h2>{_tx_section(data)}
+<h2>Outcomes</h2>{plots.get("outcomes", none)}
+<h2>Gas per workload</h2>{plots.get("gas", none)}
+<h2>IoT pipeline</h2>{_table(["operation", "ok", "failed"], iot_rows) if iot_rows else ""}
+{_contract_note(data)}
+<p class="note">Stage latency: <i>total</i> is the operation the device waits for (validate,
+encrypt, store); <i>commit</i> runs after it, from the stored record to its on-chain
+inclusion (through the outbox).</p>
+{plots.get("iot", none)}
+</body></html>
+"""

@@ -1,0 +1,145 @@
+"""The report's figures, as base64 PNG strings (matplotlib Agg canvas, no pyplot)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import math
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import EngFormatter
+
+if TYPE_CHECKING:
+    from utils.report.data import ReportData, Series
+
+OUTCOME_COLORS = {
+    "success": "#2e7d32",
+    "reverted": "#f9a825",
+    "rejected": "#c62828",
+    "dropped": "#6a1b9a",
+    "timeout": "#546e7a",
+}
+
+
+def _seconds(value: float) -> str:
+    if value < 1e-3:
+        return f"{value * 1e6:.0f} µs"
+    return f"{value * 1e3:.1f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def _png(fig: Figure) -> str:
+    FigureCanvasAgg(fig)
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _grid(names: Sequence[str], draw: Callable[[Axes, str], None], height: float = 2.6) -> str:
+    """One small panel per workload, two columns, shared x axis."""
+    cols = 2 if len(names) > 1 else 1
+    rows = math.ceil(len(names) / cols)
+    fig = Figure(figsize=(11, height * rows), layout="constrained")
+    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
+    for i, ax in enumerate(axes.flat):
+        if i < len(names):
+            draw(ax, names[i])
+        else:
+            ax.set_visible(False)
+    for ax in axes[-1]:
+        ax.set_xlabel("elapsed (s)")
+    return _png(fig)
+
+
+def throughput(series: dict[str, Series]) -> str:
+    """Offered (firings/s) vs achieved (successful tx/s) vs target, per workload."""
+
+    def draw(ax: Axes, name: str) -> None:
+        s = series[name]
+        ax.step(s.elapsed, s.target, where="pre", color="#9e9e9e", ls="--", label="target")
+        ax.plot(s.elapsed, s.offered, color="#1565c0", marker=".", label="offered")
+        if s.finished:
+            ax.plot(s.elapsed, s.achieved, color="#2e7d32", marker=".", label="achieved")
+        ax.set_title(name if s.finished else f"{name} (sends no transactions)", fontsize=10)
+        ax.set_ylabel("per second")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="lower right")
+
+    return _grid(sorted(series), draw)
+
+
+def latency(series: dict[str, Series], max_latency: float | None) -> str:
+    """p50 / p95 / p99 per interval, per workload; the latency target as a line."""
+
+    def draw(ax: Axes, name: str) -> None:
+        s = series[name]
+        for values, label, color in ((s.p50, "p50", "#90caf9"), (s.p95, "p95", "#1e88e5"),
+                                     (s.p99, "p99", "#0d47a1")):  # fmt: skip
+            ax.plot(s.elapsed, values, marker=".", label=label, color=color)
+        if max_latency:
+            ax.axhline(max_latency, color="#c62828", ls="--", lw=1, label="target")
+        ax.set_title(name, fontsize=10)
+        ax.set_ylabel("seconds")
+        ax.set_ylim(bottom=0)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, loc="upper left")
+
+    return _grid(sorted(n for n in series if series[n].finished), draw)
+
+
+def outcomes(data: ReportData) -> str:
+    """Stacked horizontal bars: transactions per outcome, per workload."""
+    names = sorted(data.tx)
+    fig = Figure(figsize=(11, 0.6 * len(names) + 1.4), layout="constrained")
+    ax = fig.subplots()
+    left = [0.0] * len(names)
+    for outcome, color in OUTCOME_COLORS.items():
+        counts = [data.tx[n].outcomes[outcome] for n in names]
+        ax.barh(names, counts, left=left, color=color, label=outcome)
+        left = [a + b for a, b in zip(left, counts, strict=True)]
+    ax.set_xlabel("transactions")
+    ax.invert_yaxis()
+    ax.legend(ncols=5, fontsize=8, loc="lower center", bbox_to_anchor=(0.5, 1.0))
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def gas(data: ReportData) -> str:
+    names = sorted(data.tx)
+    values = [data.tx[n].gas_used for n in names]
+    fig = Figure(figsize=(11, 0.5 * len(names) + 1.2), layout="constrained")
+    ax = fig.subplots()
+    bars = ax.barh(names, values, color="#5e35b1")
+    ax.bar_label(bars, labels=[f"{v:,}" for v in values], fontsize=8, padding=3)
+    ax.xaxis.set_major_formatter(EngFormatter())
+    ax.set_xlabel("gas used (total)")
+    ax.invert_yaxis()
+    ax.margins(x=0.15)
+    ax.grid(axis="x", alpha=0.3)
+    return _png(fig)
+
+
+def iot_stages(data: ReportData) -> str:
+    """p50 and p95 per IoT pipeline stage (log scale: microseconds to seconds)."""
+    order = ["validate", "encrypt", "store", "commit", "total"]
+    stages = [s for s in order if s in data.iot_stages]
+    stages += sorted(s for s in data.iot_stages if s not in order)
+    fig = Figure(figsize=(11, 3.2), layout="constrained")
+    ax = fig.subplots()
+    x = range(len(stages))
+    for offset, q, color in ((-0.2, 0.5, "#80cbc4"), (0.2, 0.95, "#00695c")):
+        values = [max(data.iot_stages[s].percentile(q), 1e-6) for s in stages]
+        bars = ax.bar([i + offset for i in x], values, width=0.4, color=color,
+                      label=f"p{q * 100:.0f}")  # fmt: skip
+        ax.bar_label(bars, labels=[_seconds(v) for v in values], fontsize=7, padding=2)
+    ax.set_xticks(list(x), stages)
+    ax.set_yscale("log")
+    ax.margins(y=0.15)
+    ax.set_ylabel("seconds (log)")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(fontsize=8)
+    return _png(fig)

@@ -1,0 +1,117 @@
+"""``summary.json``: what ran, on what, with which settings, and how it went."""
+
+from __future__ import annotations
+
+import json
+import logging
+import platform
+import subprocess
+import tomllib
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from utils.observe.aggregate import RunAggregate
+from utils.observe.csv_sinks import iso_utc
+from utils.observe.kpis import Targets, kpi_snapshot
+
+log = logging.getLogger(__name__)
+
+FILENAME = "summary.json"
+SECRET_MARKERS = ("key", "secret", "password", "token", "mnemonic")
+_PACKAGES = {"web3": "web3", "py-evm": "py-evm", "eth-tester": "eth-tester", "kcstress": "kcstress"}
+_REPO_ROOT = Path(__file__).resolve().parents[2]
+
+
+def strip_secrets(settings: Mapping[str, Any]) -> dict[str, Any]:
+    """Drop keys naming a secret (recursively), whatever the caller already removed."""
+    clean: dict[str, Any] = {}
+    for key, value in settings.items():
+        if any(marker in str(key).lower() for marker in SECRET_MARKERS):
+            continue
+        clean[str(key)] = strip_secrets(value) if isinstance(value, Mapping) else value
+    return clean
+
+
+def versions() -> dict[str, str | None]:
+    found: dict[str, str | None] = {"python": platform.python_version()}
+    for label, dist in _PACKAGES.items():
+        try:
+            found[label] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            found[label] = _source_version() if label == "kcstress" else None
+    return found
+
+
+def _source_version() -> str | None:
+    """This package's version from pyproject.toml when it runs from a checkout, not installed."""
+    try:
+        project = tomllib.loads((_REPO_ROOT / "pyproject.toml").read_text())["project"]
+        return str(project["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return None
+
+
+def git_commit(repo: Path = _REPO_ROOT) -> str | None:
+    """``git rev-parse HEAD`` of the code that ran, or None (no git, no repo, no commit)."""
+    try:
+        done = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True,
+            timeout=5, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.SubprocessError) as exc:
+        log.debug("no git commit: %s", exc)
+        return None
+    commit = done.stdout.strip()
+    return commit if done.returncode == 0 and len(commit) == 40 else None
+
+
+def _iso(unix: float | None) -> str | None:
+    return None if unix is None else iso_utc(unix)
+
+
+def build_summary(
+    aggregate: RunAggregate,
+    *,
+    run_id: str,
+    targets: Targets,
+    settings: Mapping[str, Any],
+    seed: int | None,
+    chain_id: int | None,
+    iot: bool = True,
+    exit_reason: str = "",
+) -> dict[str, Any]:
+    kpis = kpi_snapshot(aggregate, targets=targets, iot=iot)
+    ended = aggregate.ended_at
+    return {
+        "run_id": run_id,
+        "started_at": _iso(aggregate.started_at),
+        "ended_at": _iso(ended),
+        "duration_sec": round(aggregate.elapsed(), 3),
+        "exit_reason": exit_reason,
+        "seed": seed,
+        "chain_id": chain_id,
+        "versions": versions(),
+        "git_commit": git_commit(),
+        "settings": strip_secrets(settings),
+        "targets": targets.as_dict(),
+        "targets_met": {
+            "success_rate": kpis["meets_success_target"],
+            "latency": kpis["meets_latency_target"],
+            "volume": kpis["meets_volume_target"],
+            "all": kpis["all_targets_met"],
+        },
+        "totals": kpis["transactions"],
+        "kpis": kpis,
+    }
+
+
+def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:
+    """Write ``summary.json`` atomically (temp file then rename); return its path."""
+    path = Path(run_dir) / FILENAME
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(summary, indent=2, sort_keys=False, default=str) + "\n")
+    tmp.replace(path)
+    log.info("summary written to %s", path)
+    return path

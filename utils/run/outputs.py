@@ -1,0 +1,127 @@
+"""What a run shows and leaves behind: /health, /metrics and /kpis while it runs, the CSV
+sinks, the live display, and summary.json + report.html at the end. Every figure comes
+from the events of the run's stats hub."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from prometheus_client import CollectorRegistry, generate_latest
+
+from lcore_node.errors import DEVICE_ERROR_CODES
+from server import ServerThread, create_app
+from utils.clock import Clock
+from utils.observe.aggregate import RunAggregate
+from utils.observe.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink, flush_periodically
+from utils.observe.health import HealthMonitor
+from utils.observe.kpi_intervals import KpiIntervalSink
+from utils.observe.kpis import Targets, kpi_snapshot
+from utils.observe.live import LiveDisplay
+from utils.observe.metrics import PrometheusSink
+from utils.observe.stats import StatsHub
+from utils.report.html import build_report
+from utils.report.summary import build_summary, write_summary
+from utils.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def package_version() -> str:
+    try:
+        return metadata.version("kcstress")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+class RunOutputs:
+    """Owned by the Run: ``start_server`` first (a taken port fails before anything
+    starts), ``open`` once the chain id is known, ``close`` at the end."""
+
+    def __init__(self, settings: Settings, run_id: str, run_dir: Path, clock: Clock,
+                 hub: StatsHub, aggregate: RunAggregate) -> None:
+        self.settings = settings
+        self.run_id = run_id
+        self.run_dir = run_dir
+        self.clock = clock
+        self.hub = hub
+        self.aggregate = aggregate
+        self.targets = Targets(settings.target_success_rate, settings.target_max_latency_sec,
+                               settings.target_daily_entries)
+        self.registry = CollectorRegistry()
+        self.health = HealthMonitor(clock, device_errors=DEVICE_ERROR_CODES)
+        hub.subscribe(self.health.on_event)
+        self.server: ServerThread | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self._live: LiveDisplay | None = None
+        self._closed = False
+        self.iot = settings.iot_device_count > 0 and settings.iot_data_submission_rate > 0
+
+    def kpis(self) -> dict[str, Any]:
+        return kpi_snapshot(self.aggregate, targets=self.targets, iot=self.iot,
+                            now=self.clock.now())
+
+    def start_server(self) -> None:
+        app = create_app(registry=self.registry, health=self.health.check, kpis=self.kpis)
+        self.server = ServerThread(app, host=self.settings.host, port=self.settings.port).start()
+        log.info("serving /health, /metrics and /kpis on %s", self.server.url)
+
+    def open(self, chain_id: int) -> None:
+        """Subscribe the sinks (files are created now) and start the periodic tasks."""
+        rates = self.settings.rates()
+        self.hub.add_sink(PrometheusSink(self.registry, run_id=self.run_id, chain_id=chain_id,
+                                         version=package_version(), targets=rates))
+        self.hub.add_sink(TxCsvSink(self.run_dir))
+        self.hub.add_sink(IotCsvSink(self.run_dir))
+        self.hub.add_sink(DeviceStatsSink(self.run_dir, clock=self.clock.now))
+        self.hub.add_sink(KpiIntervalSink(self.run_dir, interval=self.settings.interval,
+                                          targets=rates, start=self.clock.now(),
+                                          clock=self.clock.now))
+        tty = sys.stderr.isatty()
+        self._live = LiveDisplay(self.aggregate, sys.stderr, tty=tty,
+                                 interval=None if tty else self.settings.interval,
+                                 duration=self.settings.duration, clock=self.clock.now)
+        self._tasks = [asyncio.create_task(flush_periodically(self.hub), name="flush-sinks"),
+                       asyncio.create_task(self._live.run(), name="live-display")]
+
+    async def close(self) -> None:
+        """Stop the periodic tasks and close every sink (final rows written). Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._live is not None:
+            self._live.stop()  # its task ends after one last refresh
+        for task in self._tasks:
+            if task.get_name() != "live-display":
+                task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+        self.hub.close()
+        # the final scrape, kept: the HTTP server stops with the run
+        (self.run_dir / "metrics.prom").write_bytes(generate_latest(self.registry))
+
+    def stop_server(self) -> None:
+        if self.server is not None:
+            self.server.stop()
+            self.server = None
+
+    def finish(self, *, chain_id: int | None, seed: int, extra: dict[str, Any],
+               exit_reason: str) -> None:
+        """summary.json and report.html (a failing report does not lose the summary)."""
+        summary = build_summary(self.aggregate, run_id=self.run_id, targets=self.targets,
+                                settings=self.settings.public_dict(), seed=seed,
+                                chain_id=chain_id, iot=self.iot, exit_reason=exit_reason)
+        summary.update(extra)
+        write_summary(self.run_dir, summary)
+        try:
+            build_report(self.run_dir)
+        except Exception:
+            log.exception("report.html could not be built; rebuild with "
+                          "`python main.py report %s`", self.run_dir)

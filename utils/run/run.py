@@ -1,0 +1,281 @@
+"""One benchmark run: wiring, the load phase, drain and the end-of-run outputs.
+
+``Run`` owns every resource of a run (chain, RPC connection, engine, lcore
+node, sinks, server) through one AsyncExitStack, so each is closed on every
+path: normal end, SIGINT/SIGTERM, or an error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import secrets
+import signal
+import sys
+from contextlib import AsyncExitStack
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TextIO
+
+from contracts.lending import LendingWorkload
+from contracts.transfers import merchant_workload, payment_workload
+from utils.aio import wait_event
+from utils.chain.funding import merge_needs, require_balance, top_up
+from utils.chain.session import ChainSession, open_session
+from utils.chain.wallets import WalletPool
+from utils.clock import Clock
+from utils.devchain.launch import launch_embedded
+from utils.errors import KcStressError
+from utils.iot.verify import VerifyCounts, verify_records
+from utils.load.scheduler import Scheduler
+from utils.load.workload import Workload
+from utils.observe.aggregate import RunAggregate
+from utils.observe.stats import StatsHub
+from utils.report.final_table import render, verdict
+from utils.run.iot_half import IotParts, iot_enabled, open_iot
+from utils.run.outputs import RunOutputs
+from utils.settings import NON_TX_WORKLOADS, Settings
+
+log = logging.getLogger(__name__)
+
+EXIT_MET, EXIT_MISSED, EXIT_CONFIG = 0, 1, 2
+DEPLOY_GAS_RESERVE = 3_000_000  # MVPIoTProcessor deployment (+ Stylus activation) at most
+
+
+@dataclass
+class Run:
+    settings: Settings
+    run_id: str
+    run_dir: Path
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    clock: Clock = field(default_factory=Clock)
+    hub: StatsHub = field(default_factory=StatsHub)
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def __post_init__(self) -> None:
+        self.seed = self.settings.seed if self.settings.seed is not None else secrets.randbits(32)
+        self.rng = random.Random(self.seed)
+        tx_rates = {k: v for k, v in self.settings.rates().items() if k not in NON_TX_WORKLOADS}
+        self.aggregate = RunAggregate(tx_rates, clock=self.clock.now(),
+                                      not_transactions=NON_TX_WORKLOADS)
+        self.hub.subscribe(self.aggregate.on_event)
+        self.workloads: list[Workload] = []
+        self.iot: IotParts | None = None
+        self.session: ChainSession | None = None
+        self.verified: VerifyCounts | None = None
+        self.wallets: WalletPool | None = None
+        self.outputs = RunOutputs(self.settings, self.run_id, self.run_dir, self.clock,
+                                  self.hub, self.aggregate)
+
+    async def execute(self) -> int:
+        """Run to the end; the exit code says whether targets were met."""
+        log.info("run %s (seed %d) writing to %s", self.run_id, self.seed, self.run_dir)
+        self.outputs.start_server()  # a taken port fails before anything starts
+        self._install_signals()  # a signal during set-up: no load, straight to the end
+        try:
+            async with AsyncExitStack() as stack:
+                await self._prepare(stack)
+                assert self.session is not None
+                self.outputs.health.phase = "load"
+                await self._load_phase(self.session)
+                self.aggregate.ended_at = self.clock.now()
+                self.outputs.health.phase = "verifying"
+                await self._verify()
+                await self.outputs.close()
+            return self._finish()
+        finally:
+            self.outputs.stop_server()
+
+    async def _prepare(self, stack: AsyncExitStack) -> None:
+        """Chain, outputs, wallets, workloads, IoT node and funding."""
+        self.outputs.health.phase = "setup"
+        self.session = session = await open_session(self.settings, self.hub, self.clock, stack,
+                                                    launch_embedded)
+        self.outputs.health.follower = session.engine.follower
+        self.outputs.open(session.info.chain_id)
+        stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
+        wallets = self._wallets(session)
+        self.workloads = self._transfer_workloads(session, wallets)
+        # before spending on a contract deployment: can the funder pay for the transfers?
+        deploy_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
+            self.settings) else 0
+        await require_balance(session.rpc, wallets.funder,
+                              sum(merge_needs(self._needs()).values()) + deploy_reserve,
+                              "for the transfer workloads and the contract deployment")
+        if iot_enabled(self.settings):
+            self.iot = await open_iot(self.settings, session, wallets, self.run_dir,
+                                      self.seed, stack)
+            self.workloads += [self.iot.registration, self.iot.submission]
+        self.wallets = wallets
+        await self._fund(session, wallets)
+
+    def _wallets(self, session: ChainSession) -> WalletPool:
+        s = self.settings
+        return WalletPool.derive(session.info.funder_key, self.seed, {
+            "user": s.users, "merchant": s.merchants, "settlement": 1,
+            "lender": s.lenders, "borrower": s.borrowers, "committer": s.committers,
+        })
+
+    def _transfer_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
+        engine, rng = session.engine, self.rng
+        return [
+            payment_workload(engine, wallets.role("user"), wallets.role("merchant"),
+                             random.Random(rng.random())),
+            merchant_workload(engine, wallets.role("merchant"), wallets.role("settlement")[0],
+                              random.Random(rng.random())),
+            LendingWorkload(engine, wallets.role("lender"), wallets.role("borrower"),
+                            random.Random(rng.random())),
+        ]
+
+    def _steps_to_fund(self, rate: float) -> float:
+        """Steps a workload may take before the next top-up: the whole run, or one
+        funding horizon for a run without an end (then :meth:`_refill` tops up)."""
+        horizon = self.settings.duration or self.settings.funding_horizon
+        return rate * horizon * 1.2 + 10 if rate > 0 else 0
+
+    def _needs(self) -> list[dict[str, int]]:
+        rates = self.settings.rates()
+        return [w.funding_needs(self._steps_to_fund(rates.get(w.name, 0)))
+                for w in self.workloads if rates.get(w.name, 0) > 0]
+
+    async def _fund(self, session: ChainSession, wallets: WalletPool) -> None:
+        parts = self._needs()
+        if self.iot is not None and self.iot.committer is not None:
+            commits = self._steps_to_fund(self.settings.iot_data_submission_rate)
+            parts.append(self.iot.committer.funding_needs(commits))
+        # set-up transactions are not part of the measurement: a private hub
+        from utils.chain.tx_engine import TxEngine
+
+        async with TxEngine(session.rpc, StatsHub(), self.clock, session.fees,
+                            session.info.chain_id) as funding:
+            await top_up(funding, session.rpc, wallets.funder, merge_needs(parts))
+
+    async def _refill(self, session: ChainSession) -> None:
+        """A run without an end outlives its first funding (one funding horizon): top the
+        wallets up again every half horizon while the load runs."""
+        every = self.settings.funding_horizon / 2
+        while True:
+            await wait_event(self.stop, every)
+            if self.stop.is_set():
+                return
+            try:
+                assert self.wallets is not None
+                await self._fund(session, self.wallets)
+            except KcStressError as exc:  # the load goes on; its failures are counted
+                log.error("topping up the wallets failed: %s", exc)
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, self._on_signal, sig)
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        if self.stop.is_set():
+            log.warning("%s again: already draining (deadline %g s)", sig.name,
+                        self.settings.drain_timeout)
+            return
+        log.info("%s received: stopping the load and draining", sig.name)
+        self.outputs.health.phase = "draining"
+        self.stop.set()
+
+    async def _load_phase(self, session: ChainSession) -> None:
+        s = self.settings
+        scheduler = Scheduler(self.hub, self.clock, arrival=s.arrival, seed=self.seed)
+        rates = s.rates()
+        self.aggregate.started_at = self.clock.now()
+        firing = [asyncio.create_task(scheduler.run(w, rates.get(w.name, 0.0), self.stop),
+                                      name=f"fire-{w.name}") for w in self.workloads]
+        if s.duration == 0:
+            firing.append(asyncio.create_task(self._refill(session), name="refill"))
+        if s.duration > 0:
+            await wait_event(self.stop, s.duration)
+            self.stop.set()
+        else:
+            await self.stop.wait()
+        await asyncio.gather(*firing)
+        await self._drain(session, scheduler)
+
+    async def _drain(self, session: ChainSession, scheduler: Scheduler) -> None:
+        """Stop firing (done), then let steps, the IoT outbox and the engine finish by a
+        shared deadline; what is left then is counted as timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.drain_timeout
+        log.info("draining: %d steps, %d transactions in flight (deadline %g s)",
+                 scheduler.running_steps, session.engine.in_flight, self.settings.drain_timeout)
+        await scheduler.wait_steps(max(0.0, deadline - loop.time()))
+        if self.iot is not None and self.iot.node is not None and self.iot.node.outbox:
+            left = await self.iot.node.outbox.drain(max(0.0, deadline - loop.time()))
+            if left:
+                log.warning("%d IoT records not committed by the drain deadline", left)
+        timed_out = await session.engine.drain(max(0.0, deadline - loop.time()))
+        if timed_out:
+            log.warning("%d transactions counted as timeout at the drain deadline", timed_out)
+
+    async def _verify(self) -> None:
+        """The embedded chain ends with the run: verify the run's records while it is up."""
+        if self.iot is None or self.iot.node is None:
+            return
+        self.verified = await verify_records(self.iot.node, on_chain=True)
+        log.info("%s", self.verified.line())
+
+    def _finish(self) -> int:
+        reasons = list(verdict(self.outputs.kpis()).reasons)
+        if self.verified is not None and not self.verified.passed:
+            reasons.append(self.verified.line())
+        self.outputs.health.phase = "done"
+        extra = self._summary_extra()
+        self.outputs.finish(
+            chain_id=self.session.info.chain_id if self.session else None, seed=self.seed,
+            extra=extra, exit_reason="; ".join(reasons) or "targets met",
+        )
+        print(render(self.aggregate), file=self.out)
+        for line in self._extra_lines(extra):
+            print(line, file=self.out)
+        status = "met" if not reasons else "NOT met: " + "; ".join(reasons)
+        print(f"run {self.run_id}: targets {status}", file=self.out)
+        print(f"results in {self.run_dir}", file=self.out)
+        return EXIT_MISSED if reasons else EXIT_MET
+
+    def _lending(self) -> LendingWorkload | None:
+        return next((w for w in self.workloads if isinstance(w, LendingWorkload)), None)
+
+    def _summary_extra(self) -> dict[str, Any]:
+        extra: dict[str, Any] = {}
+        if self.session is not None:
+            extra["chain"] = {"embedded": self.session.info.embedded,
+                              "client": self.session.info.client_version,
+                              "nonce_resyncs": self.session.engine.nonce_resyncs}
+        if (lending := self._lending()) is not None:
+            extra["loan_book"] = lending.book.summary()
+        if self.iot is not None:
+            pipeline = self.aggregate.workloads.get("data_pipeline")
+            commits = pipeline.successes if pipeline else 0
+            processor = self.iot.processor
+            extra["contract"] = None if processor is None else {
+                "address": processor.address, "flavour": processor.flavour,
+                "deploy_gas": processor.deploy_gas,
+            }
+            extra["iot"] = {
+                "gas_per_record": round(pipeline.gas_used / commits) if pipeline and commits
+                else None,
+                "submissions_skipped_no_device": self.iot.submission.skipped,
+                "verify": self.verified.as_dict() if self.verified else None,
+            }
+        return extra
+
+    def _extra_lines(self, extra: dict[str, Any]) -> list[str]:
+        lines = []
+        if (lending := self._lending()) is not None and lending.book.originated:
+            book = lending.book.summary()
+            lines.append(f"loan book: {book['originated']} originated, {book['repaid']} repaid, "
+                         f"{book['open']} open; origination to repayment p50 "
+                         f"{book['repay_time_p50_sec']:.2f} s")
+        if self.iot is not None and extra.get("contract"):
+            gas = extra["iot"]["gas_per_record"]
+            lines.append(f"IoT contract: {extra['contract']['flavour']} at "
+                         f"{extra['contract']['address']}; gas per record "
+                         f"{gas if gas is not None else 'n/a'}")
+        if self.verified is not None:
+            lines.append(self.verified.line())
+        return lines

@@ -1,5 +1,0 @@
-"""The Stylus host of the embedded chain: Arbitrum Stylus (WASM) programs executed by
-wasmtime inside py-evm, with ArbWasm activation and Nitro's ink metering.
-
-Entry point: :func:`utils.stylus.host.stylus_vm_configuration`. See docs/stylus.md.
-"""
