@@ -139,7 +139,7 @@ class TxCsvSink(_RowSink):
 def tx_row(e: TxEvent) -> list[Any]:
     return [
         iso_utc(e.finished_at), e.module, e.tx_hash, e.outcome.value, e.gas_used,
-        f"{e.latency:.6f}", _one_line(e.error), unix_ms(e.intended_at), unix_ms(e.sent_at),
+        f"{e.latency:.9f}", _one_line(e.error), unix_ms(e.intended_at), unix_ms(e.sent_at),
         unix_ms(e.included_at), "" if e.block_number is None else e.block_number, e.sender,
         "" if e.nonce is None else e.nonce, e.workload, e.operation,
     ]  # fmt: skip
@@ -158,7 +158,7 @@ class IotCsvSink(_RowSink):
 def iot_row(e: IotEvent) -> list[Any]:
     return [
         iso_utc(e.timestamp), e.device_id, e.device_type, e.operation, e.success,
-        f"{e.latency:.6f}", e.stage, e.tx_hash, _one_line(e.error), e.data_size,
+        f"{e.latency:.9f}", e.stage, e.tx_hash, _one_line(e.error), e.data_size,
     ]  # fmt: skip
 
 

@@ -1,38 +1,57 @@
-"""Bounded-memory latency histogram with percentile estimates.
+"""Bounded-memory latency histogram: 1 us to 1 hour at under 2 % relative error.
 
-Log-spaced buckets (about 2% relative width) from 1 ms to 1 hour, plus exact
-count, sum, min and max. Memory is fixed whatever the number of samples; a
-percentile is read off the cumulative bucket counts, interpolated inside the
-bucket, so its error is bounded by the bucket width.
+Log-linear buckets, the HdrHistogram layout: values are counted in microseconds,
+every power of two of microseconds is split into 64 equal sub-buckets, so a
+bucket is at most 1/64 (1.6 %) of its lower bound wide, from 1 us up to
+2**32 us (71 minutes); one bucket holds everything below 1 us. At most 2,049
+buckets exist, kept sparse (only those that were hit), plus the exact count,
+sum, min and max. A percentile is read off the cumulative bucket counts and
+interpolated inside its bucket, so its relative error is below the bucket
+width. Two histograms merge exactly (bucket counts add), in any order, in
+any process: the layout is fixed, and :meth:`to_dict` / :meth:`from_dict`
+carry it to a file (``histograms.json``) and back.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
-_MIN = 0.001
-_MAX = 3600.0
-_GROWTH = 1.02
-_NBUCKETS = math.ceil(math.log(_MAX / _MIN) / math.log(_GROWTH)) + 1
-_LOG_GROWTH = math.log(_GROWTH)
+#: the unit of bucket bounds, seconds
+UNIT = 1e-6
+SUB_BUCKETS = 64
+#: the highest bucket ends at 2**OCTAVES units (2**32 us = 4,295 s > 1 hour)
+OCTAVES = 32
+NBUCKETS = 1 + OCTAVES * SUB_BUCKETS
+LAYOUT = f"log-linear/us/{SUB_BUCKETS}/{OCTAVES}"
 
 
-def _bucket(value: float) -> int:
-    if value <= _MIN:
+def bucket_index(value: float) -> int:
+    """The bucket of ``value`` seconds (0 below 1 us; the last one above 71 minutes)."""
+    units = value / UNIT
+    if units < 1.0:
         return 0
-    return min(_NBUCKETS - 1, int(math.log(value / _MIN) / _LOG_GROWTH) + 1)
+    mantissa, exponent = math.frexp(units)  # units = mantissa * 2**exponent, 0.5 <= m < 1
+    if exponent > OCTAVES:
+        return NBUCKETS - 1
+    return 1 + (exponent - 1) * SUB_BUCKETS + int((mantissa * 2.0 - 1.0) * SUB_BUCKETS)
 
 
-def _upper(index: int) -> float:
-    return _MIN * _GROWTH**index
+def bucket_bounds(index: int) -> tuple[float, float]:
+    """[lower, upper) of a bucket, in seconds."""
+    if index <= 0:
+        return 0.0, UNIT
+    octave, sub = divmod(index - 1, SUB_BUCKETS)
+    base = UNIT * 2.0**octave
+    return base * (1 + sub / SUB_BUCKETS), base * (1 + (sub + 1) / SUB_BUCKETS)
 
 
 @dataclass(slots=True)
 class Histogram:
     """Latency histogram in seconds."""
 
-    counts: list[int] = field(default_factory=lambda: [0] * _NBUCKETS)
+    counts: dict[int, int] = field(default_factory=dict)
     count: int = 0
     total: float = 0.0
     min: float = math.inf
@@ -40,20 +59,28 @@ class Histogram:
 
     def observe(self, value: float) -> None:
         value = max(0.0, value)
-        self.counts[_bucket(value)] += 1
+        index = bucket_index(value)
+        counts = self.counts
+        counts[index] = counts.get(index, 0) + 1
         self.count += 1
         self.total += value
-        self.min = min(self.min, value)
-        self.max = max(self.max, value)
+        if value < self.min:
+            self.min = value
+        if value > self.max:
+            self.max = value
 
     def merge(self, other: Histogram) -> None:
-        for i, c in enumerate(other.counts):
-            if c:
-                self.counts[i] += c
+        """Add ``other``'s samples (exact: the same buckets)."""
+        counts = self.counts
+        for index, n in list(other.counts.items()):  # a snapshot: /kpis reads from a thread
+            counts[index] = counts.get(index, 0) + n
         self.count += other.count
         self.total += other.total
         self.min = min(self.min, other.min)
         self.max = max(self.max, other.max)
+
+    def copy(self) -> Histogram:
+        return Histogram(dict(self.counts), self.count, self.total, self.min, self.max)
 
     @property
     def mean(self) -> float:
@@ -65,15 +92,13 @@ class Histogram:
             return 0.0
         rank = q * self.count
         seen = 0
-        for i, c in enumerate(self.counts):
-            if not c:
-                continue
-            if seen + c >= rank:
-                lower = _upper(i - 1) if i else 0.0
-                frac = (rank - seen) / c
-                value = lower + (_upper(i) - lower) * frac
+        for index in sorted(self.counts):
+            n = self.counts[index]
+            if seen + n >= rank:
+                lower, upper = bucket_bounds(index)
+                value = lower + (upper - lower) * ((rank - seen) / n)
                 return min(self.max, max(self.min, value))
-            seen += c
+            seen += n
         return self.max
 
     def summary(self) -> dict[str, float]:
@@ -85,3 +110,55 @@ class Histogram:
             "p99": self.percentile(0.99),
             "max": self.max,
         }
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form: the layout, the exact figures and the non-empty buckets."""
+        return {
+            "layout": LAYOUT,
+            "count": self.count,
+            "sum": self.total,
+            "min": self.min if self.count else None,
+            "max": self.max,
+            "buckets": {str(i): n for i, n in sorted(self.counts.items())},
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Histogram:
+        """The inverse of :meth:`to_dict`; ValueError for another layout or bad counts."""
+        if data.get("layout") != LAYOUT:
+            raise ValueError(f"histogram layout {data.get('layout')!r} is not {LAYOUT!r}")
+        counts = {int(i): int(n) for i, n in data.get("buckets", {}).items()}
+        if any(not 0 <= i < NBUCKETS or n < 0 for i, n in counts.items()):
+            raise ValueError("histogram bucket index or count out of range")
+        count = int(data["count"])
+        if sum(counts.values()) != count:
+            raise ValueError("histogram bucket counts do not add up to its count")
+        low = data.get("min")
+        return cls(counts, count, float(data["sum"]), math.inf if low is None else float(low),
+                   float(data["max"]))
+
+    def encode(self) -> str:
+        """Compact text of the buckets (``index:count;...``), e.g. for a CSV cell."""
+        return ";".join(f"{i}:{n}" for i, n in sorted(self.counts.items()))
+
+    @classmethod
+    def decode(cls, text: str) -> Histogram:
+        """Buckets from :meth:`encode`; count exact, sum/min/max from the bucket bounds."""
+        hist = cls()
+        for part in filter(None, text.split(";")):
+            index, _, n = part.partition(":")
+            hist.add_bucket(int(index), int(n))
+        return hist
+
+    def add_bucket(self, index: int, n: int) -> None:
+        """Count ``n`` samples known only by their bucket (min/max/sum from its bounds)."""
+        if not 0 <= index < NBUCKETS or n < 0:
+            raise ValueError(f"bucket {index} x {n} out of range")
+        if not n:
+            return
+        lower, upper = bucket_bounds(index)
+        self.counts[index] = self.counts.get(index, 0) + n
+        self.count += n
+        self.total += n * (lower + upper) / 2
+        self.min = min(self.min, lower)
+        self.max = max(self.max, upper)

@@ -29,6 +29,8 @@ KPI_COLUMNS: tuple[str, ...] = (
     "reverted", "rejected", "dropped", "timeout",
     "latency_p50", "latency_p95", "latency_p99", "latency_max",
     "gas_used", "in_flight", "late", "missed",
+    # the interval's latency histogram (Histogram.encode): shard runs merge exactly
+    "latency_buckets",
 )  # fmt: skip
 _FAILURES = (Outcome.REVERTED, Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT)
 
@@ -121,8 +123,8 @@ class KpiIntervalSink:
             unix_ms(self._start), unix_ms(end), f"{end - self._run_start:.3f}", name,
             self._targets.get(name, 0.0), win.fired, f"{win.fired / length:.3f}",
             f"{successes / length:.3f}", successes, *(win.outcomes[o] for o in _FAILURES),
-            *(f"{lat.percentile(q):.6f}" for q in (0.50, 0.95, 0.99)), f"{lat.max:.6f}",
-            win.gas_used, max(0, self._in_flight[name]), win.late, win.missed,
+            *(f"{lat.percentile(q):.9f}" for q in (0.50, 0.95, 0.99)), f"{lat.max:.9f}",
+            win.gas_used, max(0, self._in_flight[name]), win.late, win.missed, lat.encode(),
         ]  # fmt: skip
 
     def flush(self) -> None:
