@@ -70,8 +70,8 @@ def run(chain: Chain, wasm: bytes, gas: int = 500_000) -> dict:
     (program("i32.const 0", memory='(memory (export "memory") 129)\n'),
      "memory exceeds limit: 129 > 128"),
     (program("i32.const 0", extra='(import "env" "abort" (func))\n'), "unknown import env.abort"),
-    (program("i32.const 0", extra='(import "vm_hooks" "call_contract" (func (param i32 i32 i32 '
-                                  'i32 i64 i32) (result i32)))\n'), "not supported"),
+    (program("i32.const 0", extra='(import "vm_hooks" "delegate_call_contract" (func (param '
+                                  'i32 i32 i32 i64 i32) (result i32)))\n'), "not supported"),
     (program("i32.const 0", extra="(func $s)\n(start $s)\n"), "start functions not allowed"),
     (program("i32.const 0", memory="(memory 1)\n"), 'missing memory with export name "memory"'),
     (b"\x00asm\x01\x00\x00\x00\xff", "invalid wasm"),

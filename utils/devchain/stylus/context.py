@@ -63,6 +63,7 @@ class HostContext:
     outs: bytes = b""
     storage: dict[int, list[int | None]] = field(default_factory=dict)  # slot -> [value, known]
     reentrant: bool = False
+    return_data: bytes = b""  # output of the program's last call out (read_return_data)
     reads: int = 0
     writes: int = 0
     memory: Any = None  # wasmtime.Memory once instantiated

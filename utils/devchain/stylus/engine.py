@@ -38,11 +38,11 @@ HOSTIOS: dict[str, FuncType] = {
     "msg_reentrant": signature("", "i"), "msg_sender": signature("i"), "msg_value": signature("i"),
     "tx_gas_price": signature("i"), "tx_ink_price": signature("", "i"), "tx_origin": signature("i"),
     "pay_for_memory_grow": signature("i"), "native_keccak256": signature("iii"),
+    "call_contract": signature("iiiiIi", "i"), "static_call_contract": signature("iiiIi", "i"),
 }
-# Real Nitro hooks this dev host does not provide (they would need nested EVM calls).
-UNSUPPORTED_HOSTIOS = frozenset(
-    {"call_contract", "delegate_call_contract", "static_call_contract", "create1", "create2"}
-)
+# Real Nitro hooks this dev host does not provide (call_contract and static_call_contract
+# are provided: utils/devchain/stylus/hostio_call.py).
+UNSUPPORTED_HOSTIOS = frozenset({"delegate_call_contract", "create1", "create2"})
 
 
 def new_engine(max_stack_bytes: int = 512 * 1024) -> wasmtime.Engine:

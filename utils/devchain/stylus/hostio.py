@@ -14,6 +14,7 @@ import wasmtime
 from eth_utils import keccak
 
 from utils.devchain.stylus.context import EarlyExit, HostContext, HostFailure
+from utils.devchain.stylus.hostio_call import CALL_HOSTIOS
 from utils.devchain.stylus.hostio_env import ENV_HOSTIOS
 from utils.devchain.stylus.pricing import (
     EVM_API_INK,
@@ -97,17 +98,6 @@ def msg_reentrant(ctx: HostContext, caller: Caller) -> int:
     return int(ctx.reentrant)
 
 
-def read_return_data(ctx: HostContext, caller: Caller, dest: int, offset: int, size: int) -> int:
-    # No hostio of this host makes a sub-call, so the last call's return data is empty.
-    ctx.buy_ink(caller, HOSTIO_INK + EVM_API_INK + write_ink(0))
-    return 0
-
-
-def return_data_size(ctx: HostContext, caller: Caller) -> int:
-    ctx.buy_ink(caller, HOSTIO_INK)
-    return 0
-
-
 HOSTIO_IMPLS: dict[str, Callable[..., Any]] = {
     "read_args": read_args,
     "write_result": write_result,
@@ -121,7 +111,6 @@ HOSTIO_IMPLS: dict[str, Callable[..., Any]] = {
     "msg_sender": msg_sender,
     "msg_value": msg_value,
     "msg_reentrant": msg_reentrant,
-    "read_return_data": read_return_data,
-    "return_data_size": return_data_size,
     **ENV_HOSTIOS,
+    **CALL_HOSTIOS,
 }
