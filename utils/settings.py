@@ -131,6 +131,49 @@ class Settings(BaseSettings):
     lenders: int = Field(2, ge=1, le=10_000)
     borrowers: int = Field(8, ge=1, le=10_000)
     committers: int = Field(4, ge=1, le=1_000, description="wallets that commit IoT records")
+    workers: int = Field(
+        1, ge=1, le=256, validation_alias=_env("workers", "KCSTRESS_WORKERS"),
+        description="worker processes offering the transfer load ('auto' = one per core)",
+    )
+    shard: str | None = Field(
+        None, validation_alias=_env("shard", "KCSTRESS_SHARD"),
+        description="I/N: this process is shard I of N (or JOB_COMPLETION_INDEX with "
+        "KCSTRESS_SHARD_COUNT)",
+    )
+    run_tag: str = Field(
+        "", max_length=200, validation_alias=_env("run_tag", "KCSTRESS_RUN_TAG"),
+        description="shared by the shards of one run (keeps its start barrier its own)",
+    )
+    shard_start_timeout: float = Field(
+        300.0, gt=0, description="seconds a shard waits for shard 0 to fund and start"
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _workers(cls, value: Any) -> Any:
+        if isinstance(value, str) and value.strip().lower() == "auto":
+            import os
+
+            return os.cpu_count() or 1
+        return value
+
+    @field_validator("shard", mode="before")
+    @classmethod
+    def _shard(cls, value: Any) -> Any:
+        """I/N with 0 <= I < N; unset: a Kubernetes Indexed Job's index, if any."""
+        import os
+        import re
+
+        if value in (None, "") and os.environ.get("JOB_COMPLETION_INDEX", "") != "":
+            count = os.environ.get("KCSTRESS_SHARD_COUNT", "")
+            value = f"{os.environ['JOB_COMPLETION_INDEX']}/{count}" if count else None
+        if value in (None, ""):
+            return None
+        match = re.fullmatch(r"\s*(\d+)\s*/\s*(\d+)\s*", str(value))
+        if not match or not int(match[1]) < int(match[2]):
+            raise ValueError(f"expected I/N with 0 <= I < N, got {value!r}")
+        return f"{int(match[1])}/{int(match[2])}"
+
 
     @field_validator("rpc_url", "lcore_node_url")
     @classmethod
@@ -192,6 +235,8 @@ class Settings(BaseSettings):
 
 #: read by the lcore node itself (lcore_node.config / keys), not a Settings field
 LCORE_ENV = ("LCORE_STAGE1_KEY", "LCORE_STAGE2_KEY", "LCORE_KEY_ID", "LCORE_REQUIRE_SIGNATURES")
+#: read by the shard validator (a Kubernetes Indexed Job sets JOB_COMPLETION_INDEX)
+SHARD_ENV = ("JOB_COMPLETION_INDEX", "KCSTRESS_SHARD_COUNT")
 
 
 def environment_names() -> list[str]:
@@ -203,7 +248,7 @@ def environment_names() -> list[str]:
         for choice in info.validation_alias.choices
         if isinstance(choice, str) and choice.isupper()
     }
-    return sorted(names) + list(LCORE_ENV)
+    return sorted(names) + list(LCORE_ENV) + list(SHARD_ENV)
 
 
 def describe_setting(field: str) -> str:

@@ -23,7 +23,9 @@ from utils.observe.health import HealthMonitor
 from utils.observe.kpi_intervals import KpiIntervalSink
 from utils.observe.kpis import Targets, kpi_snapshot
 from utils.observe.live import LiveDisplay
+from utils.observe.aggregate_io import write_histograms
 from utils.observe.metrics import PrometheusSink
+from utils.observe.shard_labels import exposed_registry
 from utils.observe.stats import StatsHub
 from utils.report.html import build_report
 from utils.report.summary import build_summary, write_summary
@@ -54,6 +56,9 @@ class RunOutputs:
         self.targets = Targets(settings.target_success_rate, settings.target_max_latency_sec,
                                settings.target_daily_entries)
         self.registry = CollectorRegistry()
+        # what /metrics and metrics.prom show: a shard's metrics carry its shard label
+        shard = settings.shard.split("/")[0] if settings.shard else None
+        self.exposed = exposed_registry(self.registry, shard)
         self.health = HealthMonitor(clock, device_errors=DEVICE_ERROR_CODES)
         hub.subscribe(self.health.on_event)
         self.server: ServerThread | None = None
@@ -67,7 +72,7 @@ class RunOutputs:
                             now=self.clock.now())
 
     def start_server(self) -> None:
-        app = create_app(registry=self.registry, health=self.health.check, kpis=self.kpis)
+        app = create_app(registry=self.exposed, health=self.health.check, kpis=self.kpis)
         self.server = ServerThread(app, host=self.settings.host, port=self.settings.port).start()
         log.info("serving /health, /metrics and /kpis on %s", self.server.url)
 
@@ -104,8 +109,9 @@ class RunOutputs:
                 await task
         self._tasks = []
         self.hub.close()
+        write_histograms(self.run_dir, self.aggregate)  # what `main.py merge` merges
         # the final scrape, kept: the HTTP server stops with the run
-        (self.run_dir / "metrics.prom").write_bytes(generate_latest(self.registry))
+        (self.run_dir / "metrics.prom").write_bytes(generate_latest(self.exposed))
 
     def stop_server(self) -> None:
         if self.server is not None:
