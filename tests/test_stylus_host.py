@@ -158,7 +158,8 @@ def test_program_must_be_activated_before_it_runs(env: Env) -> None:
     assert revert_data(info.value) == ERROR_NOT_ACTIVATED
     tx = env.tester.send_transaction({
         "from": env.accounts[0], "to": to_checksum_address(ARB_WASM),
-        "data": "0x" + activate_calldata(fresh.address).hex(), "gas": 5_000_000})
+        "data": "0x" + activate_calldata(fresh.address).hex(), "gas": 5_000_000,
+        "value": 10**16})  # the data fee; the excess is returned
     assert env.tester.get_transaction_receipt(tx)["status"] == 1
     assert env.tester.call({"from": env.accounts[0], "to": fresh.address,
                             "data": "0x" + COUNT.hex()}) == "0x" + "00" * 32

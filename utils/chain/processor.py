@@ -32,7 +32,8 @@ async def ensure_processor(session: ChainSession, settings: Settings) -> Process
         if code in (None, "0x", ""):
             raise ChainError(f"MVP_IOT_PROCESSOR_ADDRESS {settings.contract_address} has no code")
         return Processor(settings.contract_address, abi, "configured")
-    if settings.contract == "stylus" and session.info.embedded:
+    if settings.contract == "stylus" and (session.info.embedded or await _wants_stylus(
+            session, settings)):
         return await _deploy_stylus(session, abi)
     artifact = load_artifact()
     address, receipt = await deploy(session.rpc, session.info.funder_key, session.info.chain_id,
@@ -41,9 +42,24 @@ async def ensure_processor(session: ChainSession, settings: Settings) -> Process
     return Processor(address, artifact.abi, "evm", hex_int(receipt["gasUsed"]))
 
 
+async def _wants_stylus(session: ChainSession, settings: Settings) -> bool:
+    """On a given chain: Stylus when it has Stylus; without it, the EVM twin unless
+    ``--contract stylus`` was asked for explicitly (then the deploy refuses: exit 2)."""
+    from utils.chain.stylus_deploy import stylus_version
+
+    if "contract" in settings.model_fields_set:
+        return True
+    if await stylus_version(session.rpc) is not None:
+        return True
+    log.info("the chain has no Stylus (ArbWasm does not answer): deploying the EVM twin")
+    return False
+
+
 async def _deploy_stylus(session: ChainSession, abi: list[dict[str, Any]]) -> Processor:
     from utils.chain.stylus_deploy import deploy_stylus_program
 
-    address, gas = await deploy_stylus_program(session)
-    log.info("deployed and activated the MVPIoTProcessor Stylus program at %s", address)
-    return Processor(address, abi, "stylus", gas)
+    deployment = await deploy_stylus_program(session)
+    log.info("deployed the MVPIoTProcessor Stylus program at %s (%s)", deployment.address,
+             "activation reused" if deployment.reused_activation
+             else f"activated, data fee {deployment.data_fee_wei} wei")
+    return Processor(deployment.address, abi, "stylus", deployment.gas_used)

@@ -41,6 +41,8 @@ from eth_tester import EthereumTester
 from eth_typing import Address
 from eth_utils import ValidationError
 
+from utils.devchain.nitro.l1pricing import L1Pricing
+from utils.devchain.nitro.vm import signed_bytes
 from utils.devchain.txcheck import TxRefused, check_state, check_static, decode_raw_transaction
 from utils.devchain.txpool import GappedQueue
 
@@ -96,8 +98,11 @@ class TxLocation:
 class DevNode:
     """Chain state, the open block, sealing and look-ups. Single-threaded: one caller at a time."""
 
-    def __init__(self, tester: EthereumTester, *, cached_blocks: int = 256) -> None:
+    def __init__(
+        self, tester: EthereumTester, *, cached_blocks: int = 256, nitro: L1Pricing | None = None
+    ) -> None:
         self.tester = tester
+        self.nitro = nitro  # the L1 pricing its VMs charge with (utils.devchain.nitro)
         self.chain: Any = tester.backend.chain
         self.chain_id: int = self.chain.chain_id
         self.accepting = True
@@ -135,6 +140,7 @@ class DevNode:
             self.seal()
             pending = self._open()
         check_state(pending.vm.state, pending.header, tx)
+        self._check_poster_gas(pending.header, tx)
         try:
             receipt, _computation = pending.vm.apply_transaction(pending.header, tx)
         except ValidationError as exc:
@@ -144,6 +150,26 @@ class DevNode:
         pending.index[tx.hash] = len(pending.txs)
         pending.txs.append(tx)
         pending.receipts.append(receipt)
+
+    def _check_poster_gas(self, header: BlockHeaderAPI, tx: SignedTransactionAPI) -> None:
+        """Nitro refuses a tx whose gas cannot also pay its L1 data ("intrinsic gas too low")."""
+        if self.nitro is None:
+            return
+        raw = signed_bytes(tx)
+        base_fee = int(getattr(header, "base_fee_per_gas", 0) or 0)
+        poster = self.nitro.charge(raw, header.block_number, base_fee) if raw else 0
+        needed = tx.intrinsic_gas + poster
+        if poster and tx.gas < needed:
+            raise TxRefused(f"intrinsic gas too low: gas {tx.gas}, minimum needed {needed}")
+
+    def set_l1_base_fee(self, wei_per_unit: int) -> int:
+        """Change the L1 price from the next block without a transaction; returns that block."""
+        if self.nitro is None:
+            raise TxRefused("this chain has no L1 pricing")
+        head = int(self.head().block_number)
+        first = head + 2 if self.pending_count() else head + 1
+        self.nitro.set_price(wei_per_unit, first)
+        return first
 
     def _promote(self, sender: bytes, nonce: int) -> None:
         """Execute queued transactions of ``sender`` whose gap is now filled."""

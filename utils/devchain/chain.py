@@ -108,8 +108,13 @@ class DevChain:
         stylus: bool = False,
         log_path: Path | None = None,
         startup_timeout: float = 60,
+        l1_base_fee_wei: int = 0,
     ) -> DevChain:
-        """Spawn the chain and wait until it serves; raise :class:`DevChainError` otherwise."""
+        """Spawn the chain and wait until it serves; raise :class:`DevChainError` otherwise.
+
+        ``l1_base_fee_wei``: the L1 base fee estimate (price per calldata unit) the chain
+        charges every transaction's data with, as Nitro does (0: no L1 charge); change it
+        while it runs with the admin method ``kcdev_setL1BaseFee``."""
         if stylus and importlib.util.find_spec("utils.devchain.stylus.host") is None:
             raise DevChainError(
                 "stylus=True needs the Stylus WASM host module utils.devchain.stylus.host, "
@@ -123,6 +128,7 @@ class DevChain:
         key = secrets.token_bytes(32)
         address = Account.from_key(key).address
         argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
+        argv += ["--l1-base-fee-wei", str(l1_base_fee_wei)]
         process = spawn([*argv, "--stylus"] if stylus else argv, log_path)
         try:
             send_handshake(process, key)

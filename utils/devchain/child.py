@@ -25,6 +25,8 @@ from eth_account import Account
 
 from utils.devchain.backend import DevNode
 from utils.devchain.genesis import VmConfiguration, build_tester, default_vm_configuration
+from utils.devchain.nitro.l1pricing import L1Pricing
+from utils.devchain.nitro.vm import nitro_vm_configuration
 from utils.devchain.server import serve
 from utils.errors import DevChainError
 
@@ -43,6 +45,7 @@ class ChainOptions:
     gas_limit: int
     funder_balance_wei: int
     stylus: bool
+    l1_base_fee_wei: int = 0
 
 
 def vm_configuration(stylus: bool) -> VmConfiguration | None:
@@ -111,14 +114,17 @@ def announce(info: dict[str, Any], *, managed: bool) -> None:
 def run(options: ChainOptions, funder_key: bytes, *, managed: bool) -> int:
     """Build the chain and serve it until SIGTERM (or SIGINT when standalone)."""
     funder = Account.from_key(funder_key).address
+    pricing = L1Pricing(price_per_unit=options.l1_base_fee_wei)
+    schedule = vm_configuration(options.stylus) or default_vm_configuration()
     tester = build_tester(
         options.chain_id,
         options.gas_limit,
         funder,
         options.funder_balance_wei,
-        vm_configuration(options.stylus),
+        nitro_vm_configuration(schedule, pricing),
     )
-    node = DevNode(tester)
+    node = DevNode(tester, nitro=pricing)
+    pricing.genesis_timestamp = int(node.head().timestamp)
     asyncio.run(_serve_until_stopped(node, options, funder, managed=managed))
     return 0
 

@@ -73,6 +73,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="run Stylus (WASM) programs through utils.devchain.stylus.host",
     )
     parser.add_argument(
+        "--l1-base-fee-wei",
+        type=int,
+        default=0,
+        help="L1 base fee estimate in wei per calldata unit: every transaction is charged "
+        "16 units per byte of its brotli-compressed bytes at this price, as on Nitro; "
+        "0 = no L1 charge; changeable with kcdev_setL1BaseFee (default %(default)s)",
+    )
+    parser.add_argument(
         "--log-level",
         default="INFO",
         choices=["DEBUG", "INFO", "WARNING", "ERROR"],
@@ -134,6 +142,7 @@ def main(argv: list[str] | None = None) -> int:
         gas_limit=args.gas_limit,
         funder_balance_wei=args.funder_balance_wei,
         stylus=args.stylus,
+        l1_base_fee_wei=args.l1_base_fee_wei,
     )
     try:
         if args.managed:

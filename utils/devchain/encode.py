@@ -9,6 +9,8 @@ from eth._utils.address import generate_contract_address
 from eth.abc import BlockHeaderAPI, LogAPI, ReceiptAPI, SignedTransactionAPI
 
 from utils.devchain.backend import SealedBlock
+from utils.devchain.nitro.l1pricing import L1Pricing
+from utils.devchain.nitro.vm import signed_bytes
 from utils.devchain.txcheck import tx_type
 
 Json = dict[str, Any]
@@ -171,7 +173,9 @@ def encode_log(
     }
 
 
-def encode_receipt(sealed: SealedBlock, index: int) -> Json:
+def encode_receipt(sealed: SealedBlock, index: int, nitro: L1Pricing | None = None) -> Json:
+    """A receipt; with Nitro pricing it carries Nitro's ``gasUsedForL1`` (the poster gas
+    inside ``gasUsed``) and ``l1BlockNumber``."""
     block = sealed.block
     tx = block.transactions[index]
     receipt: ReceiptAPI = sealed.receipts[index]
@@ -179,7 +183,7 @@ def encode_receipt(sealed: SealedBlock, index: int) -> Json:
     base_fee = getattr(block.header, "base_fee_per_gas", None)
     first_log = sealed.log_offsets[index]
     created = generate_contract_address(tx.sender, tx.nonce) if not tx.to else None
-    return {
+    out: Json = {
         "transactionHash": b(tx.hash),
         "transactionIndex": q(index),
         "blockHash": b(block.hash),
@@ -197,3 +201,9 @@ def encode_receipt(sealed: SealedBlock, index: int) -> Json:
         "type": q(tx_type(tx)),
         "status": q(1 if receipt.state_root == b"\x01" else 0),
     }
+    if nitro is not None:
+        raw = signed_bytes(tx)
+        poster = nitro.charge(raw, block.number, base_fee or 0) if raw else 0
+        out["gasUsedForL1"] = q(poster)
+        out["l1BlockNumber"] = q(nitro.l1_block_number(block.header.timestamp))
+    return out

@@ -19,6 +19,15 @@ from eth_typing import Address
 from eth_utils import ValidationError
 
 from utils.devchain.backend import DevNode
+from utils.devchain.nitro.node_interface import (
+    NODE_INTERFACE_ADDRESS,
+    SEL_GAS_ESTIMATE_COMPONENTS,
+    SEL_GAS_ESTIMATE_L1_COMPONENT,
+    components_answer,
+    decode_estimate_args,
+    estimate_l1_gas,
+    l1_component_only,
+)
 from utils.errors import ChainError
 
 RPC_GAS_CAP = 50_000_000
@@ -82,6 +91,8 @@ def failure_of(result: CallResult) -> CallFailed:
 
 def _call_state(node: DevNode, number: int | None) -> tuple[Any, StateAPI, int]:
     header = node.header_at(node.head().block_number if number is None else number)
+    if node.nitro is not None:  # ArbGasInfo answers with the block's base fee (Nitro too)
+        node.nitro.call_base_fee = int(getattr(header, "base_fee_per_gas", 0) or 0)
     vm = node.chain.get_vm(header)
     free_header = header.copy(base_fee_per_gas=0)
     prev_hashes = itertools.chain((header.hash,), vm.previous_hashes or ())
@@ -115,7 +126,10 @@ def _run(vm: Any, state: StateAPI, req: CallRequest, gas: int, chain_id: int) ->
 
 
 def execute_call(node: DevNode, req: CallRequest, number: int | None) -> bytes:
-    """eth_call: the return bytes, or :class:`CallFailed` (with revert bytes if reverted)."""
+    """eth_call: the return bytes, or :class:`CallFailed` (with revert bytes if reverted).
+    A call to NodeInterface (0x…c8) is answered here, as Nitro's RPC layer does."""
+    if node.nitro is not None and req.to == NODE_INTERFACE_ADDRESS:
+        return _node_interface(node, req, number)
     vm, state, cap = _call_state(node, number)
     result = _run(vm, state, req, min(req.gas or cap, cap), node.chain_id)
     if result.error is not None:
@@ -124,7 +138,47 @@ def execute_call(node: DevNode, req: CallRequest, number: int | None) -> bytes:
 
 
 def estimate_gas(node: DevNode, req: CallRequest, number: int | None) -> int:
-    """eth_estimateGas: binary search for the least gas that runs ``req`` without error."""
+    """eth_estimateGas: the least gas that runs ``req`` without error, plus (Nitro pricing)
+    the L1 data component Nitro's estimator adds for the same call."""
+    return _estimate_l2_gas(node, req, number) + _estimate_l1_gas(node, req, number)[0]
+
+
+def _estimate_l1_gas(node: DevNode, req: CallRequest, number: int | None) -> tuple[int, int]:
+    """(L1 gas of the estimate, base fee of the block) for ``req``."""
+    header = node.header_at(node.head().block_number if number is None else number)
+    base_fee = int(getattr(header, "base_fee_per_gas", 0) or 0)
+    if node.nitro is None:
+        return 0, base_fee
+    nonce = node.state_at(header.block_number).get_nonce(Address(req.sender))
+    gas = estimate_l1_gas(node.nitro, req.to, req.value, req.data, nonce, base_fee,
+                          header.block_number + 1)
+    return gas, base_fee
+
+
+def _node_interface(node: DevNode, req: CallRequest, number: int | None) -> bytes:
+    selector = req.data[:4]
+    if selector not in (SEL_GAS_ESTIMATE_COMPONENTS, SEL_GAS_ESTIMATE_L1_COMPONENT):
+        raise CallFailed("execution reverted", b"")
+    try:
+        to, _creation, data = decode_estimate_args(req.data)
+    except Exception as exc:  # malformed ABI input reverts, as a precompile's decoder does
+        raise CallFailed("execution reverted", b"") from exc
+    if to == NODE_INTERFACE_ADDRESS:
+        raise CallFailed("cannot estimate virtual contract")
+    inner = CallRequest(sender=req.sender, to=to, data=data, value=req.value)
+    l1_gas, base_fee = _estimate_l1_gas(node, inner, number)
+    assert node.nitro is not None
+    head = node.head().block_number if number is None else number
+    price = node.nitro.price_at(head + 1)
+    if selector == SEL_GAS_ESTIMATE_L1_COMPONENT:
+        nonce = node.state_at(head).get_nonce(Address(req.sender))
+        return l1_component_only(node.nitro, to, req.value, data, nonce, base_fee, head + 1)
+    total = _estimate_l2_gas(node, inner, number) + l1_gas
+    return components_answer(total, l1_gas, base_fee, price)
+
+
+def _estimate_l2_gas(node: DevNode, req: CallRequest, number: int | None) -> int:
+    """Binary search for the least gas that runs ``req`` without error (geth's estimator)."""
     vm, state, cap = _call_state(node, number)
     hi = min(req.gas or cap, cap)
     first = _run(vm, state, req, hi, node.chain_id)

@@ -6,6 +6,9 @@ Standard methods follow geth's result encoding. Dev-only admin methods for fault
   error -32000 "node is not accepting transactions" (reads keep working). Returns true.
 * ``kcdev_mine()``: seal the open block now (an empty block if nothing is pending); returns the
   new block number as a quantity.
+* ``kcdev_setL1BaseFee(quantity)``: the L1 base fee estimate (wei per calldata unit, what
+  ArbGasInfo.getL1BaseFeeEstimate answers) from the next block without a transaction on;
+  returns that block's number.
 
 Errors: -32602 for bad params, -32601 for unknown methods, -32000 for refused transactions
 (geth's wording: "nonce too low", "insufficient funds ...", ...) and failed calls, code 3 with
@@ -71,6 +74,7 @@ class DevChainRpc:
             "eth_getLogs": self._logs,
             "kcdev_setAcceptingTransactions": self._set_accepting,
             "kcdev_mine": lambda _: q(node.seal().block.number),
+            "kcdev_setL1BaseFee": lambda ps: q(node.set_l1_base_fee(arg(ps, 0, p.quantity))),
         }
 
     def call(self, method: str, params: list[Any]) -> Any:
@@ -152,7 +156,7 @@ class DevChainRpc:
         found = self.node.find_transaction(arg(params, 0, p.hash32))
         if found is None or found.block is None:
             return None
-        return encode_receipt(found.block, found.index)
+        return encode_receipt(found.block, found.index, self.node.nitro)
 
     def _block_receipts(self, params: list[Any]) -> list[Json] | None:
         try:
@@ -162,7 +166,7 @@ class DevChainRpc:
         if number is None:
             return None
         sealed = self.node.sealed(number)
-        return [encode_receipt(sealed, i) for i in range(len(sealed.receipts))]
+        return [encode_receipt(sealed, i, self.node.nitro) for i in range(len(sealed.receipts))]
 
     def _logs(self, params: list[Any]) -> list[Json]:
         query = arg(params, 0, _object)

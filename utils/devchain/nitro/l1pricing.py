@@ -111,6 +111,7 @@ class L1Pricing:
     genesis_timestamp: int = 0
     changes: list[tuple[int, int]] = field(default_factory=list)
     call_base_fee: int = 0  # base fee of the block an eth_call runs on (its state has 0)
+    _last: tuple[bytes, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if self.price_per_unit < 0:
@@ -141,7 +142,13 @@ class L1Pricing:
         return int(state.base_fee or 0) or self.call_base_fee
 
     def units(self, signed_tx: bytes) -> int:
-        return poster_units(signed_tx, self.brotli_level)
+        """Calldata units of ``signed_tx`` (the last answer is kept: admission and execution
+        of one transaction ask twice)."""
+        if self._last is not None and self._last[0] == signed_tx:
+            return self._last[1]
+        units = poster_units(signed_tx, self.brotli_level)
+        self._last = (signed_tx, units)
+        return units
 
     def charge(self, signed_tx: bytes, block_number: int, base_fee: int) -> int:
         """Poster gas (``gasUsedForL1``) of a transaction in ``block_number`` at ``base_fee``."""

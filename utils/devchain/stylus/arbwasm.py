@@ -4,8 +4,11 @@
 program's code, checks it against the Stylus rules, compiles it once and records an
 activation word (Nitro's ``Program`` layout) in the storage of the 0x71 account, so
 activation is part of chain state: it survives blocks and is undone with a revert.
-A rule violation reverts with ``Error(string)`` naming the rule. The dev chain charges
-no data fee: ``dataFee`` is 0 and any value sent is returned to the caller.
+A rule violation reverts with ``Error(string)`` naming the rule. The data fee is Nitro's
+(:mod:`utils.devchain.nitro.data_pricer`, priced on the program's estimated machine-code
+size): a call sending less value reverts with ``ProgramInsufficientValue(have, want)``; the
+fee goes to the network fee account and the rest of the value back to the caller, as
+Nitro's ``payActivationDataFee`` does. Simulate with eth_call (and enough value) to learn it.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from utils.chain.stylus_code import (
     decompress_program,
     is_stylus_program,
 )
+from utils.devchain.nitro.data_pricer import DataPricerState, update_model
 from utils.devchain.stylus.activation import ActivationRecord, activation_slot
 from utils.devchain.stylus.pricing import INK_PRICE, STYLUS_VERSION, WARM_SLOAD_GAS
 from utils.devchain.stylus.rules import PAGE_LIMIT, StylusActivationError
@@ -47,6 +51,10 @@ logger = logging.getLogger(__name__)
 # Nitro burns gas for the measured work of parsing, instrumenting and compiling; a fixed
 # charge of the same order stands in for it here (see docs/stylus.md).
 ACTIVATION_GAS = 1_659_168
+ERROR_INSUFFICIENT_VALUE = keccak(text="ProgramInsufficientValue(uint256,uint256)")[:4]
+DATA_PRICER_SLOT = int.from_bytes(keccak(b"stylus.dataPricer"), "big")
+# Nitro pays the fee to ArbOS's network fee account; the embedded chain's stands here.
+NETWORK_FEE_ACCOUNT = Address(bytes.fromhex("00000000000000000000000000000000000a4b05"))
 ERROR_STRING = bytes.fromhex("08c379a0")
 
 
@@ -127,22 +135,34 @@ def _activate(computation: ComputationAPI, data: bytes) -> None:
     if not state.get_code(ARB_WASM_ADDRESS):
         state.set_code(ARB_WASM_ADDRESS, b"\xfe")  # as Nitro: precompiles hold INVALID code
     state.set_storage(ARB_WASM_ADDRESS, activation_slot(codehash), record.encode())
-    _refund_value(computation)
+    data_fee = _charge_data_fee(computation, info.asm_estimate)
     log_data = encode(
-        ["bytes32", "address", "uint256", "uint16"], [keccak(wasm), program, 0, STYLUS_VERSION]
+        ["bytes32", "address", "uint256", "uint16"],
+        [keccak(wasm), program, data_fee, STYLUS_VERSION],
     )
     computation.add_log_entry(
         ARB_WASM_ADDRESS, (int.from_bytes(EVENT_ACTIVATED, "big"),
                            int.from_bytes(codehash, "big")), log_data,
     )
-    computation.output = encode(["uint16", "uint256"], [STYLUS_VERSION, 0])
+    computation.output = encode(["uint16", "uint256"], [STYLUS_VERSION, data_fee])
 
 
-def _refund_value(computation: ComputationAPI) -> None:
+def _charge_data_fee(computation: ComputationAPI, asm_estimate: int) -> int:
+    """Nitro's activation data fee: update the pricer, take the fee, return the change."""
+    state = computation.state
+    pricer = DataPricerState.decode(state.get_storage(ARB_WASM_ADDRESS, DATA_PRICER_SLOT))
+    now = int(state.timestamp or time.time())
+    updated, fee = update_model(pricer, asm_estimate, now)
     value = computation.msg.value
+    if value < fee:
+        revert(computation, ERROR_INSUFFICIENT_VALUE + encode(["uint256", "uint256"],
+                                                              [value, fee]))
+    state.set_storage(ARB_WASM_ADDRESS, DATA_PRICER_SLOT, updated.encode())
     if value:
-        computation.state.delta_balance(ARB_WASM_ADDRESS, -value)
-        computation.state.delta_balance(computation.msg.sender, value)
+        state.delta_balance(ARB_WASM_ADDRESS, -value)
+        state.delta_balance(NETWORK_FEE_ACCOUNT, fee)
+        state.delta_balance(computation.msg.sender, value - fee)
+    return fee
 
 
 def _reason(exc: Exception) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from eth_abi import decode
 from eth_tester import EthereumTester, PyEVMBackend
 from eth_tester.exceptions import TransactionFailed
 from eth_utils import to_checksum_address
@@ -27,6 +28,7 @@ from utils.errors import ChainError
 __all__ = [
     "Deployment",
     "StylusDeployError",
+    "data_fee",
     "deploy_program",
     "is_activated",
     "new_stylus_tester",
@@ -68,6 +70,13 @@ def is_activated(tester: EthereumTester, address: str, sender: str) -> bool:
     return True
 
 
+def data_fee(tester: EthereumTester, address: str, sender: str) -> int:
+    """The activation data fee of ``address`` now, learned by simulating the activation."""
+    out = tester.call({"from": sender, "to": ARB_WASM, "value": 10**18,
+                       "data": "0x" + activate_calldata(address).hex()})
+    return int(decode(["uint16", "uint256"], bytes.fromhex(out[2:]))[1])
+
+
 def deploy_program(tester: EthereumTester, wasm: bytes, sender: str, *,
                    activate: bool = True, gas: int = 8_000_000) -> Deployment:
     """Deploy ``wasm`` as a Stylus program and (by default) activate it."""
@@ -80,9 +89,10 @@ def deploy_program(tester: EthereumTester, wasm: bytes, sender: str, *,
     address = receipt["contract_address"]
     activate_gas = 0
     if activate and not is_activated(tester, address, sender):
+        data = "0x" + activate_calldata(address).hex()
+        value = data_fee(tester, address, sender) * 12 // 10  # cargo-stylus' 20 % margin
         tx = tester.send_transaction(
-            {"from": sender, "to": ARB_WASM, "data": "0x" + activate_calldata(address).hex(),
-             "gas": gas}
+            {"from": sender, "to": ARB_WASM, "data": data, "gas": gas, "value": value}
         )
         activation = tester.get_transaction_receipt(tx)
         if activation["status"] != 1:
