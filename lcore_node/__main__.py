@@ -1,7 +1,8 @@
 """Command line of the lcore node.
 
     python -m lcore_node serve [--host 127.0.0.1] [--port 3000] [--db PATH] [--key-dir DIR]
-                               [--rpc-url URL | --no-chain]
+                               [--rpc-url URL | --no-chain] [--access-log]
+                               [--legacy-api [--legacy-wait SECONDS]]
     python -m lcore_node verify [--db PATH] [--key-dir DIR] [--rpc-url URL]
                                 [--contract-address ADDR] [--abi FILE]
     python -m lcore_node rotate-key [--key-dir DIR]
@@ -11,7 +12,11 @@
 a deployed contract, else one is deployed) or, without it, to an embedded dev chain started
 for the node, as ``main.py`` does. ``--no-chain`` stores records only; they stay 'pending'
 until a node with a chain runs on the same database. ``verify`` is ``main.py verify``.
-Env: LCORE_STAGE1_KEY / LCORE_STAGE2_KEY / LCORE_KEY_ID (keys), LCORE_REQUIRE_SIGNATURES.
+``--legacy-api`` (or LCORE_LEGACY_API=true) answers the original system's clients as the
+original node did (:mod:`lcore_node.legacy`): unsigned submissions, ``"Data submitted; tx
+0x…"``. ``--access-log`` logs one line per request (off by default).
+Env: LCORE_STAGE1_KEY / LCORE_STAGE2_KEY / LCORE_KEY_ID (keys), LCORE_REQUIRE_SIGNATURES,
+LCORE_LEGACY_API.
 """
 
 from __future__ import annotations
@@ -19,16 +24,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
+import os
 import signal
 import sys
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from pathlib import Path
 
-from lcore_node.api import ApiServer
-from lcore_node.config import NodeConfig
+from lcore_node.api import ApiServer, LegacyMode
+from lcore_node.config import NodeConfig, _env_bool
 from lcore_node.keys import KeyStore
+from lcore_node.legacy import DEFAULT_WAIT, SentNotifier, warn_legacy_on
 from lcore_node.node import LcoreNode
 from lcore_node.types import ResultCommitter
 from utils.errors import KcStressError
@@ -40,18 +48,29 @@ DEFAULT_KEY_DIR = Path("lcore-data/keys")
 
 
 def open_committer(
-    rpc_url: str | None, no_chain: bool
+    rpc_url: str | None, no_chain: bool, db: Path
 ) -> AbstractAsyncContextManager[ResultCommitter | None]:
     """The chain committer (None with ``--no-chain``: the outbox stays off)."""
     if no_chain:
         return contextlib.nullcontext(None)
     from lcore_node.chain import open_committer as chain_committer
 
-    return chain_committer(rpc_url)
+    return chain_committer(rpc_url, db=db)
 
 
 def _config(args: argparse.Namespace) -> NodeConfig:
-    return NodeConfig.from_env(Path(args.db), Path(args.key_dir))
+    config = NodeConfig.from_env(Path(args.db), Path(args.key_dir))
+    if args.legacy_api:  # the original clients send no signature
+        config = dataclasses.replace(config, require_signatures=False)
+    return config
+
+
+def _legacy(args: argparse.Namespace, committer: ResultCommitter | None) -> LegacyMode | None:
+    if not args.legacy_api:
+        return None
+    warn_legacy_on(args.legacy_wait)
+    return LegacyMode(committer if isinstance(committer, SentNotifier) else None,
+                      args.legacy_wait)
 
 
 async def serve(args: argparse.Namespace) -> int:
@@ -59,18 +78,29 @@ async def serve(args: argparse.Namespace) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    args.legacy_api = args.legacy_api or _env_bool(os.environ, "LCORE_LEGACY_API", False)
     config = _config(args)
-    async with (
-        open_committer(args.rpc_url, args.no_chain) as committer,
-        LcoreNode(config, committer=committer) as node,
-        ApiServer(node, args.host, args.port, config.max_data_bytes) as server,
-    ):
-        print(f"lcore node listening on {server.url} (db {config.db_path})", flush=True)
-        if committer is None:
-            log.warning("--no-chain: records are stored but not committed on chain")
-        await stop.wait()
-        print("shutting down", flush=True)
+    async with open_committer(args.rpc_url, args.no_chain, Path(args.db)) as chain_committer:
+        committer = SentNotifier(chain_committer) if (
+            args.legacy_api and chain_committer is not None) else chain_committer
+        legacy = _legacy(args, committer)
+        async with (
+            LcoreNode(config, committer=committer) as node,
+            ApiServer(node, args.host, args.port, config.max_data_bytes, legacy=legacy,
+                      access_log=args.access_log) as server,
+        ):
+            await _serve_until(stop, server.url, config, committer)
     return 0
+
+
+async def _serve_until(
+    stop: asyncio.Event, url: str, config: NodeConfig, committer: ResultCommitter | None
+) -> None:
+    print(f"lcore node listening on {url} (db {config.db_path})", flush=True)
+    if committer is None:
+        log.warning("--no-chain: records are stored but not committed on chain")
+    await stop.wait()
+    print("shutting down", flush=True)
 
 
 def verify(argv: list[str]) -> int:
@@ -110,6 +140,15 @@ def _parser() -> argparse.ArgumentParser:
         cmd.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
         cmd.add_argument("--port", type=int, default=3000,
                          help="port, 0 = any free one (default: %(default)s)")
+        cmd.add_argument("--access-log", action="store_true",
+                         help="log one line per request (default: off)")
+        cmd.add_argument("--legacy-api", action="store_true",
+                         help="answer the original system's clients as the original node did:"
+                         " unsigned submissions accepted, 'Data submitted; tx 0x...' (also"
+                         " LCORE_LEGACY_API=true; default: off)")
+        cmd.add_argument("--legacy-wait", type=float, default=DEFAULT_WAIT, metavar="SECONDS",
+                         help="legacy mode: longest wait for the commit transaction to be sent"
+                         " before answering 'dispatch failed' (default: %(default)s)")
     return parser
 
 

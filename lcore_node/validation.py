@@ -6,7 +6,6 @@ clock window, then JSON parsing, and the Ed25519 verification last.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,11 +20,13 @@ from lcore_node.errors import (
     TooLargeError,
     UnauthorizedError,
 )
+from lcore_node.json_guard import JsonDepthError, loads_bounded
 from lcore_node.signing import signing_message
 
 DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _HEX_RE = re.compile(r"(?:0x)?([0-9a-fA-F]*)")
 MAX_DEVICE_TYPE = 64
+MAX_TIMESTAMP = 2**63 - 1  # unix seconds; anything larger is no time (and overflows floats)
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,26 +69,35 @@ def parse_public_key(value: object, device_id: str) -> tuple[str, Ed25519PublicK
 
 
 def check_device_type(value: object) -> str | None:
+    """At most MAX_DEVICE_TYPE printable characters (no NUL, control or lone surrogate)."""
     if value is None:
         return None
     if not isinstance(value, str) or len(value) > MAX_DEVICE_TYPE:
         raise InvalidError(f"must be a string of at most {MAX_DEVICE_TYPE}", field="device_type")
+    if not value.isprintable():
+        raise InvalidError("must be printable text (no control characters or lone"
+                           " surrogates)", field="device_type")
     return value
 
 
-def _reject_constant(name: str) -> None:
-    raise ValueError(f"{name} is not JSON")
-
-
-_DECODER = json.JSONDecoder(parse_constant=_reject_constant)
+def check_timestamp(value: object, device_id: str) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise InvalidError("must be an integer", field="timestamp", device_id=device_id)
+    if not 0 <= value <= MAX_TIMESTAMP:
+        raise InvalidError(f"must be unix seconds in 0..{MAX_TIMESTAMP}", field="timestamp",
+                           device_id=device_id)
+    return value
 
 
 def check_sensor_json(text: str, device_id: str) -> None:
-    """Sensor data must be a JSON object (no NaN/Infinity)."""
+    """Sensor data must be a JSON object (bounded depth, no NaN/Infinity, no huge ints)."""
     try:
-        value = _DECODER.decode(text)
-    except (ValueError, RecursionError) as exc:
-        raise InvalidError(f"not JSON ({exc})", field="data", device_id=device_id) from None
+        value = loads_bounded(text)
+    except JsonDepthError as exc:
+        raise InvalidError(str(exc), field="data", device_id=device_id) from None
+    except ValueError as exc:
+        raise InvalidError(f"not JSON ({str(exc)[:120]})", field="data",
+                           device_id=device_id) from None
     if not isinstance(value, dict):
         raise InvalidError("must be a JSON object", field="data", device_id=device_id)
 
@@ -112,8 +122,7 @@ class SubmissionChecker:
         self, device_id: object, data: object, timestamp: object, signature: object, now: float
     ) -> CheckedSubmission:
         device_id = check_device_id(device_id)
-        if not isinstance(timestamp, int) or isinstance(timestamp, bool):
-            raise InvalidError("must be an integer", field="timestamp", device_id=device_id)
+        timestamp = check_timestamp(timestamp, device_id)
         plaintext = self._plaintext(data, device_id)
         sig = self._signature(signature, device_id)
         device = self._devices.get(device_id)
