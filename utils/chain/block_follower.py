@@ -1,16 +1,19 @@
 """Find receipts by following new blocks, one poll loop for all transactions.
 
-The follower polls ``eth_blockNumber``; for each new block it reads the
-block's transaction hashes, and fetches receipts (one batch) only for the
-hashes it tracks. A tracked transaction ends as success/reverted when its
-receipt is seen, dropped when its sender's nonce was used by another
-transaction, or timeout when it outlives the deadline.
+The follower polls ``eth_blockNumber``; for new blocks it reads their headers and
+transaction hashes (one batch), and for the blocks holding tracked hashes their receipts a
+block at a time: ``eth_getBlockReceipts`` where the node has it and the block is mostly ours,
+else one batch of ``eth_getTransactionReceipt`` for our hashes. A tracked transaction ends as
+success/reverted when its receipt is seen, dropped when its sender's nonce was used by another
+transaction, or timeout when it outlives the deadline (a heap of deadlines, not a scan).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
+import itertools
 import logging
 import time
 from collections import defaultdict
@@ -29,6 +32,9 @@ log = logging.getLogger(__name__)
 MAX_BLOCKS_PER_ROUND = 32
 DROP_CHECK_EVERY = 1.0  # seconds between nonce checks for old transactions
 DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
+BLOCK_RECEIPTS_SHARE = 0.25  # eth_getBlockReceipts when at least this share of a block is ours
+#: answers meaning "no such method" (JSON-RPC -32601; some nodes say it in words)
+NO_METHOD_CODES = (-32601, -32600, -32602)
 
 
 @dataclass(slots=True, eq=False)
@@ -62,6 +68,9 @@ class BlockFollower:
         self._tx_timeout = tx_timeout
         self._poll = poll_interval
         self._pending: dict[str, Pending] = {}
+        self._deadlines: list[tuple[float, int, Pending]] = []  # (expires at, seq, pending)
+        self._seq = itertools.count()
+        self.block_receipts: bool | None = None  # eth_getBlockReceipts served? None: unknown
         self._tasks: list[asyncio.Task[None]] = []
         self._last_block: int | None = None
         self._last_drop_check = 0.0
@@ -75,6 +84,22 @@ class BlockFollower:
 
     def track(self, pending: Pending) -> None:
         self._pending[pending.tx_hash] = pending
+        heap = self._deadlines
+        if len(heap) > 2 * len(self._pending) + 1024:  # mostly ended ones: rebuild
+            heap[:] = [(p.intended_at + self._tx_timeout, next(self._seq), p)
+                       for p in self._pending.values()]
+            heapq.heapify(heap)
+        else:
+            heapq.heappush(heap, (pending.intended_at + self._tx_timeout, next(self._seq),
+                                  pending))
+
+    def untrack(self, pending: Pending) -> bool:
+        """Stop following ``pending`` without an event (its send was refused); False if it
+        had already ended."""
+        if self._pending.get(pending.tx_hash) is pending:
+            del self._pending[pending.tx_hash]
+            return True
+        return False
 
     async def start(self) -> None:
         self._last_block = hex_int(await self._rpc.call("eth_blockNumber"))
@@ -145,9 +170,35 @@ class BlockFollower:
         self.head = number
         self._fees.observe_block(block)
         self._hub.emit(HeadEvent(number, self._clock.now()))
-        ours = [h.lower() for h in block.get("transactions", []) if h.lower() in self._pending]
-        if ours:
-            await self._resolve_receipts(ours)
+        hashes = block.get("transactions", [])
+        pending = self._pending
+        ours = [h for h in (t.lower() for t in hashes) if h in pending]
+        if not ours:
+            return
+        mostly_ours = len(ours) >= BLOCK_RECEIPTS_SHARE * len(hashes)
+        if mostly_ours and self.block_receipts is not False and await self._block_receipts(
+                block["number"]):
+            return
+        await self._resolve_receipts(ours)
+
+    async def _block_receipts(self, number: str) -> bool:
+        """Finish our transactions from the block's receipts; False if the node has none."""
+        try:
+            receipts = await self._rpc.call("eth_getBlockReceipts", number)
+        except RpcError as exc:
+            if exc.code in NO_METHOD_CODES or "not found" in exc.rpc_message.lower():
+                log.info("eth_getBlockReceipts unavailable (%s): receipts by hash", exc)
+                self.block_receipts = False
+                return False
+            raise
+        if not isinstance(receipts, list):
+            return False  # not served yet (load-balanced node): by hash
+        self.block_receipts = True
+        for receipt in receipts:
+            p = self._pending.get(str(receipt["transactionHash"]).lower())
+            if p is not None:
+                self._finish_receipt(p, receipt)
+        return True
 
     async def _resolve_receipts(self, hashes: list[str]) -> list[str]:
         """Fetch receipts in one batch and finish those found; returns hashes with none."""
@@ -160,15 +211,20 @@ class BlockFollower:
             if isinstance(receipt, RpcError) or receipt is None:
                 missing.append(tx_hash)
                 continue
-            ok = hex_int(receipt.get("status", "0x1")) == 1
-            self._finish(
-                pending,
-                Outcome.SUCCESS if ok else Outcome.REVERTED,
-                block=hex_int(receipt["blockNumber"]),
-                gas_used=hex_int(receipt["gasUsed"]),
-                error="" if ok else "execution reverted",
-            )
+            self._finish_receipt(pending, receipt)
         return missing
+
+    def _finish_receipt(self, pending: Pending, receipt: dict[str, Any]) -> None:
+        ok = hex_int(receipt.get("status", "0x1")) == 1
+        self._finish(
+            pending,
+            Outcome.SUCCESS if ok else Outcome.REVERTED,
+            block=hex_int(receipt["blockNumber"]),
+            gas_used=hex_int(receipt["gasUsed"]),
+            error="" if ok else "execution reverted",
+            l1_gas_used=hex_int(receipt.get("gasUsedForL1") or "0x0"),  # Nitro only
+            effective_gas_price=hex_int(receipt.get("effectiveGasPrice") or "0x0"),
+        )
 
     async def _check_old(self) -> None:
         """Old unseen txs: a receipt we missed, or a nonce used by someone else (dropped)."""
@@ -197,8 +253,11 @@ class BlockFollower:
 
     def _expire(self) -> None:
         now = self._clock.now()
-        for p in [p for p in self._pending.values() if now - p.intended_at > self._tx_timeout]:
-            self._finish(p, Outcome.TIMEOUT, error=f"no receipt within {self._tx_timeout:g} s")
+        heap = self._deadlines
+        while heap and heap[0][0] < now:
+            p = heapq.heappop(heap)[2]
+            if self._pending.get(p.tx_hash) is p:
+                self._finish(p, Outcome.TIMEOUT, error=f"no receipt within {self._tx_timeout:g} s")
 
     def _finish(
         self,
@@ -208,9 +267,12 @@ class BlockFollower:
         block: int | None = None,
         gas_used: int = 0,
         error: str = "",
+        l1_gas_used: int = 0,
+        effective_gas_price: int = 0,
     ) -> None:
-        if self._pending.pop(p.tx_hash, None) is None:
+        if self._pending.get(p.tx_hash) is not p:
             return
+        del self._pending[p.tx_hash]
         event = TxEvent(
             workload=p.workload,
             module=p.module,
@@ -225,6 +287,8 @@ class BlockFollower:
             nonce=p.nonce,
             error=error,
             operation=p.operation,
+            l1_gas_used=l1_gas_used,
+            effective_gas_price=effective_gas_price,
         )
         self._hub.emit(event)
         if not p.future.done():

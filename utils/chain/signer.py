@@ -21,7 +21,7 @@ def _load_keccak() -> Callable[[bytes], bytes]:
     try:
         from sha3 import keccak_256
 
-        return lambda data: keccak_256(data).digest()  # type: ignore[no-any-return]
+        return lambda data: keccak_256(data).digest()
     except ImportError:
         from Crypto.Hash import keccak
 
