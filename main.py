@@ -2,6 +2,7 @@
 
 Usage:
   python main.py [options]            run a benchmark (default: embedded chain, until stopped)
+  python main.py capacity [options]   search for the highest rate every SLO holds at (the knee)
   python main.py verify [options]     check every IoT record against the chain
   python main.py report RUN_DIR       rebuild RUN_DIR/report.html from its CSV files
 """
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import ConfigError, KcStressError
+from utils.load.profiles import apply_profiles, cli_profiles
 from utils.run.run_dir import make_run_dir, new_run_id
 from utils.settings import RATE_FIELDS, environment_names, load_settings, parse_rate
 
@@ -27,7 +29,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python main.py",
         description="Drive payment, merchant, lending and IoT-data workloads at chosen rates "
         "against KC-Chain or an embedded dev chain, and measure everything. Settings: "
-        "CLI over environment over --scenario file over defaults.",
+        "CLI over environment over --scenario file over defaults. "
+        "Second thing to try, after 'make run': 'python main.py capacity' searches for the "
+        "highest rate at which the SLOs hold (the knee) and says whether the chain or this "
+        "generator was the limit ('python main.py capacity --help').",
         epilog="Environment: " + ", ".join(environment_names()) + " (PRIVATE_KEY is the "
         "funder's key, required with --rpc-url). "
         "Subcommands: 'python main.py verify --help', 'python main.py report RUN_DIR'. "
@@ -76,9 +81,19 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout")
     }
     for spec in args.rate:
-        workload, rate = parse_rate(spec)
-        values[RATE_FIELDS[workload]] = rate
+        _, _, value = spec.partition("=")
+        if _is_number(value):  # a profile (ramp:..., stages:..., ...:poisson): apply_profiles
+            workload, rate = parse_rate(spec)
+            values[RATE_FIELDS[workload]] = rate
     return values
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
 
 
 def setup_logging(level: str, log_file: Path | None = None) -> None:
@@ -102,6 +117,7 @@ def run_benchmark(argv: list[str]) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(cli_settings(args), args.scenario)
+        settings = apply_profiles(settings, cli_profiles(args.rate))
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -111,6 +127,30 @@ def run_benchmark(argv: list[str]) -> int:
     run_dir = make_run_dir(settings.out, run_id)
     setup_logging(args.log_level, run_dir / "run.log")
     run = Run(settings, run_id=run_id, run_dir=run_dir)
+    try:
+        return asyncio.run(run.execute())
+    except (ConfigError, KcStressError) as exc:
+        logging.getLogger("main").error("%s", exc)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+
+
+def run_capacity(argv: list[str]) -> int:
+    from utils.run.capacity_cli import build_parser as capacity_parser
+    from utils.run.capacity_cli import capacity_settings
+
+    args = capacity_parser().parse_args(argv)
+    try:
+        settings, config = capacity_settings(args)
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    from utils.run.capacity_run import CapacityRun
+
+    run_id = new_run_id()
+    run_dir = make_run_dir(settings.out, run_id)
+    setup_logging(args.log_level, run_dir / "run.log")
+    run = CapacityRun(settings, run_id=run_id, run_dir=run_dir, capacity=config)
     try:
         return asyncio.run(run.execute())
     except (ConfigError, KcStressError) as exc:
@@ -151,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_verify(argv[1:])
     if argv[:1] == ["report"]:
         return run_report(argv[1:])
+    if argv[:1] == ["capacity"]:
+        return run_capacity(argv[1:])
     return run_benchmark(argv)
 
 

@@ -103,6 +103,9 @@ class Settings(BaseSettings):
         description="default: <out>/keys",
     )
     arrival: Literal["constant", "poisson"] = "constant"
+    #: workload -> rate profile (a string such as "ramp:10-200:60", or a [rates] table), read
+    #: by utils.load.profiles; the workload's rate field then holds the profile's peak
+    rate_profiles: dict[str, str | dict[str, Any]] = Field(default_factory=dict)
 
     target_success_rate: float = Field(
         0.95, ge=0, le=1, validation_alias=_env("target_success_rate", "TARGET_SUCCESS_RATE")
@@ -298,9 +301,16 @@ def read_scenario(path: Path) -> dict[str, Any]:
     rates = data.pop("rates", {})
     if not isinstance(rates, dict):
         raise ConfigError("--scenario", f"{path}: [rates] must be a table")
+    data.pop("capacity", None)  # the capacity search's own table (utils.run.capacity_cli)
+    profiles: dict[str, Any] = {}
     for name, value in rates.items():
-        workload, rate = parse_rate(f"{name}={value}")
-        data[RATE_FIELDS[workload]] = rate
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            workload, rate = parse_rate(f"{name}={value}")
+            data[RATE_FIELDS[workload]] = rate
+        else:  # a profile: checked and turned into a peak rate by utils.load.profiles
+            profiles[canonical_workload(name)] = value
+    if profiles:
+        data["rate_profiles"] = profiles
     return data
 
 

@@ -1,11 +1,14 @@
 """Open-loop scheduling of workload steps.
 
-Each workload fires its step at intended times (constant spacing or Poisson
-arrivals at the target rate). A firing never waits for an earlier step: a
-slow chain does not lower the offered load. A firing that starts late is
-counted as late (its lag is measured); when the workload falls more than
-``max_lag`` behind, or has ``max_in_flight`` steps running, firings are
-skipped and counted as missed — never hidden.
+Each workload fires its step at intended times that follow its rate profile
+(:mod:`utils.load.profiles`: constant, ramp or stages; even spacing or Poisson
+arrivals). A firing never waits for an earlier step: a slow chain does not lower
+the offered load. A firing that starts late is counted as late (its lag is
+measured); when the workload falls more than ``max_lag`` behind, or has
+``max_in_flight`` steps running, firings are skipped and counted as missed —
+never hidden. The profile's current rate is emitted as a
+:class:`~utils.observe.events.TargetRateEvent` when it changes (the offered-rate
+gauge, the target column of kpi_intervals.csv), and 0 when firing stops.
 """
 
 from __future__ import annotations
@@ -17,11 +20,16 @@ import random
 
 from utils.aio import wait_event
 from utils.clock import Clock
+from utils.load.profiles import RateProfile
 from utils.load.workload import Workload
-from utils.observe.events import FiringEvent
+from utils.observe.events import FiringEvent, TargetRateEvent
 from utils.observe.stats import StatsHub
 
 log = logging.getLogger(__name__)
+
+#: how often a changing profile's rate is re-emitted, and the change that is worth it
+TARGET_EVERY = 0.5
+TARGET_CHANGE = 0.01
 
 
 class Scheduler:
@@ -44,35 +52,59 @@ class Scheduler:
         self._max_lag = max_lag
         self._max_in_flight = max_in_flight
         self._steps: set[asyncio.Task[None]] = set()
+        self.missed_behind = 0  # firings given up because the generator fell behind
+        self.missed_in_flight = 0  # ... because max_in_flight steps were running
 
     @property
     def running_steps(self) -> int:
         return len(self._steps)
 
-    def _gap(self, rate: float) -> float:
-        return self._rng.expovariate(rate) if self._poisson else 1.0 / rate
+    def _gap(self, poisson: bool) -> float:
+        """The next firing's distance in expected firings (1, or an Exp(1) draw)."""
+        return self._rng.expovariate(1.0) if poisson else 1.0
 
-    async def run(self, workload: Workload, rate: float, stop: asyncio.Event) -> None:
-        """Fire ``workload`` at ``rate`` steps/s until ``stop`` is set or it is exhausted."""
-        if rate <= 0:
+    async def run(self, workload: Workload, rate: float | RateProfile,
+                  stop: asyncio.Event) -> None:
+        """Fire ``workload`` at ``rate`` (steps/s, or a profile from now) until ``stop`` is
+        set or the workload is exhausted."""
+        profile = rate if isinstance(rate, RateProfile) else RateProfile.constant(rate)
+        if profile.is_zero:
             return
+        poisson = self._poisson if profile.arrival is None else profile.arrival == "poisson"
+        start = self._clock.now()
+        reporter = asyncio.create_task(self._report_target(workload.name, profile, start, stop))
+        try:
+            await self._fire(workload, profile, poisson, start, stop)
+        finally:
+            reporter.cancel()
+            self._hub.emit(TargetRateEvent(workload.name, self._clock.now(), 0.0))
+
+    async def _fire(self, workload: Workload, profile: RateProfile, poisson: bool,
+                    start: float, stop: asyncio.Event) -> None:
         running: set[asyncio.Task[None]] = set()
-        intended = self._clock.now()
+        count = 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
         missed = 0
+        intended = start
         while not stop.is_set() and not workload.exhausted():
+            offset = profile.time_at(count)
+            if math.isinf(offset):  # the profile offers nothing more
+                await stop.wait()
+                break
+            intended = start + offset
             delay = intended - self._clock.now()
-            if delay > 0:
-                await wait_event(stop, delay)
-                if stop.is_set():
-                    break
+            if delay > 0 and await wait_event(stop, delay):
+                break
             now = self._clock.now()
-            behind = now - intended
-            if behind > self._max_lag:  # give up the firings we cannot catch up with
-                skipped = math.floor(behind * rate)
-                missed += skipped
-                intended += skipped / rate
+            if now - intended > self._max_lag:  # give up the firings we cannot catch up with
+                skipped = math.floor(profile.firings_until(now - start) - count)
+                if skipped > 0:
+                    missed += skipped
+                    self.missed_behind += skipped
+                    count += skipped
+                    intended = start + profile.time_at(count)
             if len(running) >= self._max_in_flight:
                 missed += 1
+                self.missed_in_flight += 1
             else:
                 self._hub.emit(FiringEvent(workload.name, intended, now, missed))
                 missed = 0
@@ -81,10 +113,24 @@ class Scheduler:
                 self._steps.add(task)
                 task.add_done_callback(running.discard)
                 task.add_done_callback(self._steps.discard)
-            intended += self._gap(rate)
+            count += self._gap(poisson)
         if missed:
             now = self._clock.now()
             self._hub.emit(FiringEvent(workload.name, intended, now, missed, fired=False))
+
+    async def _report_target(self, name: str, profile: RateProfile, start: float,
+                             stop: asyncio.Event) -> None:
+        """Emit the profile's rate now, then whenever it has moved (constant: once)."""
+        last = profile.rate_at(0.0)
+        self._hub.emit(TargetRateEvent(name, start, last))
+        if profile.kind == "constant":
+            return
+        while not await wait_event(stop, TARGET_EVERY):
+            now = self._clock.now()
+            rate = profile.rate_at(now - start)
+            if abs(rate - last) > TARGET_CHANGE * max(last, rate, 1e-9):
+                self._hub.emit(TargetRateEvent(name, now, rate))
+                last = rate
 
     async def _step(self, workload: Workload, intended: float) -> None:
         try:

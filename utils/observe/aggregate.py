@@ -38,6 +38,12 @@ class WorkloadStats:
     lag: Histogram = field(default_factory=Histogram)
     gas_used: int = 0
     finished_sent: int = 0  # outcomes of transactions that had been sent
+    l1_gas_used: int = 0  # the L1 data part of gas_used (gasUsedForL1; 0 off Nitro)
+    fee_wei: int = 0  # sum of gasUsed x effectiveGasPrice
+
+    @property
+    def l2_gas_used(self) -> int:
+        return max(0, self.gas_used - self.l1_gas_used)
 
     @property
     def finished(self) -> int:
@@ -83,12 +89,15 @@ class CommitStatusTracker:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.retries = 0  # a record back to pending after a failed commit attempt
         self._open: dict[int, str] = {}
 
     def on_status(self, event: CommitStatusEvent) -> None:
         previous = self._open.pop(event.record_id, None)
         if previous is not None:
             self.counts[previous] -= 1
+            if event.status == "pending":
+                self.retries += 1
         self.counts[event.status] += 1
         if event.status != COMMITTED:
             self._open[event.record_id] = event.status
@@ -108,6 +117,8 @@ class RunAggregate:
         self._skip = not_transactions
         self.started_at = clock if clock is not None else time.time()
         self.ended_at: float | None = None
+        #: when firing stopped (before the drain): achieved rates are over the load window
+        self.load_ended_at: float | None = None
         self.workloads: dict[str, WorkloadStats] = {
             name: WorkloadStats(name, target_rate=rate) for name, rate in targets.items()
         }
@@ -131,6 +142,8 @@ class RunAggregate:
                 wl.finished_sent += 1
             wl.latency.observe(event.latency)
             wl.gas_used += event.gas_used
+            wl.l1_gas_used += event.l1_gas_used
+            wl.fee_wei += event.fee_wei
         elif isinstance(event, TxSentEvent):
             self._wl(event.workload).sent += 1
         elif isinstance(event, FiringEvent) and event.workload not in self._skip:
@@ -165,6 +178,13 @@ class RunAggregate:
         end = self.ended_at if self.ended_at is not None else (now or time.time())
         return max(0.0, end - self.started_at)
 
+    def load_elapsed(self, now: float | None = None) -> float:
+        """Seconds of offered load: start to the moment firing stopped (the drain after it
+        is left out: what it finishes was offered, and counted, in the load window)."""
+        if self.load_ended_at is not None:
+            return max(0.0, self.load_ended_at - self.started_at)
+        return self.elapsed(now)
+
     def totals(self) -> WorkloadStats:
         """All workloads merged into one."""
         total = WorkloadStats("total")
@@ -179,4 +199,6 @@ class RunAggregate:
             total.latency.merge(wl.latency)
             total.lag.merge(wl.lag)
             total.gas_used += wl.gas_used
+            total.l1_gas_used += wl.l1_gas_used
+            total.fee_wei += wl.fee_wei
         return total

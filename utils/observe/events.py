@@ -78,6 +78,15 @@ class FiringEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class TargetRateEvent:
+    """The rate a workload's profile offers from ``timestamp`` on (0: firing stopped)."""
+
+    workload: str
+    timestamp: float
+    rate: float
+
+
+@dataclass(frozen=True, slots=True)
 class IotEvent:
     """One IoT pipeline operation or stage (one row of iot_metrics.csv)."""
 
@@ -119,4 +128,5 @@ class HeadEvent:
     timestamp: float
 
 
-Event = TxEvent | TxSentEvent | FiringEvent | IotEvent | CommitStatusEvent | RpcEvent | HeadEvent
+Event = (TxEvent | TxSentEvent | FiringEvent | TargetRateEvent | IotEvent | CommitStatusEvent
+         | RpcEvent | HeadEvent)

@@ -20,7 +20,14 @@ from typing import Any
 
 from utils.observe.aggregate import LATE_AFTER_SECONDS
 from utils.observe.csv_sinks import CsvFile, unix_ms
-from utils.observe.events import Event, FiringEvent, Outcome, TxEvent, TxSentEvent
+from utils.observe.events import (
+    Event,
+    FiringEvent,
+    Outcome,
+    TargetRateEvent,
+    TxEvent,
+    TxSentEvent,
+)
 from utils.observe.histogram import Histogram
 
 KPI_COLUMNS: tuple[str, ...] = (
@@ -75,6 +82,11 @@ class KpiIntervalSink:
         self._start = self._run_start
         self._windows: dict[str, _Window] = {name: _Window() for name in self._targets}
         self._in_flight: Counter[str] = Counter()
+        # the target follows the profile (TargetRateEvent): rate since when, and rate x time
+        # accumulated in the open interval, so an interval's target is its time-weighted mean
+        self._rate: dict[str, tuple[float, float]] = {
+            name: (rate, self._run_start) for name, rate in self._targets.items()}
+        self._target_area: dict[str, float] = {}
 
     def _window(self, workload: str) -> _Window:
         win = self._windows.get(workload)
@@ -93,12 +105,27 @@ class KpiIntervalSink:
         elif isinstance(event, TxSentEvent):
             self._window(event.workload)
             self._in_flight[event.workload] += 1
+        elif isinstance(event, TargetRateEvent):
+            self._window(event.workload)
+            self._add_target_area(event.workload, event.timestamp)
+            self._rate[event.workload] = (event.rate, max(event.timestamp, self._start))
         elif isinstance(event, FiringEvent):
             win = self._window(event.workload)
             win.missed += event.missed
             if event.fired:
                 win.fired += 1
                 win.late += 1 if event.lag > LATE_AFTER_SECONDS else 0
+
+    def _add_target_area(self, name: str, until: float) -> None:
+        rate, since = self._rate.get(name, (0.0, self._start))
+        area = rate * max(0.0, until - max(since, self._start))
+        self._target_area[name] = self._target_area.get(name, 0.0) + area
+        self._rate[name] = (rate, max(until, since))
+
+    def _target(self, name: str, end: float, length: float) -> float:
+        """The time-weighted target rate of the interval ending at ``end``."""
+        self._add_target_area(name, end)
+        return self._target_area.pop(name, 0.0) / length if length > 0 else 0.0
 
     def tick(self, now: float | None = None) -> int:
         """Write every interval that ended by ``now``; return how many intervals."""
@@ -121,7 +148,7 @@ class KpiIntervalSink:
         successes = win.outcomes[Outcome.SUCCESS]
         return [
             unix_ms(self._start), unix_ms(end), f"{end - self._run_start:.3f}", name,
-            self._targets.get(name, 0.0), win.fired, f"{win.fired / length:.3f}",
+            f"{self._target(name, end, length):.3f}", win.fired, f"{win.fired / length:.3f}",
             f"{successes / length:.3f}", successes, *(win.outcomes[o] for o in _FAILURES),
             *(f"{lat.percentile(q):.9f}" for q in (0.50, 0.95, 0.99)), f"{lat.max:.9f}",
             win.gas_used, max(0, self._in_flight[name]), win.late, win.missed, lat.encode(),

@@ -46,9 +46,16 @@ class LiveDisplay:
         self._stopped = asyncio.Event()
         self._drawn_lines = 0
         self._last: tuple[float, dict[str, int]] | None = None
+        #: an extra last line (the capacity search's current step and its verdict)
+        self.status_line: Callable[[], str] | None = None
 
     def _recent_rates(self, now: float) -> dict[str, float]:
-        """Successful tx/s per workload since the previous refresh (whole run at first)."""
+        """Successful tx/s per workload since the previous refresh (whole run at first);
+        the last refresh, after stop(), shows the final table's figure: successes over the
+        load window."""
+        if self._stopped.is_set():
+            load = self.aggregate.load_elapsed(now)
+            return {n: wl.achieved_rate(load) for n, wl in self.aggregate.workloads.items()}
         counts = {name: wl.successes for name, wl in self.aggregate.workloads.items()}
         since, before = self._last or (self.aggregate.started_at, {})
         self._last = (now, counts)
@@ -82,6 +89,8 @@ class LiveDisplay:
                 f"{wl.latency.percentile(0.95):>9.3f}{wl.failures:>8d}{wl.in_flight:>8d}"
             )
         lines.append(self._iot())
+        if self.status_line is not None:
+            lines.append(self.status_line())
         return lines
 
     def line(self, now: float) -> str:
@@ -94,6 +103,8 @@ class LiveDisplay:
                 f" p95 {wl.latency.percentile(0.95):.3f}s err {wl.failures}"
             )
         parts.append(self._iot())
+        if self.status_line is not None:
+            parts.append(self.status_line())
         return " | ".join(parts)
 
     def draw(self) -> None:

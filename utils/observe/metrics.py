@@ -20,6 +20,7 @@ from utils.observe.events import (
     IotEvent,
     Outcome,
     RpcEvent,
+    TargetRateEvent,
     TxEvent,
     TxSentEvent,
 )
@@ -73,12 +74,26 @@ class PrometheusSink:
             wl, buckets=TX_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.gas = Counter("kcstress_gas_used", "Gas used by finished transactions", wl, registry=r)
+        self.gas_by_dimension = Counter(
+            "kcstress_gas", "Gas of finished transactions: dimension l1 = the L1 data charge "
+            "(Nitro's gasUsedForL1), l2 = execution (gasUsed - l1)", [*wl, "dimension"],
+            registry=r,
+        )  # fmt: skip
+        self.fee = Counter(
+            "kcstress_fee_wei", "Fees paid by finished transactions (gasUsed x effectiveGasPrice)",
+            wl, registry=r,
+        )  # fmt: skip
         self.in_flight = Gauge(
             "kcstress_in_flight_transactions", "Sent, outcome not known yet", wl, registry=r
         )
         self.target_rate = Gauge(
             "kcstress_target_rate_per_second", "Target firings per second", wl, registry=r
         )
+        self.offered_rate = Gauge(
+            "kcstress_offered_rate_per_second",
+            "Rate the workload's profile offers now (follows ramps and stages; 0 when idle)",
+            wl, registry=r,
+        )  # fmt: skip
         self.firings = Counter(
             "kcstress_firings", "Scheduler firings (offered load)", wl, registry=r
         )
@@ -118,6 +133,10 @@ class PrometheusSink:
         self.records = Gauge(
             "kcstress_iot_records", "lcore records by commit status", ["status"], registry=r
         )
+        self.commit_retries = Counter(
+            "kcstress_iot_commit_retries", "IoT records sent back to pending after a failed "
+            "commit attempt (retries, not failed submissions)", registry=r,
+        )
         self.head = Gauge("kcstress_chain_head_block", "Highest block number seen", registry=r)
         self.rpc = Histogram(
             "kcstress_rpc_request_duration_seconds", "JSON-RPC round trip",
@@ -139,10 +158,14 @@ class PrometheusSink:
     def _init_workload(self, name: str, rate: float) -> None:
         """Create a workload's series at 0 so rate() and absent() behave from the start."""
         self.target_rate.labels(name).set(rate)
+        self.offered_rate.labels(name).set(0)
         for outcome in Outcome:
             self.transactions.labels(name, outcome.value)
-        for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings):
+        for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings,
+                       self.fee):
             metric.labels(name)
+        for dimension in ("l1", "l2"):
+            self.gas_by_dimension.labels(name, dimension)
         for metric in (self.lag, self.late, self.missed):
             metric.labels(name)
 
@@ -154,6 +177,8 @@ class PrometheusSink:
             self.in_flight.labels(event.workload).inc()
         elif isinstance(event, FiringEvent):
             self._on_firing(event)
+        elif isinstance(event, TargetRateEvent):
+            self.offered_rate.labels(event.workload).set(event.rate)
         elif isinstance(event, IotEvent):
             outcome = "success" if event.success else "failure"
             self.iot_ops.labels(event.operation, event.stage, outcome).inc()
@@ -177,6 +202,11 @@ class PrometheusSink:
         self.tx_latency.labels(name).observe(event.latency)
         if event.gas_used:
             self.gas.labels(name).inc(event.gas_used)
+            self.gas_by_dimension.labels(name, "l2").inc(event.l2_gas_used)
+            if event.l1_gas_used:
+                self.gas_by_dimension.labels(name, "l1").inc(event.l1_gas_used)
+            if event.fee_wei:
+                self.fee.labels(name).inc(event.fee_wei)
         if event.sent_at is not None:
             self.in_flight.labels(name).dec()
 
@@ -191,7 +221,10 @@ class PrometheusSink:
             self.missed.labels(name).inc(event.missed)
 
     def _on_commit(self, event: CommitStatusEvent) -> None:
+        retries = self._commits.retries
         self._commits.on_status(event)
+        if self._commits.retries > retries:
+            self.commit_retries.inc()
         for status, count in self._commits.counts.items():
             self.records.labels(status).set(count)
 

@@ -132,6 +132,13 @@ def _load_intervals(data: ReportData) -> None:
         for key, values in (("latency_p50", s.p50), ("latency_p95", s.p95),
                             ("latency_p99", s.p99)):  # fmt: skip
             values.append(_float(row[key]) if finished else math.nan)
+    for name in [n for n, s in data.series.items() if _idle(s)]:
+        del data.series[name]  # a workload at rate 0 gets no empty panel
+
+
+def _idle(series: Series) -> bool:
+    """Nothing targeted, offered or finished in any interval."""
+    return not (any(series.target) or any(series.offered) or series.finished)
 
 
 def tx_table(data: ReportData) -> list[dict[str, Any]]:

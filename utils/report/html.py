@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from utils.errors import ConfigError
+from utils.report.capacity_html import capacity_section
 from utils.report.data import (
     OUTCOMES,
     ReportData,
@@ -158,6 +159,7 @@ def render_html(data: ReportData) -> str:
 <style>{_CSS}</style></head><body>
 <h1>{_e(title)}</h1>{_meta_section(data)}{missing}
 <h2>Targets</h2>{_targets_section(data)}
+{capacity_section(data.summary)}
 <h2>Throughput: offered vs achieved</h2>
 <p class="note">Offered = scheduler firings/s; achieved = successful (included, status 1)
 transactions/s; per interval of kpi_intervals.csv.</p>{plots.get("throughput", none)}

@@ -71,6 +71,11 @@ class RunOutputs:
         return kpi_snapshot(self.aggregate, targets=self.targets, iot=self.iot,
                             now=self.clock.now())
 
+    @property
+    def live(self) -> LiveDisplay | None:
+        """The live display once :meth:`open` made it (a capacity search adds its line)."""
+        return self._live
+
     def start_server(self) -> None:
         app = create_app(registry=self.exposed, health=self.health.check, kpis=self.kpis)
         self.server = ServerThread(app, host=self.settings.host, port=self.settings.port).start()

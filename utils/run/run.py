@@ -28,9 +28,11 @@ from utils.clock import Clock
 from utils.devchain.launch import launch_embedded
 from utils.errors import KcStressError
 from utils.iot.verify import VerifyCounts, verify_records
+from utils.load.profiles import rate_profiles
 from utils.load.scheduler import Scheduler
 from utils.load.workload import Workload
 from utils.observe.aggregate import RunAggregate
+from utils.observe.selfwatch import SelfWatch
 from utils.observe.stats import StatsHub
 from utils.report.final_table import render, verdict
 from utils.run.iot_half import IotParts, iot_enabled, open_iot
@@ -56,7 +58,8 @@ class Run:
     def __post_init__(self) -> None:
         self.seed = self.settings.seed if self.settings.seed is not None else secrets.randbits(32)
         self.rng = random.Random(self.seed)
-        tx_rates = {k: v for k, v in self.settings.rates().items() if k not in NON_TX_WORKLOADS}
+        self.profiles = rate_profiles(self.settings.rates(), self.settings.rate_profiles)
+        tx_rates = {k: self._nominal(k) for k in self.settings.rates() if k not in NON_TX_WORKLOADS}
         self.aggregate = RunAggregate(tx_rates, clock=self.clock.now(),
                                       not_transactions=NON_TX_WORKLOADS)
         self.hub.subscribe(self.aggregate.on_event)
@@ -67,6 +70,15 @@ class Run:
         self.wallets: WalletPool | None = None
         self.outputs = RunOutputs(self.settings, self.run_id, self.run_dir, self.clock,
                                   self.hub, self.aggregate)
+        self.selfwatch = SelfWatch()
+        self.selfwatch.register(self.outputs.registry)
+
+    def _nominal(self, name: str) -> float:
+        """A workload's target for the tables: its profile's mean over the run (its peak for
+        a run without an end)."""
+        profile = self.profiles[name]
+        duration = self.settings.duration
+        return profile.mean_rate(0.0, duration) if duration > 0 else profile.peak
 
     async def execute(self) -> int:
         """Run to the end; the exit code says whether targets were met."""
@@ -93,6 +105,7 @@ class Run:
         self.session = session = await open_session(self.settings, self.hub, self.clock, stack,
                                                     launch_embedded)
         self.outputs.health.follower = session.engine.follower
+        session.engine.on_send_wait = self.selfwatch.observe_send_wait
         self.outputs.open(session.info.chain_id)
         stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
         wallets = self._wallets(session)
@@ -184,8 +197,10 @@ class Run:
         scheduler = Scheduler(self.hub, self.clock, arrival=s.arrival, seed=self.seed)
         rates = s.rates()
         self.aggregate.started_at = self.clock.now()
-        firing = [asyncio.create_task(scheduler.run(w, rates.get(w.name, 0.0), self.stop),
-                                      name=f"fire-{w.name}") for w in self.workloads]
+        self.selfwatch.start_run()
+        watch = asyncio.create_task(self.selfwatch.run(self.stop), name="selfwatch")
+        firing = [asyncio.create_task(scheduler.run(w, self.profiles.get(w.name, rates.get(
+            w.name, 0.0)), self.stop), name=f"fire-{w.name}") for w in self.workloads]
         if s.duration == 0:
             firing.append(asyncio.create_task(self._refill(session), name="refill"))
         if s.duration > 0:
@@ -193,7 +208,9 @@ class Run:
             self.stop.set()
         else:
             await self.stop.wait()
-        await asyncio.gather(*firing)
+        await asyncio.gather(*firing, watch)
+        self.aggregate.load_ended_at = self.clock.now()
+        self.selfwatch.end_run()
         await self._drain(session, scheduler)
 
     async def _drain(self, session: ChainSession, scheduler: Scheduler) -> None:
@@ -241,7 +258,9 @@ class Run:
         return next((w for w in self.workloads if isinstance(w, LendingWorkload)), None)
 
     def _summary_extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {}
+        extra: dict[str, Any] = {"generator": self.selfwatch.summary(
+            self.aggregate.totals().lag.percentile(0.99) if self.aggregate.totals().fired
+            else None)}
         if self.session is not None:
             extra["chain"] = {"embedded": self.session.info.embedded,
                               "client": self.session.info.client_version,
@@ -264,8 +283,18 @@ class Run:
             }
         return extra
 
+    def _generator_lines(self) -> list[str]:
+        """The final table's warning when the generator itself was saturated."""
+        gen = self.selfwatch.summary(self.aggregate.totals().lag.percentile(0.99)
+                                     if self.aggregate.totals().fired else None)
+        if not gen["generator_bound"]:
+            return []
+        return [f"WARNING: the generator was saturated ({'; '.join(gen['reasons'])}): the "
+                "rates above are what this orchestrator could drive, not the chain's limit; "
+                "use more --workers or shards (--shard I/N)"]
+
     def _extra_lines(self, extra: dict[str, Any]) -> list[str]:
-        lines = []
+        lines = self._generator_lines()
         if (lending := self._lending()) is not None and lending.book.originated:
             book = lending.book.summary()
             lines.append(f"loan book: {book['originated']} originated, {book['repaid']} repaid, "

@@ -1,0 +1,124 @@
+"""What one capacity step measured: a stats-hub listener for the step's measured window.
+
+An operation belongs to the window when its *intended* time falls in it, wherever its
+outcome lands (a transaction intended in the window and included during the settle after
+it counts, with its latency from the intended time). Operations are transactions, and for
+``iot_registration`` (no transaction of its own) whole registrations. In-flight count and
+base fee are sampled by the driver (:meth:`sample`); their least-squares slope over the
+window says whether a backlog grew.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from utils.observe.aggregate import IOT_TOTAL_STAGE
+from utils.observe.events import Event, FiringEvent, IotEvent, Outcome, TxEvent
+from utils.observe.histogram import Histogram
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of (t, y) points; 0 for fewer than 3."""
+    if len(points) < 3:
+        return 0.0
+    n = len(points)
+    mean_t = sum(t for t, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    var = sum((t - mean_t) ** 2 for t, _ in points)
+    if var <= 0:
+        return 0.0
+    return sum((t - mean_t) * (y - mean_y) for t, y in points) / var
+
+
+def _edge_mean(values: list[float], first: bool, share: float = 0.2) -> float:
+    count = max(1, int(len(values) * share))
+    part = values[:count] if first else values[-count:]
+    return sum(part) / len(part)
+
+
+@dataclass(slots=True)
+class StepProbe:
+    """Subscribe :meth:`on_event`; ``start``/``end`` bound the measured window (run clock)."""
+
+    start: float
+    end: float
+    offered: float
+    workloads: frozenset[str]
+    registration: str = "iot_registration"
+    fired: int = 0
+    missed: int = 0
+    successes: int = 0
+    finished: int = 0
+    outcomes: dict[str, int] = field(default_factory=dict)
+    latency: Histogram = field(default_factory=Histogram)
+    firing_lag: Histogram = field(default_factory=Histogram)
+    in_flight: list[tuple[float, float]] = field(default_factory=list)
+    base_fees: list[float] = field(default_factory=list)
+
+    def _inside(self, t: float) -> bool:
+        return self.start <= t < self.end
+
+    def on_event(self, event: Event) -> None:
+        if isinstance(event, TxEvent):
+            if event.workload in self.workloads and self._inside(event.intended_at):
+                self._outcome(event.outcome.value, event.outcome is Outcome.SUCCESS,
+                              event.latency)
+        elif isinstance(event, FiringEvent):
+            if event.workload in self.workloads and self._inside(event.intended_at):
+                self.missed += event.missed
+                if event.fired:
+                    self.fired += 1
+                    self.firing_lag.observe(event.lag)
+        elif (isinstance(event, IotEvent) and event.stage == IOT_TOTAL_STAGE
+              and event.operation == "register" and self.registration in self.workloads
+              and self._inside(event.timestamp - event.latency)):
+            self._outcome("success" if event.success else "failed", event.success,
+                          event.latency)
+
+    def _outcome(self, name: str, ok: bool, latency: float) -> None:
+        self.finished += 1
+        self.successes += ok
+        self.outcomes[name] = self.outcomes.get(name, 0) + 1
+        self.latency.observe(latency)
+
+    def sample(self, now: float, in_flight: int, base_fee: int | None) -> None:
+        """Called a few times a second during the window."""
+        if self._inside(now):
+            self.in_flight.append((now, float(in_flight)))
+            if base_fee:
+                self.base_fees.append(float(base_fee))
+
+    def figures(self) -> dict[str, Any]:
+        """The step's measured values (SLO metrics among them), rounded for the CSV."""
+        hold = max(1e-9, self.end - self.start)
+        intended = self.fired + self.missed
+        operations = max(self.fired, self.finished)
+        growth = slope(self.in_flight)
+        base_growth = None
+        if len(self.base_fees) >= 2:
+            first = _edge_mean(self.base_fees, True)
+            base_growth = _edge_mean(self.base_fees, False) / first - 1 if first else None
+        return {
+            "fired": self.fired, "missed": self.missed, "finished": self.finished,
+            "successes": self.successes,
+            "offered_actual": round(self.fired / hold, 3),
+            "achieved": round(self.successes / hold, 3),
+            "p50": round(self.latency.percentile(0.50), 6),
+            "p95": round(self.latency.percentile(0.95), 6),
+            "p99": round(self.latency.percentile(0.99), 6),
+            "success": round(self.successes / operations, 6) if operations else 0.0,
+            "missed_share": round(self.missed / intended, 6) if intended else 0.0,
+            "backlog_slope": round(growth, 3),
+            "backlog": round(growth / self.offered, 6) if self.offered > 0 else 0.0,
+            "basefee": None if base_growth is None else round(base_growth, 6),
+            "firing_lag_p99": round(self.firing_lag.percentile(0.99), 6),
+            "outcomes": dict(self.outcomes),
+        }
+
+    def slo_values(self, figures: dict[str, Any]) -> dict[str, float | None]:
+        """The SLO metrics (utils.load.slo.METRICS) out of :meth:`figures`."""
+        return {"p50": figures["p50"], "p95": figures["p95"], "p99": figures["p99"],
+                "success": figures["success"] if self.fired or self.finished else 0.0,
+                "missed": figures["missed_share"], "backlog": figures["backlog"],
+                "basefee": figures["basefee"]}
