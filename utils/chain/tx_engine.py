@@ -1,11 +1,13 @@
 """The transaction engine: one path from a request to a measured outcome.
 
-Each sender has a local nonce (read once, then counted; resynced after a
-nonce error or a transport failure). Sends are pipelined: a sender's sends
-are serialised so nonces reach the node in order, different senders send
-concurrently, and nobody waits for a receipt while sending. Receipts are
-found by :class:`~utils.chain.block_follower.BlockFollower`, which follows new
-blocks. Each request ends in exactly one :class:`~utils.observe.events.TxEvent`.
+Each sender has a local nonce (read once, then counted; resynced after a nonce error or a
+transport failure) and a :class:`~utils.chain.signer.Signer` built once (key pair, address).
+Sends are pipelined: a request takes the sender's next nonce, is signed and queued on the
+sender's lane of :class:`~utils.chain.send_lanes.SendLanes`, which batches it with other
+senders' sends into JSON-RPC batch requests and keeps each sender's nonce order; nobody waits
+for a receipt, or for an earlier send of the same sender, before sending. Receipts are found
+by :class:`~utils.chain.block_follower.BlockFollower`, which follows new blocks. Each request
+ends in exactly one :class:`~utils.observe.events.TxEvent`.
 """
 
 from __future__ import annotations
@@ -17,11 +19,11 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from eth_account import Account
-
 from utils.chain.block_follower import BlockFollower, Pending
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
+from utils.chain.send_lanes import SendLanes
+from utils.chain.signer import SignedTx, Signer, address_bytes
 from utils.chain.wallets import Wallet
 from utils.clock import Clock
 from utils.errors import RpcError, RpcTimeout
@@ -31,6 +33,7 @@ from utils.observe.stats import StatsHub
 log = logging.getLogger(__name__)
 
 TRANSFER_GAS = 21_000
+ADDRESS_CACHE = 100_000  # recipients' 20-byte forms kept (cleared when full)
 
 
 @dataclass(slots=True)
@@ -50,24 +53,27 @@ class TxRequest:
 
 @dataclass(slots=True)
 class _Sender:
-    wallet: Wallet
-    nonce: int | None = None
+    address: str
+    signer: Signer
+    lane: int
+    nonce: int | None = None  # the next nonce to use; None = read it from the node
+    epoch: int = 0  # counts resyncs: an error resyncs only the epoch its tx was signed in
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+
+
+@dataclass(slots=True)
+class _Signed:
+    pending: Pending
+    epoch: int
+    reply: asyncio.Future[Any]
 
 
 class TxEngine:
     """``async with TxEngine(...) as engine: event = await engine.submit(request)``."""
 
     def __init__(
-        self,
-        rpc: Rpc,
-        hub: StatsHub,
-        clock: Clock,
-        fees: FeePolicy,
-        chain_id: int,
-        *,
-        tx_timeout: float = 60.0,
-        poll_interval: float = 0.05,
+        self, rpc: Rpc, hub: StatsHub, clock: Clock, fees: FeePolicy, chain_id: int, *,
+        tx_timeout: float = 60.0, poll_interval: float = 0.05, send_lanes: int = 4,
     ) -> None:
         self.rpc = rpc
         self.hub = hub
@@ -78,7 +84,9 @@ class TxEngine:
         self.follower = BlockFollower(
             rpc, hub, clock, fees, tx_timeout=tx_timeout, poll_interval=poll_interval
         )
+        self.lanes = SendLanes(rpc, send_lanes)
         self._senders: dict[str, _Sender] = {}
+        self._to_bytes: dict[str, bytes] = {}
         self.nonce_resyncs = 0
         #: the generator's self-watch: seconds from a tx's intended time until its signed
         #: bytes go to the node (sender queue, nonce, signing); see utils/observe/selfwatch.py
@@ -86,14 +94,14 @@ class TxEngine:
 
     async def __aenter__(self) -> TxEngine:
         await self.follower.start()
+        self.lanes.start()
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        await self.lanes.stop()
         await self.follower.stop()
 
     @property
@@ -109,102 +117,112 @@ class TxEngine:
         intended = req.intended_at if req.intended_at is not None else self.clock.now()
         sender = self._senders.get(req.sender.address)
         if sender is None:
-            sender = self._senders[req.sender.address] = _Sender(req.sender)
-        async with sender.lock:
-            try:
-                pending = await self._send(sender, req, intended)
-            except RpcError as exc:
-                return self._finish_unsent(req, intended, sender.nonce, exc)
+            sender = self._new_sender(req.sender)
+        for attempt in (1, 2):
+            signed = await self._sign_next(sender, req, intended, attempt)
+            if isinstance(signed, TxEvent):
+                return signed
+            result = await signed.reply
+            if not isinstance(result, RpcError):
+                return await self._sent(req, signed.pending)
+            if result.code is None:  # transport failure: the node may have it; follow it
+                self._resync(sender, signed.epoch)
+                return await self._sent(req, signed.pending)
+            if not self.follower.untrack(signed.pending):
+                return await signed.pending.future  # finished meanwhile (seen or expired)
+            if attempt == 1 and _is_nonce_error(result):
+                log.warning("nonce error for %s at %d (%s); resyncing", sender.address,
+                            signed.pending.nonce, result.rpc_message)
+                self._resync(sender, signed.epoch, count=True)
+                continue
+            self._give_back(sender, signed)
+            return self._finish_unsent(req, intended, signed.pending.nonce, result)
+        raise AssertionError("unreachable")
+
+    def _new_sender(self, wallet: Wallet) -> _Sender:
+        sender = _Sender(wallet.address, Signer(bytes(wallet.account.key)), self.lanes.assign())
+        self._senders[wallet.address] = sender
+        return sender
+
+    async def _sign_next(
+        self, sender: _Sender, req: TxRequest, intended: float, attempt: int
+    ) -> _Signed | TxEvent:
+        """Take the sender's next nonce, sign, track and queue the send (in nonce order)."""
+        deadline = asyncio.get_running_loop().time() + intended + self.tx_timeout - \
+            self.clock.now()
+        async with sender.lock:  # held across a nonce read only; otherwise never waits
+            if sender.nonce is None:
+                count = await self.lanes.call(sender.lane, "eth_getTransactionCount",
+                                              [sender.address, "pending"], deadline)
+                if isinstance(count, RpcError):
+                    return self._finish_unsent(req, intended, None, count)
+                sender.nonce = hex_int(count)
+            nonce = sender.nonce
+            sender.nonce = nonce + 1
+            signed = self._sign(sender, req, nonce)
+            if self.on_send_wait is not None and attempt == 1:
+                self.on_send_wait(self.clock.now() - intended)
+            pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
+            reply = self.lanes.call(sender.lane, "eth_sendRawTransaction",
+                                    ["0x" + signed.raw.hex()], deadline)
+            return _Signed(pending, sender.epoch, reply)
+
+    def _sign(self, sender: _Sender, req: TxRequest, nonce: int) -> SignedTx:
+        to = self._to_bytes.get(req.to)
+        if to is None:
+            if len(self._to_bytes) >= ADDRESS_CACHE:
+                self._to_bytes.clear()
+            to = self._to_bytes[req.to] = address_bytes(req.to)
+        fees = self.fees
+        if fees.eip1559:
+            return sender.signer.sign_eip1559(
+                chain_id=self.chain_id, nonce=nonce, max_priority_fee=fees.priority_fee,
+                max_fee=fees.max_fee, gas=req.gas, to=to, value=req.value, data=req.data)
+        return sender.signer.sign_legacy(
+            chain_id=self.chain_id, nonce=nonce, gas_price=fees.gas_price, gas=req.gas, to=to,
+            value=req.value, data=req.data)
+
+    def _resync(self, sender: _Sender, epoch: int, *, count: bool = False) -> None:
+        """Read the nonce again before the next send, once per epoch."""
+        if sender.epoch == epoch:
+            sender.epoch += 1
+            sender.nonce = None
+            self.nonce_resyncs += count
+
+    def _give_back(self, sender: _Sender, signed: _Signed) -> None:
+        """A rejected tx did not use its nonce: reuse it if nothing was signed after it."""
+        nonce = signed.pending.nonce
+        if sender.epoch == signed.epoch and sender.nonce == nonce + 1:
+            sender.nonce = nonce
+        else:
+            self._resync(sender, signed.epoch)
+
+    async def _sent(self, req: TxRequest, pending: Pending) -> TxEvent:
+        if not pending.future.done():  # sent_at: when the node's answer came
+            pending.sent_at = self.clock.now()
         self.hub.emit(TxSentEvent(req.workload, pending.sent_at))
         if req.on_sent is not None:
             req.on_sent(pending.tx_hash)
         return await pending.future
 
-    async def _send(self, sender: _Sender, req: TxRequest, intended: float) -> Pending:
-        """Send under the sender's lock; one resync-and-retry after a nonce error."""
-        for attempt in (1, 2):
-            if sender.nonce is None:
-                count = await self._bounded("eth_getTransactionCount", intended,
-                                            sender.wallet.address, "pending")
-                sender.nonce = hex_int(count)
-            nonce = sender.nonce
-            raw, tx_hash = self._sign(req, nonce)
-            if self.on_send_wait is not None and attempt == 1:
-                self.on_send_wait(self.clock.now() - intended)
-            try:
-                await self._bounded("eth_sendRawTransaction", intended, raw)
-            except RpcError as exc:
-                if exc.code is None:
-                    # transport failure: the node may have it; follow it, resync the nonce
-                    sender.nonce = None
-                    return self._track(req, intended, tx_hash, nonce)
-                if attempt == 1 and _is_nonce_error(exc):
-                    log.warning("nonce error for %s at %d (%s); resyncing",
-                                sender.wallet.address, nonce, exc.rpc_message)
-                    self.nonce_resyncs += 1
-                    sender.nonce = None
-                    continue
-                raise
-            sender.nonce = nonce + 1
-            return self._track(req, intended, tx_hash, nonce)
-        raise AssertionError("unreachable")
-
-    async def _bounded(self, method: str, intended: float, *params: Any) -> Any:
-        """An RPC call bounded by what is left of the transaction's deadline."""
-        left = max(0.05, intended + self.tx_timeout - self.clock.now())
-        try:
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives as the call completes, and a cancelled step would then run on
-            async with asyncio.timeout(left):
-                return await self.rpc.call(method, *params)
-        except TimeoutError:
-            raise RpcTimeout(method, left) from None
-
     def _track(self, req: TxRequest, intended: float, tx_hash: str, nonce: int) -> Pending:
         pending = Pending(
-            workload=req.workload,
-            module=req.workload,
-            operation=req.operation,
-            tx_hash=tx_hash,
-            sender=req.sender.address,
-            nonce=nonce,
-            intended_at=intended,
-            sent_at=self.clock.now(),
-            future=asyncio.get_running_loop().create_future(),
+            workload=req.workload, module=req.workload, operation=req.operation,
+            tx_hash=tx_hash, sender=req.sender.address, nonce=nonce, intended_at=intended,
+            sent_at=self.clock.now(), future=asyncio.get_running_loop().create_future(),
         )
         self.follower.track(pending)
         return pending
-
-    def _sign(self, req: TxRequest, nonce: int) -> tuple[str, str]:
-        tx: dict[str, Any] = {
-            "chainId": self.chain_id,
-            "nonce": nonce,
-            "to": req.to,
-            "value": req.value,
-            "gas": req.gas,
-            "data": req.data,
-            **self.fees.fields(),
-        }
-        signed = Account.sign_transaction(tx, req.sender.account.key)
-        return "0x" + signed.raw_transaction.hex(), "0x" + signed.hash.hex()
 
     def _finish_unsent(
         self, req: TxRequest, intended: float, nonce: int | None, exc: RpcError
     ) -> TxEvent:
         event = TxEvent(
-            workload=req.workload,
-            module=req.workload,
+            workload=req.workload, module=req.workload,
             outcome=Outcome.TIMEOUT if isinstance(exc, RpcTimeout) else Outcome.REJECTED,
-            tx_hash="",
-            intended_at=intended,
-            sent_at=None,
-            finished_at=self.clock.now(),
-            block_number=None,
-            gas_used=0,
-            sender=req.sender.address,
-            nonce=nonce,
-            error=exc.rpc_message[:300],
-            operation=req.operation,
+            tx_hash="", intended_at=intended, sent_at=None, finished_at=self.clock.now(),
+            block_number=None, gas_used=0, sender=req.sender.address, nonce=nonce,
+            error=exc.rpc_message[:300], operation=req.operation,
         )
         self.hub.emit(event)
         return event

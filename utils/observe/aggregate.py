@@ -38,12 +38,6 @@ class WorkloadStats:
     lag: Histogram = field(default_factory=Histogram)
     gas_used: int = 0
     finished_sent: int = 0  # outcomes of transactions that had been sent
-    l1_gas_used: int = 0  # the L1 data part of gas_used (gasUsedForL1; 0 off Nitro)
-    fee_wei: int = 0  # sum of gasUsed x effectiveGasPrice
-
-    @property
-    def l2_gas_used(self) -> int:
-        return max(0, self.gas_used - self.l1_gas_used)
 
     @property
     def finished(self) -> int:
@@ -89,15 +83,12 @@ class CommitStatusTracker:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
-        self.retries = 0  # a record back to pending after a failed commit attempt
         self._open: dict[int, str] = {}
 
     def on_status(self, event: CommitStatusEvent) -> None:
         previous = self._open.pop(event.record_id, None)
         if previous is not None:
             self.counts[previous] -= 1
-            if event.status == "pending":
-                self.retries += 1
         self.counts[event.status] += 1
         if event.status != COMMITTED:
             self._open[event.record_id] = event.status
@@ -142,8 +133,6 @@ class RunAggregate:
                 wl.finished_sent += 1
             wl.latency.observe(event.latency)
             wl.gas_used += event.gas_used
-            wl.l1_gas_used += event.l1_gas_used
-            wl.fee_wei += event.fee_wei
         elif isinstance(event, TxSentEvent):
             self._wl(event.workload).sent += 1
         elif isinstance(event, FiringEvent) and event.workload not in self._skip:
@@ -199,6 +188,4 @@ class RunAggregate:
             total.latency.merge(wl.latency)
             total.lag.merge(wl.lag)
             total.gas_used += wl.gas_used
-            total.l1_gas_used += wl.l1_gas_used
-            total.fee_wei += wl.fee_wei
         return total

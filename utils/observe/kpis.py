@@ -57,26 +57,6 @@ def latency_summary(hist: Histogram) -> dict[str, float]:
     }
 
 
-def cost_summary(wl: WorkloadStats) -> dict[str, Any]:
-    """L2 gas, L1 gas (Nitro's gasUsedForL1; 0 elsewhere) and fees, in total and per
-    operation (per transaction that got a receipt)."""
-    ops = wl.successes + wl.outcomes[Outcome.REVERTED]
-
-    def per_op(value: int) -> float | None:
-        return round(value / ops, 1) if ops else None
-
-    return {
-        "operations": ops,
-        "l2_gas": wl.l2_gas_used,
-        "l1_gas": wl.l1_gas_used,
-        "fee_wei": wl.fee_wei,
-        "fee_eth": wl.fee_wei / 10**18,
-        "l2_gas_per_op": per_op(wl.l2_gas_used),
-        "l1_gas_per_op": per_op(wl.l1_gas_used),
-        "fee_wei_per_op": per_op(wl.fee_wei),
-    }
-
-
 def workload_kpis(wl: WorkloadStats, elapsed: float, targets: Targets) -> dict[str, Any]:
     """Figures and verdicts of one workload (transactions it sent)."""
     finished = wl.finished
@@ -98,7 +78,6 @@ def workload_kpis(wl: WorkloadStats, elapsed: float, targets: Targets) -> dict[s
         **latency_summary(wl.latency),
         "scheduler_lag_p95": _round(wl.lag.percentile(0.95), LATENCY_DIGITS),
         "gas_used": wl.gas_used,
-        "costs": cost_summary(wl),
         "meets_success_target": wl.success_rate >= targets.success_rate if finished else None,
         "meets_latency_target": p95 <= targets.max_latency_sec if finished else None,
     }
@@ -136,7 +115,6 @@ def kpi_snapshot(
         "meets_volume_target": daily >= targets.daily_entries if iot else None,
         "targets": targets.as_dict(),
         "iot_records": dict(sorted(aggregate.commits.counts.items())),
-        "iot_commit_retries": aggregate.commits.retries,
         "iot_stages": {s: latency_summary(h) for s, h in sorted(aggregate.iot_latency.items())},
         "chain_head_block": aggregate.head_block,
         "load_window_sec": _round(load, 3),

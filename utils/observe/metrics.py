@@ -74,15 +74,6 @@ class PrometheusSink:
             wl, buckets=TX_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.gas = Counter("kcstress_gas_used", "Gas used by finished transactions", wl, registry=r)
-        self.gas_by_dimension = Counter(
-            "kcstress_gas", "Gas of finished transactions: dimension l1 = the L1 data charge "
-            "(Nitro's gasUsedForL1), l2 = execution (gasUsed - l1)", [*wl, "dimension"],
-            registry=r,
-        )  # fmt: skip
-        self.fee = Counter(
-            "kcstress_fee_wei", "Fees paid by finished transactions (gasUsed x effectiveGasPrice)",
-            wl, registry=r,
-        )  # fmt: skip
         self.in_flight = Gauge(
             "kcstress_in_flight_transactions", "Sent, outcome not known yet", wl, registry=r
         )
@@ -133,10 +124,6 @@ class PrometheusSink:
         self.records = Gauge(
             "kcstress_iot_records", "lcore records by commit status", ["status"], registry=r
         )
-        self.commit_retries = Counter(
-            "kcstress_iot_commit_retries", "IoT records sent back to pending after a failed "
-            "commit attempt (retries, not failed submissions)", registry=r,
-        )
         self.head = Gauge("kcstress_chain_head_block", "Highest block number seen", registry=r)
         self.rpc = Histogram(
             "kcstress_rpc_request_duration_seconds", "JSON-RPC round trip",
@@ -161,11 +148,8 @@ class PrometheusSink:
         self.offered_rate.labels(name).set(0)
         for outcome in Outcome:
             self.transactions.labels(name, outcome.value)
-        for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings,
-                       self.fee):
+        for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings):
             metric.labels(name)
-        for dimension in ("l1", "l2"):
-            self.gas_by_dimension.labels(name, dimension)
         for metric in (self.lag, self.late, self.missed):
             metric.labels(name)
 
@@ -202,11 +186,6 @@ class PrometheusSink:
         self.tx_latency.labels(name).observe(event.latency)
         if event.gas_used:
             self.gas.labels(name).inc(event.gas_used)
-            self.gas_by_dimension.labels(name, "l2").inc(event.l2_gas_used)
-            if event.l1_gas_used:
-                self.gas_by_dimension.labels(name, "l1").inc(event.l1_gas_used)
-            if event.fee_wei:
-                self.fee.labels(name).inc(event.fee_wei)
         if event.sent_at is not None:
             self.in_flight.labels(name).dec()
 
@@ -221,10 +200,7 @@ class PrometheusSink:
             self.missed.labels(name).inc(event.missed)
 
     def _on_commit(self, event: CommitStatusEvent) -> None:
-        retries = self._commits.retries
         self._commits.on_status(event)
-        if self._commits.retries > retries:
-            self.commit_retries.inc()
         for status, count in self._commits.counts.items():
             self.records.labels(status).set(count)
 
