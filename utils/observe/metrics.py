@@ -8,6 +8,7 @@ See docs/observability.md for the list and the meaning of each metric.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
@@ -58,6 +59,7 @@ class PrometheusSink:
     ) -> None:
         self.registry = registry
         self._commits = CommitStatusTracker()
+        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._head = -1
         r = registry
         wl = ["workload"]
@@ -153,22 +155,31 @@ class PrometheusSink:
         for metric in (self.lag, self.late, self.missed):
             metric.labels(name)
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, cached: labels() validates and locks on every call, the
+        hot path (several metrics per transaction, from every worker) looks a child up."""
+        key = (id(metric), labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def on_event(self, event: Event) -> None:
         if isinstance(event, TxEvent):
             self._on_tx(event)
         elif isinstance(event, TxSentEvent):
-            self.sent.labels(event.workload).inc()
-            self.in_flight.labels(event.workload).inc()
+            self._child(self.sent, event.workload).inc()
+            self._child(self.in_flight, event.workload).inc()
         elif isinstance(event, FiringEvent):
             self._on_firing(event)
         elif isinstance(event, TargetRateEvent):
-            self.offered_rate.labels(event.workload).set(event.rate)
+            self._child(self.offered_rate, event.workload).set(event.rate)
         elif isinstance(event, IotEvent):
             outcome = "success" if event.success else "failure"
-            self.iot_ops.labels(event.operation, event.stage, outcome).inc()
-            self.iot_latency.labels(event.stage).observe(event.latency)
+            self._child(self.iot_ops, event.operation, event.stage, outcome).inc()
+            self._child(self.iot_latency, event.stage).observe(event.latency)
             if event.stage == IOT_TOTAL_STAGE and event.data_size:
-                self.iot_bytes.labels(event.operation).inc(event.data_size)
+                self._child(self.iot_bytes, event.operation).inc(event.data_size)
         elif isinstance(event, CommitStatusEvent):
             self._on_commit(event)
         elif isinstance(event, HeadEvent):
@@ -176,28 +187,28 @@ class PrometheusSink:
                 self._head = event.block_number
                 self.head.set(event.block_number)
         elif isinstance(event, RpcEvent):
-            self.rpc.labels(event.method).observe(event.duration)
+            self._child(self.rpc, event.method).observe(event.duration)
             if not event.ok:
-                self.rpc_errors.labels(event.method).inc()
+                self._child(self.rpc_errors, event.method).inc()
 
     def _on_tx(self, event: TxEvent) -> None:
         name = event.workload
-        self.transactions.labels(name, event.outcome.value).inc()
-        self.tx_latency.labels(name).observe(event.latency)
+        self._child(self.transactions, name, event.outcome.value).inc()
+        self._child(self.tx_latency, name).observe(event.latency)
         if event.gas_used:
-            self.gas.labels(name).inc(event.gas_used)
+            self._child(self.gas, name).inc(event.gas_used)
         if event.sent_at is not None:
-            self.in_flight.labels(name).dec()
+            self._child(self.in_flight, name).dec()
 
     def _on_firing(self, event: FiringEvent) -> None:
         name = event.workload
         if event.fired:
-            self.firings.labels(name).inc()
-            self.lag.labels(name).observe(event.lag)
+            self._child(self.firings, name).inc()
+            self._child(self.lag, name).observe(event.lag)
             if event.lag > LATE_AFTER_SECONDS:
-                self.late.labels(name).inc()
+                self._child(self.late, name).inc()
         if event.missed:
-            self.missed.labels(name).inc(event.missed)
+            self._child(self.missed, name).inc(event.missed)
 
     def _on_commit(self, event: CommitStatusEvent) -> None:
         self._commits.on_status(event)
