@@ -64,8 +64,10 @@ async def open_chain(
     # started from this (the main) thread: nothing else runs on the loop yet
     chain = launch(settings)
     stack.callback(chain.stop)
-    log.info("embedded chain %s (pid %d) at %s", chain.chain_id, chain.pid, chain.url)
-    return ChainInfo(chain.url, chain.chain_id, chain.funder_key, True, "")
+    embedded = bool(getattr(chain, "embedded", True))  # anvil: local, but not the embedded one
+    log.info("%s chain %s (pid %d) at %s", "embedded" if embedded else "local",
+             chain.chain_id, chain.pid, chain.url)
+    return ChainInfo(chain.url, chain.chain_id, chain.funder_key, embedded, "")
 
 
 async def check_chain(rpc: Rpc, info: ChainInfo, expected_chain_id: int | None) -> None:

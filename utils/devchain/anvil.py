@@ -92,6 +92,8 @@ def rpc_call(url: str, method: str, *params: Any, timeout: float = 5.0) -> Any:
 class AnvilChain:
     """A running anvil child. Context manager; ``stop()`` is idempotent."""
 
+    embedded = False  # a local chain, but not the embedded py-evm one (no Stylus)
+
     def __init__(self, process: subprocess.Popen[bytes], port: int, chain_id: int,
                  funder_key: bytes, log_path: Path) -> None:
         self._process = process

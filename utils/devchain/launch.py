@@ -1,4 +1,5 @@
-"""Start the local chain a run asked for (no ``--rpc-url``): the embedded py-evm chain.
+"""Start the local chain a run asked for (no ``--rpc-url``): the embedded py-evm chain, or
+anvil with ``--chain anvil``.
 
 A run, ``lcore_node serve`` and ``verify`` hand :func:`launch_embedded` to
 :func:`utils.chain.session.open_session`, so the chain room never imports this one.
@@ -6,11 +7,17 @@ A run, ``lcore_node serve`` and ``verify`` hand :func:`launch_embedded` to
 
 from __future__ import annotations
 
+from utils.devchain.anvil import DEFAULT_BLOCK_TIME, AnvilChain
 from utils.devchain.chain import DevChain
 from utils.settings import Settings
 
 
-def launch_embedded(settings: Settings) -> DevChain:
-    """Started from the calling (main) thread on purpose: the child's PR_SET_PDEATHSIG is tied
-    to the thread that starts it."""
-    return DevChain.start(block_time=settings.block_time, stylus=settings.contract == "stylus")
+def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
+    """The local chain ``settings.chain`` names: the embedded chain, or anvil (``--chain
+    anvil``; block time 1 s unless ``--block-time`` is given). Started from the calling (main)
+    thread on purpose: the child's PR_SET_PDEATHSIG is tied to the thread that starts it."""
+    if settings.chain == "anvil":
+        given = "block_time" in settings.model_fields_set
+        return AnvilChain.start(block_time=settings.block_time if given else DEFAULT_BLOCK_TIME)
+    return DevChain.start(block_time=settings.block_time, stylus=settings.contract == "stylus",
+                          l1_base_fee_wei=round(settings.l1_base_fee_gwei * 10**9))
