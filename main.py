@@ -64,6 +64,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "or its EVM twin (default stylus)")
     p.add_argument("--arrival", choices=("constant", "poisson"),
                    help="spacing of firings: constant or Poisson arrivals (default constant)")
+    p.add_argument("--chain", choices=("embedded", "anvil"),
+                   help="local chain started when there is no --rpc-url: the embedded py-evm "
+                   "chain (Stylus; default) or anvil (installed from npm into .tools/ by "
+                   "scripts/install_anvil.sh; EVM twins only; env KCSTRESS_CHAIN)")
     p.add_argument("--block-time", type=float, metavar="SECONDS",
                    help="embedded chain block interval (default 0.25; 0 = a block per tx)")
     p.add_argument("--drain-timeout", type=float, metavar="SECONDS",
@@ -78,7 +82,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {
         key: getattr(args, key)
         for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
-                    "contract", "arrival", "block_time", "drain_timeout", "tx_timeout")
+                    "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain")
     }
     for spec in args.rate:
         _, _, value = spec.partition("=")

@@ -128,7 +128,11 @@ class Settings(BaseSettings):
     funding_horizon: float = Field(
         3600.0, gt=0, description="seconds of load to fund when duration is 0"
     )
-    block_time: float = Field(0.25, ge=0, description="embedded chain block interval")
+    block_time: float = Field(0.25, ge=0, description="local chain block interval (anvil: 1)")
+    chain: Literal["embedded", "anvil"] = Field(
+        "embedded", validation_alias=_env("chain", "KCSTRESS_CHAIN"),
+        description="local chain without --rpc-url: embedded py-evm (Stylus) or anvil (npm)",
+    )
     users: int = Field(16, ge=1, le=10_000)
     merchants: int = Field(4, ge=1, le=10_000)
     lenders: int = Field(2, ge=1, le=10_000)
