@@ -1,0 +1,121 @@
+"""The books check after a dApp run: the chain's state against what the run booked.
+
+* token: total supply = what the run minted, and = the sum of every holder's balance;
+* router, per merchant: payments the run saw confirmed = ``receivedOf`` =
+  ``escrowOf + settledOf``;
+* pool: its token balance (cash) = deposits - outstanding principal + interest repaid;
+  ``totalDeposits`` = the run's deposits; ``totalBorrowed`` and ``openLoans`` = the local
+  loan book; every borrower's ``loanOf`` (principal, collateral) = the local loan.
+
+Transactions that timed out are first resolved from their receipts (they may have
+landed). Any mismatch is a :class:`Discrepancy`; a run with one fails (exit 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from contracts.pool_lending import PoolBook
+from contracts.token_payments import PaymentLedger
+from stylus_contracts.dapps import call_data
+from utils.chain.dapp_deploy import DAppContracts, eth_call
+from utils.chain.rpc import Rpc
+
+__all__ = ["Books", "Discrepancy", "check_books"]
+
+
+@dataclass(frozen=True)
+class Discrepancy:
+    book: str  # token / router / pool
+    what: str
+    expected: int
+    actual: int
+
+    def line(self) -> str:
+        return (f"books do not balance: {self.book}: {self.what}: expected {self.expected}, "
+                f"chain has {self.actual} (difference {self.actual - self.expected:+d})")
+
+    def as_dict(self) -> dict[str, object]:
+        return {"book": self.book, "what": self.what, "expected": self.expected,
+                "actual": self.actual}
+
+
+@dataclass
+class Books:
+    """What the run booked: mints, holders, the payment ledger and the pool's loan book."""
+
+    contracts: DAppContracts
+    holders: Sequence[str]  # every address that may hold tokens
+    minted: int
+    ledger: PaymentLedger | None
+    pool: PoolBook | None
+
+
+async def _word(rpc: Rpc, to: str, signature: str, *args: object) -> int:
+    return int.from_bytes((await eth_call(rpc, to, call_data(signature, *args)))[:32], "big")
+
+
+async def _words(rpc: Rpc, to: str, signature: str, *args: object) -> list[int]:
+    out = await eth_call(rpc, to, call_data(signature, *args))
+    return [int.from_bytes(out[i : i + 32], "big") for i in range(0, len(out), 32)]
+
+
+def _expect(found: list[Discrepancy], book: str, what: str, expected: int, actual: int) -> None:
+    if expected != actual:
+        found.append(Discrepancy(book, what, expected, actual))
+
+
+async def _token(rpc: Rpc, books: Books, found: list[Discrepancy]) -> None:
+    token = books.contracts.token
+    supply = await _word(rpc, token, "totalSupply()")
+    balances = await asyncio.gather(*(_word(rpc, token, "balanceOf(address)", h)
+                                      for h in books.holders))
+    _expect(found, "token", "total supply vs minted", books.minted, supply)
+    _expect(found, "token", "sum of balances vs total supply", supply, sum(balances))
+
+
+async def _router(rpc: Rpc, books: Books, found: list[Discrepancy]) -> None:
+    assert books.ledger is not None
+    router = books.contracts.router
+    for merchant, paid in sorted(books.ledger.received.items()):
+        received = await _word(rpc, router, "receivedOf(address)", merchant)
+        escrow = await _word(rpc, router, "escrowOf(address)", merchant)
+        settled = await _word(rpc, router, "settledOf(address)", merchant)
+        _expect(found, "router", f"payments received by {merchant}", paid, received)
+        _expect(found, "router", f"escrow + settled of {merchant}", paid, escrow + settled)
+
+
+async def _pool(rpc: Rpc, books: Books, found: list[Discrepancy]) -> None:
+    assert books.pool is not None
+    book, pool = books.pool, books.contracts.pool
+    cash = await _word(rpc, books.contracts.token, "balanceOf(address)", pool)
+    deposits = await _word(rpc, pool, "totalDeposits()")
+    borrowed = await _word(rpc, pool, "totalBorrowed()")
+    interest = await _word(rpc, pool, "interestEarned()")
+    _expect(found, "pool", "cash vs deposits - outstanding + interest repaid",
+            deposits - borrowed + interest, cash)
+    _expect(found, "pool", "total deposits vs the run's deposits", book.deposits, deposits)
+    _expect(found, "pool", "outstanding principal vs the loan book", book.outstanding, borrowed)
+    _expect(found, "pool", "open loans vs the loan book", len(book.open),
+            await _word(rpc, pool, "openLoans()"))
+    for address, loan in book.open.items():
+        collateral, principal, _since = await _words(rpc, pool, "loanOf(address)", address)
+        _expect(found, "pool", f"principal of {address}'s loan", loan.principal, principal)
+        _expect(found, "pool", f"collateral of {address}'s loan", loan.collateral, collateral)
+
+
+async def check_books(rpc: Rpc, books: Books) -> list[Discrepancy]:
+    """Resolve timed-out transactions, then compare every book with the chain."""
+    if books.ledger is not None:
+        await books.ledger.resolve(rpc)
+    if books.pool is not None:
+        await books.pool.resolve(rpc)
+    found: list[Discrepancy] = []
+    await _token(rpc, books, found)
+    if books.ledger is not None:
+        await _router(rpc, books, found)
+    if books.pool is not None:
+        await _pool(rpc, books, found)
+    return found

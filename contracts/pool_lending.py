@@ -1,0 +1,187 @@
+"""lending_app on the lending pool: loan lifecycles (borrow, repay, some liquidations).
+
+Each step does one of: liquidate a loan that was borrowed at its limit once interest has
+pushed it past (lenders act as liquidators); repay the oldest open loan (every other
+step); borrow for a borrower without an open loan, posting ETH collateral and taking
+30-70 % of the limit, or the whole limit for :data:`RISKY_SHARE` of loans (those become
+liquidatable a second later). The :class:`PoolBook` mirrors the pool: deposits, every
+open loan's principal and collateral, outstanding principal; a lifecycle (borrow to repaid,
+or to liquidated) is reported to the goodput recorder.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from stylus_contracts.dapps import POOL_COLLATERAL_FACTOR_BPS, POOL_PRICE, call_data
+from utils.chain.rpc import Rpc, hex_int
+from utils.chain.tx_engine import TxEngine, TxRequest
+from utils.chain.wallets import Wallet
+from utils.load.workload import Workload
+from utils.observe.events import Outcome
+from utils.observe.goodput import Goodput
+
+__all__ = ["BORROW_GAS", "LIQUIDATE_GAS", "REPAY_GAS", "PoolBook", "PoolLendingWorkload",
+           "PoolLoan", "borrow_limit"]
+
+BORROW_GAS = 500_000
+REPAY_GAS = 500_000
+LIQUIDATE_GAS = 500_000
+COLLATERAL_WEI = (10**16, 5 * 10**16)  # 0.01 .. 0.05 ETH: 15 .. 75 KCUSD of limit
+RISKY_SHARE = 0.1
+LIQUIDATE_AFTER = 2.0  # seconds after a risky borrow before liquidating it
+
+
+def borrow_limit(collateral: int) -> int:
+    """LendingPool's ``maxBorrow``: collateral * PRICE / 1e18 * 7500 / 10000."""
+    return collateral * POOL_PRICE // 10**18 * POOL_COLLATERAL_FACTOR_BPS // 10_000
+
+
+@dataclass(slots=True)
+class PoolLoan:
+    borrower: Wallet
+    principal: int
+    collateral: int
+    risky: bool
+    intended_at: float  # run clock: when the borrow was meant to be sent
+    borrowed_at: float  # run clock: when its receipt was seen
+
+
+@dataclass
+class PoolBook:
+    """The local mirror of the pool."""
+
+    deposits: int = 0
+    open: dict[str, PoolLoan] = field(default_factory=dict)  # borrower address -> loan
+    busy: set[str] = field(default_factory=set)  # a transaction of theirs is in flight
+    uncertain: list[tuple[str, str, PoolLoan]] = field(default_factory=list)  # tx, kind, loan
+    borrowed: int = 0
+    repaid: int = 0
+    liquidated: int = 0
+
+    @property
+    def outstanding(self) -> int:
+        return sum(loan.principal for loan in self.open.values())
+
+    def oldest(self, *, risky: bool, before: float | None = None) -> PoolLoan | None:
+        for loan in self.open.values():  # insertion order: oldest first
+            if loan.risky != risky or loan.borrower.address in self.busy:
+                continue
+            if before is None or loan.borrowed_at <= before:
+                return loan
+        return None
+
+    async def resolve(self, rpc: Rpc) -> int:
+        """Apply the uncertain (timed-out) transactions that did land."""
+        landed = 0
+        for tx_hash, kind, loan in self.uncertain:
+            receipt = await rpc.call("eth_getTransactionReceipt", tx_hash) if tx_hash else None
+            if receipt is None or hex_int(receipt["status"]) != 1:
+                continue
+            landed += 1
+            if kind == "borrow":
+                self.open[loan.borrower.address] = loan
+            else:
+                self.open.pop(loan.borrower.address, None)
+        self.uncertain.clear()
+        return landed
+
+
+class PoolLendingWorkload(Workload):
+    name = "lending_app"
+
+    def __init__(self, engine: TxEngine, pool: str, lenders: Sequence[Wallet],
+                 borrowers: Sequence[Wallet], book: PoolBook, goodput: Goodput,
+                 rng: random.Random) -> None:
+        if not lenders or not borrowers:
+            raise ValueError("lending_app: needs lenders and borrowers")
+        self.engine, self.pool, self.book, self.goodput = engine, pool, book, goodput
+        self.lenders, self.borrowers = list(lenders), list(borrowers)
+        self._liquidators = itertools.cycle(self.lenders)
+        self._rng = rng
+        self._repay_next = False
+        self.skipped = 0  # steps that found nothing to do (every borrower busy)
+
+    def funding_needs(self, steps: float) -> dict[str, int]:
+        """Borrowers post collateral (back on repay, lost on liquidation) and pay gas;
+        lenders pay liquidations' gas (their tokens are minted at set-up)."""
+        fee = self.engine.fees.max_fee
+        loans = math.ceil(steps / 2 / len(self.borrowers)) + 1
+        lost = math.ceil(loans * RISKY_SHARE) + 1
+        per_borrower = (lost + 1) * COLLATERAL_WEI[1] + loans * (BORROW_GAS + REPAY_GAS) * fee
+        liquidations = math.ceil(steps * RISKY_SHARE / len(self.lenders)) + 1
+        needs = {w.address: per_borrower for w in self.borrowers}
+        for w in self.lenders:
+            needs[w.address] = needs.get(w.address, 0) + liquidations * LIQUIDATE_GAS * fee
+        return needs
+
+    async def step(self, intended_at: float) -> None:
+        now = self.engine.clock.now()
+        loan = self.book.oldest(risky=True, before=now - LIQUIDATE_AFTER)
+        if loan is not None:
+            await self._close(loan, "liquidation", intended_at)
+            return
+        repay, self._repay_next = self._repay_next, not self._repay_next
+        loan = self.book.oldest(risky=False) if repay else None
+        if loan is not None:
+            await self._close(loan, "repayment", intended_at)
+            return
+        free = [w for w in self.borrowers
+                if w.address not in self.book.open and w.address not in self.book.busy]
+        if free:
+            await self._borrow(self._rng.choice(free), intended_at)
+            return
+        loan = self.book.oldest(risky=False)
+        if loan is None:
+            self.skipped += 1
+            return
+        await self._close(loan, "repayment", intended_at)
+
+    async def _borrow(self, borrower: Wallet, intended_at: float) -> None:
+        collateral = self._rng.randint(*COLLATERAL_WEI)
+        limit = borrow_limit(collateral)
+        risky = self._rng.random() < RISKY_SHARE
+        principal = limit if risky else limit * self._rng.randint(30, 70) // 100
+        self.book.busy.add(borrower.address)
+        try:
+            event = await self.engine.submit(TxRequest(
+                self.name, "borrow", borrower, self.pool, collateral,
+                call_data("borrow(uint256)", principal), BORROW_GAS, intended_at=intended_at))
+        finally:
+            self.book.busy.discard(borrower.address)
+        loan = PoolLoan(borrower, principal, collateral, risky, intended_at, event.finished_at)
+        if event.outcome is Outcome.SUCCESS:
+            self.book.open[borrower.address] = loan
+            self.book.borrowed += 1
+        elif event.outcome is Outcome.TIMEOUT:
+            self.book.uncertain.append((event.tx_hash, "borrow", loan))
+            self.book.busy.add(borrower.address)  # unknown state: leave this borrower alone
+
+    async def _close(self, loan: PoolLoan, operation: str, intended_at: float) -> None:
+        address = loan.borrower.address
+        if operation == "repayment":
+            sender, data, gas = loan.borrower, call_data("repay()"), REPAY_GAS
+        else:
+            sender, data = next(self._liquidators), call_data("liquidate(address)", address)
+            gas = LIQUIDATE_GAS
+        self.book.busy.add(address)
+        try:
+            event = await self.engine.submit(TxRequest(
+                self.name, operation, sender, self.pool, 0, data, gas, intended_at=intended_at))
+        finally:
+            self.book.busy.discard(address)
+        if event.outcome is Outcome.SUCCESS:
+            self.book.open.pop(address, None)
+            done = "loan_repaid" if operation == "repayment" else "loan_liquidated"
+            if operation == "repayment":
+                self.book.repaid += 1
+            else:
+                self.book.liquidated += 1
+            self.goodput.record(self.name, done, loan.intended_at, event.finished_at)
+        elif event.outcome is Outcome.TIMEOUT:
+            self.book.uncertain.append((event.tx_hash, operation, loan))
+            self.book.busy.add(address)

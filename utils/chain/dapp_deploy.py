@@ -1,0 +1,136 @@
+"""Deploying the dApp contracts (stablecoin, payment router, lending pool) for a run, and
+the set-up transactions around them. Nothing here is measured.
+
+Flavour ``stylus`` deploys and activates the three ``#![no_std]`` Stylus programs (the
+router and the pool then call the token program: WASM calling WASM); flavour ``evm``
+deploys their Solidity twins. Either way the funder deploys, initialises (it owns the
+token) and mints; the wallets approve and deposit through a set-up engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_account import Account
+from eth_utils import to_checksum_address
+
+from stylus_contracts.dapps import call_data, load_dapp_artifact, load_dapp_wasm
+from utils.chain.connect import deploy, wait_receipt
+from utils.chain.rpc import Rpc, hex_int
+from utils.chain.session import ChainSession
+from utils.chain.stylus_deploy import deploy_stylus_program, stylus_version
+from utils.chain.tx_engine import TxEngine, TxRequest
+from utils.chain.wallets import Wallet
+from utils.errors import ChainError
+from utils.observe.events import Outcome, TxEvent
+
+__all__ = [
+    "SETUP_GAS",
+    "DAppContracts",
+    "SetupStep",
+    "chain_has_stylus",
+    "deploy_dapps",
+    "eth_call",
+    "run_setup",
+]
+
+log = logging.getLogger(__name__)
+
+ROLES = ("token", "router", "pool")
+SETUP_GAS = 400_000  # initialise / mint / approve / deposit / setSettlementAddress at most
+
+
+@dataclass(frozen=True)
+class DAppContracts:
+    flavour: str  # "stylus" or "evm"
+    token: str
+    router: str
+    pool: str
+    deploy_gas: dict[str, int] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"flavour": self.flavour, "token": self.token, "router": self.router,
+                "pool": self.pool, "deploy_gas": dict(self.deploy_gas)}
+
+
+@dataclass(frozen=True)
+class SetupStep:
+    """One set-up transaction: ``sender`` calls ``to`` with ``data``."""
+
+    sender: Wallet
+    to: str
+    data: bytes
+    what: str
+    value: int = 0
+
+
+async def chain_has_stylus(rpc: Rpc) -> bool:
+    return await stylus_version(rpc) is not None
+
+
+async def deploy_dapps(session: ChainSession, flavour: str) -> DAppContracts:
+    """Deploy the three contracts in ``flavour`` and initialise them (token owner: funder)."""
+    addresses: dict[str, str] = {}
+    gas: dict[str, int] = {}
+    for role in ROLES:
+        if flavour == "stylus":
+            deployment = await deploy_stylus_program(session, load_dapp_wasm(role))
+            addresses[role], gas[role] = to_checksum_address(deployment.address), \
+                deployment.gas_used
+        else:
+            address, receipt = await deploy(
+                session.rpc, session.info.funder_key, session.info.chain_id, session.fees,
+                load_dapp_artifact(role).bytecode)
+            addresses[role], gas[role] = to_checksum_address(address), \
+                hex_int(receipt["gasUsed"])
+    funder = Account.from_key(session.info.funder_key).address
+    await _funder_call(session, addresses["token"], call_data("initialize(address)", funder))
+    for role in ("router", "pool"):
+        await _funder_call(session, addresses[role],
+                           call_data("initialize(address)", addresses["token"]))
+    contracts = DAppContracts(flavour, addresses["token"], addresses["router"],
+                              addresses["pool"], gas)
+    log.info("deployed the dApp contracts (%s): token %s, router %s, pool %s", flavour,
+             contracts.token, contracts.router, contracts.pool)
+    return contracts
+
+
+async def _funder_call(session: ChainSession, to: str, data: bytes) -> dict[str, Any]:
+    info, rpc = session.info, session.rpc
+    sender = Account.from_key(info.funder_key).address
+    nonce = hex_int(await rpc.call("eth_getTransactionCount", sender, "pending"))
+    tx: dict[str, Any] = {"chainId": info.chain_id, "nonce": nonce, "to": to, "value": 0,
+                          "gas": SETUP_GAS, "data": data, **session.fees.fields()}
+    signed = Account.sign_transaction(tx, info.funder_key)
+    tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
+    receipt = await wait_receipt(rpc, tx_hash, 60)
+    if hex_int(receipt["status"]) != 1:
+        raise ChainError(f"set-up call to {to} failed ({tx_hash})")
+    return receipt
+
+
+async def run_setup(engine: TxEngine, steps: Sequence[SetupStep]) -> list[TxEvent]:
+    """Send ``steps`` pipelined (each sender's in order) through a set-up engine; any
+    failure stops the run before its load starts."""
+    events = await asyncio.gather(*(
+        engine.submit(TxRequest("setup", step.what, step.sender, step.to, step.value,
+                                step.data, SETUP_GAS)) for step in steps))
+    failed = [(step, event) for step, event in zip(steps, events, strict=True)
+              if event.outcome is not Outcome.SUCCESS]
+    if failed:
+        step, event = failed[0]
+        raise ChainError(f"{len(failed)} dApp set-up transactions failed; first: {step.what} "
+                         f"from {step.sender.address}: {event.outcome} {event.error} "
+                         f"{event.tx_hash}")
+    return list(events)
+
+
+async def eth_call(rpc: Rpc, to: str, data: bytes) -> bytes:
+    """A read (``eth_call`` at latest) returning the raw output."""
+    out = await rpc.call("eth_call", {"to": to, "data": "0x" + data.hex()}, "latest")
+    text = str(out or "0x")
+    return bytes.fromhex(text[2:])

@@ -1,0 +1,177 @@
+"""The dApp half of a run: which flavour (``--dapp``), the contracts, their set-up, the
+payment / merchant / lending workloads on them, goodput and the books check.
+
+``stylus`` and ``evm`` deploy the stablecoin, the payment router and the lending pool (as
+Stylus programs or as their Solidity twins) and run payment_app / merchant_app /
+lending_app on them; ``transfers`` keeps the plain value-transfer workloads. The default
+is ``stylus`` when the chain has Stylus (the embedded chain with ``--contract stylus``, or
+a Nitro node), else ``evm``. Set-up (deploy, activate, mint, approve, deposit, settlement
+addresses) goes through a private engine: it is not measured.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from contracts.books import Books, Discrepancy, check_books
+from contracts.pool_lending import PoolBook, PoolLendingWorkload
+from contracts.token_payments import PaymentLedger, SettlementWorkload, TokenPaymentWorkload
+from stylus_contracts.dapps import MAX_UINT256, call_data
+from utils.chain.dapp_deploy import (
+    SETUP_GAS,
+    DAppContracts,
+    SetupStep,
+    chain_has_stylus,
+    deploy_dapps,
+    run_setup,
+)
+from utils.chain.session import ChainSession
+from utils.chain.tx_engine import TxEngine
+from utils.chain.wallets import WalletPool
+from utils.errors import ConfigError
+from utils.load.workload import Workload
+from utils.observe.goodput import GasPerOperation, Goodput
+from utils.observe.stats import StatsHub
+from utils.settings import Settings
+
+__all__ = ["DAppParts", "choose_flavour", "open_dapps"]
+
+log = logging.getLogger(__name__)
+
+UNIT = 10**6  # one KCUSD
+USER_TOKENS = 10_000_000 * UNIT  # what each payer is minted
+BORROWER_TOKENS = 100_000 * UNIT  # interest
+LENDER_DEPOSIT = 10_000_000 * UNIT
+LENDER_TOKENS = LENDER_DEPOSIT + 1_000_000 * UNIT  # deposit + what liquidations pay
+WORKLOADS = frozenset({"payment_app", "merchant_app", "lending_app"})
+
+
+async def choose_flavour(settings: Settings, session: ChainSession) -> str:
+    """``--dapp`` if given, else stylus on a chain with Stylus and evm elsewhere."""
+    flavour = settings.dapp
+    if flavour is None:  # the embedded chain has Stylus unless --contract evm; anvil never
+        flavour = "stylus" if await chain_has_stylus(session.rpc) else "evm"
+    if flavour != "transfers" and (settings.workers > 1 or settings.shard):
+        raise ConfigError("dapp", f"--dapp {flavour} runs in one process: use --dapp transfers "
+                          "with --workers or --shard")
+    return flavour
+
+
+@dataclass
+class DAppParts:
+    contracts: DAppContracts
+    workloads: list[Workload]
+    wallets: WalletPool
+    ledger: PaymentLedger
+    book: PoolBook
+    goodput: Goodput
+    gas: GasPerOperation
+    minted: int = 0
+    discrepancies: list[Discrepancy] | None = None
+    setup_gas: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def flavour(self) -> str:
+        return self.contracts.flavour
+
+    def setup_needs(self, max_fee: int) -> dict[str, int]:
+        """Wei for each wallet's set-up transactions (at most two each)."""
+        roles = ("user", "merchant", "lender", "borrower")
+        return {w.address: 2 * SETUP_GAS * max_fee for r in roles for w in self.wallets.role(r)}
+
+    def _steps(self) -> tuple[list[SetupStep], list[SetupStep]]:
+        c, pool = self.contracts, self.wallets
+        funder = pool.funder
+        mints = [(w, USER_TOKENS) for w in pool.role("user")]
+        mints += [(w, BORROWER_TOKENS) for w in pool.role("borrower")]
+        mints += [(w, LENDER_TOKENS) for w in pool.role("lender")]
+        first = [SetupStep(funder, c.token, call_data("mint(address,uint256)", w.address, n),
+                           "mint") for w, n in mints]
+        approvals = [(w, c.router) for w in pool.role("user")]
+        approvals += [(w, c.pool) for w in (*pool.role("borrower"), *pool.role("lender"))]
+        first += [SetupStep(w, c.token, call_data("approve(address,uint256)", to, MAX_UINT256),
+                            "approve") for w, to in approvals]
+        settlement = pool.role("settlement")[0].address
+        first += [SetupStep(w, c.router, call_data("setSettlementAddress(address)", settlement),
+                            "settlement address") for w in pool.role("merchant")]
+        deposits = [SetupStep(w, c.pool, call_data("deposit(uint256)", LENDER_DEPOSIT),
+                              "deposit") for w in pool.role("lender")]
+        self.minted = sum(n for _w, n in mints)
+        return first, deposits
+
+    async def set_up(self, session: ChainSession) -> None:
+        """Mint, approve, settlement addresses, then the lenders' deposits."""
+        first, deposits = self._steps()
+        async with TxEngine(session.rpc, StatsHub(), session.clock, session.fees,
+                            session.info.chain_id) as engine:
+            await run_setup(engine, first)
+            await run_setup(engine, deposits)
+        self.book.deposits = LENDER_DEPOSIT * len(deposits)
+        log.info("dApp set-up done: %d mints, %d deposits", len(self.wallets.role("user")) +
+                 len(self.wallets.role("borrower")) + len(self.wallets.role("lender")),
+                 len(deposits))
+
+    def holders(self) -> list[str]:
+        roles = ("user", "merchant", "settlement", "lender", "borrower")
+        addresses = [w.address for r in roles for w in self.wallets.role(r)]
+        return [*addresses, self.wallets.funder.address, self.contracts.router,
+                self.contracts.pool]
+
+    async def check(self, session: ChainSession) -> list[Discrepancy]:
+        books = Books(self.contracts, self.holders(), self.minted, self.ledger, self.book)
+        self.discrepancies = await check_books(session.rpc, books)
+        for found in self.discrepancies:
+            log.error("%s", found.line())
+        return self.discrepancies
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        return {
+            **self.contracts.as_dict(),
+            "goodput": self.goodput.summary(seconds),
+            "gas_per_operation": self.gas.summary(),
+            "payments": {"confirmed": self.ledger.payments,
+                         "settlements": self.ledger.settlements},
+            "loans": {"borrowed": self.book.borrowed, "repaid": self.book.repaid,
+                      "liquidated": self.book.liquidated, "open": len(self.book.open)},
+            "books": None if self.discrepancies is None else {
+                "balanced": not self.discrepancies,
+                "discrepancies": [d.as_dict() for d in self.discrepancies]},
+        }
+
+    def lines(self, seconds: float) -> list[str]:
+        lines = [f"dApp contracts: {self.flavour} (token {self.contracts.token}, router "
+                 f"{self.contracts.router}, pool {self.contracts.pool})"]
+        gas = self.gas.summary()
+        ops = [f"{op} {s['gas_per_op']:,}" for ops in gas.values() for op, s in ops.items()]
+        if ops:
+            lines.append("gas per operation: " + ", ".join(ops))
+        lines += self.goodput.lines(seconds)
+        if self.discrepancies is not None:
+            lines += [d.line() for d in self.discrepancies] or ["books balance: token supply, "
+                                                                 "merchant escrows, pool cash "
+                                                                 "and loans all agree"]
+        return lines
+
+
+async def open_dapps(settings: Settings, session: ChainSession, wallets: WalletPool,
+                     goodput: Goodput, hub: StatsHub, rng: random.Random,
+                     flavour: str) -> DAppParts:
+    """Deploy the contracts in ``flavour`` and build the three workloads on them."""
+    contracts = await deploy_dapps(session, flavour)
+    ledger, book = PaymentLedger(), PoolBook()
+    engine = session.engine
+    workloads: list[Workload] = [
+        TokenPaymentWorkload(engine, contracts.router, wallets.role("user"),
+                             wallets.role("merchant"), ledger, goodput,
+                             random.Random(rng.random())),
+        SettlementWorkload(engine, contracts.router, wallets.role("merchant"), ledger, goodput),
+        PoolLendingWorkload(engine, contracts.pool, wallets.role("lender"),
+                            wallets.role("borrower"), book, goodput,
+                            random.Random(rng.random())),
+    ]
+    gas = GasPerOperation(WORKLOADS)
+    hub.subscribe(gas.on_event)
+    return DAppParts(contracts, workloads, wallets, ledger, book, goodput, gas)
