@@ -38,6 +38,12 @@ class WorkloadStats:
     lag: Histogram = field(default_factory=Histogram)
     gas_used: int = 0
     finished_sent: int = 0  # outcomes of transactions that had been sent
+    l1_gas_used: int = 0  # the L1 data part of gas_used (gasUsedForL1; 0 off Nitro)
+    fee_wei: int = 0  # sum of gasUsed x effectiveGasPrice
+
+    @property
+    def l2_gas_used(self) -> int:
+        return max(0, self.gas_used - self.l1_gas_used)
 
     @property
     def finished(self) -> int:
@@ -133,6 +139,8 @@ class RunAggregate:
                 wl.finished_sent += 1
             wl.latency.observe(event.latency)
             wl.gas_used += event.gas_used
+            wl.l1_gas_used += event.l1_gas_used
+            wl.fee_wei += event.fee_wei
         elif isinstance(event, TxSentEvent):
             self._wl(event.workload).sent += 1
         elif isinstance(event, FiringEvent) and event.workload not in self._skip:
@@ -188,4 +196,6 @@ class RunAggregate:
             total.latency.merge(wl.latency)
             total.lag.merge(wl.lag)
             total.gas_used += wl.gas_used
+            total.l1_gas_used += wl.l1_gas_used
+            total.fee_wei += wl.fee_wei
         return total

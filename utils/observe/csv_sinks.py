@@ -34,6 +34,8 @@ TX_COLUMNS: tuple[str, ...] = (
     # added
     "intended_at", "sent_at", "included_at", "block_number", "sender", "nonce", "workload",
     "operation",
+    # costs (issue 12): gasUsedForL1 (0 off Nitro), effectiveGasPrice, gasUsed x price
+    "l1_gas_used", "effective_gas_price_wei", "fee_wei",
 )  # fmt: skip
 IOT_COLUMNS: tuple[str, ...] = (
     "timestamp", "device_id", "device_type", "operation", "success", "latency_sec",
@@ -141,7 +143,8 @@ def tx_row(e: TxEvent) -> list[Any]:
         iso_utc(e.finished_at), e.module, e.tx_hash, e.outcome.value, e.gas_used,
         f"{e.latency:.9f}", _one_line(e.error), unix_ms(e.intended_at), unix_ms(e.sent_at),
         unix_ms(e.included_at), "" if e.block_number is None else e.block_number, e.sender,
-        "" if e.nonce is None else e.nonce, e.workload, e.operation,
+        "" if e.nonce is None else e.nonce, e.workload, e.operation, e.l1_gas_used,
+        e.effective_gas_price, e.fee_wei,
     ]  # fmt: skip
 
 

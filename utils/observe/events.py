@@ -43,6 +43,18 @@ class TxEvent:
     nonce: int | None
     error: str = ""
     operation: str = ""  # what the tx does: payment, settlement, origination, repayment, ...
+    l1_gas_used: int = 0  # receipt's gasUsedForL1 (Nitro: the L1 data part of gas_used), else 0
+    effective_gas_price: int = 0  # receipt's effectiveGasPrice in wei (0 when not included)
+
+    @property
+    def l2_gas_used(self) -> int:
+        """Execution gas: what the chain charged beyond the L1 data component."""
+        return max(0, self.gas_used - self.l1_gas_used)
+
+    @property
+    def fee_wei(self) -> int:
+        """What the sender paid: gasUsed x effectiveGasPrice (L1 and L2 together)."""
+        return self.gas_used * self.effective_gas_price
 
     @property
     def latency(self) -> float:

@@ -57,6 +57,42 @@ def latency_summary(hist: Histogram) -> dict[str, float]:
     }
 
 
+def cost_summary(wl: WorkloadStats) -> dict[str, Any]:
+    """L2 gas, L1 gas (Nitro's gasUsedForL1; 0 elsewhere) and fees, in total and per
+    operation (per transaction that got a receipt)."""
+    ops = wl.successes + wl.outcomes[Outcome.REVERTED]
+
+    def per_op(value: int) -> float | None:
+        return round(value / ops, 1) if ops else None
+
+    return {
+        "operations": ops,
+        "l2_gas": wl.l2_gas_used,
+        "l1_gas": wl.l1_gas_used,
+        "fee_wei": wl.fee_wei,
+        "fee_eth": wl.fee_wei / 10**18,
+        "l2_gas_per_op": per_op(wl.l2_gas_used),
+        "l1_gas_per_op": per_op(wl.l1_gas_used),
+        "fee_wei_per_op": per_op(wl.fee_wei),
+    }
+
+
+def iot_costs_per_record(
+    aggregate: RunAggregate, pipeline: WorkloadStats | None
+) -> dict[str, Any] | None:
+    """What one committed IoT record cost on chain: the data pipeline's gas and fees over
+    the records committed (one per submitResult, up to a batch per commitBatch)."""
+    records = aggregate.iot_ops[("submit", "commit", True)]
+    if pipeline is None or not records:
+        return None
+    return {
+        "records": records,
+        "l2_gas": round(pipeline.l2_gas_used / records, 1),
+        "l1_gas": round(pipeline.l1_gas_used / records, 1),
+        "fee_wei": round(pipeline.fee_wei / records),
+    }
+
+
 def workload_kpis(wl: WorkloadStats, elapsed: float, targets: Targets) -> dict[str, Any]:
     """Figures and verdicts of one workload (transactions it sent)."""
     finished = wl.finished
@@ -78,6 +114,7 @@ def workload_kpis(wl: WorkloadStats, elapsed: float, targets: Targets) -> dict[s
         **latency_summary(wl.latency),
         "scheduler_lag_p95": _round(wl.lag.percentile(0.95), LATENCY_DIGITS),
         "gas_used": wl.gas_used,
+        "costs": cost_summary(wl),
         "meets_success_target": wl.success_rate >= targets.success_rate if finished else None,
         "meets_latency_target": p95 <= targets.max_latency_sec if finished else None,
     }

@@ -76,6 +76,15 @@ class PrometheusSink:
             wl, buckets=TX_LATENCY_BUCKETS, registry=r,
         )  # fmt: skip
         self.gas = Counter("kcstress_gas_used", "Gas used by finished transactions", wl, registry=r)
+        self.gas_by_dimension = Counter(
+            "kcstress_gas", "Gas of finished transactions: dimension l1 = the L1 data charge "
+            "(Nitro's gasUsedForL1), l2 = execution (gasUsed - l1)", [*wl, "dimension"],
+            registry=r,
+        )  # fmt: skip
+        self.fee = Counter(
+            "kcstress_fee_wei", "Fees paid by finished transactions (gasUsed x effectiveGasPrice)",
+            wl, registry=r,
+        )  # fmt: skip
         self.in_flight = Gauge(
             "kcstress_in_flight_transactions", "Sent, outcome not known yet", wl, registry=r
         )
@@ -150,8 +159,11 @@ class PrometheusSink:
         self.offered_rate.labels(name).set(0)
         for outcome in Outcome:
             self.transactions.labels(name, outcome.value)
-        for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings):
+        for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings,
+                       self.fee):
             metric.labels(name)
+        for dimension in ("l1", "l2"):
+            self.gas_by_dimension.labels(name, dimension)
         for metric in (self.lag, self.late, self.missed):
             metric.labels(name)
 
@@ -197,6 +209,11 @@ class PrometheusSink:
         self._child(self.tx_latency, name).observe(event.latency)
         if event.gas_used:
             self._child(self.gas, name).inc(event.gas_used)
+            self._child(self.gas_by_dimension, name, "l2").inc(event.l2_gas_used)
+            if event.l1_gas_used:
+                self._child(self.gas_by_dimension, name, "l1").inc(event.l1_gas_used)
+            if event.fee_wei:
+                self._child(self.fee, name).inc(event.fee_wei)
         if event.sent_at is not None:
             self._child(self.in_flight, name).dec()
 

@@ -42,7 +42,8 @@ def verdict(kpis: dict[str, Any]) -> Verdict:
 _COLUMNS = (
     ("workload", 14), ("sent", 5), ("success", 7), ("reverted", 8), ("rejected", 8),
     ("dropped", 7), ("timeout", 7), ("target/s", 8), ("achieved/s", 10), ("p50(s)", 7),
-    ("p95(s)", 7), ("p99(s)", 7), ("max(s)", 7), ("gas", 10),
+    ("p95(s)", 7), ("p99(s)", 7), ("max(s)", 7), ("gas", 10), ("L1 gas", 10),
+    ("gas/op", 8), ("fee ETH", 10),
 )
 
 
@@ -54,8 +55,14 @@ def _row(wl: WorkloadStats, elapsed: float) -> list[str]:
         str(wl.outcomes[Outcome.TIMEOUT]), f"{wl.target_rate:.2f}",
         f"{wl.achieved_rate(elapsed):.2f}", f"{lat.percentile(0.5):.3f}",
         f"{lat.percentile(0.95):.3f}", f"{lat.percentile(0.99):.3f}", f"{lat.max:.3f}",
-        str(wl.gas_used),
+        str(wl.gas_used), str(wl.l1_gas_used), str(round(wl.gas_used / max(1, _included(wl)))),
+        f"{wl.fee_wei / 10**18:.6f}",
     ]
+
+
+def _included(wl: WorkloadStats) -> int:
+    """Transactions with a receipt (they paid gas): successes and reverts."""
+    return wl.successes + wl.outcomes[Outcome.REVERTED]
 
 
 def render(agg: RunAggregate) -> str:
