@@ -216,7 +216,7 @@ class BatchOutbox:
                 timestamp=now, device_id=member.device_id,
                 device_type=self._device_type_of(member.device_id), operation="submit",
                 stage="commit", success=True, latency=max(0.0, now - member.submission_date),
-                tx_hash=tx_hash or "", data_size=member.data_size,
+                tx_hash=tx_hash or "", data_size=member.data_size, record_id=member.record_id,
             ))
 
     def _status(self, record_ids: list[int], status: str) -> None:

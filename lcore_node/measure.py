@@ -1,4 +1,9 @@
-"""Timing of node operations: one IotEvent per stage reached, one ``total`` per operation."""
+"""Timing of node operations: one IotEvent per stage reached, one ``total`` per operation.
+
+The ``total`` carries the timings of the stages reached (``stages``) and, for a
+submission the node's outbox will commit, its ``record_id``: iot_metrics.csv writes
+one row per operation from them.
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,8 @@ class OperationTimer:
         "device_id",
         "device_type",
         "operation",
+        "record_id",
+        "stages",
     )
 
     def __init__(
@@ -50,6 +57,8 @@ class OperationTimer:
         self.device_id = device_id
         self.device_type = ""
         self.data_size = 0
+        self.record_id: int | None = None
+        self.stages: list[tuple[str, float]] = []
         self._stage = ""
         self._start = self._stage_start = time.perf_counter()
 
@@ -64,6 +73,7 @@ class OperationTimer:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, _tb: object
     ) -> None:
         latency = time.perf_counter() - self._stage_start
+        self.stages.append((self._stage, latency))
         if exc is None:
             self._emit(self._stage, True, latency, "")
         elif isinstance(exc, Exception):
@@ -71,9 +81,12 @@ class OperationTimer:
 
     def finish(self, error: BaseException | None = None) -> None:
         latency = time.perf_counter() - self._start
-        self._emit("total", error is None, latency, error_code(error) if error else "")
+        self._emit("total", error is None, latency, error_code(error) if error else "",
+                   total=True)
 
-    def _emit(self, stage: str, success: bool, latency: float, error: str) -> None:
+    def _emit(
+        self, stage: str, success: bool, latency: float, error: str, *, total: bool = False
+    ) -> None:
         if self._hub is not None:
             self._hub.emit(
                 IotEvent(
@@ -87,5 +100,7 @@ class OperationTimer:
                     "",
                     error,
                     self.data_size,
+                    self.record_id if total else None,
+                    tuple(self.stages) if total else (),
                 )
             )

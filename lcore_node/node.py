@@ -169,6 +169,7 @@ class LcoreNode:
             key_id=row.key_id,
             data_size=row.data_size,
         )
+            timer.record_id = row.record_id  # its commit event follows (iot_metrics.csv joins)
 
     @property
     def records(self) -> RecordReader:

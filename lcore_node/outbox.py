@@ -244,3 +244,4 @@ class Outbox:
                 data_size=len(row.envelope),
             )
         )
+                record_id=row.record_id,

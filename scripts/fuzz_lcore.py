@@ -1,6 +1,6 @@
 """Bounded HTTP fuzzing of a real ``python -m lcore_node serve`` (embedded chain).
 
-    .venv/bin/python scripts/fuzz_lcore.py [--requests 10000] [--max-seconds 600] [--seed N]
+    .venv/bin/python scripts/fuzz_lcore.py [--requests 10500] [--max-seconds 600] [--seed N]
 
 Starts the node in a temporary directory, sends ``--requests`` hypothesis-drawn requests
 (the strategies of ``tests/fuzz_http.py``: every route and method, broken bodies, deep
@@ -65,7 +65,7 @@ def fuzz(port: int, requests: int, max_seconds: float, rng_seed: int, tally: Tal
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--requests", type=int, default=10_000)
+    parser.add_argument("--requests", type=int, default=10_500)
     parser.add_argument("--max-seconds", type=float, default=600.0)
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()

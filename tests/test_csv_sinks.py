@@ -19,7 +19,7 @@ from utils.observe.csv_sinks import (
     TxCsvSink,
     flush_periodically,
 )
-from utils.observe.events import FiringEvent, Outcome, TxSentEvent
+from utils.observe.events import FiringEvent, IotEvent, Outcome, TxSentEvent
 from utils.observe.kpi_intervals import KPI_COLUMNS, KpiIntervalSink
 from utils.observe.stats import StatsHub
 
@@ -69,20 +69,77 @@ def test_tx_csv_columns_and_rows(tmp_path: Path) -> None:
     assert rejected["error"] == "nonce too low, retry"  # one line, comma quoted
 
 
-def test_iot_csv_original_columns(tmp_path: Path) -> None:
+def test_iot_csv_one_row_per_operation_in_the_original_terms(tmp_path: Path) -> None:
     sink = IotCsvSink(tmp_path)
     for event in iot_operation(T0, "GH_0002", "submit", ok=False):
         sink.on_event(event)
+    for event in iot_operation(T0 + 1, "GH_0002", "register"):
+        sink.on_event(event)
+    sink.on_event(IotEvent(T0 + 2, "GH_0003", "", "submit", "total", False, 0.04,
+                           error="unavailable"))  # a remote node refused: no stage reached
     sink.close()
     assert header(tmp_path / "iot_metrics.csv") == list(IOT_COLUMNS)
+    assert IOT_COLUMNS[:10] == ("timestamp", "device_id", "device_type", "operation", "success",
+                                "latency_sec", "pipeline_stage", "tx_hash", "error_details",
+                                "data_size_bytes")  # the original's, in its order
+    failed, registered, remote = read(tmp_path / "iot_metrics.csv")
+    assert (failed["device_id"], failed["device_type"], failed["operation"]) == (
+        "GH_0002", "ev_sensor", "data_submission")  # fmt: skip
+    assert (failed["success"], failed["pipeline_stage"], failed["error_details"]) == (
+        "False", "store", "store failed")  # fmt: skip
+    assert float(failed["latency_sec"]) == pytest.approx(0.0023)
+    assert float(failed["validate_sec"]) == pytest.approx(0.0001)
+    assert float(failed["store_sec"]) == pytest.approx(0.002)
+    assert failed["commit_sec"] == failed["commit_status"] == failed["record_id"] == ""
+    assert (registered["operation"], registered["pipeline_stage"]) == ("registration",
+                                                                       "lcore_api")
+    assert (remote["pipeline_stage"], remote["validate_sec"]) == ("lcore_api", "")
+
+
+def _submitted(t: float, record_id: int) -> list[IotEvent]:
+    events = iot_operation(t, "EV_0001", "submit")
+    total = events[-1]
+    return [*events[:-1], IotEvent(total.timestamp, total.device_id, total.device_type,
+                                   "submit", "total", True, total.latency, data_size=400,
+                                   record_id=record_id, stages=total.stages)]
+
+
+def test_iot_csv_joins_a_submission_with_its_commit(tmp_path: Path) -> None:
+    clock = FakeClock(0.0)
+    sink = IotCsvSink(tmp_path, hold=30.0, clock=clock)
+    for event in _submitted(T0, 1) + _submitted(T0 + 1, 2) + _submitted(T0 + 2, 3):
+        sink.on_event(event)
+    sink.on_event(IotEvent(T0 + 3, "EV_0001", "ev_sensor", "submit", "commit", True, 1.5,
+                           tx_hash="0x" + "cd" * 32, record_id=2))
+    sink.on_event(IotEvent(T0 + 3, "EV_0001", "ev_sensor", "submit", "commit", False, 2.5,
+                           error="reverted", record_id=3))
+    sink.flush()
     rows = read(tmp_path / "iot_metrics.csv")
-    assert [r["pipeline_stage"] for r in rows] == ["validate", "encrypt", "store", "total"]
-    total = rows[-1]
-    assert (total["device_id"], total["device_type"], total["operation"]) == (
-        "GH_0002", "ev_sensor", "submit")  # fmt: skip
-    assert (total["success"], total["error_details"], total["data_size_bytes"]) == (
-        "False", "store failed", "400")  # fmt: skip
-    assert float(total["latency_sec"]) == pytest.approx(0.0023)
+    assert [(r["record_id"], r["commit_status"]) for r in rows] == [("2", "committed"),
+                                                                   ("3", "failed")]
+    assert rows[0]["tx_hash"] == "0x" + "cd" * 32 and float(rows[0]["commit_sec"]) == 1.5
+    assert rows[0]["pipeline_stage"] == "complete_pipeline" and rows[0]["success"] == "True"
+    assert rows[1]["error_details"] == "reverted"
+    clock.now = 31.0  # record 1 was held longer than `hold`: written without its commit
+    sink.flush()
+    sink.on_event(IotEvent(T0 + 40, "EV_0001", "ev_sensor", "submit", "commit", True, 9.0,
+                           record_id=1))  # too late for its row: no second row
+    sink.close()
+    rows = read(tmp_path / "iot_metrics.csv")
+    assert [(r["record_id"], r["commit_status"], r["commit_sec"]) for r in rows][2:] == [
+        ("1", "pending", "")]
+    assert len(rows) == 3
+
+
+def test_iot_csv_bounds_the_rows_it_holds(tmp_path: Path) -> None:
+    sink = IotCsvSink(tmp_path, max_held=2)
+    for record_id in range(5):
+        for event in _submitted(T0 + record_id, record_id):
+            sink.on_event(event)
+    sink.flush()
+    assert [r["record_id"] for r in read(tmp_path / "iot_metrics.csv")] == ["0", "1", "2"]
+    sink.close()
+    assert len(read(tmp_path / "iot_metrics.csv")) == 5
 
 
 def test_flush_is_time_based_and_explicit(tmp_path: Path) -> None:

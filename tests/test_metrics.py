@@ -49,7 +49,8 @@ def iot_operation(t: float, device: str, operation: str, ok: bool = True) -> lis
     total = sum(stages.values())
     events.append(
         IotEvent(t, device, "ev_sensor", operation, "total", ok, total,
-                 error="" if ok else "store failed", data_size=400)
+                 error="" if ok else "store failed", data_size=400,
+                 stages=tuple(stages.items()))
     )  # fmt: skip
     return events
 

@@ -15,6 +15,7 @@ from web3 import Web3
 from tests.conftest import clean_env, main_cmd, table_rows
 from utils.chain.wallets import WalletPool
 from utils.devchain import DevChain
+from utils.observe.iot_rows import EVENT_OPERATIONS
 
 SEED = 7
 RATES = {"payment": 12, "merchant": 6, "lending": 4, "iot": 2, "iot_registration": 4}
@@ -148,14 +149,33 @@ def test_metrics_summary_intervals_and_csvs_agree(finished_run: dict) -> None:
         per_interval = [r for r in intervals if r["workload"] == workload]
         assert sum(int(r["successes"]) for r in per_interval) == figures["successes"]
         assert sum(int(r["gas_used"]) for r in per_interval) == figures["gas_used"]
-    prom_iot = prom_samples(final, "kcstress_iot_operations_total")
-    by_stage = Counter((r["operation"], r["pipeline_stage"], r["success"]) for r in iot)
-    for (operation, stage, success), n in by_stage.items():
-        outcome = "success" if success == "True" else "failure"
-        key = (("operation", operation), ("outcome", outcome), ("stage", stage))
-        assert prom_iot[key] == n
-    assert summary["kpis"]["total_operations"] == sum(
-        n for (_, stage, _), n in by_stage.items() if stage == "total")
+    _iot_csv_agrees_with_metrics(iot, prom_samples(final, "kcstress_iot_operations_total"))
+    assert summary["kpis"]["total_operations"] == len(iot)  # one row per operation
+
+
+def _iot_csv_agrees_with_metrics(iot: list[dict[str, str]], prom: dict) -> None:
+    """iot_metrics.csv (one row per operation, the original's names) vs the stage counters."""
+    def count(operation: str, stage: str, *outcomes: str) -> float:
+        return sum(prom.get((("operation", operation), ("outcome", o), ("stage", stage)), 0)
+                   for o in outcomes)
+
+    assert {r["operation"] for r in iot} == {"registration", "data_submission"}
+    by_op = Counter((EVENT_OPERATIONS[r["operation"]], r["success"]) for r in iot)
+    for (operation, success), n in by_op.items():
+        assert count(operation, "total", "success" if success == "True" else "failure") == n
+    assert sum(v for k, v in prom.items() if ("stage", "total") in k) == len(iot)
+    for operation in ("register", "submit"):
+        rows = [r for r in iot if EVENT_OPERATIONS[r["operation"]] == operation]
+        for stage in ("validate", "encrypt", "store"):
+            timed = sum(1 for r in rows if r[f"{stage}_sec"])
+            assert timed == count(operation, stage, "success", "failure"), (operation, stage)
+    committed = sum(r["commit_status"] == "committed" for r in iot)
+    assert committed == count("submit", "commit", "success") > 0
+    assert all(r["pipeline_stage"] == ("lcore_api" if r["operation"] == "registration"
+                                       else "complete_pipeline") for r in iot
+               if r["success"] == "True")
+    assert all(r["tx_hash"].startswith("0x") and float(r["commit_sec"]) > 0
+               for r in iot if r["commit_status"] == "committed")
 
 
 def test_report_is_rebuilt_from_the_run_files_alone(finished_run: dict, tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import asyncio
 import csv
 import logging
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,7 +25,11 @@ from typing import Any, ClassVar, TextIO
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE
 from utils.observe.events import Event, IotEvent, TxEvent
+from utils.observe.iot_rows import IOT_COLUMNS, iot_row
 from utils.observe.stats import StatsHub
+
+__all__ = ["IOT_COLUMNS", "TX_COLUMNS", "CsvFile", "DeviceStatsSink", "IotCsvSink", "TxCsvSink",
+           "flush_periodically", "iot_row", "tx_row"]
 
 log = logging.getLogger(__name__)
 
@@ -36,10 +41,6 @@ TX_COLUMNS: tuple[str, ...] = (
     "operation",
     # costs (issue 12): gasUsedForL1 (0 off Nitro), effectiveGasPrice, gasUsed x price
     "l1_gas_used", "effective_gas_price_wei", "fee_wei",
-)  # fmt: skip
-IOT_COLUMNS: tuple[str, ...] = (
-    "timestamp", "device_id", "device_type", "operation", "success", "latency_sec",
-    "pipeline_stage", "tx_hash", "error_details", "data_size_bytes",
 )  # fmt: skip
 
 
@@ -148,21 +149,64 @@ def tx_row(e: TxEvent) -> list[Any]:
     ]  # fmt: skip
 
 
-class IotCsvSink(_RowSink):
-    """``iot_metrics.csv``: one row per :class:`IotEvent` (an operation or one of its stages)."""
+class IotCsvSink:
+    """``iot_metrics.csv``: one row per IoT operation (see :mod:`utils.observe.iot_rows`).
+
+    Written from each operation's ``total`` event. A submission whose record the node's
+    outbox commits (``record_id`` set) is held until that record's ``commit`` event, so
+    its row carries the commit too; a row is held at most ``hold`` seconds and at most
+    ``max_held`` rows at once (then written with commit_status ``pending``), and every
+    held row is written at close. Stage events are not rows of their own.
+    """
 
     FILENAME = "iot_metrics.csv"
     COLUMNS = IOT_COLUMNS
 
-    def row(self, event: Event) -> list[Any] | None:
-        return iot_row(event) if isinstance(event, IotEvent) else None
+    def __init__(
+        self,
+        run_dir: Path,
+        *,
+        flush_every: float = 1.0,
+        hold: float = 60.0,
+        max_held: int = 10_000,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.csv = CsvFile(Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every)
+        self._held: OrderedDict[int, tuple[float, IotEvent]] = OrderedDict()
+        self._hold = hold
+        self._max_held = max_held
+        self._clock = clock
 
+    def on_event(self, event: Event) -> None:
+        if not isinstance(event, IotEvent):
+            return
+        if event.stage == IOT_TOTAL_STAGE:
+            if event.record_id is None or not event.success:
+                self.csv.write(iot_row(event))
+                return
+            self._held[event.record_id] = (self._clock(), event)
+            if len(self._held) > self._max_held:
+                self.csv.write(iot_row(self._held.popitem(last=False)[1][1]))
+        elif event.stage == "commit" and event.record_id is not None:
+            held = self._held.pop(event.record_id, None)
+            if held is not None:
+                self.csv.write(iot_row(held[1], event))
 
-def iot_row(e: IotEvent) -> list[Any]:
-    return [
-        iso_utc(e.timestamp), e.device_id, e.device_type, e.operation, e.success,
-        f"{e.latency:.9f}", e.stage, e.tx_hash, _one_line(e.error), e.data_size,
-    ]  # fmt: skip
+    def _release(self, older_than: float) -> None:
+        while self._held:
+            record_id, (held_at, total) = next(iter(self._held.items()))
+            if held_at > older_than:
+                break
+            del self._held[record_id]
+            self.csv.write(iot_row(total))
+
+    def flush(self) -> None:
+        self._release(self._clock() - self._hold)
+        self.csv.flush()
+
+    def close(self) -> None:
+        self._release(float("inf"))
+        self.csv.close()
 
 
 DEVICE_COLUMNS: tuple[str, ...] = (

@@ -100,7 +100,10 @@ class TargetRateEvent:
 
 @dataclass(frozen=True, slots=True)
 class IotEvent:
-    """One IoT pipeline operation or stage (one row of iot_metrics.csv)."""
+    """One IoT pipeline operation (stage ``total``) or one of its stages.
+
+    iot_metrics.csv has one row per operation: its total, with the stage timings, and for a
+    submission its record's ``commit`` (matched by ``record_id``)."""
 
     timestamp: float
     device_id: str
@@ -112,6 +115,9 @@ class IotEvent:
     tx_hash: str = ""
     error: str = ""
     data_size: int = 0
+    # a "submit" total of a node whose outbox will commit the record, and that commit
+    record_id: int | None = None
+    stages: tuple[tuple[str, float], ...] = ()  # on a "total": (stage, seconds) reached
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,6 +18,8 @@ from typing import Any
 
 from utils.errors import ConfigError
 from utils.observe.histogram import Histogram
+from utils.observe.iot_rows import OPERATION_NAMES
+from utils.observe.iot_rows import STAGES as IOT_STAGES
 
 OUTCOMES = ("success", "reverted", "rejected", "dropped", "timeout")
 FAILURE_COLUMNS = OUTCOMES[1:]
@@ -101,15 +103,34 @@ def load_run(run_dir: Path) -> ReportData:
         t.latency.observe(_float(row["latency_sec"]))
         t.gas_used += int(_float(row["gas_used"]))
     for row in _rows(data.run_dir / "iot_metrics.csv", data.missing):
-        ok = row["success"] == "True"
-        data.iot_stages.setdefault(row["pipeline_stage"], Histogram()).observe(
-            _float(row["latency_sec"])
-        )
-        if row["pipeline_stage"] == "total":
-            data.iot_ops[(row["operation"], ok)] += 1
-        elif row["pipeline_stage"] == "commit":
-            data.iot_ops[("on-chain commit", ok)] += 1
+        if "commit_status" in row:
+            _iot_operation_row(data, row)
+        else:
+            _iot_stage_row(data, row)
     return data
+
+
+def _iot_operation_row(data: ReportData, row: dict[str, str]) -> None:
+    """A row of today's iot_metrics.csv: one operation, its stage timings, its commit."""
+    data.iot_ops[(row["operation"], row["success"] == "True")] += 1
+    data.iot_stages.setdefault("total", Histogram()).observe(_float(row["latency_sec"]))
+    for stage in IOT_STAGES:
+        if row.get(f"{stage}_sec"):
+            data.iot_stages.setdefault(stage, Histogram()).observe(_float(row[f"{stage}_sec"]))
+    if row["commit_status"] in ("committed", "failed"):
+        data.iot_ops[("on-chain commit", row["commit_status"] == "committed")] += 1
+
+
+def _iot_stage_row(data: ReportData, row: dict[str, str]) -> None:
+    """A row of an older run's iot_metrics.csv: one row per stage and one per ``total``."""
+    ok = row["success"] == "True"
+    data.iot_stages.setdefault(row["pipeline_stage"], Histogram()).observe(
+        _float(row["latency_sec"])
+    )
+    if row["pipeline_stage"] == "total":
+        data.iot_ops[(OPERATION_NAMES.get(row["operation"], row["operation"]), ok)] += 1
+    elif row["pipeline_stage"] == "commit":
+        data.iot_ops[("on-chain commit", ok)] += 1
 
 
 def _load_intervals(data: ReportData) -> None:
