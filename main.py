@@ -62,6 +62,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--contract", choices=("stylus", "evm"),
                    help="MVPIoTProcessor deployed on the embedded chain: the Stylus WASM program "
                    "or its EVM twin (default stylus)")
+    p.add_argument("--dapp", choices=("stylus", "evm", "transfers"),
+                   help="what payment_app, merchant_app and lending_app run on: the stablecoin, "
+                   "payment router and lending pool as Stylus programs or as their Solidity "
+                   "twins, or plain value transfers (default stylus on a chain with Stylus, "
+                   "else evm; env KCSTRESS_DAPP)")
     p.add_argument("--arrival", choices=("constant", "poisson"),
                    help="spacing of firings: constant or Poisson arrivals (default constant)")
     p.add_argument("--chain", choices=("embedded", "anvil"),
@@ -82,7 +87,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {
         key: getattr(args, key)
         for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
-                    "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain")
+                    "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
+                    "dapp")
     }
     for spec in args.rate:
         _, _, value = spec.partition("=")

@@ -72,6 +72,11 @@ class Settings(BaseSettings):
     contract: Literal["stylus", "evm"] = Field(
         "stylus", validation_alias=_env("contract", "KCSTRESS_CONTRACT")
     )
+    dapp: Literal["stylus", "evm", "transfers"] | None = Field(
+        None, validation_alias=_env("dapp", "KCSTRESS_DAPP"),
+        description="payment/merchant/lending on the dApp contracts as Stylus programs or "
+        "Solidity twins, or plain value transfers; default: stylus on a chain with Stylus",
+    )
     seed: int | None = Field(None, validation_alias=_env("seed", "KCSTRESS_SEED"))
     out: Path = Field(Path("logs"), validation_alias=_env("out", "LOG_DIR"))
     host: str = Field("127.0.0.1", validation_alias=_env("host", "HEALTHCHECK_HOST"))

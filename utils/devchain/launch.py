@@ -19,5 +19,6 @@ def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
     if settings.chain == "anvil":
         given = "block_time" in settings.model_fields_set
         return AnvilChain.start(block_time=settings.block_time if given else DEFAULT_BLOCK_TIME)
-    return DevChain.start(block_time=settings.block_time, stylus=settings.contract == "stylus",
+    stylus = "stylus" in (settings.contract, settings.dapp)
+    return DevChain.start(block_time=settings.block_time, stylus=stylus,
                           l1_base_fee_wei=round(settings.l1_base_fee_gwei * 10**9))

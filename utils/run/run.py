@@ -32,9 +32,11 @@ from utils.load.profiles import rate_profiles
 from utils.load.scheduler import Scheduler
 from utils.load.workload import Workload
 from utils.observe.aggregate import RunAggregate
+from utils.observe.goodput import Goodput
 from utils.observe.selfwatch import SelfWatch
 from utils.observe.stats import StatsHub
 from utils.report.final_table import render, verdict
+from utils.run.dapp_half import DAppParts, choose_flavour, open_dapps
 from utils.run.iot_half import IotParts, iot_enabled, open_iot
 from utils.run.outputs import RunOutputs
 from utils.settings import NON_TX_WORKLOADS, Settings
@@ -72,6 +74,8 @@ class Run:
                                   self.hub, self.aggregate)
         self.selfwatch = SelfWatch()
         self.selfwatch.register(self.outputs.registry)
+        self.goodput = Goodput(self.outputs.registry)  # business operations (dApp flows)
+        self.dapps: DAppParts | None = None
 
     def _nominal(self, name: str) -> float:
         """A workload's target for the tables: its profile's mean over the run (its peak for
@@ -109,7 +113,7 @@ class Run:
         self.outputs.open(session.info.chain_id)
         stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
         wallets = self._wallets(session)
-        self.workloads = self._transfer_workloads(session, wallets)
+        self.workloads = await self._app_workloads(session, wallets)
         # before spending on a contract deployment: can the funder pay for the transfers?
         deploy_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
             self.settings) else 0
@@ -122,6 +126,8 @@ class Run:
             self.workloads += [self.iot.registration, self.iot.submission]
         self.wallets = wallets
         await self._fund(session, wallets)
+        if self.dapps is not None:  # mint, approve, deposit: after the wallets have gas
+            await self.dapps.set_up(session)
 
     def _wallets(self, session: ChainSession) -> WalletPool:
         s = self.settings
@@ -129,6 +135,20 @@ class Run:
             "user": s.users, "merchant": s.merchants, "settlement": 1,
             "lender": s.lenders, "borrower": s.borrowers, "committer": s.committers,
         })
+
+    async def _app_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
+        """payment/merchant/lending on the dApp contracts (``--dapp stylus|evm``, deployed
+        here) or as plain value transfers (``--dapp transfers``)."""
+        flavour = await choose_flavour(self.settings, session)
+        if flavour == "transfers":
+            return self._transfer_workloads(session, wallets)
+        self.dapps = await open_dapps(self.settings, session, wallets, self.goodput, self.hub,
+                                      random.Random(self.rng.random()), flavour)
+        return list(self.dapps.workloads)
+
+    def _load_seconds(self) -> float:
+        started, ended = self.aggregate.started_at, self.aggregate.load_ended_at
+        return max(0.0, ended - started) if started is not None and ended is not None else 0.0
 
     def _transfer_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
         engine, rng = session.engine, self.rng
@@ -154,6 +174,8 @@ class Run:
 
     async def _fund(self, session: ChainSession, wallets: WalletPool) -> None:
         parts = self._needs()
+        if self.dapps is not None:
+            parts.append(self.dapps.setup_needs(session.fees.max_fee))
         if self.iot is not None and self.iot.committer is not None:
             commits = self._steps_to_fund(self.settings.iot_data_submission_rate)
             parts.append(self.iot.committer.funding_needs(commits))
@@ -231,6 +253,8 @@ class Run:
 
     async def _verify(self) -> None:
         """The embedded chain ends with the run: verify the run's records while it is up."""
+        if self.dapps is not None and self.session is not None:
+            await self.dapps.check(self.session)  # the books, after every run
         if self.iot is None or self.iot.node is None:
             return
         self.verified = await verify_records(self.iot.node, on_chain=True)
@@ -240,6 +264,9 @@ class Run:
         reasons = list(verdict(self.outputs.kpis()).reasons)
         if self.verified is not None and not self.verified.passed:
             reasons.append(self.verified.line())
+        if self.dapps is not None and self.dapps.discrepancies:
+            reasons.append(f"books do not balance ({len(self.dapps.discrepancies)} "
+                           "discrepancies)")
         self.outputs.health.phase = "done"
         extra = self._summary_extra()
         self.outputs.finish(
@@ -281,6 +308,8 @@ class Run:
                 "submissions_skipped_no_device": self.iot.submission.skipped,
                 "verify": self.verified.as_dict() if self.verified else None,
             }
+        extra["dapp"] = (self.dapps.summary(self._load_seconds()) if self.dapps is not None
+                         else {"flavour": "transfers"})
         return extra
 
     def _generator_lines(self) -> list[str]:
@@ -307,4 +336,6 @@ class Run:
                          f"{gas if gas is not None else 'n/a'}")
         if self.verified is not None:
             lines.append(self.verified.line())
+        if self.dapps is not None:
+            lines += self.dapps.lines(self._load_seconds())
         return lines
