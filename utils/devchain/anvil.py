@@ -42,6 +42,7 @@ DEFAULT_BINARY = (PROJECT_ROOT / ".tools" / "anvil" / "node_modules" / "@foundry
                   / "anvil-linux-amd64" / "bin" / "anvil")
 DEFAULT_BLOCK_TIME = 1.0
 DEFAULT_CHAIN_ID = 31337
+DEFAULT_GAS_LIMIT = 1_000_000_000  # as the embedded chain (anvil's 30M: 1,428 transfers a block)
 FUNDER_BALANCE_WEI = 10**30
 PR_SET_PDEATHSIG = 1
 
@@ -111,14 +112,15 @@ class AnvilChain:
 
     @classmethod
     def start(cls, *, block_time: float = DEFAULT_BLOCK_TIME, chain_id: int = DEFAULT_CHAIN_ID,
-              startup_timeout: float = 30.0) -> AnvilChain:
+              gas_limit: int = DEFAULT_GAS_LIMIT, startup_timeout: float = 30.0) -> AnvilChain:
         """Spawn anvil, wait until it answers, fund a fresh funder; DevChainError otherwise."""
         binary = anvil_binary()
         fd, name = tempfile.mkstemp(prefix="kc-anvil-", suffix=".log")
         os.close(fd)
         log_path = Path(name)
         argv = [str(binary), "--host", "127.0.0.1", "--port", "0", "--chain-id", str(chain_id),
-                "--accounts", "0", "--silent", "--no-request-size-limit"]
+                "--gas-limit", str(gas_limit), "--accounts", "0", "--silent",
+                "--no-request-size-limit"]
         if block_time > 0:
             argv += ["--block-time", f"{block_time:g}"]
         with open(log_path, "ab") as err:

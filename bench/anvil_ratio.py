@@ -1,0 +1,131 @@
+"""Benchmark: the orchestrator vs. a bare pipelined loop with the same fast signer, on anvil.
+
+    .venv/bin/python bench/anvil_ratio.py [--seconds 8] [--senders 256] [--offered 9000]
+                                          [--rounds 2] [--inflight 64] [--block-time 1]
+
+anvil comes from ``scripts/install_anvil.sh`` (npm ``@foundry-rs/anvil-linux-amd64``) and runs
+with ``--block-time 1`` (its automine mode collapses under pipelined load). Each side gets a
+fresh anvil and the same ``--senders`` user wallets (one seed, funded before the load):
+
+* engine: the way a run drives it (``bench/engine_throughput.py``'s engine side): a Scheduler
+  fires ``payment_workload`` steps open-loop at ``--offered`` steps/s through a TxEngine (fast
+  signer, batched ordered sends, block receipts, one TxEvent per transaction);
+* bare: ``--inflight`` workers on one keep-alive aiohttp session; nonces counted locally from
+  one read; each worker takes the next sender, signs the next transfer with the same
+  :class:`~utils.chain.signer.Signer` and POSTs ``eth_sendRawTransaction`` alone (no receipts,
+  no events).
+
+Both are measured from the chain: after a warm-up, the window runs from the first block seen
+sealed to the first block seen sealed ``--seconds`` later; the blocks in it are read back and
+the benchmark senders' transactions counted. The side order alternates per round; each round's
+engine/bare ratio and the median are printed. Goal: engine/bare >= 0.9.
+Bounded: about rounds x 2 x (seconds + 8) s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import random
+import statistics
+import sys
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import aiohttp
+from engine_throughput import SEED, Setup, SideResult, engine_load, measured, positive, prepare
+
+from contracts.transfers import PAYMENT_WEI
+from utils.chain.signer import Signer, address_bytes
+from utils.chain.tx_engine import TRANSFER_GAS
+from utils.devchain.anvil import AnvilChain
+
+
+async def bare_load(setup: Setup, stop: asyncio.Event) -> str:
+    """The bare pipelined loop: sign with the fast signer, POST, next."""
+    rng = random.Random(SEED)
+    fees = setup.fees
+    counts: Counter[str] = Counter()
+    signers = {w.address: Signer(bytes(w.account.key)) for w in setup.users}
+    recipients = [address_bytes(m.address) for m in setup.merchants]
+    connector = aiohttp.TCPConnector(limit=setup.args.inflight, keepalive_timeout=30)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        async def post(method: str, *params: object) -> dict[str, object]:
+            body = {"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)}
+            async with session.post(setup.url, json=body) as response:
+                reply: dict[str, object] = json.loads(await response.read())
+            return reply
+
+        nonces = {a: int(str((await post("eth_getTransactionCount", a, "pending"))["result"]), 16)
+                  for a in signers}
+        senders = itertools.cycle(list(signers))
+
+        async def worker() -> None:
+            while not stop.is_set():
+                address = next(senders)
+                nonce = nonces[address]
+                nonces[address] = nonce + 1
+                signed = signers[address].sign_eip1559(
+                    chain_id=setup.chain_id, nonce=nonce, max_priority_fee=fees.priority_fee,
+                    max_fee=fees.max_fee, gas=TRANSFER_GAS, to=rng.choice(recipients),
+                    value=rng.randint(*PAYMENT_WEI), data=b"")
+                try:
+                    reply = await post("eth_sendRawTransaction", "0x" + signed.raw.hex())
+                    counts["sent" if "result" in reply else "error"] += 1
+                except aiohttp.ClientError as exc:  # counted, never hidden
+                    counts[type(exc).__name__] += 1
+
+        await asyncio.gather(*(worker() for _ in range(setup.args.inflight)))
+    return f"send results {dict(counts)}"
+
+
+async def run_side(side: str, chain: AnvilChain, args: argparse.Namespace) -> SideResult:
+    setup = await prepare(chain, args)  # type: ignore[arg-type]  # a DevChain-like chain
+    load = engine_load if side == "engine" else bare_load
+    result = await measured(setup, lambda stop: load(setup, stop))
+    result.side = side
+    return result
+
+
+def one_side(side: str, args: argparse.Namespace) -> float:
+    with AnvilChain.start(block_time=args.block_time) as chain:
+        result = asyncio.run(run_side(side, chain, args))
+    w = result.window
+    blocks = max(1, w.last - w.first)
+    print(f"  {side:6} {w.rate:7.1f} tx/s  ({w.included} txs in {blocks} blocks, "
+          f"{w.seconds:.2f} s; client CPU {w.client_cpu:.0%}; {result.client})", flush=True)
+    return w.rate
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=positive(float), default=8.0)
+    parser.add_argument("--senders", type=positive(int), default=256)
+    parser.add_argument("--offered", type=positive(float), default=9000.0,
+                        help="engine steps/s offered (above anvil's capacity)")
+    parser.add_argument("--rounds", type=positive(int), default=2)
+    parser.add_argument("--inflight", type=positive(int), default=64)
+    parser.add_argument("--block-time", type=positive(float), default=1.0)
+    args = parser.parse_args(argv)
+    ratios, engine, bare = [], [], []
+    for r in range(args.rounds):
+        order = ("engine", "bare") if r % 2 == 0 else ("bare", "engine")
+        print(f"round {r + 1}: {' then '.join(order)}", flush=True)
+        rates = {side: one_side(side, args) for side in order}
+        engine.append(rates["engine"])
+        bare.append(rates["bare"])
+        ratios.append(rates["engine"] / rates["bare"])
+        print(f"  ratio engine/bare {ratios[-1]:.3f}", flush=True)
+    print(f"median engine {statistics.median(engine):7.1f} tx/s  bare "
+          f"{statistics.median(bare):7.1f} tx/s  engine/bare {statistics.median(ratios):.3f} "
+          f"(goal >= 0.9)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
