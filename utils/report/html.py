@@ -145,6 +145,36 @@ def _contract_note(data: ReportData) -> str:
             f"<b>{per_record:,.0f}</b></p>")
 
 
+def _dapp_section(data: ReportData) -> str:
+    """The dApp flavour, gas per operation, goodput and the books check (summary.json)."""
+    dapp = data.summary.get("dapp")
+    if not dapp or dapp.get("flavour") == "transfers":
+        flavour = "plain value transfers" if dapp else "not recorded"
+        return f'<h2>Business operations</h2><p class="note">dApp flavour: {_e(flavour)}</p>'
+    gas_rows = [[w, op, f"{s['count']:,}", f"{s['gas_per_op']:,}", f"{s['l2_gas_per_op']:,}",
+                 f"{s['l1_gas_per_op']:,}"]
+                for w, ops in (dapp.get("gas_per_operation") or {}).items()
+                for op, s in ops.items()]
+    good_rows = [[w, op, f"{s['count']:,}",
+                  f"{s['per_second']:.2f}" if s["per_second"] is not None else "n/a",
+                  f"{s['latency_p50_sec']:.3f}", f"{s['latency_p95_sec']:.3f}"]
+                 for w, ops in (dapp.get("goodput") or {}).items() for op, s in ops.items()]
+    books = dapp.get("books")
+    if books is None:
+        verdict = "not checked"
+    elif books["balanced"]:
+        verdict = "balanced"
+    else:
+        verdict = "; ".join(f"{d['book']}: {d['what']}: expected {d['expected']}, chain "
+                            f"{d['actual']}" for d in books["discrepancies"])
+    return f"""<h2>Business operations</h2>
+<p class="note">dApp flavour: <b>{_e(dapp["flavour"])}</b> (token {_e(dapp.get("token"))},
+router {_e(dapp.get("router"))}, pool {_e(dapp.get("pool"))}); books: <b>{_e(verdict)}</b></p>
+{_table(["workload", "operation", "completed", "per s", "p50 s", "p95 s"], good_rows)}
+<p class="note">Gas per operation (successful transactions):</p>
+{_table(["workload", "operation", "tx", "gas/op", "L2 gas/op", "L1 gas/op"], gas_rows)}"""
+
+
 def render_html(data: ReportData) -> str:
     plots = _plots(data)
     none = '<p class="note">No data.</p>'
@@ -169,6 +199,7 @@ transactions/s; per interval of kpi_intervals.csv.</p>{plots.get("throughput", n
 <h2>Transactions by workload</h2>{_tx_section(data)}
 <h2>Outcomes</h2>{plots.get("outcomes", none)}
 <h2>Gas per workload</h2>{plots.get("gas", none)}
+{_dapp_section(data)}
 <h2>IoT pipeline</h2>{_table(["operation", "ok", "failed"], iot_rows) if iot_rows else ""}
 {_contract_note(data)}
 <p class="note">Stage latency: <i>total</i> is the operation the device waits for (validate,
