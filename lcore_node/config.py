@@ -49,6 +49,8 @@ class NodeConfig:
     max_commit_attempts: int = 0  # 0: retry retryable failures forever
     outbox_poll_interval: float = 0.5
     drain_timeout: float = 10.0
+    batch_size: int = 256  # with a batch committer: records per commitBatch at most
+    batch_wait: float = 1.0  # seconds the oldest record waits for its batch to fill
 
     @classmethod
     def from_env(

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from lcore_node import __version__
+from lcore_node.batch_outbox import BatchCommitter, BatchOutbox, BatchSettings
 from lcore_node.config import NodeConfig
 from lcore_node.encryption import DualCipher
 from lcore_node.errors import LcoreError
@@ -50,10 +51,12 @@ class LcoreNode:
         committer: ResultCommitter | None = None,
         reader: ResultReader | None = None,
         clock: Callable[[], float] = time.time,
+        batch_committer: BatchCommitter | None = None,
     ) -> None:
         self.config = config
         self._hub = hub
         self._committer = committer
+        self._batch_committer = batch_committer  # set: records are committed in Merkle batches
         self._reader = reader or committer  # what verify compares with
         self._clock = clock
         self.storage = Storage(
@@ -68,7 +71,7 @@ class LcoreNode:
             require_signatures=config.require_signatures,
         )
         self._records: RecordReader | None = None
-        self.outbox: Outbox | None = None
+        self.outbox: Outbox | BatchOutbox | None = None
         self._intake = Intake(self.storage, self._devices, self._checker, lambda: self.cipher,
                               clock)
 
@@ -93,7 +96,13 @@ class LcoreNode:
             self._devices[row.device_id] = Device(
                 row.device_id, row.public_key, key, row.device_type or ""
             )
-        if self._committer is not None and self.config.outbox_enabled:
+        if self._batch_committer is not None and self.config.outbox_enabled:
+            self.outbox = BatchOutbox(
+                self.storage, self._batch_committer, _batch_settings(self.config),
+                hub=self._hub, device_type_of=self._device_type_of, clock=self._clock,
+            )
+            await self.outbox.start()
+        elif self._committer is not None and self.config.outbox_enabled:
             self.outbox = Outbox(
                 self.storage,
                 self._committer,
@@ -160,6 +169,7 @@ class LcoreNode:
     ) -> Accepted:
         row = await self._intake.submit(timer, device_id, data, timestamp, signature)
         if self.outbox is not None:
+            timer.record_id = row.record_id  # its commit event follows (iot_metrics.csv joins)
             self.outbox.notify(row.record_id)
         return Accepted(
             record_id=row.record_id,
@@ -169,7 +179,6 @@ class LcoreNode:
             key_id=row.key_id,
             data_size=row.data_size,
         )
-            timer.record_id = row.record_id  # its commit event follows (iot_metrics.csv joins)
 
     @property
     def records(self) -> RecordReader:
@@ -208,6 +217,14 @@ class LcoreNode:
 
 def _name(device_id: object) -> str:
     return device_id if isinstance(device_id, str) else ""
+
+
+def _batch_settings(config: NodeConfig) -> BatchSettings:
+    return BatchSettings(
+        batch_size=config.batch_size, batch_wait=config.batch_wait,
+        retry_base=config.retry_base, retry_max=config.retry_max,
+        max_attempts=config.max_commit_attempts,
+    )
 
 
 def _outbox_settings(config: NodeConfig) -> OutboxSettings:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import AsyncIterator
 
+from lcore_node.batch_verify import batch_position, batch_reader_for, check_in_batch
 from lcore_node.encryption import DualCipher
 from lcore_node.errors import DecryptionError, NotFoundError
 from lcore_node.storage import Storage, SubmissionRow
@@ -59,7 +60,13 @@ class RecordReader:
         proof_ok = hashlib.sha256(row.envelope).digest() == row.proof_hash
         chain_ok: bool | None = None
         missing = False
-        if on_chain and self._committer is not None and row.commit_status == "committed":
+        batched = await batch_position(self._storage, record_id) if on_chain else None
+        batches = batch_reader_for(self._committer) if batched is not None else None
+        if batched is not None and batches is not None and row.commit_status == "committed":
+            chain_ok, missing, chain_error = await check_in_batch(
+                batches, batched, row.task_id, row.envelope)
+            error = error or chain_error
+        elif on_chain and self._committer is not None and row.commit_status == "committed":
             result = await self._committer.get_result(row.task_id)
             missing = result is None
             chain_ok = (

@@ -42,11 +42,35 @@ CREATE TABLE IF NOT EXISTS data_submissions (
     signature TEXT UNIQUE,
     data_size INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS commit_batches (
+    id INTEGER PRIMARY KEY,
+    root BLOB NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'submitted', 'committed', 'failed')),
+    created_at REAL NOT NULL,
+    transaction_hash TEXT,
+    block_number INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_attempt_at REAL NOT NULL DEFAULT 0
+);
 """
+
+#: columns added after the first schema (batch commitments): added to an older database
+ADDED_COLUMNS = {
+    "data_submissions": (
+        ("batch_id", "INTEGER REFERENCES commit_batches(id)"),  # NULL: committed alone
+        ("leaf_index", "INTEGER"),  # position of the record's leaf in its batch
+        ("merkle_proof", "BLOB"),  # sibling hashes, 32 bytes each, leaf level first
+    ),
+}
 
 INDEXES = """
 CREATE INDEX IF NOT EXISTS data_submissions_due
     ON data_submissions (commit_status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS data_submissions_batch ON data_submissions (batch_id);
+CREATE INDEX IF NOT EXISTS commit_batches_due ON commit_batches (status, next_attempt_at);
 """
 
 INSERT_SUBMISSION = (
@@ -92,4 +116,9 @@ def create_schema(conn: sqlite3.Connection) -> None:
             raise sqlite3.DatabaseError(
                 f"table {table} lacks columns {sorted(missing)} (a database of another version)"
             )
+    for table, columns in ADDED_COLUMNS.items():
+        present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+        for name, decl in columns:
+            if name not in present:
+                conn.execute(f"ALTER TABLE {table} ADD COLUMN {name} {decl}")
     conn.executescript(INDEXES)

@@ -229,7 +229,7 @@ def test_storage_slots_match_documented_layout(w3: Web3, processor: Contract, si
 def test_compiler_storage_layout_matches_readme() -> None:
     layout = json.loads((ARTIFACTS_DIR / "MVPIoTProcessor.json").read_text())["storageLayout"]
     top = [(e["label"], e["slot"], e["offset"]) for e in layout["storage"]]
-    assert top == [("results", "0", 0), ("count", "1", 0)]
+    assert top == [("results", "0", 0), ("count", "1", 0), ("batches", "2", 0)]
     struct_type = layout["types"][layout["storage"][0]["type"]]["value"]
     members = [
         (m["label"], m["slot"], m["offset"]) for m in layout["types"][struct_type]["members"]
@@ -240,6 +240,9 @@ def test_compiler_storage_layout_matches_readme() -> None:
         ("timestamp", "2", 0),
         ("submitter", "3", 0),
     ]
+    batch_type = layout["types"][layout["storage"][2]["type"]]["value"]
+    batch = [(m["label"], m["slot"], m["offset"]) for m in layout["types"][batch_type]["members"]]
+    assert batch == [("size", "0", 0), ("timestamp", "1", 0), ("submitter", "2", 0)]
 
 
 def selectors(abi: list[dict[str, Any]]) -> dict[str, bytes]:
@@ -260,6 +263,9 @@ def test_abi_selectors_equal_keccak_of_canonical_signatures(
         "getResult(bytes32)": bytes.fromhex("add4c784"),
         "resultCount()": bytes.fromhex("aa4fdefb"),
         "TaskAlreadySubmitted(bytes32)": bytes.fromhex("fcd61d04"),
+        "commitBatch(bytes32,uint256)": bytes.fromhex("6dac073d"),
+        "getBatch(bytes32)": bytes.fromhex("ed42136f"),
+        "BatchAlreadyCommitted(bytes32)": bytes.fromhex("2ba1c714"),
     }
     for signature, selector in found.items():
         assert selector == keccak(text=signature)[:4]

@@ -27,6 +27,8 @@ from utils.devchain.stylus.dev import deploy_program, new_stylus_tester
 SUBMIT = keccak(text="submitResult(bytes32,bytes,bytes32)")[:4]
 GET = keccak(text="getResult(bytes32)")[:4]
 COUNT = keccak(text="resultCount()")[:4]
+COMMIT_BATCH = keccak(text="commitBatch(bytes32,uint256)")[:4]
+GET_BATCH = keccak(text="getBatch(bytes32)")[:4]
 CALLS = 1200
 SEED = 20240517
 
@@ -38,6 +40,7 @@ class Twin:
     evm: bytes
     senders: list[bytes]
     tasks: list[bytes] = field(default_factory=list)
+    roots: list[bytes] = field(default_factory=list)
     gas: dict[str, list[int]] = field(default_factory=lambda: {"stylus": [], "evm": []})
 
 
@@ -90,7 +93,28 @@ def malformed(rng: random.Random, valid: bytes) -> bytes:
     return rng.randbytes(4) + valid[4:]
 
 
+def batch_call(rng: random.Random, twin: Twin) -> tuple[bytes, int]:
+    """commitBatch (new and repeated roots, any size), getBatch, short or paid calls."""
+    roll = rng.random()
+    if roll < 0.4 or not twin.roots:
+        root = rng.randbytes(32)
+        twin.roots.append(root)
+        size = rng.choice([0, 1, rng.randint(2, 4096), 2**64, 2**256 - 1])
+        return COMMIT_BATCH + encode(["bytes32", "uint256"], [root, size]), 0
+    if roll < 0.55:
+        return COMMIT_BATCH + encode(["bytes32", "uint256"], [rng.choice(twin.roots), 7]), 0
+    if roll < 0.8:
+        root = rng.choice(twin.roots) if rng.random() < 0.8 else rng.randbytes(32)
+        return GET_BATCH + root, 0
+    if roll < 0.9:
+        selector = rng.choice([COMMIT_BATCH, GET_BATCH])
+        return selector + rng.randbytes(rng.randint(0, 63)), 0
+    return COMMIT_BATCH + rng.randbytes(64), rng.randint(1, 10**6)
+
+
 def next_call(rng: random.Random, twin: Twin) -> tuple[bytes, int]:
+    if rng.random() < 0.2:
+        return batch_call(rng, twin)
     roll = rng.random()
     if roll < 0.42 or not twin.tasks:
         task = rng.randbytes(32)
@@ -116,7 +140,11 @@ def next_call(rng: random.Random, twin: Twin) -> tuple[bytes, int]:
 
 
 def touched_slots(data: bytes) -> list[int]:
-    """Slots a submitResult(data) may write: the record, its out-of-place bytes, the count."""
+    """Slots a call may write: a submitResult's record, its out-of-place bytes, the count;
+    a commitBatch's three batch words."""
+    if data[:4] == COMMIT_BATCH and len(data) >= 36:
+        base = int.from_bytes(keccak(data[4:36] + (2).to_bytes(32, "big")), "big")
+        return [1, base, base + 1, base + 2]
     if data[:4] != SUBMIT or len(data) < 4 + 96:
         return [1]
     base = int.from_bytes(keccak(data[4:36] + b"\x00" * 32), "big")
@@ -149,3 +177,6 @@ def test_stylus_and_solidity_twin_agree_on_every_call(twin: Twin) -> None:
     assert storage_root(twin, twin.stylus) == storage_root(twin, twin.evm)
     count = twin.state.get_storage(twin.stylus, 1)
     assert 0 < count == twin.state.get_storage(twin.evm, 1)
+    committed = [r for r in twin.roots if twin.state.get_storage(
+        twin.stylus, int.from_bytes(keccak(r + (2).to_bytes(32, "big")), "big") + 2)]
+    assert len(committed) > 20  # the batch entry point was exercised, not only refused

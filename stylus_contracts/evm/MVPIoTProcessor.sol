@@ -19,6 +19,9 @@ pragma solidity ^0.8.24;
 ///                b + 2  timestamp        uint256 (block.timestamp at submission)
 ///                b + 3  submitter        address (low 20 bytes; high 12 bytes zero)
 ///        slot 1  uint256 resultCount     number of accepted submissions
+///        slot 2  mapping(bytes32 => Batch) batches   (commitBatch: Merkle roots)
+///                batch base  c = keccak256(root . uint256(2))
+///                c + 0  size (records under the root), c + 1  timestamp, c + 2  submitter
 ///
 ///      A record exists iff its submitter is non-zero (msg.sender is never zero).
 contract MVPIoTProcessor {
@@ -33,6 +36,21 @@ contract MVPIoTProcessor {
     mapping(bytes32 => TaskResult) private results;
     /// slot 1
     uint256 private count;
+
+    struct Batch {
+        uint256 size;
+        uint256 timestamp;
+        address submitter;
+    }
+
+    /// slot 2
+    mapping(bytes32 => Batch) private batches;
+
+    /// @notice Emitted once per committed batch: the Merkle root of `size` records.
+    event BatchCommitted(bytes32 indexed root, address indexed submitter, uint256 size);
+
+    /// @notice Reverted with when `root` was already committed.
+    error BatchAlreadyCommitted(bytes32 root);
 
     /// @notice Emitted once per accepted submission; `size` is the payload length in bytes.
     event ResultSubmitted(
@@ -78,6 +96,28 @@ contract MVPIoTProcessor {
     {
         TaskResult storage record = results[taskId];
         return (record.encryptedResult, record.proofHash, record.timestamp, record.submitter);
+    }
+
+    /// @notice Commits the Merkle root of `size` records (see lcore_node/merkle.py); once.
+    function commitBatch(bytes32 root, uint256 size) external {
+        Batch storage batch = batches[root];
+        if (batch.submitter != address(0)) {
+            revert BatchAlreadyCommitted(root);
+        }
+        batch.size = size;
+        batch.timestamp = block.timestamp;
+        batch.submitter = msg.sender;
+        emit BatchCommitted(root, msg.sender, size);
+    }
+
+    /// @notice The committed batch under `root`; all zero when none.
+    function getBatch(bytes32 root)
+        external
+        view
+        returns (uint256 size, uint256 timestamp, address submitter)
+    {
+        Batch storage batch = batches[root];
+        return (batch.size, batch.timestamp, batch.submitter);
     }
 
     /// @notice Number of accepted submissions.

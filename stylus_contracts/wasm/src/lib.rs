@@ -10,6 +10,8 @@
 //!                                          keccak256(b) + i, 32 bytes a slot)
 //!           b + 1  proofHash, b + 2 timestamp, b + 3 submitter
 //!   slot 1  uint256 resultCount
+//!   slot 2  mapping(bytes32 => Batch); batch base c = keccak256(root . u256(2))
+//!           c + 0 size, c + 1 timestamp, c + 2 submitter
 //!
 //! Build: scripts/build_stylus.sh (Debian rustc, wasm32-unknown-unknown, deterministic).
 #![no_std]
@@ -24,6 +26,15 @@ const SEL_SUBMIT: [u8; 4] = [0xd4, 0x7a, 0x28, 0x4d]; // submitResult(bytes32,by
 const SEL_GET: [u8; 4] = [0xad, 0xd4, 0xc7, 0x84]; // getResult(bytes32)
 const SEL_COUNT: [u8; 4] = [0xaa, 0x4f, 0xde, 0xfb]; // resultCount()
 const ERR_ALREADY: [u8; 4] = [0xfc, 0xd6, 0x1d, 0x04]; // TaskAlreadySubmitted(bytes32)
+const SEL_COMMIT_BATCH: [u8; 4] = [0x6d, 0xac, 0x07, 0x3d]; // commitBatch(bytes32,uint256)
+const SEL_GET_BATCH: [u8; 4] = [0xed, 0x42, 0x13, 0x6f]; // getBatch(bytes32)
+const ERR_BATCH_ALREADY: [u8; 4] = [0x2b, 0xa1, 0xc7, 0x14]; // BatchAlreadyCommitted(bytes32)
+/// keccak256("BatchCommitted(bytes32,address,uint256)")
+const EVENT_BATCH: Word = [
+    0xc4, 0x50, 0xa6, 0x8b, 0xc3, 0x6f, 0xf6, 0xf6, 0x10, 0x16, 0x39, 0xb4, 0x8c, 0xd8, 0xe5, 0x6b,
+    0x93, 0x67, 0xa9, 0x84, 0x15, 0x45, 0xd4, 0x32, 0x2b, 0x15, 0x3a, 0x40, 0xc4, 0x4a, 0x69, 0x15,
+];
+const BATCHES_SLOT: u64 = 2;
 /// keccak256("ResultSubmitted(bytes32,address,bytes32,uint256)")
 const EVENT_SUBMITTED: Word = [
     0xd8, 0x0b, 0xf5, 0xc0, 0x31, 0x87, 0x25, 0x60, 0x36, 0xd1, 0x08, 0xaf, 0xf4, 0x1f, 0xc4, 0x14,
@@ -71,7 +82,12 @@ fn dispatch(args: &'static [u8]) -> Outcome {
     }
     let selector = [args[0], args[1], args[2], args[3]];
     let body = &args[4..];
-    if selector != SEL_SUBMIT && selector != SEL_GET && selector != SEL_COUNT {
+    if selector != SEL_SUBMIT
+        && selector != SEL_GET
+        && selector != SEL_COUNT
+        && selector != SEL_COMMIT_BATCH
+        && selector != SEL_GET_BATCH
+    {
         return Outcome::revert(&[]);
     }
     if has_value() {
@@ -81,6 +97,10 @@ fn dispatch(args: &'static [u8]) -> Outcome {
         submit_result(args)
     } else if selector == SEL_GET {
         get_result(body)
+    } else if selector == SEL_COMMIT_BATCH {
+        commit_batch(body)
+    } else if selector == SEL_GET_BATCH {
+        get_batch(body)
     } else {
         Outcome::ok(mem::copy(&load(&COUNT_SLOT)))
     }
@@ -150,6 +170,47 @@ fn emit_submitted(task_id: &Word, sender: &Word, proof_hash: &Word, size: u64) {
     unsafe { hostio::emit_log(buf.as_ptr(), buf.len(), 3) };
 }
 
+fn commit_batch(body: &[u8]) -> Outcome {
+    if body.len() < 64 {
+        return Outcome::revert(&[]);
+    }
+    let root = word::load(body, 0);
+    let size = word::load(body, 32);
+    let base = mapping_base(&root, BATCHES_SLOT);
+    if !word::is_zero(&load(&word::add_u64(&base, 2))) {
+        let out = mem::alloc(36);
+        out[..4].copy_from_slice(&ERR_BATCH_ALREADY);
+        out[4..].copy_from_slice(&root);
+        return Outcome::revert(out);
+    }
+    store(&base, &size);
+    let now = unsafe { hostio::block_timestamp() };
+    store(&word::add_u64(&base, 1), &word::from_u64(now));
+    let mut sender: Word = [0; 32];
+    unsafe { hostio::msg_sender(sender[12..].as_mut_ptr()) };
+    store(&word::add_u64(&base, 2), &sender);
+    let buf = mem::alloc(32 * 4);
+    buf[..32].copy_from_slice(&EVENT_BATCH);
+    buf[32..64].copy_from_slice(&root);
+    buf[64..96].copy_from_slice(&sender);
+    buf[96..].copy_from_slice(&size);
+    unsafe { hostio::emit_log(buf.as_ptr(), buf.len(), 3) };
+    Outcome::ok(&[])
+}
+
+fn get_batch(body: &[u8]) -> Outcome {
+    if body.len() < 32 {
+        return Outcome::revert(&[]);
+    }
+    let base = mapping_base(&word::load(body, 0), BATCHES_SLOT);
+    let out = mem::alloc(96);
+    for index in 0..3 {
+        let at = index * 32;
+        out[at..at + 32].copy_from_slice(&load(&word::add_u64(&base, index as u64)));
+    }
+    Outcome::ok(out)
+}
+
 fn get_result(body: &[u8]) -> Outcome {
     if body.len() < 32 {
         return Outcome::revert(&[]);
@@ -205,8 +266,14 @@ fn store_bytes(base: &Word, data: &[u8]) {
 }
 
 fn record_base(task_id: &Word) -> Word {
+    mapping_base(task_id, 0)
+}
+
+/// keccak256(key . u256(slot)): where a mapping at `slot` keeps `key`'s value.
+fn mapping_base(key: &Word, slot: u64) -> Word {
     let mut preimage = [0u8; 64];
-    preimage[..32].copy_from_slice(task_id);
+    preimage[..32].copy_from_slice(key);
+    preimage[32..].copy_from_slice(&word::from_u64(slot));
     let mut out: Word = [0; 32];
     unsafe { hostio::native_keccak256(preimage.as_ptr(), 64, out.as_mut_ptr()) };
     out
