@@ -11,6 +11,7 @@ import contextlib
 import itertools
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from eth_abi import decode, encode
@@ -188,11 +189,13 @@ class EngineCommitter(ProcessorReader):
 
 @contextlib.asynccontextmanager
 async def open_committer(
-    rpc_url: str | None, *, hub: StatsHub | None = None
+    rpc_url: str | None, *, hub: StatsHub | None = None, db: Path | None = None
 ) -> AsyncIterator[EngineCommitter]:
     """A committer for ``python -m lcore_node serve``: the chain at ``rpc_url`` (PRIVATE_KEY
     funds the committer wallets) or, without it, the embedded chain started for the node.
-    MVP_IOT_PROCESSOR_ADDRESS selects a deployed contract; otherwise one is deployed."""
+    The contract: the one database ``db`` records (see :mod:`lcore_node.binding`), else
+    MVP_IOT_PROCESSOR_ADDRESS, else a fresh deployment."""
+    from lcore_node.binding import bind, bound_processor
     from utils.chain.funding import top_up
     from utils.chain.processor import ensure_processor
     from utils.chain.session import open_session
@@ -204,7 +207,10 @@ async def open_committer(
     hub = hub or StatsHub()
     async with contextlib.AsyncExitStack() as stack:
         session = await open_session(settings, hub, Clock(), stack, launch_embedded)
-        processor = await ensure_processor(session, settings)
+        if db is not None:
+            processor = await bound_processor(session, settings, db)
+        else:
+            processor = await ensure_processor(session, settings)
         seed = settings.seed or 0
         wallets = WalletPool.derive(session.info.funder_key, seed,
                                     {"committer": settings.committers})
@@ -212,6 +218,8 @@ async def open_committer(
                                     processor.abi, wallets.role("committer"),
                                     settings.default_gas_limit)
         await committer.calibrate()
+        if db is not None:
+            await bind(db, session.info.chain_id, processor, settings)
         commits = settings.iot_data_submission_rate * settings.funding_horizon + 100
         await top_up(session.engine, session.rpc, wallets.funder,
                      committer.funding_needs(commits))

@@ -48,6 +48,7 @@ class NodeConfig:
     retry_max: float = 60.0
     max_commit_attempts: int = 0  # 0: retry retryable failures forever
     outbox_poll_interval: float = 0.5
+    commit_probe_interval: float = 0.5  # while the chain refuses: one probe this often
     drain_timeout: float = 10.0
     batch_size: int = 256  # with a batch committer: records per commitBatch at most
     batch_wait: float = 1.0  # seconds the oldest record waits for its batch to fill

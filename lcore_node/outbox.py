@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import random
 import time
 from collections.abc import Callable, Coroutine
@@ -45,6 +46,7 @@ class OutboxSettings:
     retry_max: float = 60.0
     max_attempts: int = 0  # 0: retry retryable failures forever
     poll_interval: float = 0.5
+    probe_interval: float = 0.5  # while the chain refuses: one probe commit this often
 
 
 def _log_crash(task: asyncio.Task[None]) -> None:
@@ -77,6 +79,11 @@ class Outbox:
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._runner: asyncio.Task[None] | None = None
+        # open after a retryable failure: only one probe commit at a time goes out, and the
+        # first success releases every backed-off record at once (a refusing chain is not
+        # hammered, and a chain that accepts again gets the backlog within a probe interval)
+        self._breaker_open = False
+        self._next_probe = 0.0
 
     async def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="lcore-outbox")
@@ -116,7 +123,9 @@ class Outbox:
             self._wake.clear()
             wait = self._settings.poll_interval
             free = self._settings.concurrency - len(self._inflight)
-            if free > 0:
+            if self._breaker_open:
+                wait = await self._probe()
+            elif free > 0:
                 now = self._clock()
                 rows, next_due = await self._store.due(now, free + len(self._inflight))
                 fresh = [r for r in rows if r.record_id not in self._inflight][:free]
@@ -127,6 +136,25 @@ class Outbox:
                 if next_due is not None:
                     wait = min(wait, max(0.0, next_due - now))
             await wait_event(self._wake, wait)
+
+    async def _probe(self) -> float:
+        """With the breaker open: the oldest pending record, backed off or not, every
+        ``probe_interval``; returns how long to wait before looking again."""
+        now = self._clock()
+        interval = self._settings.probe_interval
+        if self._inflight or now < self._next_probe:
+            return max(0.0, min(interval, self._next_probe - now))
+        rows, _ = await self._store.due(math.inf, 1)
+        if rows:
+            self._next_probe = now + interval
+            self._launch(rows[0].record_id, self._commit_one(rows[0]))
+        return interval
+
+    async def _close_breaker(self) -> None:
+        self._breaker_open = False
+        released = await self._store.release_backoff()
+        log.info("the chain takes commits again: %d backed-off records released", released)
+        self._wake.set()
 
     def _launch(self, record_id: int, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -198,12 +226,15 @@ class Outbox:
         attempts = row.attempts + 1
         limit = self._settings.max_attempts
         if (outcome.retryable or found == "unknown") and (limit == 0 or attempts < limit):
+            if not self._breaker_open:
+                log.info("commits fail (%s): probing the chain before sending more",
+                         outcome.error)
+            self._breaker_open = True
             delay = min(self._settings.retry_max, self._settings.retry_base * 2 ** (attempts - 1))
             next_at = self._clock() + delay * random.uniform(0.5, 1.0)
             await self._store.mark_retry(row.record_id, outcome.error, next_at, tx_hash)
-            if was_sent:
-                self._status(row.record_id, "pending")
-            log.info(
+            self._status(row.record_id, "pending")  # back to pending: counted as a retry
+            log.debug(
                 "record %s: commit attempt %s failed: %s", row.record_id, attempts, outcome.error
             )
             return
@@ -214,6 +245,8 @@ class Outbox:
     ) -> None:
         await self._store.mark_committed(row.record_id, tx_hash, block, attempt)
         self._status(row.record_id, "committed")
+        if self._breaker_open:
+            await self._close_breaker()
         self._commit_event(row, True, tx_hash or "")
 
     async def _failed(self, row: SubmissionRow, error: str, attempt: int) -> None:
@@ -242,6 +275,6 @@ class Outbox:
                 tx_hash=tx_hash,
                 error=error,
                 data_size=len(row.envelope),
+                record_id=row.record_id,
             )
         )
-                record_id=row.record_id,

@@ -108,5 +108,17 @@ class CommitStore:
             _MARK_RETRY, (1, error, next_attempt_at, tx_hash or None, record_id)
         )
 
+    async def release_backoff(self) -> int:
+        """Every pending record due now (after an outage): how many were waiting."""
+
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE data_submissions SET next_attempt_at = 0"
+                " WHERE commit_status = 'pending' AND next_attempt_at > 0"
+            )
+            return int(cursor.rowcount)
+
+        return await self._storage.writer.call(job)
+
     async def mark_failed(self, record_id: int, error: str, attempt: int) -> None:
         await self._storage.writer.write(_MARK_FAILED, (attempt, error, record_id))

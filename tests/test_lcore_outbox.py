@@ -6,6 +6,7 @@ The outbox, storage and node are the real ones; only the chain is a stand-in
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from pathlib import Path
@@ -25,7 +26,8 @@ from tests.test_lcore_support import (
 from utils.observe.events import CommitStatusEvent, IotEvent
 from utils.observe.stats import StatsHub
 
-FAST = {"retry_base": 0.02, "retry_max": 0.1, "outbox_poll_interval": 0.02, "drain_timeout": 5.0}
+FAST = {"retry_base": 0.02, "retry_max": 0.1, "outbox_poll_interval": 0.02, "drain_timeout": 5.0,
+        "commit_probe_interval": 0.05}
 
 
 async def _submit(node: LcoreNode, key: DeviceKey, n: int) -> list[int]:
@@ -86,13 +88,23 @@ async def test_chain_down_then_up_commits_each_record_once(tmp_path: Path) -> No
     db = tmp_path / "lcore.db"
     async with LcoreNode(make_config(tmp_path, **FAST), hub=hub, committer=chain) as node:
         await _submit(node, DeviceKey("dev-1"), 8)
-        await wait_until(lambda: count(db, where="attempts >= 2") == 8)
+        await wait_until(lambda: chain.commit_calls >= 20)  # probes go on while it is down
+        started = time.monotonic()
+        await asyncio.sleep(0.5)
+        probes = chain.commit_calls
         assert _statuses(db) == Counter({"pending": 8})  # never reported as committed
         assert chain.included == []
-        (error,) = {e for (e,) in query(db, "SELECT last_error FROM data_submissions")}
+        assert 0 < count(db, where="attempts >= 1") <= 8
+        (error,) = {e for (e,) in query(db, "SELECT last_error FROM data_submissions"
+                                         " WHERE last_error IS NOT NULL")}
         assert "connection refused" in error
         chain.up = True
+        up_at = time.monotonic()
         await wait_until(lambda: count(db, where="commit_status = 'committed'") == 8)
+        recovered = time.monotonic() - up_at
+    # the breaker: one probe at a time every 0.05 s, not every record every retry
+    assert probes - 20 <= (up_at - started) / 0.05 + 2
+    assert recovered < 1.0  # the first probe that succeeds releases the whole backlog
     _assert_each_committed_once(db, chain, 8)
     assert not [e for e in events if isinstance(e, CommitStatusEvent) and e.status == "failed"]
 

@@ -10,11 +10,12 @@ import sys
 from contextlib import AsyncExitStack
 from pathlib import Path
 
+from lcore_node.binding import ChainBinding, read_binding
 from lcore_node.chain import ProcessorReader
 from lcore_node.config import NodeConfig
 from lcore_node.node import LcoreNode
 from stylus_contracts import load_abi, load_artifact
-from utils.chain.rpc import Rpc
+from utils.chain.rpc import Rpc, hex_int
 from utils.errors import ConfigError, KcStressError
 from utils.iot.verify import VerifyCounts, verify_records
 
@@ -33,16 +34,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--rpc-url", help="chain to compare with (env RPC_HTTP_URL); without it "
                    "only the offline checks run")
     p.add_argument("--contract-address", help="MVPIoTProcessor address (env "
-                   "MVP_IOT_PROCESSOR_ADDRESS; default: the one in the run's summary.json)")
+                   "MVP_IOT_PROCESSOR_ADDRESS; default: the one the database records, else "
+                   "the run's summary.json)")
     p.add_argument("--abi", type=Path, help="ABI file of the deployed contract (e.g. the "
                    "legacy uint8[] ABI; default: the built artifact's)")
     return p
 
 
-def _contract_address(args: argparse.Namespace, db: Path) -> str:
+def _contract_address(args: argparse.Namespace, db: Path, binding: ChainBinding | None) -> str:
     address = args.contract_address or os.environ.get("MVP_IOT_PROCESSOR_ADDRESS")
     if address:
         return str(address)
+    if binding is not None:
+        return binding.processor_address
     summary = db.parent / "summary.json"
     if summary.exists():
         contract = json.loads(summary.read_text()).get("contract") or {}
@@ -67,8 +71,13 @@ async def verify_command(argv: list[str]) -> tuple[VerifyCounts, bool]:
         reader = None
         if rpc_url:
             rpc = await stack.enter_async_context(Rpc(rpc_url))
-            abi = load_abi(args.abi) if args.abi else load_artifact().abi
-            reader = ProcessorReader(rpc, _contract_address(args, db), abi)
+            binding = read_binding(db)
+            if binding is not None:
+                binding.check(db, hex_int(await rpc.call("eth_chainId")), args.contract_address)
+            abi_file = args.abi or (Path(binding.processor_abi) if binding and
+                                    binding.processor_abi else None)
+            abi = load_abi(abi_file) if abi_file else load_artifact().abi
+            reader = ProcessorReader(rpc, _contract_address(args, db, binding), abi)
         node = await stack.enter_async_context(LcoreNode(config, reader=reader))
         return await verify_records(node, on_chain=reader is not None), reader is not None
 

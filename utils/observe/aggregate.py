@@ -89,12 +89,15 @@ class CommitStatusTracker:
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
+        self.retries = 0  # a record back to pending after a failed commit attempt
         self._open: dict[int, str] = {}
 
     def on_status(self, event: CommitStatusEvent) -> None:
         previous = self._open.pop(event.record_id, None)
         if previous is not None:
             self.counts[previous] -= 1
+            if event.status == "pending":
+                self.retries += 1
         self.counts[event.status] += 1
         if event.status != COMMITTED:
             self._open[event.record_id] = event.status

@@ -7,14 +7,48 @@ and reads the block follower's last successful poll; ``check()`` is what
 
 from __future__ import annotations
 
+import threading
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from utils.clock import Clock
-from utils.observe.events import Event, IotEvent
+from utils.observe.events import Event, IotEvent, Outcome, TxEvent
 
 CHAIN_SILENT_AFTER = 10.0  # seconds without a successful poll of the chain
 LCORE_FAILING_AFTER = 5  # consecutive failed IoT operations (whole op or commit)
+REFUSALS_JUDGED_FROM = 10  # transactions in the window before refusals can make it unhealthy
+
+
+@dataclass
+class RefusalWindow:
+    """Outcomes of the transactions that ended in the last ``window`` seconds (added on the
+    event loop, judged from the HTTP thread: a lock keeps the two apart)."""
+
+    window: float = 10.0
+    share: float = 0.5  # unhealthy at or over this share rejected
+    _outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
+    last_error: str = ""
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, event: TxEvent) -> None:
+        rejected = event.outcome is Outcome.REJECTED
+        with self._lock:
+            self._outcomes.append((event.finished_at, rejected))
+            if rejected:
+                self.last_error = event.error
+
+    def judge(self, now: float) -> str | None:
+        """A reason to be unhealthy, or None."""
+        with self._lock:
+            while self._outcomes and self._outcomes[0][0] < now - self.window:
+                self._outcomes.popleft()
+            total = len(self._outcomes)
+            rejected = sum(1 for _, r in self._outcomes if r)
+        if total < REFUSALS_JUDGED_FROM or rejected < self.share * total:
+            return None
+        return (f"chain refusing transactions: {rejected} of {total} rejected in the last "
+                f"{self.window:g} s (last: {self.last_error})")
 
 
 class ChainWatch(Protocol):
@@ -33,11 +67,15 @@ class HealthMonitor:
     clock: Clock
     follower: ChainWatch | None = None
     device_errors: frozenset[str] = field(default_factory=frozenset)
+    refusals: RefusalWindow = field(default_factory=RefusalWindow)
     consecutive_iot_failures: int = 0
     last_iot_error: str = ""
     phase: str = "starting"
 
     def on_event(self, event: Event) -> None:
+        if isinstance(event, TxEvent):
+            self.refusals.add(event)
+            return
         if not isinstance(event, IotEvent) or event.stage not in ("total", "commit"):
             return
         if event.success:
@@ -57,6 +95,8 @@ class HealthMonitor:
                 if follower.last_error:
                     reason += f": {follower.last_error}"
                 return False, details | {"reason": reason}
+        if (refused := self.refusals.judge(self.clock.now())) is not None:
+            return False, details | {"reason": refused}
         if self.consecutive_iot_failures >= LCORE_FAILING_AFTER:
             return False, details | {
                 "reason": f"lcore node failing: {self.consecutive_iot_failures} operations "

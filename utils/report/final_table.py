@@ -42,8 +42,8 @@ def verdict(kpis: dict[str, Any]) -> Verdict:
 _COLUMNS = (
     ("workload", 14), ("sent", 5), ("success", 7), ("reverted", 8), ("rejected", 8),
     ("dropped", 7), ("timeout", 7), ("target/s", 8), ("achieved/s", 10), ("p50(s)", 7),
-    ("p95(s)", 7), ("p99(s)", 7), ("max(s)", 7), ("gas", 10), ("L1 gas", 10),
-    ("gas/op", 8), ("fee ETH", 10),
+    ("p95(s)", 7), ("p99(s)", 7), ("max(s)", 7), ("gas", 10), ("l1_gas", 10),
+    ("gas/op", 8), ("fee(ETH)", 10),
 )
 
 

@@ -9,12 +9,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from contracts.data_pipeline import RegistrationWorkload, SubmissionWorkload
+from lcore_node.batch_chain import EngineBatchCommitter
+from lcore_node.binding import bind, bound_processor
 from lcore_node.chain import EngineCommitter
 from lcore_node.client import LcoreHttpClient
 from lcore_node.config import NodeConfig
 from lcore_node.node import LcoreNode
 from lcore_node.types import NodeApi
-from utils.chain.processor import Processor, ensure_processor
+from utils.chain.processor import Processor
 from utils.chain.session import ChainSession
 from utils.chain.wallets import WalletPool
 from utils.iot.devices import DeviceFleet
@@ -39,15 +41,34 @@ def iot_enabled(settings: Settings) -> bool:
     )
 
 
+def node_config(settings: Settings, run_dir: Path) -> NodeConfig:
+    """The in-process node's configuration (its environment values checked here, before the
+    run directory exists)."""
+    return NodeConfig.from_env(
+        settings.lcore_db_path or run_dir / "lcore.db",
+        settings.lcore_key_dir or settings.out / "keys",
+        drain_timeout=settings.drain_timeout,
+        batch_size=settings.iot_batch_size,
+        batch_wait=settings.iot_batch_wait,
+    )
+
+
+async def choose_processor(
+    settings: Settings, session: ChainSession, config: NodeConfig
+) -> Processor:
+    """The contract the node's database commits to (recorded, configured or deployed)."""
+    return await bound_processor(session, settings, config.db_path)
+
+
 async def open_iot(
-    settings: Settings, session: ChainSession, wallets: WalletPool, run_dir: Path,
-    seed: int, stack: AsyncExitStack,
+    settings: Settings, session: ChainSession, wallets: WalletPool, config: NodeConfig,
+    processor: Processor | None, seed: int, stack: AsyncExitStack,
 ) -> IotParts:
-    """Start the node (closed with ``stack``) and build the two IoT workloads."""
+    """Start the node (closed with ``stack``) and build the two IoT workloads; ``processor``
+    is :func:`choose_processor`'s answer (None when the node is remote)."""
     fleet = DeviceFleet(settings.iot_device_count, seed, settings.iot_data_dir)
     node: LcoreNode | None = None
     committer: EngineCommitter | None = None
-    processor: Processor | None = None
     api: NodeApi
     if settings.lcore_node_url:
         api = await stack.enter_async_context(
@@ -55,19 +76,23 @@ async def open_iot(
         )
         log.info("IoT data goes to the lcore node at %s", settings.lcore_node_url)
     else:
-        processor = await ensure_processor(session, settings)
+        assert processor is not None
         committer = EngineCommitter(session.engine, session.rpc, processor.address,
                                     processor.abi, wallets.role("committer"),
                                     settings.default_gas_limit)
         await committer.calibrate()
-        config = NodeConfig.from_env(
-            settings.lcore_db_path or run_dir / "lcore.db",
-            settings.lcore_key_dir or settings.out / "keys",
-            drain_timeout=settings.drain_timeout,
-        )
-        node = LcoreNode(config, hub=session.hub, committer=committer, clock=session.clock.now)
+        batches: EngineBatchCommitter | None = None
+        if settings.iot_commit == "batch":
+            batches = EngineBatchCommitter(session.engine, session.rpc, processor.address,
+                                           wallets.role("committer"))
+            await batches.calibrate()
+            log.info("IoT records are committed in Merkle batches of up to %s (wait %s s)",
+                     settings.iot_batch_size, settings.iot_batch_wait)
+        node = LcoreNode(config, hub=session.hub, committer=committer, clock=session.clock.now,
+                         batch_committer=batches)
         await node.start()
         stack.push_async_callback(node.close, 0.0)
+        await bind(config.db_path, session.info.chain_id, processor, settings)
         api = node
     registration = RegistrationWorkload(api, fleet)
     submission = SubmissionWorkload(api, registration, session.clock,
