@@ -67,6 +67,17 @@ def build_parser() -> argparse.ArgumentParser:
                    "payment router and lending pool as Stylus programs or as their Solidity "
                    "twins, or plain value transfers (default stylus on a chain with Stylus, "
                    "else evm; env KCSTRESS_DAPP)")
+    p.add_argument("--iot-commit", choices=("record", "batch"),
+                   help="how the lcore node commits records: one submitResult each (default) or "
+                   "one commitBatch of a Merkle root per batch (env KCSTRESS_IOT_COMMIT)")
+    p.add_argument("--iot-batch-size", type=int, metavar="N",
+                   help="records per batch commitment at most (default 256)")
+    p.add_argument("--iot-batch-wait", type=float, metavar="SECONDS",
+                   help="longest a record waits for its batch to fill (default 1)")
+    p.add_argument("--l1-base-fee-gwei", type=float, metavar="GWEI",
+                   help="embedded chain: the L1 base fee estimate it prices every transaction's "
+                   "brotli-compressed bytes with, as Nitro (default 0 = no L1 charge; note that "
+                   "fixed 21,000-gas transfers are refused when it is above 0, as on Nitro)")
     p.add_argument("--arrival", choices=("constant", "poisson"),
                    help="spacing of firings: constant or Poisson arrivals (default constant)")
     p.add_argument("--chain", choices=("embedded", "anvil"),
@@ -88,7 +99,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         key: getattr(args, key)
         for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
-                    "dapp")
+                    "dapp", "iot_commit", "iot_batch_size", "iot_batch_wait", "l1_base_fee_gwei")
     }
     for spec in args.rate:
         _, _, value = spec.partition("=")

@@ -78,6 +78,22 @@ class Settings(BaseSettings):
         "Solidity twins, or plain value transfers; default: stylus on a chain with Stylus",
     )
     seed: int | None = Field(None, validation_alias=_env("seed", "KCSTRESS_SEED"))
+    iot_commit: Literal["record", "batch"] = Field(
+        "record", validation_alias=_env("iot_commit", "KCSTRESS_IOT_COMMIT"),
+        description="record: one submitResult per record; batch: one commitBatch (Merkle "
+        "root) per up to iot_batch_size records",
+    )
+    iot_batch_size: int = Field(
+        256, ge=1, le=65_536, validation_alias=_env("iot_batch_size", "KCSTRESS_IOT_BATCH_SIZE")
+    )
+    iot_batch_wait: float = Field(
+        1.0, ge=0, validation_alias=_env("iot_batch_wait", "KCSTRESS_IOT_BATCH_WAIT"),
+        description="seconds the oldest record waits for its batch to fill",
+    )
+    l1_base_fee_gwei: float = Field(
+        0.0, ge=0, validation_alias=_env("l1_base_fee_gwei", "KCSTRESS_L1_BASE_FEE_GWEI"),
+        description="embedded chain: L1 base fee estimate it charges calldata with, as Nitro",
+    )
     out: Path = Field(Path("logs"), validation_alias=_env("out", "LOG_DIR"))
     host: str = Field("127.0.0.1", validation_alias=_env("host", "HEALTHCHECK_HOST"))
     port: int = Field(8000, ge=0, le=65535, validation_alias=_env("port", "HEALTHCHECK_PORT"))

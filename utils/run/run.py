@@ -33,6 +33,7 @@ from utils.load.scheduler import Scheduler
 from utils.load.workload import Workload
 from utils.observe.aggregate import RunAggregate
 from utils.observe.goodput import Goodput
+from utils.observe.kpis import iot_costs_per_record
 from utils.observe.selfwatch import SelfWatch
 from utils.observe.stats import StatsHub
 from utils.report.final_table import render, verdict
@@ -297,6 +298,8 @@ class Run:
         if self.iot is not None:
             pipeline = self.aggregate.workloads.get("data_pipeline")
             commits = pipeline.successes if pipeline else 0
+            if self.settings.iot_commit == "batch":  # records committed, not transactions
+                commits = self.aggregate.iot_ops[("submit", "commit", True)]
             processor = self.iot.processor
             extra["contract"] = None if processor is None else {
                 "address": processor.address, "flavour": processor.flavour,
@@ -305,6 +308,8 @@ class Run:
             extra["iot"] = {
                 "gas_per_record": round(pipeline.gas_used / commits) if pipeline and commits
                 else None,
+                "commit_mode": self.settings.iot_commit,
+                "costs_per_record": iot_costs_per_record(self.aggregate, pipeline),
                 "submissions_skipped_no_device": self.iot.submission.skipped,
                 "verify": self.verified.as_dict() if self.verified else None,
             }
