@@ -37,6 +37,9 @@ bench: setup
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/iot_pipeline.py
 	$(PY) bench/stylus.py
+	$(PY) bench/generator_ceiling.py
+	bash scripts/install_anvil.sh >/dev/null
+	$(PY) bench/anvil_ratio.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

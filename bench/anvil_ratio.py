@@ -31,6 +31,7 @@ import json
 import random
 import statistics
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -39,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import aiohttp
 from engine_throughput import SEED, Setup, SideResult, engine_load, measured, positive, prepare
+from generator_ceiling import cpu_seconds
 
 from contracts.transfers import PAYMENT_WEI
 from utils.chain.signer import Signer, address_bytes
@@ -94,11 +96,14 @@ async def run_side(side: str, chain: AnvilChain, args: argparse.Namespace) -> Si
 
 def one_side(side: str, args: argparse.Namespace) -> float:
     with AnvilChain.start(block_time=args.block_time) as chain:
+        started = time.perf_counter()
         result = asyncio.run(run_side(side, chain, args))
+        node_share = cpu_seconds(chain.pid) / (time.perf_counter() - started)
     w = result.window
     blocks = max(1, w.last - w.first)
     print(f"  {side:6} {w.rate:7.1f} tx/s  ({w.included} txs in {blocks} blocks, "
-          f"{w.seconds:.2f} s; client CPU {w.client_cpu:.0%}; {result.client})", flush=True)
+          f"{w.seconds:.2f} s; client CPU {w.client_cpu:.0%}; anvil CPU over the side "
+          f"{node_share:.0%}; {result.client})", flush=True)
     return w.rate
 
 

@@ -9,10 +9,10 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from eth_account import Account
-
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
+from utils.chain.signer import Signer
+from utils.chain.tx_engine import sign_tx
 from utils.errors import ChainError, ConfigError, RpcError
 from utils.settings import Settings
 
@@ -91,17 +91,14 @@ async def deploy(
     gas: int | None = None, timeout: float = 60.0,
 ) -> tuple[str, dict[str, Any]]:
     """Deploy ``init_code`` from ``key`` (set-up only, not measured); (address, receipt)."""
-    account = Account.from_key(key)
-    nonce = hex_int(await rpc.call("eth_getTransactionCount", account.address, "pending"))
-    tx: dict[str, Any] = {"chainId": chain_id, "nonce": nonce, "value": 0, "data": init_code,
-                          **fees.fields()}
+    signer = Signer(key)
+    nonce = hex_int(await rpc.call("eth_getTransactionCount", signer.address, "pending"))
     if gas is None:
-        estimate = await rpc.call("eth_estimateGas", {"from": account.address,
+        estimate = await rpc.call("eth_estimateGas", {"from": signer.address,
                                                        "data": "0x" + init_code.hex()})
         gas = hex_int(estimate) * 12 // 10
-    tx["gas"] = gas
-    signed = Account.sign_transaction(tx, key)
-    tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
+    signed = sign_tx(signer, fees, chain_id, nonce, gas, b"", 0, init_code)
+    tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw.hex())
     receipt = await wait_receipt(rpc, tx_hash, timeout)
     if hex_int(receipt["status"]) != 1 or not receipt.get("contractAddress"):
         raise ChainError(f"deployment {tx_hash} failed (status {receipt['status']})")

@@ -173,14 +173,8 @@ class TxEngine:
             if len(self._to_bytes) >= ADDRESS_CACHE:
                 self._to_bytes.clear()
             to = self._to_bytes[req.to] = address_bytes(req.to)
-        fees = self.fees
-        if fees.eip1559:
-            return sender.signer.sign_eip1559(
-                chain_id=self.chain_id, nonce=nonce, max_priority_fee=fees.priority_fee,
-                max_fee=fees.max_fee, gas=req.gas, to=to, value=req.value, data=req.data)
-        return sender.signer.sign_legacy(
-            chain_id=self.chain_id, nonce=nonce, gas_price=fees.gas_price, gas=req.gas, to=to,
-            value=req.value, data=req.data)
+        return sign_tx(sender.signer, self.fees, self.chain_id, nonce, req.gas, to, req.value,
+                       req.data)
 
     def _resync(self, sender: _Sender, epoch: int, *, count: bool = False) -> None:
         """Read the nonce again before the next send, once per epoch."""
@@ -226,6 +220,18 @@ class TxEngine:
         )
         self.hub.emit(event)
         return event
+
+
+def sign_tx(signer: Signer, fees: FeePolicy, chain_id: int, nonce: int, gas: int, to: bytes,
+            value: int, data: bytes) -> SignedTx:
+    """Sign with the current fee fields: EIP-1559 where the chain has a base fee, else legacy
+    (``to=b""`` creates a contract)."""
+    if fees.eip1559:
+        return signer.sign_eip1559(chain_id=chain_id, nonce=nonce, max_fee=fees.max_fee,
+                                   max_priority_fee=fees.priority_fee, gas=gas, to=to,
+                                   value=value, data=data)
+    return signer.sign_legacy(chain_id=chain_id, nonce=nonce, gas_price=fees.gas_price, gas=gas,
+                              to=to, value=value, data=data)
 
 
 def _is_nonce_error(exc: RpcError) -> bool:
