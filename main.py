@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="how the lcore node commits records: one submitResult each (default) or "
                    "one commitBatch of a Merkle root per batch (env KCSTRESS_IOT_COMMIT)")
     p.add_argument("--iot-batch-size", type=int, metavar="N",
-                   help="records per batch commitment at most (default 256)")
+                   help="records per batch commitment at most (default 1024)")
     p.add_argument("--iot-batch-wait", type=float, metavar="SECONDS",
                    help="longest a record waits for its batch to fill (default 1)")
     p.add_argument("--l1-base-fee-gwei", type=float, metavar="GWEI",

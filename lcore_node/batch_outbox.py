@@ -36,7 +36,7 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True, slots=True)
 class BatchSettings:
-    batch_size: int = 256
+    batch_size: int = 1024
     batch_wait: float = 1.0  # seconds the oldest waiting record may wait
     concurrency: int = 8  # batches in flight
     retry_base: float = 1.0

@@ -50,7 +50,7 @@ class NodeConfig:
     outbox_poll_interval: float = 0.5
     commit_probe_interval: float = 0.5  # while the chain refuses: one probe this often
     drain_timeout: float = 10.0
-    batch_size: int = 256  # with a batch committer: records per commitBatch at most
+    batch_size: int = 1024  # with a batch committer: records per commitBatch at most
     batch_wait: float = 1.0  # seconds the oldest record waits for its batch to fill
 
     @classmethod

@@ -84,7 +84,7 @@ class Settings(BaseSettings):
         "root) per up to iot_batch_size records",
     )
     iot_batch_size: int = Field(
-        256, ge=1, le=65_536, validation_alias=_env("iot_batch_size", "KCSTRESS_IOT_BATCH_SIZE")
+        1024, ge=1, le=65_536, validation_alias=_env("iot_batch_size", "KCSTRESS_IOT_BATCH_SIZE")
     )
     iot_batch_wait: float = Field(
         1.0, ge=0, validation_alias=_env("iot_batch_wait", "KCSTRESS_IOT_BATCH_WAIT"),
