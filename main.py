@@ -86,6 +86,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "scripts/install_anvil.sh; EVM twins only; env KCSTRESS_CHAIN)")
     p.add_argument("--block-time", type=float, metavar="SECONDS",
                    help="embedded chain block interval (default 0.25; 0 = a block per tx)")
+    p.add_argument("--chain-history-blocks", type=int, metavar="N",
+                   help="embedded chain keeps the last N blocks (older ones answer 'pruned "
+                   "history unavailable'; state of the last 128; 0 = keep all; default 512; "
+                   "env KCSTRESS_CHAIN_HISTORY_BLOCKS)")
     p.add_argument("--drain-timeout", type=float, metavar="SECONDS",
                    help="how long to wait for in-flight transactions at the end (default 30)")
     p.add_argument("--tx-timeout", type=float, metavar="SECONDS",
@@ -99,7 +103,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         key: getattr(args, key)
         for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
-                    "dapp", "iot_commit", "iot_batch_size", "iot_batch_wait", "l1_base_fee_gwei")
+                    "dapp", "iot_commit", "iot_batch_size", "iot_batch_wait", "l1_base_fee_gwei",
+                    "chain_history_blocks")
     }
     for spec in args.rate:
         _, _, value = spec.partition("=")

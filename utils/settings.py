@@ -150,6 +150,22 @@ class Settings(BaseSettings):
         3600.0, gt=0, description="seconds of load to fund when duration is 0"
     )
     block_time: float = Field(0.25, ge=0, description="local chain block interval (anvil: 1)")
+    chain_history_blocks: int = Field(
+        512, ge=0, validation_alias=_env("chain_history_blocks", "KCSTRESS_CHAIN_HISTORY_BLOCKS"),
+        description="embedded chain: recent blocks whose history it keeps (older pruned; 0 = all)",
+    )
+    chain_state_blocks: int = Field(
+        128, ge=0, description="embedded chain: recent blocks whose state it keeps (0 = all)",
+    )
+    csv_rotate_seconds: float = Field(
+        3600.0, ge=0, description="tx/iot CSVs: start a new part after this long (0 = never)",
+    )
+    csv_rotate_mb: float = Field(
+        256.0, ge=0, description="tx/iot CSVs: start a new part past this size (0 = never)",
+    )
+    csv_keep_parts: int = Field(
+        168, ge=0, description="tx/iot CSVs: compressed parts kept, oldest deleted (0 = all)",
+    )
     chain: Literal["embedded", "anvil"] = Field(
         "embedded", validation_alias=_env("chain", "KCSTRESS_CHAIN"),
         description="local chain without --rpc-url: embedded py-evm (Stylus) or anvil (npm)",

@@ -43,6 +43,8 @@ from eth_utils import ValidationError
 
 from utils.devchain.nitro.l1pricing import L1Pricing
 from utils.devchain.nitro.vm import signed_bytes
+from utils.devchain.pruning import ChainPruner
+from utils.devchain.retention import Retention
 from utils.devchain.txcheck import TxRefused, check_state, check_static, decode_raw_transaction
 from utils.devchain.txpool import GappedQueue
 
@@ -99,7 +101,12 @@ class DevNode:
     """Chain state, the open block, sealing and look-ups. Single-threaded: one caller at a time."""
 
     def __init__(
-        self, tester: EthereumTester, *, cached_blocks: int = 256, nitro: L1Pricing | None = None
+        self,
+        tester: EthereumTester,
+        *,
+        cached_blocks: int = 256,
+        nitro: L1Pricing | None = None,
+        retention: Retention | None = None,
     ) -> None:
         self.tester = tester
         self.nitro = nitro  # the L1 pricing its VMs charge with (utils.devchain.nitro)
@@ -112,6 +119,8 @@ class DevNode:
         self._cache: OrderedDict[int, SealedBlock] = OrderedDict()
         self._cache_size = cached_blocks
         self._head_state: tuple[bytes, StateAPI] | None = None
+        keeps_all = retention is None or retention.keeps_all
+        self.pruner = None if keeps_all else ChainPruner(self.chain, retention or Retention())
 
     # -- transactions -------------------------------------------------------------------------
     def send_raw(self, raw: bytes) -> bytes:
@@ -193,6 +202,8 @@ class DevNode:
         )
         mined = vm.mine_block(filled, mix_hash=os.urandom(32)).block
         self.chain.persist_block(mined)
+        if self.pruner is not None:
+            self.pruner.on_sealed(mined)  # blocks leaving its window: sealed() refuses them
         self.chain.header = self.chain.create_header_from_parent(mined.header)
         self._pending = None
         sealed = SealedBlock.build(mined, tuple(pending.receipts))
@@ -218,6 +229,8 @@ class DevNode:
         return self._pending.header, list(self._pending.txs)
 
     def sealed(self, number: int) -> SealedBlock:
+        if self.pruner is not None:
+            self.pruner.check_block(number)
         cached = self._cache.get(number)
         if cached is not None:
             self._cache.move_to_end(number)
@@ -266,7 +279,7 @@ class DevNode:
             if self._pending is not None and self._pending.txs:
                 return self._pending.vm.state
             number = self.head().block_number
-        header = self.header_at(number)
+        header = self.state_header(number)
         if self._head_state is not None and self._head_state[0] == header.hash:
             return self._head_state[1]
         state = self.chain.get_vm(header).state
@@ -274,7 +287,15 @@ class DevNode:
             self._head_state = (header.hash, state)
         return state
 
+    def state_header(self, number: int) -> BlockHeaderAPI:
+        """Header of block ``number`` whose state is still kept (else :class:`PrunedError`)."""
+        if self.pruner is not None:
+            self.pruner.check_state(number)
+        return self.header_at(number)
+
     def header_at(self, number: int) -> BlockHeaderAPI:
+        if self.pruner is not None:
+            self.pruner.check_block(number)
         try:
             return self.chain.get_canonical_block_header_by_number(number)
         except HeaderNotFound as exc:

@@ -50,6 +50,7 @@ from utils.devchain.process import (
     spawn,
     stderr_tail,
 )
+from utils.devchain.retention import DEFAULT_HISTORY_BLOCKS, DEFAULT_STATE_BLOCKS
 from utils.errors import DevChainError
 
 # Measured on the 2-core dev machine, 3000 signed EIP-1559 transfers from 8 senders, 64 requests
@@ -109,12 +110,17 @@ class DevChain:
         log_path: Path | None = None,
         startup_timeout: float = 60,
         l1_base_fee_wei: int = 0,
+        history_blocks: int = DEFAULT_HISTORY_BLOCKS,
+        state_blocks: int = DEFAULT_STATE_BLOCKS,
     ) -> DevChain:
         """Spawn the chain and wait until it serves; raise :class:`DevChainError` otherwise.
 
         ``l1_base_fee_wei``: the L1 base fee estimate (price per calldata unit) the chain
         charges every transaction's data with, as Nitro does (0: no L1 charge); change it
-        while it runs with the admin method ``kcdev_setL1BaseFee``."""
+        while it runs with the admin method ``kcdev_setL1BaseFee``.
+
+        ``history_blocks`` / ``state_blocks``: how many recent blocks keep their history and
+        their state; older ones are pruned (``utils.devchain.pruning``); 0 keeps all."""
         if stylus and importlib.util.find_spec("utils.devchain.stylus.host") is None:
             raise DevChainError(
                 "stylus=True needs the Stylus WASM host module utils.devchain.stylus.host, "
@@ -129,6 +135,7 @@ class DevChain:
         address = Account.from_key(key).address
         argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
         argv += ["--l1-base-fee-wei", str(l1_base_fee_wei)]
+        argv += ["--history-blocks", str(history_blocks), "--state-blocks", str(state_blocks)]
         process = spawn([*argv, "--stylus"] if stylus else argv, log_path)
         try:
             send_handshake(process, key)

@@ -18,7 +18,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_account import Account
@@ -27,6 +27,7 @@ from utils.devchain.backend import DevNode
 from utils.devchain.genesis import VmConfiguration, build_tester, default_vm_configuration
 from utils.devchain.nitro.l1pricing import L1Pricing
 from utils.devchain.nitro.vm import nitro_vm_configuration
+from utils.devchain.retention import Retention
 from utils.devchain.server import serve
 from utils.errors import DevChainError
 
@@ -46,6 +47,7 @@ class ChainOptions:
     funder_balance_wei: int
     stylus: bool
     l1_base_fee_wei: int = 0
+    retention: Retention = field(default_factory=Retention)
 
 
 def vm_configuration(stylus: bool) -> VmConfiguration | None:
@@ -123,7 +125,7 @@ def run(options: ChainOptions, funder_key: bytes, *, managed: bool) -> int:
         options.funder_balance_wei,
         nitro_vm_configuration(schedule, pricing),
     )
-    node = DevNode(tester, nitro=pricing)
+    node = DevNode(tester, nitro=pricing, retention=options.retention)
     pricing.genesis_timestamp = int(node.head().timestamp)
     asyncio.run(_serve_until_stopped(node, options, funder, managed=managed))
     return 0

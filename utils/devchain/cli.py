@@ -17,6 +17,7 @@ from utils.devchain.chain import (
     DEFAULT_GAS_LIMIT,
     DEFAULT_KEY_FILE,
 )
+from utils.devchain.retention import DEFAULT_HISTORY_BLOCKS, DEFAULT_STATE_BLOCKS, Retention
 from utils.errors import DevChainError
 
 logger = logging.getLogger(__name__)
@@ -71,6 +72,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--stylus", action="store_true",
         help="run Stylus (WASM) programs through utils.devchain.stylus.host",
+    )
+    parser.add_argument(
+        "--history-blocks",
+        type=int,
+        default=DEFAULT_HISTORY_BLOCKS,
+        help="recent blocks whose headers, bodies, receipts and transaction look-ups are kept; "
+        "older ones answer 4444 'pruned history unavailable'; 0 = keep all (default %(default)s)",
+    )
+    parser.add_argument(
+        "--state-blocks",
+        type=int,
+        default=DEFAULT_STATE_BLOCKS,
+        help="recent blocks whose state is kept (older: 'missing trie node'); "
+        "0 = keep all (default %(default)s)",
     )
     parser.add_argument(
         "--l1-base-fee-wei",
@@ -143,6 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         funder_balance_wei=args.funder_balance_wei,
         stylus=args.stylus,
         l1_base_fee_wei=args.l1_base_fee_wei,
+        retention=Retention(args.history_blocks, args.state_blocks),
     )
     try:
         if args.managed:

@@ -90,7 +90,7 @@ def failure_of(result: CallResult) -> CallFailed:
 
 
 def _call_state(node: DevNode, number: int | None) -> tuple[Any, StateAPI, int]:
-    header = node.header_at(node.head().block_number if number is None else number)
+    header = node.state_header(node.head().block_number if number is None else number)
     if node.nitro is not None:  # ArbGasInfo answers with the block's base fee (Nitro too)
         node.nitro.call_base_fee = int(getattr(header, "base_fee_per_gas", 0) or 0)
     vm = node.chain.get_vm(header)

@@ -21,4 +21,6 @@ def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
         return AnvilChain.start(block_time=settings.block_time if given else DEFAULT_BLOCK_TIME)
     stylus = "stylus" in (settings.contract, settings.dapp)
     return DevChain.start(block_time=settings.block_time, stylus=stylus,
-                          l1_base_fee_wei=round(settings.l1_base_fee_gwei * 10**9))
+                          l1_base_fee_wei=round(settings.l1_base_fee_gwei * 10**9),
+                          history_blocks=settings.chain_history_blocks,
+                          state_blocks=settings.chain_state_blocks)

@@ -82,8 +82,11 @@ def _rewards(sealed: SealedBlock, percentiles: list[float]) -> list[str]:
 
 
 def fee_history(node: DevNode, count: int, newest: int, percentiles: list[float]) -> Json:
-    """eth_feeHistory over the ``count`` blocks ending at ``newest`` (clamped to the chain)."""
-    count = max(1, min(count, MAX_FEE_HISTORY_BLOCKS, newest + 1))
+    """eth_feeHistory over the ``count`` blocks ending at ``newest`` (clamped to the blocks
+    the chain still keeps)."""
+    kept = node.pruner.oldest_block if node.pruner is not None else 0
+    first = kept if kept > 1 else 0  # genesis is kept too, and 1 means nothing is pruned yet
+    count = max(1, min(count, MAX_FEE_HISTORY_BLOCKS, newest + 1 - first))
     oldest = newest - count + 1
     headers = [node.header_at(n) for n in range(oldest, newest + 1)]
     head = node.head().block_number

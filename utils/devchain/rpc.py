@@ -9,10 +9,15 @@ Standard methods follow geth's result encoding. Dev-only admin methods for fault
 * ``kcdev_setL1BaseFee(quantity)``: the L1 base fee estimate (wei per calldata unit, what
   ArbGasInfo.getL1BaseFeeEstimate answers) from the next block without a transaction on;
   returns that block's number.
+* ``kcdev_chainStats()``: the retention window (``utils.devchain.pruning``): head, oldest kept
+  block and state, store entries and bytes; null on an archive chain (nothing pruned).
 
 Errors: -32602 for bad params, -32601 for unknown methods, -32000 for refused transactions
 (geth's wording: "nonce too low", "insufficient funds ...", ...) and failed calls, code 3 with
 the revert bytes in ``data`` for a reverted eth_call/eth_estimateGas (as geth does).
+A block older than the history window answers 4444 "pruned history unavailable" (blocks,
+receipts, logs); a state older than the state window answers -32000 "missing trie node"; a
+pruned transaction's receipt is null, as on geth with history expiry.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from utils.devchain.backend import BlockNotFoundError, DevNode
 from utils.devchain.encode import Json, b, encode_block, encode_receipt, encode_tx, q, word
 from utils.devchain.exec import CallFailed, estimate_gas, execute_call
 from utils.devchain.params import JsonRpcError, arg
+from utils.devchain.pruning import PrunedError
 from utils.devchain.queries import fee_history, get_logs
 from utils.devchain.txcheck import TxRefused
 
 logger = logging.getLogger(__name__)
 
 PRIORITY_FEE_WEI = 10**9
+PRUNED_HISTORY = 4444  # EIP-4444 history expiry, geth's code
 CLIENT_VERSION = f"kcdev/v0.1.0/py-evm/python-{platform.python_version()}"
 
 Handler = Callable[[list[Any]], Any]
@@ -75,6 +82,7 @@ class DevChainRpc:
             "kcdev_setAcceptingTransactions": self._set_accepting,
             "kcdev_mine": lambda _: q(node.seal().block.number),
             "kcdev_setL1BaseFee": lambda ps: q(node.set_l1_base_fee(arg(ps, 0, p.quantity))),
+            "kcdev_chainStats": lambda _: node.pruner.stats() if node.pruner else None,
         }
 
     def call(self, method: str, params: list[Any]) -> Any:
@@ -86,7 +94,7 @@ class DevChainRpc:
             )
         try:
             return handler(params)
-        except (JsonRpcError, TxRefused, CallFailed, BlockNotFoundError) as exc:
+        except (JsonRpcError, TxRefused, CallFailed, BlockNotFoundError, PrunedError) as exc:
             raise _as_rpc_error(exc) from exc
         except Exception as exc:
             logger.exception("internal error in %s", method)
@@ -216,4 +224,8 @@ def _as_rpc_error(exc: Exception) -> JsonRpcError:
         return JsonRpcError(p.EXECUTION_REVERTED, str(exc), b(exc.output))
     if isinstance(exc, BlockNotFoundError):
         return JsonRpcError(p.SERVER_ERROR, "header not found")
+    if isinstance(exc, PrunedError):  # geth's answers for expired history / pruned state
+        if exc.kind == "history":
+            return JsonRpcError(PRUNED_HISTORY, f"pruned history unavailable: {exc}")
+        return JsonRpcError(p.SERVER_ERROR, f"missing trie node: {exc}")
     return JsonRpcError(p.SERVER_ERROR, str(exc))
