@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import TextIO
 
 from utils.aio import wait_event
-from utils.observe.aggregate import RunAggregate
+from utils.observe.aggregate import RunAggregate, WorkloadStats
 
 _HEADER = f"{'workload':<18}{'tx/s':>8}{'target':>8}{'p95 s':>9}{'errors':>8}{'flight':>8}"
 _UP_AND_CLEAR = "\x1b[{n}F\x1b[J"  # cursor to the start of n lines up, clear to the end
@@ -78,12 +78,17 @@ class LiveDisplay:
             f" failed {records['failed']}"
         )
 
+    def _shown(self) -> list[tuple[str, WorkloadStats]]:
+        """Workloads with a target or with something counted (rate 0 and idle: left out)."""
+        return [(n, wl) for n, wl in list(self.aggregate.workloads.items())
+                if wl.target_rate or wl.fired or wl.finished]
+
     def block(self, now: float) -> list[str]:
         """The status block: progress, one line per workload, IoT."""
         rates = self._recent_rates(now)
         lines = [f"kcstress  {self._progress(now)}"]
         lines.append(_HEADER)
-        for name, wl in self.aggregate.workloads.items():
+        for name, wl in self._shown():
             lines.append(
                 f"{name:<18}{rates.get(name, 0.0):>8.2f}{wl.target_rate:>8.2f}"
                 f"{wl.latency.percentile(0.95):>9.3f}{wl.failures:>8d}{wl.in_flight:>8d}"
@@ -97,7 +102,7 @@ class LiveDisplay:
         """The plain one-line form, for logs."""
         rates = self._recent_rates(now)
         parts = [self._progress(now)]
-        for name, wl in self.aggregate.workloads.items():
+        for name, wl in self._shown():
             parts.append(
                 f"{name} {rates.get(name, 0.0):.2f}/{wl.target_rate:.2f} tx/s"
                 f" p95 {wl.latency.percentile(0.95):.3f}s err {wl.failures}"

@@ -36,8 +36,11 @@ SEND_WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
 class Saturation:
     """When a window counts as generator-bound (any one suffices)."""
 
+    # measured on the shared 2-core machine: an unsaturated loop (25 % of a core) shows lag
+    # p99 spikes of 50-60 ms from other processes and GC; a saturated or starved one, firing
+    # lag of seconds
     loop_cpu: float = 0.90  # loop thread CPU, share of one core
-    loop_lag_p99: float = 0.05  # seconds
+    loop_lag_p99: float = 0.20  # seconds
     firing_lag_p99: float = 0.25  # seconds: the scheduler could not fire on time
 
 

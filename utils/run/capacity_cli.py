@@ -75,6 +75,10 @@ _RUN_OPTIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     ("--port", {"type": int, "metavar": "PORT", "help": "/metrics port (0 = any free)"}),
     ("--interval", {"type": float, "metavar": "SECONDS"}),
     ("--contract", {"choices": ("stylus", "evm")}),
+    ("--dapp", {"choices": ("stylus", "evm", "transfers"),
+                "help": "what payment/merchant/lending run on (as for a benchmark run)"}),
+    ("--chain", {"choices": ("embedded", "anvil"),
+                 "help": "local chain without --rpc-url (as for a benchmark run)"}),
     ("--arrival", {"choices": ("constant", "poisson")}),
     ("--block-time", {"type": float, "metavar": "SECONDS"}),
     ("--tx-timeout", {"type": float, "metavar": "SECONDS"}),
@@ -168,7 +172,7 @@ def capacity_settings(args: argparse.Namespace) -> tuple[Settings, CapacityConfi
     cli: dict[str, Any] = {
         key: getattr(args, key)
         for key in ("rpc_url", "seed", "out", "host", "port", "interval", "contract",
-                    "arrival", "block_time", "tx_timeout")
+                    "dapp", "chain", "arrival", "block_time", "tx_timeout")
     }
     for name, field in RATE_FIELDS.items():
         cli[field] = config.mix.get(name, 0.0)

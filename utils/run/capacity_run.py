@@ -37,7 +37,7 @@ from utils.run.run import Run
 
 log = logging.getLogger(__name__)
 
-SAMPLE_EVERY = 0.2  # seconds between in-flight / base fee samples
+SAMPLE_EVERY = 0.05  # seconds between in-flight / base fee samples (well under a block time)
 REGISTRATION_RATE = 50.0  # devices per second registered before an IoT search
 
 
@@ -142,8 +142,11 @@ class CapacityRun(Run):
         start = self.clock.now() + cfg.warmup
         probe = self._probe = StepProbe(start, start + cfg.hold, rate, frozenset(cfg.mix))
         self._status = f"step {index} ({self.search.phase}) {rate:.1f}/s: warming up"
+        log.info("capacity step %d: offering %.1f/s (%s)", index, rate, self.search.phase)
         step_stop = asyncio.Event()
         rates = cfg.rates_for(rate)
+        for name, wl in self.aggregate.workloads.items():  # the live display's target column
+            wl.target_rate = rates.get(name, 0.0)
         firing = [asyncio.create_task(scheduler.run(w, rates.get(w.name, 0.0), step_stop))
                   for w in self.workloads]
         sampler = asyncio.create_task(self._sample(session, scheduler, probe, step_stop))
