@@ -14,6 +14,7 @@ from pathlib import Path
 
 from utils.errors import ConfigError
 from utils.report.capacity_html import capacity_section
+from utils.report.costs_html import costs_section
 from utils.report.data import (
     OUTCOMES,
     ReportData,
@@ -199,6 +200,7 @@ transactions/s; per interval of kpi_intervals.csv.</p>{plots.get("throughput", n
 <h2>Transactions by workload</h2>{_tx_section(data)}
 <h2>Outcomes</h2>{plots.get("outcomes", none)}
 <h2>Gas per workload</h2>{plots.get("gas", none)}
+{costs_section(data.summary)}
 {_dapp_section(data)}
 <h2>IoT pipeline</h2>{_table(["operation", "ok", "failed"], iot_rows) if iot_rows else ""}
 {_contract_note(data)}
