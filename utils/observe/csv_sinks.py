@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import logging
+import os
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -24,6 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar, TextIO
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE
+from utils.observe.csv_rotation import PartArchiver, Rotation, next_part_path
 from utils.observe.events import Event, IotEvent, TxEvent
 from utils.observe.iot_rows import IOT_COLUMNS, iot_row
 from utils.observe.stats import StatsHub
@@ -58,7 +60,8 @@ def _one_line(text: str) -> str:
 
 
 class CsvFile:
-    """One CSV file with a header, time-based flushing and an idempotent close."""
+    """One CSV file with a header, time-based flushing and an idempotent close; with a
+    ``rotation``, numbered gzip parts beside it (:mod:`utils.observe.csv_rotation`)."""
 
     def __init__(
         self,
@@ -67,18 +70,28 @@ class CsvFile:
         *,
         flush_every: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        rotation: Rotation | None = None,
     ) -> None:
         self.path = Path(path)
         self.columns = tuple(columns)
         self.rows = 0
+        self.parts = 0  # parts rotated away so far
         self._flush_every = flush_every
         self._clock = clock
+        self._rotation = rotation
+        self._archiver = PartArchiver(self.path, rotation.keep_parts) if rotation else None
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO | None = self.path.open("w", newline="", encoding="utf-8")
-        self._writer = csv.writer(self._file)
-        self._writer.writerow(self.columns)
-        self._file.flush()
+        self._file: TextIO | None = None
+        self._writer = self._open()
         self._flushed_at = clock()
+
+    def _open(self) -> Any:
+        self._file = self.path.open("w", newline="", encoding="utf-8")
+        writer = csv.writer(self._file)
+        writer.writerow(self.columns)
+        self._file.flush()
+        self._opened_at = self._clock()
+        return writer
 
     @property
     def closed(self) -> bool:
@@ -97,12 +110,30 @@ class CsvFile:
         if self._file is not None:
             self._file.flush()
             self._flushed_at = self._clock()
+            size = os.fstat(self._file.fileno()).st_size
+            if self._rotation and self._rotation.due(self._flushed_at - self._opened_at, size):
+                self.rotate()
+
+    def rotate(self) -> Path:
+        """Close the current part, rename it to the next numbered part (gzipped in the
+        background) and start a fresh file with the header; return the part's path."""
+        assert self._file is not None and self._archiver is not None
+        self._file.close()
+        part = next_part_path(self.path)
+        self.path.replace(part)
+        self._archiver.archive(part)
+        self.parts += 1
+        self._writer = self._open()
+        log.info("%s rotated to %s (%s rows so far)", self.path.name, part.name, self.rows)
+        return part
 
     def close(self) -> None:
         if self._file is not None:
             self._file.flush()
             self._file.close()
             self._file = None
+        if self._archiver is not None:
+            self._archiver.join()
 
 
 class _RowSink:
@@ -111,8 +142,12 @@ class _RowSink:
     FILENAME: ClassVar[str]
     COLUMNS: ClassVar[tuple[str, ...]]
 
-    def __init__(self, run_dir: Path, *, flush_every: float = 1.0) -> None:
-        self.csv = CsvFile(Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every)
+    def __init__(
+        self, run_dir: Path, *, flush_every: float = 1.0, rotation: Rotation | None = None
+    ) -> None:
+        self.csv = CsvFile(
+            Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every, rotation=rotation
+        )
 
     def row(self, event: Event) -> list[Any] | None:
         raise NotImplementedError
@@ -170,8 +205,11 @@ class IotCsvSink:
         hold: float = 60.0,
         max_held: int = 10_000,
         clock: Callable[[], float] = time.monotonic,
+        rotation: Rotation | None = None,
     ) -> None:
-        self.csv = CsvFile(Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every)
+        self.csv = CsvFile(
+            Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every, rotation=rotation
+        )
         self._held: OrderedDict[int, tuple[float, IotEvent]] = OrderedDict()
         self._hold = hold
         self._max_held = max_held

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import ConfigError
+from utils.observe.csv_rotation import csv_parts, open_part
 from utils.observe.histogram import Histogram
 from utils.observe.iot_rows import OPERATION_NAMES
 from utils.observe.iot_rows import STAGES as IOT_STAGES
@@ -69,16 +70,20 @@ _REQUIRED = {
 
 
 def _rows(path: Path, missing: list[str]) -> Iterator[dict[str, str]]:
-    """Rows of a run CSV; ConfigError if a column the report needs is absent."""
-    if not path.exists():
+    """Rows of a run CSV and of its rotated (gzipped) parts, oldest first; ConfigError if a
+    column the report needs is absent."""
+    parts = csv_parts(path)
+    if not parts:
         missing.append(path.name)
         return
-    with path.open(newline="", encoding="utf-8") as fh:
-        reader = csv.DictReader(fh)
-        absent = [c for c in _REQUIRED.get(path.name, ()) if c not in (reader.fieldnames or [])]
-        if absent:
-            raise ConfigError("RUN_DIR", f"{path}: missing column(s) {', '.join(absent)}")
-        yield from reader
+    for part in parts:
+        with open_part(part) as fh:
+            reader = csv.DictReader(fh)
+            fields = reader.fieldnames or []
+            absent = [c for c in _REQUIRED.get(path.name, ()) if c not in fields]
+            if absent:
+                raise ConfigError("RUN_DIR", f"{part}: missing column(s) {', '.join(absent)}")
+            yield from reader
 
 
 def _float(text: str | None) -> float:

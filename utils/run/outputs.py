@@ -18,6 +18,7 @@ from lcore_node.errors import DEVICE_ERROR_CODES
 from server import ServerThread, create_app
 from utils.clock import Clock
 from utils.observe.aggregate import RunAggregate
+from utils.observe.csv_rotation import MB, Rotation
 from utils.observe.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink, flush_periodically
 from utils.observe.health import HealthMonitor
 from utils.observe.kpi_intervals import KpiIntervalSink
@@ -86,8 +87,10 @@ class RunOutputs:
         rates = self.settings.rates()
         self.hub.add_sink(PrometheusSink(self.registry, run_id=self.run_id, chain_id=chain_id,
                                          version=package_version(), targets=rates))
-        self.hub.add_sink(TxCsvSink(self.run_dir))
-        self.hub.add_sink(IotCsvSink(self.run_dir))
+        rotation = Rotation(self.settings.csv_rotate_seconds,
+                            round(self.settings.csv_rotate_mb * MB), self.settings.csv_keep_parts)
+        self.hub.add_sink(TxCsvSink(self.run_dir, rotation=rotation))
+        self.hub.add_sink(IotCsvSink(self.run_dir, rotation=rotation))
         self.hub.add_sink(DeviceStatsSink(self.run_dir, clock=self.clock.now))
         self.hub.add_sink(KpiIntervalSink(self.run_dir, interval=self.settings.interval,
                                           targets=rates, start=self.clock.now(),
