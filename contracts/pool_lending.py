@@ -28,9 +28,9 @@ from utils.observe.goodput import Goodput
 __all__ = ["BORROW_GAS", "LIQUIDATE_GAS", "REPAY_GAS", "PoolBook", "PoolLendingWorkload",
            "PoolLoan", "borrow_limit"]
 
-BORROW_GAS = 500_000
-REPAY_GAS = 500_000
-LIQUIDATE_GAS = 500_000
+BORROW_GAS = 350_000
+REPAY_GAS = 250_000
+LIQUIDATE_GAS = 300_000
 COLLATERAL_WEI = (10**16, 5 * 10**16)  # 0.01 .. 0.05 ETH: 15 .. 75 KCUSD of limit
 RISKY_SHARE = 0.1
 LIQUIDATE_AFTER = 2.0  # seconds after a risky borrow before liquidating it

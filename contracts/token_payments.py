@@ -27,8 +27,8 @@ from utils.observe.goodput import Goodput
 __all__ = ["PAY_GAS", "SETTLE_GAS", "PaymentLedger", "SettlementWorkload",
            "TokenPaymentWorkload"]
 
-PAY_GAS = 400_000
-SETTLE_GAS = 300_000
+PAY_GAS = 250_000
+SETTLE_GAS = 200_000
 PAYMENT_UNITS = (1_000_000, 100_000_000)  # 1 .. 100 KCUSD (6 decimals)
 
 

@@ -189,7 +189,7 @@ def test_a_run_without_end_tops_its_wallets_up_again(tmp_path: Path) -> None:
     scenario.write_text("funding_horizon = 4\n[rates]\npayment = 30\n")
     proc = subprocess.Popen(
         main_cmd("--duration", "0", "--port", "0", "--out", str(tmp_path),
-                 "--scenario", str(scenario)),
+                 "--scenario", str(scenario), "--dapp", "transfers"),  # 21,000-gas payments
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
     )
     try:

@@ -28,6 +28,7 @@ from utils.chain.dapp_deploy import (
     deploy_dapps,
     run_setup,
 )
+from utils.chain.funding import require_balance
 from utils.chain.session import ChainSession
 from utils.chain.tx_engine import TxEngine
 from utils.chain.wallets import WalletPool
@@ -47,14 +48,20 @@ BORROWER_TOKENS = 100_000 * UNIT  # interest
 LENDER_DEPOSIT = 10_000_000 * UNIT
 LENDER_TOKENS = LENDER_DEPOSIT + 1_000_000 * UNIT  # deposit + what liquidations pay
 WORKLOADS = frozenset({"payment_app", "merchant_app", "lending_app"})
+#: three deployments (+ activations) and three initialisations, at most
+DEPLOY_GAS_RESERVE = 12_000_000
 
 
 async def choose_flavour(settings: Settings, session: ChainSession) -> str:
     """``--dapp`` if given, else stylus on a chain with Stylus and evm elsewhere."""
     flavour = settings.dapp
+    spread = settings.workers > 1 or bool(settings.shard)
+    if flavour is None and spread:
+        log.info("--workers/--shard: payment, merchant and lending run as value transfers")
+        return "transfers"
     if flavour is None:  # the embedded chain has Stylus unless --contract evm; anvil never
         flavour = "stylus" if await chain_has_stylus(session.rpc) else "evm"
-    if flavour != "transfers" and (settings.workers > 1 or settings.shard):
+    if flavour != "transfers" and spread:
         raise ConfigError("dapp", f"--dapp {flavour} runs in one process: use --dapp transfers "
                           "with --workers or --shard")
     return flavour
@@ -159,7 +166,10 @@ class DAppParts:
 async def open_dapps(settings: Settings, session: ChainSession, wallets: WalletPool,
                      goodput: Goodput, hub: StatsHub, rng: random.Random,
                      flavour: str) -> DAppParts:
-    """Deploy the contracts in ``flavour`` and build the three workloads on them."""
+    """Deploy the contracts in ``flavour`` and build the three workloads on them. A funder
+    that cannot pay for the deployments is refused before anything is sent (exit 2)."""
+    await require_balance(session.rpc, wallets.funder, DEPLOY_GAS_RESERVE * session.fees.max_fee,
+                          f"for deploying the dApp contracts ({flavour})")
     contracts = await deploy_dapps(session, flavour)
     ledger, book = PaymentLedger(), PoolBook()
     engine = session.engine
