@@ -44,13 +44,17 @@ class Scheduler:
         seed: int = 0,
         max_lag: float = 2.0,
         max_in_flight: int = 5_000,
+        report_targets: bool = True,
     ) -> None:
+        """``report_targets=False`` in a worker process: its rate is a slice of the whole,
+        which the parent reports (TargetRateEvent is per workload, not per slice)."""
         self._hub = hub
         self._clock = clock
         self._poisson = arrival == "poisson"
         self._rng = random.Random(seed)
         self._max_lag = max_lag
         self._max_in_flight = max_in_flight
+        self._report_targets = report_targets
         self._steps: set[asyncio.Task[None]] = set()
         self.missed_behind = 0  # firings given up because the generator fell behind
         self.missed_in_flight = 0  # ... because max_in_flight steps were running
@@ -72,6 +76,9 @@ class Scheduler:
             return
         poisson = self._poisson if profile.arrival is None else profile.arrival == "poisson"
         start = self._clock.now()
+        if not self._report_targets:
+            await self._fire(workload, profile, poisson, start, stop)
+            return
         reporter = asyncio.create_task(self._report_target(workload.name, profile, start, stop))
         try:
             await self._fire(workload, profile, poisson, start, stop)

@@ -99,7 +99,7 @@ class Worker:
             await self.go.wait()
             await wait_event(self.stop, max(0.0, self.start_at - self.clock.now()))
             scheduler = Scheduler(self.hub, self.clock, arrival=c["arrival"],
-                                  seed=rng.randrange(2**32))
+                                  seed=rng.randrange(2**32), report_targets=False)
             rates: dict[str, float] = c["rates"]
             firing = [asyncio.create_task(scheduler.run(w, rates.get(w.name, 0.0), self.stop))
                       for w in workloads]
