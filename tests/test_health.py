@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from lcore_node.errors import DEVICE_ERROR_CODES
 from utils.clock import Clock
-from utils.observe.events import IotEvent
-from utils.observe.health import LCORE_FAILING_AFTER, HealthMonitor
+from utils.observe.events import IotEvent, Outcome, TxEvent
+from utils.observe.health import (
+    LCORE_FAILING_AFTER,
+    REFUSALS_JUDGED_FROM,
+    HealthMonitor,
+    RefusalWindow,
+)
 
 
 def failure(error: str, stage: str = "total") -> IotEvent:
@@ -29,3 +34,36 @@ def test_bad_device_input_is_not_node_failure() -> None:
     for error in ("unauthorized", "stale", "replay", "not_found", "too_large", "invalid") * 3:
         monitor.on_event(failure(error))
     assert monitor.check() == (True, {"phase": "starting"})
+
+
+def tx(finished_at: float, outcome: Outcome, error: str = "") -> TxEvent:
+    return TxEvent("payment_app", "payment_app", outcome, "0x", finished_at - 0.1, None,
+                   finished_at, None, 0, "0xabc", 0, error)
+
+
+def test_mostly_rejected_transactions_are_unhealthy_then_healthy_again() -> None:
+    clock = Clock()
+    monitor = HealthMonitor(clock, refusals=RefusalWindow(window=60.0, share=0.5))
+    now = clock.now()
+    for i in range(12):  # 6 of 12 rejected: at the share
+        monitor.on_event(tx(now, Outcome.REJECTED if i % 2 else Outcome.SUCCESS, "refused"))
+    ok, details = monitor.check()
+    assert not ok and "6 of 12 rejected" in details["reason"] and "refused" in details["reason"]
+    for _ in range(20):
+        monitor.on_event(tx(now, Outcome.SUCCESS))
+    assert monitor.check()[0]  # 6 of 32: below the share
+
+
+def test_refusals_older_than_the_window_are_forgotten() -> None:
+    clock = Clock()
+    monitor = HealthMonitor(clock, refusals=RefusalWindow(window=5.0, share=0.5))
+    for _ in range(20):
+        monitor.on_event(tx(clock.now() - 10.0, Outcome.REJECTED))
+    assert monitor.check()[0]
+
+
+def test_a_few_transactions_do_not_judge() -> None:
+    monitor = HealthMonitor(Clock())
+    for _ in range(REFUSALS_JUDGED_FROM - 1):
+        monitor.on_event(tx(monitor.clock.now(), Outcome.REJECTED))
+    assert monitor.check()[0]
