@@ -4,7 +4,7 @@ VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint contracts contracts-check stylus bench clean
+.PHONY: setup run test lint contracts contracts-check stylus stylus-dapps dapp-contracts bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -33,10 +33,17 @@ contracts-check:
 stylus:
 	bash scripts/build_stylus.sh
 
+stylus-dapps:
+	bash scripts/build_stylus_dapps.sh
+
+dapp-contracts:
+	bash scripts/build_dapp_contracts.sh
+
 bench: setup
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/iot_pipeline.py
 	$(PY) bench/stylus.py
+	$(PY) bench/dapp_gas.py --calls 16
 	$(PY) bench/generator_ceiling.py
 	bash scripts/install_anvil.sh >/dev/null
 	$(PY) bench/anvil_ratio.py
