@@ -11,15 +11,21 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib
 import logging
 import sys
+import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from utils.errors import ConfigError, KcStressError
 from utils.load.profiles import apply_profiles, cli_profiles
-from utils.run.run_dir import make_run_dir, new_run_id
+from utils.run.log_setup import FILE_ONLY, RunLog, setup_logging
+from utils.run.run_dir import new_run_id
 from utils.settings import RATE_FIELDS, environment_names, load_settings, parse_rate
+
+if TYPE_CHECKING:
+    from utils.run.run import Run
 
 EXIT_CONFIG = 2
 
@@ -35,16 +41,21 @@ def build_parser() -> argparse.ArgumentParser:
         "generator was the limit ('python main.py capacity --help').",
         epilog="Environment: " + ", ".join(environment_names()) + " (PRIVATE_KEY is the "
         "funder's key, required with --rpc-url). "
-        "Subcommands: 'python main.py verify --help', 'python main.py report RUN_DIR'. "
+        "Subcommands: 'python main.py capacity --help', 'python main.py verify --help', "
+        "'python main.py report RUN_DIR', 'python main.py merge DIR... --out DIR'. "
         "Exit status: 0 targets met, 1 targets missed, 2 bad configuration.",
     )
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="how long to offer load; 0 = until stopped (default: 0)")
     p.add_argument("--rpc-url", metavar="URL",
                    help="JSON-RPC endpoint (env RPC_HTTP_URL); none = start the embedded chain")
-    p.add_argument("--rate", action="append", default=[], metavar="WORKLOAD=TX_PER_SECOND",
-                   help="target rate, repeatable; workloads: " + ", ".join(RATE_FIELDS)
-                   + " (defaults 2, 1, 1, 0.1, 0.2; short names payment, merchant, lending, iot)")
+    p.add_argument("--rate", action="append", default=[], metavar="WORKLOAD=RATE|PROFILE",
+                   help="target rate or rate profile, repeatable; workloads: "
+                   + ", ".join(RATE_FIELDS) + " (defaults 2, 1, 1, 0.1, 0.2; short names "
+                   "payment, merchant, lending, iot). Profiles: 'ramp:FROM-TO:SECONDS', "
+                   "'stages:SECONDS@RATE,...' (k6 stages: each ramps from the previous rate), "
+                   "any of them (or a rate) with ':poisson' for Poisson arrivals, e.g. "
+                   "payment=ramp:10-200:60:poisson")
     p.add_argument("--scenario", type=Path, metavar="FILE.toml",
                    help="TOML file of settings (same names as the options, [rates] table)")
     p.add_argument("--seed", type=int, metavar="N",
@@ -92,8 +103,20 @@ def build_parser() -> argparse.ArgumentParser:
                    "env KCSTRESS_CHAIN_HISTORY_BLOCKS)")
     p.add_argument("--drain-timeout", type=float, metavar="SECONDS",
                    help="how long to wait for in-flight transactions at the end (default 30)")
+    p.add_argument("--chain-grace", type=float, metavar="SECONDS",
+                   help="a chain silent this long ends the run as 'chain unavailable' "
+                   "(exit 1; default 30)")
     p.add_argument("--tx-timeout", type=float, metavar="SECONDS",
                    help="a transaction without receipt after this long is a timeout (default 60)")
+    p.add_argument("--workers", metavar="N|auto",
+                   help="worker processes offering the transfer load, each with its own event "
+                   "loop and slice of the wallets; the parent keeps the chain, the IoT node and "
+                   "the outputs (env KCSTRESS_WORKERS; default 1 = this process; auto = cores)")
+    p.add_argument("--shard", metavar="I/N",
+                   help="this process is shard I of N of a larger run: its slice of the wallets, "
+                   "1/N of each rate, a shard label on its metrics; shard 0 funds all and "
+                   "publishes the start (env KCSTRESS_SHARD, or JOB_COMPLETION_INDEX with "
+                   "KCSTRESS_SHARD_COUNT); needs --rpc-url. Merge the runs with 'main.py merge'")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
     return p
 
@@ -103,8 +126,9 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         key: getattr(args, key)
         for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
-                    "dapp", "iot_commit", "iot_batch_size", "iot_batch_wait", "l1_base_fee_gwei",
-                    "chain_history_blocks")
+                    "chain_grace", "chain_history_blocks",
+                    "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
+                    "l1_base_fee_gwei", "dapp")
     }
     for spec in args.rate:
         _, _, value = spec.partition("=")
@@ -122,21 +146,18 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def setup_logging(level: str, log_file: Path | None = None) -> None:
-    """One set-up: the console (WARNING and up on a terminal, where the live display
-    shows progress) and, for a run, ``run.log`` at ``level``."""
-    console = logging.StreamHandler(sys.stderr)
-    if sys.stderr.isatty() and log_file is not None:
-        console.setLevel(max(logging.WARNING, logging.getLevelName(level)))
-    handlers: list[logging.Handler] = [console]
-    if log_file is not None:
-        handlers.append(logging.FileHandler(log_file))
-    logging.basicConfig(
-        level=level, handlers=handlers, force=True,
-        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s",
-    )
-    for noisy in ("web3", "urllib3", "asyncio", "aiohttp.access", "werkzeug"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def execute(run: Run, log_level: str) -> int:
+    """Run ``run``; its run.log is written once its directory exists. A configuration
+    error is printed once and leaves no run directory (exit 2)."""
+    run_log = RunLog(log_level)
+    setup_logging(log_level, run_log)
+    run.on_run_dir = lambda run_dir: run_log.attach(run_dir / "run.log")
+    try:
+        return asyncio.run(run.execute())
+    except (ConfigError, KcStressError) as exc:
+        logging.getLogger("main").error("%s", exc, extra=FILE_ONLY)
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
 
 
 def run_benchmark(argv: list[str]) -> int:
@@ -147,18 +168,35 @@ def run_benchmark(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    try:
+        chain = start_chain_while_importing(settings)
+    except KcStressError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
     from utils.run.run import Run
 
     run_id = new_run_id()
-    run_dir = make_run_dir(settings.out, run_id)
-    setup_logging(args.log_level, run_dir / "run.log")
-    run = Run(settings, run_id=run_id, run_dir=run_dir)
+    run = Run(settings, run_id=run_id, run_dir=settings.out / run_id)
+    if chain is not None:
+        run.launch = lambda _settings: chain
+    return execute(run, args.log_level)
+
+
+def start_chain_while_importing(settings: Any) -> Any:
+    """Start-up: the local chain's child boots (about 2 s) while the run's modules import
+    (about 1 s) in a thread; None with --rpc-url. Started from this, the main, thread: the
+    child's PR_SET_PDEATHSIG is tied to the thread that starts it."""
+    importer = threading.Thread(target=importlib.import_module, args=("utils.run.run",),
+                                name="import-run", daemon=True)
+    importer.start()
     try:
-        return asyncio.run(run.execute())
-    except (ConfigError, KcStressError) as exc:
-        logging.getLogger("main").error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        if settings.rpc_url:
+            return None
+        from utils.devchain.launch import launch_embedded
+
+        return launch_embedded(settings)
+    finally:
+        importer.join()
 
 
 def run_capacity(argv: list[str]) -> int:
@@ -174,15 +212,9 @@ def run_capacity(argv: list[str]) -> int:
     from utils.run.capacity_run import CapacityRun
 
     run_id = new_run_id()
-    run_dir = make_run_dir(settings.out, run_id)
-    setup_logging(args.log_level, run_dir / "run.log")
-    run = CapacityRun(settings, run_id=run_id, run_dir=run_dir, capacity=config)
-    try:
-        return asyncio.run(run.execute())
-    except (ConfigError, KcStressError) as exc:
-        logging.getLogger("main").error("%s", exc)
-        print(f"error: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+    run_dir = settings.out / run_id
+    return execute(CapacityRun(settings, run_id=run_id, run_dir=run_dir, capacity=config),
+                   args.log_level)
 
 
 def run_verify(argv: list[str]) -> int:
@@ -211,6 +243,29 @@ def run_report(argv: list[str]) -> int:
     return 0
 
 
+def run_merge(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python main.py merge",
+        description="Build one run directory (CSVs, histograms.json, summary.json, "
+        "report.html) from the run directories of the shards of one run; histograms are "
+        "merged exactly, never averaged.",
+    )
+    parser.add_argument("run_dirs", type=Path, nargs="+", metavar="DIR")
+    parser.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="the merged run directory (created)")
+    args = parser.parse_args(argv)
+    from utils.report.merge import merge_runs
+
+    setup_logging("WARNING")
+    try:
+        out = merge_runs(args.run_dirs, args.out)
+    except (OSError, KcStressError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    print(out)
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["verify"]:
@@ -219,6 +274,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_report(argv[1:])
     if argv[:1] == ["capacity"]:
         return run_capacity(argv[1:])
+    if argv[:1] == ["merge"]:
+        return run_merge(argv[1:])
     return run_benchmark(argv)
 
 

@@ -234,4 +234,5 @@ def _outbox_settings(config: NodeConfig) -> OutboxSettings:
         retry_max=config.retry_max,
         max_attempts=config.max_commit_attempts,
         poll_interval=config.outbox_poll_interval,
+        probe_interval=config.commit_probe_interval,
     )

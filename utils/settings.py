@@ -146,6 +146,16 @@ class Settings(BaseSettings):
     )
     tx_timeout: float = Field(60.0, gt=0, description="seconds to wait for a receipt")
     drain_timeout: float = Field(30.0, ge=0, description="seconds to drain in-flight work")
+    chain_grace: float = Field(
+        30.0, gt=0, validation_alias=_env("chain_grace", "KCSTRESS_CHAIN_GRACE"),
+        description="seconds the chain may stay silent before the run ends as chain unavailable",
+    )
+    health_reject_share: float = Field(
+        0.5, gt=0, le=1, description="/health turns 503 when this share of recent tx is rejected",
+    )
+    health_reject_window: float = Field(
+        10.0, gt=0, description="seconds of transactions /health judges refusals over",
+    )
     funding_horizon: float = Field(
         3600.0, gt=0, description="seconds of load to fund when duration is 0"
     )
@@ -217,7 +227,6 @@ class Settings(BaseSettings):
         if not match or not int(match[1]) < int(match[2]):
             raise ValueError(f"expected I/N with 0 <= I < N, got {value!r}")
         return f"{int(match[1])}/{int(match[2])}"
-
 
     @field_validator("rpc_url", "lcore_node_url")
     @classmethod

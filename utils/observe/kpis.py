@@ -152,6 +152,7 @@ def kpi_snapshot(
         "meets_volume_target": daily >= targets.daily_entries if iot else None,
         "targets": targets.as_dict(),
         "iot_records": dict(sorted(aggregate.commits.counts.items())),
+        "iot_commit_retries": aggregate.commits.retries,
         "iot_stages": {s: latency_summary(h) for s, h in sorted(aggregate.iot_latency.items())},
         "chain_head_block": aggregate.head_block,
         "load_window_sec": _round(load, 3),

@@ -135,6 +135,10 @@ class PrometheusSink:
         self.records = Gauge(
             "kcstress_iot_records", "lcore records by commit status", ["status"], registry=r
         )
+        self.commit_retries = Counter(
+            "kcstress_iot_commit_retries", "IoT records sent back to pending after a failed "
+            "commit attempt (retries, not failed submissions)", registry=r,
+        )
         self.head = Gauge("kcstress_chain_head_block", "Highest block number seen", registry=r)
         self.rpc = Histogram(
             "kcstress_rpc_request_duration_seconds", "JSON-RPC round trip",
@@ -228,7 +232,10 @@ class PrometheusSink:
             self._child(self.missed, name).inc(event.missed)
 
     def _on_commit(self, event: CommitStatusEvent) -> None:
+        retries = self._commits.retries
         self._commits.on_status(event)
+        if self._commits.retries > retries:
+            self.commit_retries.inc()
         for status, count in self._commits.counts.items():
             self.records.labels(status).set(count)
 

@@ -18,13 +18,13 @@ from lcore_node.errors import DEVICE_ERROR_CODES
 from server import ServerThread, create_app
 from utils.clock import Clock
 from utils.observe.aggregate import RunAggregate
+from utils.observe.aggregate_io import write_histograms
 from utils.observe.csv_rotation import MB, Rotation
 from utils.observe.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink, flush_periodically
-from utils.observe.health import HealthMonitor
+from utils.observe.health import HealthMonitor, RefusalWindow
 from utils.observe.kpi_intervals import KpiIntervalSink
 from utils.observe.kpis import Targets, kpi_snapshot
 from utils.observe.live import LiveDisplay
-from utils.observe.aggregate_io import write_histograms
 from utils.observe.metrics import PrometheusSink
 from utils.observe.shard_labels import exposed_registry
 from utils.observe.stats import StatsHub
@@ -60,7 +60,10 @@ class RunOutputs:
         # what /metrics and metrics.prom show: a shard's metrics carry its shard label
         shard = settings.shard.split("/")[0] if settings.shard else None
         self.exposed = exposed_registry(self.registry, shard)
-        self.health = HealthMonitor(clock, device_errors=DEVICE_ERROR_CODES)
+        self.health = HealthMonitor(
+            clock, device_errors=DEVICE_ERROR_CODES,
+            refusals=RefusalWindow(settings.health_reject_window, settings.health_reject_share),
+        )
         hub.subscribe(self.health.on_event)
         self.server: ServerThread | None = None
         self._tasks: list[asyncio.Task[None]] = []

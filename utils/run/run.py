@@ -13,6 +13,7 @@ import random
 import secrets
 import signal
 import sys
+from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,8 +21,11 @@ from typing import Any, TextIO
 
 from contracts.lending import LendingWorkload
 from contracts.transfers import merchant_workload, payment_workload
+from lcore_node.config import NodeConfig
 from utils.aio import wait_event
+from utils.chain.connect import LocalLauncher
 from utils.chain.funding import merge_needs, require_balance, top_up
+from utils.chain.processor import Processor
 from utils.chain.session import ChainSession, open_session
 from utils.chain.wallets import WalletPool
 from utils.clock import Clock
@@ -37,9 +41,13 @@ from utils.observe.kpis import iot_costs_per_record
 from utils.observe.selfwatch import SelfWatch
 from utils.observe.stats import StatsHub
 from utils.report.final_table import render, verdict
+from utils.run.chain_watch import REASON as CHAIN_LOST
+from utils.run.chain_watch import ChainLossWatch
 from utils.run.dapp_half import DAppParts, choose_flavour, open_dapps
-from utils.run.iot_half import IotParts, iot_enabled, open_iot
+from utils.run.distributed import Distribution, sleep_until
+from utils.run.iot_half import IotParts, choose_processor, iot_enabled, node_config, open_iot
 from utils.run.outputs import RunOutputs
+from utils.run.run_dir import check_out_dir, make_run_dir
 from utils.settings import NON_TX_WORKLOADS, Settings
 
 log = logging.getLogger(__name__)
@@ -57,12 +65,19 @@ class Run:
     clock: Clock = field(default_factory=Clock)
     hub: StatsHub = field(default_factory=StatsHub)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
+    #: called once the run directory exists (main.py attaches run.log there)
+    on_run_dir: Callable[[Path], None] | None = None
+    #: starts the local chain when there is no --rpc-url (main.py passes one that hands over
+    #: a chain it started while the run's modules were importing)
+    launch: LocalLauncher = launch_embedded
 
     def __post_init__(self) -> None:
         self.seed = self.settings.seed if self.settings.seed is not None else secrets.randbits(32)
         self.rng = random.Random(self.seed)
         self.profiles = rate_profiles(self.settings.rates(), self.settings.rate_profiles)
-        tx_rates = {k: self._nominal(k) for k in self.settings.rates() if k not in NON_TX_WORKLOADS}
+        self.dist = Distribution(self.settings, self.clock.now())  # workers, shards
+        tx_rates = {k: self.dist.part.share(self._nominal(k)) for k in self.settings.rates()
+                    if k not in NON_TX_WORKLOADS}
         self.aggregate = RunAggregate(tx_rates, clock=self.clock.now(),
                                       not_transactions=NON_TX_WORKLOADS)
         self.hub.subscribe(self.aggregate.on_event)
@@ -71,6 +86,7 @@ class Run:
         self.session: ChainSession | None = None
         self.verified: VerifyCounts | None = None
         self.wallets: WalletPool | None = None
+        self.chain_watch: ChainLossWatch | None = None
         self.outputs = RunOutputs(self.settings, self.run_id, self.run_dir, self.clock,
                                   self.hub, self.aggregate)
         self.selfwatch = SelfWatch()
@@ -86,8 +102,10 @@ class Run:
         return profile.mean_rate(0.0, duration) if duration > 0 else profile.peak
 
     async def execute(self) -> int:
-        """Run to the end; the exit code says whether targets were met."""
-        log.info("run %s (seed %d) writing to %s", self.run_id, self.seed, self.run_dir)
+        """Run to the end; the exit code says whether targets were met. Every check that can
+        fail at start runs before the run directory is made (a failure leaves nothing)."""
+        check_out_dir(self.settings.out)
+        log.info("run %s (seed %d) will write to %s", self.run_id, self.seed, self.run_dir)
         self.outputs.start_server()  # a taken port fails before anything starts
         self._install_signals()  # a signal during set-up: no load, straight to the end
         try:
@@ -107,35 +125,60 @@ class Run:
     async def _prepare(self, stack: AsyncExitStack) -> None:
         """Chain, outputs, wallets, workloads, IoT node and funding."""
         self.outputs.health.phase = "setup"
+        self.dist.check(iot_enabled(self.settings))
         self.session = session = await open_session(self.settings, self.hub, self.clock, stack,
-                                                    launch_embedded)
+                                                    self.launch)
         self.outputs.health.follower = session.engine.follower
         session.engine.on_send_wait = self.selfwatch.observe_send_wait
-        self.outputs.open(session.info.chain_id)
-        stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
+        self.chain_watch = ChainLossWatch(session.engine.follower, self.clock,
+                                          self.settings.chain_grace)
         wallets = self._wallets(session)
         self.workloads = await self._app_workloads(session, wallets)
         # before spending on a contract deployment: can the funder pay for the transfers?
         deploy_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
             self.settings) else 0
-        await require_balance(session.rpc, wallets.funder,
-                              sum(merge_needs(self._needs()).values()) + deploy_reserve,
-                              "for the transfer workloads and the contract deployment")
-        if iot_enabled(self.settings):
-            self.iot = await open_iot(self.settings, session, wallets, self.run_dir,
-                                      self.seed, stack)
+        if self.dist.funds:  # shard 0 (or the whole run) funds every slice
+            await require_balance(session.rpc, wallets.funder,
+                                  sum(merge_needs(self._needs()).values()) + deploy_reserve,
+                                  "for the transfer workloads and the contract deployment")
+        processor, config = await self._iot_preflight(session)
+        self._make_run_dir()
+        self.outputs.open(session.info.chain_id)
+        stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
+        if config is not None:
+            self.iot = await open_iot(self.settings, session, self.dist.iot_wallets(wallets),
+                                      config, processor, self.dist.device_seed(self.seed), stack)
             self.workloads += [self.iot.registration, self.iot.submission]
         self.wallets = wallets
-        await self._fund(session, wallets)
+        if self.dist.funds:
+            await self._fund(session, wallets)
         if self.dapps is not None:  # mint, approve, deposit: after the wallets have gas
             await self.dapps.set_up(session)
 
+    async def _iot_preflight(
+        self, session: ChainSession
+    ) -> tuple[Processor | None, NodeConfig | None]:
+        """The lcore node's environment and the contract its database commits to."""
+        if not iot_enabled(self.settings):
+            return None, None
+        if self.settings.lcore_node_url:
+            return None, node_config(self.settings, self.run_dir)
+        config = node_config(self.settings, self.run_dir)
+        return await choose_processor(self.settings, session, config), config
+
+    def _make_run_dir(self) -> None:
+        make_run_dir(self.run_dir.parent, self.run_id)
+        if self.on_run_dir is not None:
+            self.on_run_dir(self.run_dir)
+        log.info("run %s writing to %s", self.run_id, self.run_dir)
+
     def _wallets(self, session: ChainSession) -> WalletPool:
         s = self.settings
-        return WalletPool.derive(session.info.funder_key, self.seed, {
+        self.wallet_counts = self.dist.counts({
             "user": s.users, "merchant": s.merchants, "settlement": 1,
             "lender": s.lenders, "borrower": s.borrowers, "committer": s.committers,
         })
+        return WalletPool.derive(session.info.funder_key, self.seed, self.wallet_counts)
 
     async def _app_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
         """payment/merchant/lending on the dApp contracts (``--dapp stylus|evm``, deployed
@@ -179,7 +222,11 @@ class Run:
             parts.append(self.dapps.setup_needs(session.fees.max_fee))
         if self.iot is not None and self.iot.committer is not None:
             commits = self._steps_to_fund(self.settings.iot_data_submission_rate)
-            parts.append(self.iot.committer.funding_needs(commits))
+            own = self.iot.committer.funding_needs(commits)
+            parts.append(own)
+            if not self.dist.part.whole:  # every shard's committers, as much as this one's
+                parts.append({w.address: max(own.values(), default=0)
+                              for w in wallets.role("committer")})
         # set-up transactions are not part of the measurement: a private hub
         from utils.chain.tx_engine import TxEngine
 
@@ -217,15 +264,30 @@ class Run:
 
     async def _load_phase(self, session: ChainSession) -> None:
         s = self.settings
-        scheduler = Scheduler(self.hub, self.clock, arrival=s.arrival, seed=self.seed)
-        rates = s.rates()
+        # with worker processes each fires a slice: the target stays the whole run's rate
+        scheduler = Scheduler(self.hub, self.clock, arrival=s.arrival, seed=self.seed,
+                              report_targets=self.dist.workers == 1)
+        rates = self.dist.rates(s.rates())
+        assert self.wallets is not None
+        local = self.dist.local_workloads(self.workloads, session.engine, self.wallets,
+                                          random.Random(self.rng.random()))
+        await self.dist.start_workers(self.hub, self.run_dir, self.dist.worker_configs(
+            session, self.wallets, self.seed, self.wallet_counts,
+            logging.getLevelName(logging.getLogger().getEffectiveLevel())),
+            self._on_worker_failure)
+        start_at = await self.dist.synchronise_start(session, self.wallets, self.seed,
+                                                     self.clock.now)
+        await sleep_until(self.stop, start_at, self.clock.now)
         self.aggregate.started_at = self.clock.now()
         self.selfwatch.start_run()
         watch = asyncio.create_task(self.selfwatch.run(self.stop), name="selfwatch")
-        firing = [asyncio.create_task(scheduler.run(w, self.profiles.get(w.name, rates.get(
-            w.name, 0.0)), self.stop), name=f"fire-{w.name}") for w in self.workloads]
+        firing = [asyncio.create_task(scheduler.run(w, self._local_rate(w.name, rates),
+                                                    self.stop), name=f"fire-{w.name}")
+                  for w in local]
         if s.duration == 0:
             firing.append(asyncio.create_task(self._refill(session), name="refill"))
+        if self.chain_watch is not None:
+            firing.append(asyncio.create_task(self.chain_watch.run(self.stop), name="chain"))
         if s.duration > 0:
             await wait_event(self.stop, s.duration)
             self.stop.set()
@@ -234,13 +296,27 @@ class Run:
         await asyncio.gather(*firing, watch)
         self.aggregate.load_ended_at = self.clock.now()
         self.selfwatch.end_run()
-        await self._drain(session, scheduler)
+        await asyncio.gather(self.dist.stop_workers(), self._drain(session, scheduler))
+
+    def _local_rate(self, name: str, rates: dict[str, float]) -> Any:
+        """What this process fires for ``name``: its profile, or its slice's share of the
+        rate when the run is spread over workers or shards (profiles then run constant)."""
+        if self.dist.slices == 1 and self.dist.workers == 1:
+            return self.profiles.get(name, rates.get(name, 0.0))
+        return rates.get(name, 0.0)
+
+    def _on_worker_failure(self, reason: str) -> None:
+        """A worker died: the run stops firing and ends cleanly, with the reason."""
+        self.outputs.health.phase = "draining"
+        self.stop.set()
 
     async def _drain(self, session: ChainSession, scheduler: Scheduler) -> None:
         """Stop firing (done), then let steps, the IoT outbox and the engine finish by a
         shared deadline; what is left then is counted as timeout."""
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + self.settings.drain_timeout
+        # a lost chain commits nothing more: what is in flight counts as timeout at once
+        drain = 0.0 if self._chain_lost() else self.settings.drain_timeout
+        deadline = loop.time() + drain
         log.info("draining: %d steps, %d transactions in flight (deadline %g s)",
                  scheduler.running_steps, session.engine.in_flight, self.settings.drain_timeout)
         await scheduler.wait_steps(max(0.0, deadline - loop.time()))
@@ -254,15 +330,24 @@ class Run:
 
     async def _verify(self) -> None:
         """The embedded chain ends with the run: verify the run's records while it is up."""
-        if self.dapps is not None and self.session is not None:
+        if self.dapps is not None and self.session is not None and not self._chain_lost():
             await self.dapps.check(self.session)  # the books, after every run
         if self.iot is None or self.iot.node is None:
+            return
+        if self._chain_lost():
+            log.warning("%s: the run's records are not verified on chain; they stay in %s "
+                        "for a later run or `serve`", CHAIN_LOST, self.iot.node.config.db_path)
             return
         self.verified = await verify_records(self.iot.node, on_chain=True)
         log.info("%s", self.verified.line())
 
     def _finish(self) -> int:
         reasons = list(verdict(self.outputs.kpis()).reasons)
+        if self.dist.failure:
+            reasons.insert(0, self.dist.failure)
+        if self._chain_lost():
+            assert self.chain_watch is not None
+            reasons.insert(0, f"{CHAIN_LOST} ({self.chain_watch.detail})")
         if self.verified is not None and not self.verified.passed:
             reasons.append(self.verified.line())
         if self.dapps is not None and self.dapps.discrepancies:
@@ -282,13 +367,16 @@ class Run:
         print(f"results in {self.run_dir}", file=self.out)
         return EXIT_MISSED if reasons else EXIT_MET
 
+    def _chain_lost(self) -> bool:
+        return self.chain_watch is not None and self.chain_watch.lost
+
     def _lending(self) -> LendingWorkload | None:
         return next((w for w in self.workloads if isinstance(w, LendingWorkload)), None)
 
     def _summary_extra(self) -> dict[str, Any]:
         extra: dict[str, Any] = {"generator": self.selfwatch.summary(
             self.aggregate.totals().lag.percentile(0.99) if self.aggregate.totals().fired
-            else None)}
+            else None), **self.dist.summary()}
         if self.session is not None:
             extra["chain"] = {"embedded": self.session.info.embedded,
                               "client": self.session.info.client_version,
