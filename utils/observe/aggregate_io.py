@@ -21,7 +21,8 @@ from utils.observe.histogram import Histogram
 
 FILENAME = "histograms.json"
 VERSION = 1
-_COUNTERS = ("fired", "late", "missed", "sent", "gas_used", "finished_sent")
+_COUNTERS = ("fired", "late", "missed", "sent", "gas_used", "finished_sent", "l1_gas_used",
+             "fee_wei")
 
 
 def workload_to_dict(wl: WorkloadStats) -> dict[str, Any]:
