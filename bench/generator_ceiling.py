@@ -6,8 +6,9 @@
 A null JSON-RPC node (``bench/null_node.py``: accepts raw transactions, seals every 0.25 s,
 serves blocks and receipts at negligible cost) runs as a child; ``main.py`` runs as another
 child pointed at it (``--rpc-url``, a generated funder key, payment load only at
-``--offered`` tx/s from ``--senders`` user wallets, every other workload at 0), exactly as a
-user runs it: scheduler, engine, block follower, stats hub and every sink, HTTP server.
+``--offered`` tx/s from ``--senders`` user wallets as plain value transfers (``--dapp
+transfers``), every other workload at 0), exactly as a user runs it: scheduler, engine, block
+follower, stats hub and every sink, HTTP server.
 
 Measured outside the worker: after the load has started and a 2 s warm-up, the window runs
 from a block seal to the block seal ``--seconds`` later (the node's ``null_stats`` polled
@@ -63,6 +64,14 @@ def start_null_node() -> tuple[subprocess.Popen[str], str]:
     return node, line.split()[1]
 
 
+def _exited(pid: int) -> bool:
+    """The child is gone or a zombie (it exited; the bench reaps it later)."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
 @dataclass
 class Window:
     seconds: float
@@ -99,6 +108,8 @@ async def measure(url: str, worker: int, node: int, seconds: float) -> Window:
             _, later, _ = await seal_edge(rpc, block)
             if later - included > 50:
                 break
+            if _exited(worker):
+                raise RuntimeError("main.py exited before its load started")
             if time.perf_counter() - start > START_TIMEOUT_S:
                 raise RuntimeError("the worker did not start its load within 60 s")
         await asyncio.sleep(WARMUP_S)
@@ -116,6 +127,7 @@ def worker_cmd(url: str, args: argparse.Namespace, out: Path) -> list[str]:
     return [sys.executable, str(REPO / "main.py"), "--rpc-url", url, "--port", "0",
             "--out", str(out), "--scenario", str(scenario), "--duration", "0",
             "--interval", "5", "--drain-timeout", "5", "--log-level", "WARNING",
+            "--dapp", "transfers",  # payments as plain value transfers
             "--rate", f"payment={args.offered}", "--rate", "merchant=0", "--rate", "lending=0",
             "--rate", "iot=0", "--rate", "registration=0", *args.main_arg]
 
@@ -134,8 +146,8 @@ def one_round(args: argparse.Namespace) -> Window:
                 output, _ = worker.communicate(timeout=60)
             if worker.returncode not in (0, 1):
                 raise RuntimeError(f"main.py exited {worker.returncode}:\n{output[-3000:]}")
-            missed = [ln for ln in output.splitlines() if "payment_app" in ln]
-            print("  " + (missed[0].strip() if missed else output.strip()[-300:]))
+            table = [ln for ln in output.splitlines() if ln.startswith(("workload", "payment_app"))]
+            print("\n".join("  main.py: " + ln for ln in table[-2:]))
     finally:
         node.terminate()
         node.wait(10)
