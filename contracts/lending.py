@@ -15,7 +15,7 @@ from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
+from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.load.workload import Workload
 from utils.observe.events import Outcome
@@ -111,11 +111,11 @@ class LendingWorkload(Workload):
     @property
     def max_cost_wei(self) -> int:
         """Upper bound of an origination's cost to its lender."""
-        return PRINCIPAL_WEI[1] + TRANSFER_GAS * self.engine.fees.max_fee
+        return PRINCIPAL_WEI[1] + self.engine.fees.transfer_gas * self.engine.fees.max_fee
 
     def funding_needs(self, steps: float) -> dict[str, int]:
         """Lenders fund originations; borrowers pay interest and gas (principal comes back)."""
-        fee = TRANSFER_GAS * self.engine.fees.max_fee
+        fee = self.engine.fees.transfer_gas * self.engine.fees.max_fee
         per_lender = math.ceil(steps / 2 / len(self.lenders)) * self.max_cost_wei
         max_interest = PRINCIPAL_WEI[1] * INTEREST_BPS[1] // 10_000
         per_borrower = math.ceil(steps / 2 / len(self.borrowers)) * (max_interest + fee)
@@ -138,7 +138,7 @@ class LendingWorkload(Workload):
         principal = self._rng.randint(*PRINCIPAL_WEI)
         event = await self.engine.submit(
             TxRequest(self.name, "origination", lender, borrower.address, principal,
-                      intended_at=intended_at)
+                      intended_at=intended_at, gas=self.engine.fees.transfer_gas)
         )
         if event.outcome is Outcome.SUCCESS:
             interest = principal * self._rng.randint(*INTEREST_BPS) // 10_000
@@ -148,7 +148,7 @@ class LendingWorkload(Workload):
     async def _repay(self, loan: Loan, intended_at: float) -> None:
         event = await self.engine.submit(
             TxRequest(self.name, "repayment", loan.borrower, loan.lender.address, loan.due,
-                      intended_at=intended_at)
+                      intended_at=intended_at, gas=self.engine.fees.transfer_gas)
         )
         if event.outcome is Outcome.SUCCESS:
             self.book.close(loan, event.finished_at)

@@ -10,7 +10,7 @@ import math
 import random
 from collections.abc import Sequence
 
-from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
+from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.load.workload import Workload
 
@@ -31,7 +31,7 @@ class TransferWorkload(Workload):
         recipients: Sequence[Wallet],
         amount_wei: tuple[int, int],
         rng: random.Random,
-        gas: int = TRANSFER_GAS,
+        gas: int | None = None,  # default: the chain's transfer gas (L1 data included)
     ) -> None:
         if not senders or not recipients:
             raise ValueError(f"{name}: needs senders and recipients")
@@ -44,7 +44,7 @@ class TransferWorkload(Workload):
         self._senders = itertools.cycle(senders)
         self.recipients = list(recipients)
         self.amount_wei = amount_wei
-        self.gas = gas
+        self.gas = gas if gas is not None else engine.fees.transfer_gas
         self._rng = rng
 
     @property

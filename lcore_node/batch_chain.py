@@ -13,7 +13,8 @@ from eth_utils import keccak, to_checksum_address
 
 from lcore_node.batch_outbox import OnChainBatch
 from lcore_node.types import CommitOutcome
-from utils.chain.rpc import Rpc, hex_int
+from utils.chain.fees import robust_gas_limit
+from utils.chain.rpc import Rpc
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.errors import RpcError
@@ -76,8 +77,7 @@ class EngineBatchCommitter(BatchReader):
             return
         call = {"from": self.senders[0].address, "to": self.address,
                 "data": "0x" + commit_batch_calldata(os.urandom(32), 256).hex()}
-        estimate = hex_int(await self.rpc.call("eth_estimateGas", call))
-        self._gas = int(estimate * GAS_MARGIN) + 10_000
+        self._gas = await robust_gas_limit(self.rpc, call, GAS_MARGIN) + 10_000
 
     @property
     def gas(self) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
 from lcore_node.types import CommitOutcome, OnChainResult
+from utils.chain.fees import robust_gas_limit
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
@@ -156,9 +158,10 @@ class EngineCommitter(ProcessorReader):
         gas = []
         for size in sizes:
             data = self.submit_fn.encode_call(bytes(keccak(text=f"kcstress-calibration-{size}")),
-                                              b"\xab" * size, b"\x00" * 32)
+                                              os.urandom(size), b"\x00" * 32)
             call = {"from": self.senders[0].address, "to": self.address, "data": "0x" + data.hex()}
-            gas.append(hex_int(await self.rpc.call("eth_estimateGas", call)))
+            # L1 data part scaled for a falling base fee on Nitro (plain estimate elsewhere)
+            gas.append(await robust_gas_limit(self.rpc, call, margin=1.0))
         slope = max(0, gas[1] - gas[0]) / (sizes[1] - sizes[0])
         self._gas_fit = (int(gas[0] - slope * sizes[0]), int(slope + 1))
 

@@ -7,7 +7,7 @@ import logging
 from collections.abc import Iterable
 
 from utils.chain.rpc import Rpc, hex_int
-from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
+from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.errors import InsufficientFunds, RpcError
 from utils.observe.events import Outcome
@@ -53,7 +53,7 @@ async def top_up(engine: TxEngine, rpc: Rpc, funder: Wallet, needs: dict[str, in
             raise balance
         if hex_int(balance) < needs[address]:
             deficits[address] = int(needs[address] * MARGIN) - hex_int(balance)
-    fees = len(deficits) * TRANSFER_GAS * engine.fees.max_fee
+    fees = len(deficits) * engine.fees.transfer_gas * engine.fees.max_fee
     required = sum(deficits.values()) + fees
     await require_balance(rpc, funder, required, f"to top up {len(deficits)} wallets")
     if not deficits:
@@ -61,7 +61,8 @@ async def top_up(engine: TxEngine, rpc: Rpc, funder: Wallet, needs: dict[str, in
     log.info("topping up %d wallets with %s", len(deficits), eth(sum(deficits.values())))
     events = await asyncio.gather(
         *(
-            engine.submit(TxRequest("funding", "top_up", funder, address, wei))
+            engine.submit(TxRequest("funding", "top_up", funder, address, wei,
+                                    gas=engine.fees.transfer_gas))
             for address, wei in deficits.items()
         )
     )
