@@ -87,8 +87,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longest a record waits for its batch to fill (default 1)")
     p.add_argument("--l1-base-fee-gwei", type=float, metavar="GWEI",
                    help="embedded chain: the L1 base fee estimate it prices every transaction's "
-                   "brotli-compressed bytes with, as Nitro (default 0 = no L1 charge; note that "
-                   "fixed 21,000-gas transfers are refused when it is above 0, as on Nitro)")
+                   "brotli-compressed bytes with, as Nitro (default 0 = no L1 charge); gas limits "
+                   "then come from estimates, see docs/nitro.md")
     p.add_argument("--arrival", choices=("constant", "poisson"),
                    help="spacing of firings: constant or Poisson arrivals (default constant)")
     p.add_argument("--chain", choices=("embedded", "anvil"),
