@@ -4,13 +4,15 @@ Each step does one of: liquidate a loan that was borrowed at its limit once inte
 pushed it past (lenders act as liquidators); repay the oldest open loan (every other
 step); borrow for a borrower without an open loan, posting ETH collateral and taking
 30-70 % of the limit, or the whole limit for :data:`RISKY_SHARE` of loans (those become
-liquidatable a second later). The :class:`PoolBook` mirrors the pool: deposits, every
+liquidatable a second later); when every borrower has a loan in flight, a lender deposits
+instead. The :class:`PoolBook` mirrors the pool: deposits, every
 open loan's principal and collateral, outstanding principal; a lifecycle (borrow to repaid,
 or to liquidated) is reported to the goodput recorder.
 """
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import random
@@ -22,7 +24,7 @@ from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.load.workload import Workload
-from utils.observe.events import Outcome
+from utils.observe.events import Outcome, TxEvent
 from utils.observe.goodput import Goodput
 
 __all__ = ["BORROW_GAS", "LIQUIDATE_GAS", "REPAY_GAS", "PoolBook", "PoolLendingWorkload",
@@ -31,9 +33,11 @@ __all__ = ["BORROW_GAS", "LIQUIDATE_GAS", "REPAY_GAS", "PoolBook", "PoolLendingW
 BORROW_GAS = 350_000
 REPAY_GAS = 250_000
 LIQUIDATE_GAS = 300_000
+DEPOSIT_GAS = 200_000
 COLLATERAL_WEI = (10**16, 5 * 10**16)  # 0.01 .. 0.05 ETH: 15 .. 75 KCUSD of limit
 RISKY_SHARE = 0.1
 LIQUIDATE_AFTER = 2.0  # seconds after a risky borrow before liquidating it
+TOP_UP_DEPOSIT = 10_000_000  # 10 KCUSD: what a lender deposits on a busy step
 
 
 def borrow_limit(collateral: int) -> int:
@@ -58,7 +62,8 @@ class PoolBook:
     deposits: int = 0
     open: dict[str, PoolLoan] = field(default_factory=dict)  # borrower address -> loan
     busy: set[str] = field(default_factory=set)  # a transaction of theirs is in flight
-    uncertain: list[tuple[str, str, PoolLoan]] = field(default_factory=list)  # tx, kind, loan
+    uncertain: list[tuple[str, str, PoolLoan | None]] = field(default_factory=list)
+    seen: set[str] = field(default_factory=set)  # every pool tx whose hash the run knows
     borrowed: int = 0
     repaid: int = 0
     liquidated: int = 0
@@ -83,7 +88,9 @@ class PoolBook:
             if receipt is None or hex_int(receipt["status"]) != 1:
                 continue
             landed += 1
-            if kind == "borrow":
+            if loan is None:  # a deposit
+                self.deposits += TOP_UP_DEPOSIT
+            elif kind == "borrow":
                 self.open[loan.borrower.address] = loan
             else:
                 self.open.pop(loan.borrower.address, None)
@@ -104,7 +111,7 @@ class PoolLendingWorkload(Workload):
         self._liquidators = itertools.cycle(self.lenders)
         self._rng = rng
         self._repay_next = False
-        self.skipped = 0  # steps that found nothing to do (every borrower busy)
+        self.skipped = 0  # steps that found no free borrower and deposited instead
 
     def funding_needs(self, steps: float) -> dict[str, int]:
         """Borrowers post collateral (back on repay, lost on liquidation) and pay gas;
@@ -113,53 +120,89 @@ class PoolLendingWorkload(Workload):
         loans = math.ceil(steps / 2 / len(self.borrowers)) + 1
         lost = math.ceil(loans * RISKY_SHARE) + 1
         per_borrower = (lost + 1) * COLLATERAL_WEI[1] + loans * (BORROW_GAS + REPAY_GAS) * fee
-        liquidations = math.ceil(steps * RISKY_SHARE / len(self.lenders)) + 1
+        per_lender = math.ceil(steps / len(self.lenders)) + 1  # liquidations or deposits
         needs = {w.address: per_borrower for w in self.borrowers}
         for w in self.lenders:
-            needs[w.address] = needs.get(w.address, 0) + liquidations * LIQUIDATE_GAS * fee
+            needs[w.address] = needs.get(w.address, 0) + per_lender * LIQUIDATE_GAS * fee
         return needs
 
     async def step(self, intended_at: float) -> None:
+        """One pool action; when every borrower is busy (a loan in flight each), a lender
+        deposits instead, so the offered load stays pool transactions."""
+        if not await self._act(intended_at):
+            await self._deposit(intended_at)
+
+    async def _act(self, intended_at: float) -> bool:
         now = self.engine.clock.now()
         loan = self.book.oldest(risky=True, before=now - LIQUIDATE_AFTER)
         if loan is not None:
             await self._close(loan, "liquidation", intended_at)
-            return
+            return True
         repay, self._repay_next = self._repay_next, not self._repay_next
         loan = self.book.oldest(risky=False) if repay else None
         if loan is not None:
             await self._close(loan, "repayment", intended_at)
-            return
+            return True
         free = [w for w in self.borrowers
                 if w.address not in self.book.open and w.address not in self.book.busy]
         if free:
             await self._borrow(self._rng.choice(free), intended_at)
-            return
+            return True
         loan = self.book.oldest(risky=False)
         if loan is None:
-            self.skipped += 1
-            return
+            return False
         await self._close(loan, "repayment", intended_at)
+        return True
+
+    async def _submit(self, request: TxRequest, kind: str, loan: PoolLoan | None,
+                      borrower: str | None) -> TxEvent | None:
+        """Send through the engine; ``None`` when the outcome is unknown (timed out, or the
+        step cancelled after the send): the transaction is then resolved from its receipt
+        before the books check, and its borrower left alone until then."""
+        sent: list[str] = []
+        request.on_sent = sent.append
+        if borrower is not None:
+            self.book.busy.add(borrower)
+        try:
+            event = await self.engine.submit(request)
+        except asyncio.CancelledError:
+            if sent:
+                self.book.uncertain.append((sent[0], kind, loan))
+                self.book.seen.add(sent[0])
+            elif borrower is not None:
+                self.book.busy.discard(borrower)
+            raise
+        self.book.seen.add(event.tx_hash)
+        if event.outcome is Outcome.TIMEOUT:
+            self.book.uncertain.append((event.tx_hash, kind, loan))
+            return None
+        if borrower is not None:
+            self.book.busy.discard(borrower)
+        return event
+
+    async def _deposit(self, intended_at: float) -> None:
+        self.skipped += 1
+        event = await self._submit(TxRequest(
+            self.name, "deposit", next(self._liquidators), self.pool, 0,
+            call_data("deposit(uint256)", TOP_UP_DEPOSIT), DEPOSIT_GAS,
+            intended_at=intended_at), "deposit", None, None)
+        if event is not None and event.outcome is Outcome.SUCCESS:
+            self.book.deposits += TOP_UP_DEPOSIT
 
     async def _borrow(self, borrower: Wallet, intended_at: float) -> None:
         collateral = self._rng.randint(*COLLATERAL_WEI)
         limit = borrow_limit(collateral)
         risky = self._rng.random() < RISKY_SHARE
         principal = limit if risky else limit * self._rng.randint(30, 70) // 100
-        self.book.busy.add(borrower.address)
-        try:
-            event = await self.engine.submit(TxRequest(
-                self.name, "borrow", borrower, self.pool, collateral,
-                call_data("borrow(uint256)", principal), BORROW_GAS, intended_at=intended_at))
-        finally:
-            self.book.busy.discard(borrower.address)
-        loan = PoolLoan(borrower, principal, collateral, risky, intended_at, event.finished_at)
-        if event.outcome is Outcome.SUCCESS:
+        loan = PoolLoan(borrower, principal, collateral, risky, intended_at, intended_at)
+        event = await self._submit(TxRequest(
+            self.name, "borrow", borrower, self.pool, collateral,
+            call_data("borrow(uint256)", principal), BORROW_GAS, intended_at=intended_at),
+            "borrow", loan, borrower.address)
+        if event is not None and event.outcome is Outcome.SUCCESS:
+            loan.borrowed_at = event.finished_at
             self.book.open[borrower.address] = loan
             self.book.borrowed += 1
-        elif event.outcome is Outcome.TIMEOUT:
-            self.book.uncertain.append((event.tx_hash, "borrow", loan))
-            self.book.busy.add(borrower.address)  # unknown state: leave this borrower alone
 
     async def _close(self, loan: PoolLoan, operation: str, intended_at: float) -> None:
         address = loan.borrower.address
@@ -168,20 +211,15 @@ class PoolLendingWorkload(Workload):
         else:
             sender, data = next(self._liquidators), call_data("liquidate(address)", address)
             gas = LIQUIDATE_GAS
-        self.book.busy.add(address)
-        try:
-            event = await self.engine.submit(TxRequest(
-                self.name, operation, sender, self.pool, 0, data, gas, intended_at=intended_at))
-        finally:
-            self.book.busy.discard(address)
-        if event.outcome is Outcome.SUCCESS:
-            self.book.open.pop(address, None)
-            done = "loan_repaid" if operation == "repayment" else "loan_liquidated"
-            if operation == "repayment":
-                self.book.repaid += 1
-            else:
-                self.book.liquidated += 1
-            self.goodput.record(self.name, done, loan.intended_at, event.finished_at)
-        elif event.outcome is Outcome.TIMEOUT:
-            self.book.uncertain.append((event.tx_hash, operation, loan))
-            self.book.busy.add(address)
+        event = await self._submit(TxRequest(
+            self.name, operation, sender, self.pool, 0, data, gas, intended_at=intended_at),
+            operation, loan, address)
+        if event is None or event.outcome is not Outcome.SUCCESS:
+            return
+        self.book.open.pop(address, None)
+        if operation == "repayment":
+            self.book.repaid += 1
+        else:
+            self.book.liquidated += 1
+        done = "loan_repaid" if operation == "repayment" else "loan_liquidated"
+        self.goodput.record(self.name, done, loan.intended_at, event.finished_at)

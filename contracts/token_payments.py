@@ -10,6 +10,7 @@ books check can compare it with the router (payments = escrow + settled, per mer
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import random
@@ -40,6 +41,7 @@ class PaymentLedger:
     received: dict[str, int] = field(default_factory=dict)
     unsettled: dict[str, int] = field(default_factory=dict)  # confirmed payments since settle
     uncertain: list[tuple[str, str, int]] = field(default_factory=list)  # tx, merchant, amount
+    seen: set[str] = field(default_factory=set)  # every payment tx whose hash the run knows
     payments: int = 0
     settlements: int = 0
 
@@ -88,9 +90,17 @@ class TokenPaymentWorkload(Workload):
         amount = self._rng.randint(*PAYMENT_UNITS)
         data = call_data("pay(address,uint256,bytes32)", merchant, amount,
                          self._rng.randbytes(32))
-        event = await self.engine.submit(TxRequest(
-            self.name, "payment", next(self._users), self.router, 0, data, PAY_GAS,
-            intended_at=intended_at))
+        sent: list[str] = []
+        request = TxRequest(self.name, "payment", next(self._users), self.router, 0, data,
+                            PAY_GAS, intended_at=intended_at, on_sent=sent.append)
+        try:
+            event = await self.engine.submit(request)
+        except asyncio.CancelledError:  # sent, outcome unknown: resolved before the check
+            if sent:
+                self.ledger.uncertain.append((sent[0], merchant, amount))
+                self.ledger.seen.add(sent[0])
+            raise
+        self.ledger.seen.add(event.tx_hash)
         if event.outcome is Outcome.SUCCESS:
             self.ledger.book(merchant, amount)
             self.goodput.record(self.name, "payment", intended_at, event.finished_at)

@@ -129,8 +129,24 @@ async def run_setup(engine: TxEngine, steps: Sequence[SetupStep]) -> list[TxEven
     return list(events)
 
 
-async def eth_call(rpc: Rpc, to: str, data: bytes) -> bytes:
-    """A read (``eth_call`` at latest) returning the raw output."""
-    out = await rpc.call("eth_call", {"to": to, "data": "0x" + data.hex()}, "latest")
+async def eth_call(rpc: Rpc, to: str, data: bytes, block: str = "latest") -> bytes:
+    """A read (``eth_call`` at ``block``) returning the raw output."""
+    out = await rpc.call("eth_call", {"to": to, "data": "0x" + data.hex()}, block)
     text = str(out or "0x")
     return bytes.fromhex(text[2:])
+
+
+async def settle_pending(rpc: Rpc, senders: Sequence[str], timeout: float) -> int:
+    """Wait until no transaction of ``senders`` is pending (each one's pending nonce equals
+    its mined one) or ``timeout`` passes; returns how many senders still have some."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        calls = [("eth_getTransactionCount", [a, tag]) for a in senders
+                 for tag in ("pending", "latest")]
+        counts = await rpc.batch(calls)
+        waiting = sum(1 for i in range(0, len(counts), 2)
+                      if not isinstance(counts[i], Exception) and counts[i] != counts[i + 1])
+        if waiting == 0 or loop.time() >= deadline:
+            return waiting
+        await asyncio.sleep(0.25)

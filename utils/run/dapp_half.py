@@ -29,6 +29,7 @@ from utils.chain.dapp_deploy import (
     run_setup,
 )
 from utils.chain.funding import require_balance
+from utils.chain.rpc import hex_int
 from utils.chain.session import ChainSession
 from utils.chain.tx_engine import TxEngine
 from utils.chain.wallets import WalletPool
@@ -77,6 +78,7 @@ class DAppParts:
     goodput: Goodput
     gas: GasPerOperation
     minted: int = 0
+    first_block: int | None = None  # the first block after set-up
     discrepancies: list[Discrepancy] | None = None
     setup_gas: dict[str, int] = field(default_factory=dict)
 
@@ -117,6 +119,7 @@ class DAppParts:
             await run_setup(engine, first)
             await run_setup(engine, deposits)
         self.book.deposits = LENDER_DEPOSIT * len(deposits)
+        self.first_block = hex_int(await session.rpc.call("eth_blockNumber")) + 1
         log.info("dApp set-up done: %d mints, %d deposits", len(self.wallets.role("user")) +
                  len(self.wallets.role("borrower")) + len(self.wallets.role("lender")),
                  len(deposits))
@@ -128,8 +131,12 @@ class DAppParts:
                 self.contracts.pool]
 
     async def check(self, session: ChainSession) -> list[Discrepancy]:
-        books = Books(self.contracts, self.holders(), self.minted, self.ledger, self.book)
-        self.discrepancies = await check_books(session.rpc, books)
+        wallets = [w for r in ("user", "merchant", "lender", "borrower")
+                   for w in self.wallets.role(r)]
+        books = Books(self.contracts, self.holders(), self.minted, self.ledger, self.book,
+                      wallets=wallets, first_block=self.first_block)
+        self.discrepancies = await check_books(session.rpc, books,
+                                               senders=[w.address for w in wallets])
         for found in self.discrepancies:
             log.error("%s", found.line())
         return self.discrepancies
@@ -142,11 +149,15 @@ class DAppParts:
             "payments": {"confirmed": self.ledger.payments,
                          "settlements": self.ledger.settlements},
             "loans": {"borrowed": self.book.borrowed, "repaid": self.book.repaid,
-                      "liquidated": self.book.liquidated, "open": len(self.book.open)},
+                      "liquidated": self.book.liquidated, "open": len(self.book.open),
+                      "deposits_while_borrowers_busy": self._lending_skipped()},
             "books": None if self.discrepancies is None else {
                 "balanced": not self.discrepancies,
                 "discrepancies": [d.as_dict() for d in self.discrepancies]},
         }
+
+    def _lending_skipped(self) -> int:
+        return sum(w.skipped for w in self.workloads if isinstance(w, PoolLendingWorkload))
 
     def lines(self, seconds: float) -> list[str]:
         lines = [f"dApp contracts: {self.flavour} (token {self.contracts.token}, router "
