@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_RATES = ("payment_app=100", "data_pipeline=5", "iot_registration=0.5")
+DEFAULT_RATES = ("payment_app=100", "data_pipeline=2", "iot_registration=0.2")
 CHAIN_LINE = re.compile(r"embedded chain \d+ \(pid (\d+)\) at (http://\S+)")
 
 
@@ -77,7 +77,7 @@ def verdict(samples: list[dict[str, Any]], key: str, max_slope: float) -> dict[s
 def start_main(args: argparse.Namespace, out: Path) -> tuple[subprocess.Popen[bytes], Path]:
     argv = [sys.executable, str(ROOT / "main.py"), "--duration", str(args.duration),
             "--port", "0", "--out", str(out), "--log-level", "INFO",
-            "--dapp", args.dapp]  # fmt: skip
+            "--dapp", args.dapp, "--chain-grace", str(args.chain_grace)]  # fmt: skip
     for spec in args.rate or DEFAULT_RATES:
         argv += ["--rate", spec]
     if args.chain_history_blocks is not None:
@@ -160,6 +160,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dapp", default="transfers", choices=("transfers", "evm", "stylus"),
                    help="what payment_app runs on (default transfers: Stylus dApps through the "
                    "embedded WASM host cannot sustain 100/s on 2 cores)")
+    p.add_argument("--chain-grace", type=float, default=120.0,
+                   help="main.py --chain-grace (default 120: a loaded machine stalls the chain)")
     p.add_argument("--archive", action="store_true", help="chain keeps every block and state")
     p.add_argument("--max-slope", type=float, default=0.01, help="MB/s allowed (default 0.01)")
     p.add_argument("--grace", type=float, default=240.0, help="seconds main.py may need to end")
