@@ -102,6 +102,11 @@ def run_everywhere(twins: Twins, call: Call) -> tuple[bool, bytes, list[Any]]:
 
 @pytest.fixture(scope="module")
 def twins() -> Iterator[Twins]:
+    yield make_twins()
+
+
+def make_twins() -> Twins:
+    """Three chains (stylus, evm, mixed) with the contracts deployed and set up."""
     runtime = StylusRuntime()
     worlds: list[World] = []
     addresses: dict[str, bytes] = {}
@@ -118,7 +123,7 @@ def twins() -> Iterator[Twins]:
     accounts = [bytes(to_canonical_address(a)) for a in worlds[0].tester.get_accounts()[:10]]
     twins = Twins(worlds, addresses, accounts, worlds[0].state.timestamp)
     _set_up(twins)
-    yield twins
+    return twins
 
 
 def _set_up(twins: Twins) -> None:
@@ -232,10 +237,12 @@ def _finish(rng: random.Random, sender: bytes, target: bytes, data: bytes) -> Ca
     return sender, target, data, 0
 
 
-def _differential(twins: Twins, make: Callable[[random.Random, Twins], Call], seed: int) -> dict:
+def differential(twins: Twins, make: Callable[[random.Random, Twins], Call], seed: int,
+                 sequences: int = SEQUENCES) -> dict[str, int]:
+    """Apply ``sequences`` random call sequences everywhere; counts of what happened."""
     rng = random.Random(seed)
     seen = {"success": 0, "revert": 0, "logs": 0}
-    for index in range(SEQUENCES):
+    for index in range(sequences):
         twins.now += rng.choice([0, 1, 5, 30, 600])
         for world in twins.worlds:
             world.state.execution_context._timestamp = twins.now  # time moves between sequences
@@ -249,13 +256,13 @@ def _differential(twins: Twins, make: Callable[[random.Random, Twins], Call], se
 
 
 def test_stablecoin_agrees_with_its_twin(twins: Twins) -> None:
-    seen = _differential(twins, token_call, SEED)
+    seen = differential(twins, token_call, SEED)
     assert seen["success"] > SEQUENCES // 2 and seen["revert"] > SEQUENCES // 5
     assert seen["logs"] > SEQUENCES // 4
 
 
 def test_router_agrees_with_its_twin_calling_wasm_and_evm_tokens(twins: Twins) -> None:
-    seen = _differential(twins, router_call, SEED + 1)
+    seen = differential(twins, router_call, SEED + 1)
     assert seen["success"] > SEQUENCES // 2 and seen["revert"] > SEQUENCES // 10
     escrow = call_data("paymentCount()")
     ok, output, _ = run_everywhere(twins, (twins.owner, twins.addresses["router"], escrow, 0))
@@ -263,7 +270,7 @@ def test_router_agrees_with_its_twin_calling_wasm_and_evm_tokens(twins: Twins) -
 
 
 def test_pool_agrees_with_its_twin_through_loan_lifecycles(twins: Twins) -> None:
-    seen = _differential(twins, pool_call, SEED + 2)
+    seen = differential(twins, pool_call, SEED + 2)
     assert seen["success"] > SEQUENCES // 3 and seen["revert"] > SEQUENCES // 5
     pool = twins.addresses["pool"]
     counts = [run_everywhere(twins, (twins.owner, pool, call_data(sig), 0))[1]
