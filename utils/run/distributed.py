@@ -134,7 +134,7 @@ class Distribution:
         else:
             self.barrier = barrier_address(session.info.funder_key, seed, self.settings.run_tag)
             if self.funds:
-                start_at = now() + START_LEAD
+                start_at = round(now() + START_LEAD, 3)  # what the barrier holds (ms)
                 async with TxEngine(session.rpc, StatsHub(), session.clock, session.fees,
                                     session.info.chain_id) as engine:
                     await publish_start(engine, session.rpc, wallets.funder, self.barrier,
