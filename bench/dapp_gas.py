@@ -31,6 +31,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from contracts.pool_lending import borrow_limit
 from stylus_contracts.dapps import call_data
+from utils.chain.dapp_deploy import l1_allowance
 from utils.chain.funding import top_up
 from utils.chain.session import open_session
 from utils.chain.tx_engine import TxEngine, TxRequest
@@ -71,7 +72,8 @@ async def send(engine: TxEngine, requests: list[Request], operation: str,
     clock = engine.clock
     start = clock.now()
     events = await asyncio.gather(*(engine.submit(TxRequest(
-        "bench", operation, w, to, value, data, GAS)) for w, to, data, value in requests))
+        "bench", operation, w, to, value, data, GAS + l1_allowance(engine.fees)))
+        for w, to, data, value in requests))
     if measure is not None:
         measure.events += events
         measure.seconds += clock.now() - start

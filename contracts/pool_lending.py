@@ -20,6 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stylus_contracts.dapps import POOL_COLLATERAL_FACTOR_BPS, POOL_PRICE, call_data
+from utils.chain.dapp_deploy import l1_allowance
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
@@ -113,17 +114,22 @@ class PoolLendingWorkload(Workload):
         self._repay_next = False
         self.skipped = 0  # steps that found no free borrower and deposited instead
 
+    def _gas(self, base: int) -> int:
+        """``base`` plus the allowance for the chain's L1 data charge (0 off Nitro)."""
+        return base + l1_allowance(self.engine.fees)
+
     def funding_needs(self, steps: float) -> dict[str, int]:
         """Borrowers post collateral (back on repay, lost on liquidation) and pay gas;
         lenders pay liquidations' gas (their tokens are minted at set-up)."""
         fee = self.engine.fees.max_fee
         loans = math.ceil(steps / 2 / len(self.borrowers)) + 1
         lost = math.ceil(loans * RISKY_SHARE) + 1
-        per_borrower = (lost + 1) * COLLATERAL_WEI[1] + loans * (BORROW_GAS + REPAY_GAS) * fee
+        gas = self._gas(BORROW_GAS) + self._gas(REPAY_GAS)
+        per_borrower = (lost + 1) * COLLATERAL_WEI[1] + loans * gas * fee
         per_lender = math.ceil(steps / len(self.lenders)) + 1  # liquidations or deposits
         needs = {w.address: per_borrower for w in self.borrowers}
         for w in self.lenders:
-            needs[w.address] = needs.get(w.address, 0) + per_lender * LIQUIDATE_GAS * fee
+            needs[w.address] = needs.get(w.address, 0) + per_lender * self._gas(LIQUIDATE_GAS) * fee
         return needs
 
     async def step(self, intended_at: float) -> None:
@@ -184,7 +190,7 @@ class PoolLendingWorkload(Workload):
         self.skipped += 1
         event = await self._submit(TxRequest(
             self.name, "deposit", next(self._liquidators), self.pool, 0,
-            call_data("deposit(uint256)", TOP_UP_DEPOSIT), DEPOSIT_GAS,
+            call_data("deposit(uint256)", TOP_UP_DEPOSIT), self._gas(DEPOSIT_GAS),
             intended_at=intended_at), "deposit", None, None)
         if event is not None and event.outcome is Outcome.SUCCESS:
             self.book.deposits += TOP_UP_DEPOSIT
@@ -197,7 +203,8 @@ class PoolLendingWorkload(Workload):
         loan = PoolLoan(borrower, principal, collateral, risky, intended_at, intended_at)
         event = await self._submit(TxRequest(
             self.name, "borrow", borrower, self.pool, collateral,
-            call_data("borrow(uint256)", principal), BORROW_GAS, intended_at=intended_at),
+            call_data("borrow(uint256)", principal), self._gas(BORROW_GAS),
+            intended_at=intended_at),
             "borrow", loan, borrower.address)
         if event is not None and event.outcome is Outcome.SUCCESS:
             loan.borrowed_at = event.finished_at
@@ -207,10 +214,10 @@ class PoolLendingWorkload(Workload):
     async def _close(self, loan: PoolLoan, operation: str, intended_at: float) -> None:
         address = loan.borrower.address
         if operation == "repayment":
-            sender, data, gas = loan.borrower, call_data("repay()"), REPAY_GAS
+            sender, data, gas = loan.borrower, call_data("repay()"), self._gas(REPAY_GAS)
         else:
             sender, data = next(self._liquidators), call_data("liquidate(address)", address)
-            gas = LIQUIDATE_GAS
+            gas = self._gas(LIQUIDATE_GAS)
         event = await self._submit(TxRequest(
             self.name, operation, sender, self.pool, 0, data, gas, intended_at=intended_at),
             operation, loan, address)

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from stylus_contracts.dapps import call_data
+from utils.chain.dapp_deploy import l1_allowance
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
@@ -81,8 +82,13 @@ class TokenPaymentWorkload(Workload):
         self._users = itertools.cycle(self.users)
         self._rng = rng
 
+    def _gas(self, base: int) -> int:
+        """``base`` plus the allowance for the chain's L1 data charge (0 off Nitro)."""
+        return base + l1_allowance(self.engine.fees)
+
     def funding_needs(self, steps: float) -> dict[str, int]:
-        share = math.ceil(steps / len(self.users)) * PAY_GAS * self.engine.fees.max_fee
+        fee = self.engine.fees.max_fee
+        share = math.ceil(steps / len(self.users)) * self._gas(PAY_GAS) * fee
         return {w.address: share for w in self.users}
 
     async def step(self, intended_at: float) -> None:
@@ -92,7 +98,7 @@ class TokenPaymentWorkload(Workload):
                          self._rng.randbytes(32))
         sent: list[str] = []
         request = TxRequest(self.name, "payment", next(self._users), self.router, 0, data,
-                            PAY_GAS, intended_at=intended_at, on_sent=sent.append)
+                            self._gas(PAY_GAS), intended_at=intended_at, on_sent=sent.append)
         try:
             event = await self.engine.submit(request)
         except asyncio.CancelledError:  # sent, outcome unknown: resolved before the check
@@ -123,8 +129,13 @@ class SettlementWorkload(Workload):
         self._turn = 0
         self._settling: set[str] = set()
 
+    def _gas(self, base: int) -> int:
+        """``base`` plus the allowance for the chain's L1 data charge (0 off Nitro)."""
+        return base + l1_allowance(self.engine.fees)
+
     def funding_needs(self, steps: float) -> dict[str, int]:
-        share = math.ceil(steps / len(self.merchants)) * SETTLE_GAS * self.engine.fees.max_fee
+        fee = self.engine.fees.max_fee
+        share = math.ceil(steps / len(self.merchants)) * self._gas(SETTLE_GAS) * fee
         return {w.address: share for w in self.merchants}
 
     def _pick(self) -> Wallet:
@@ -141,7 +152,7 @@ class SettlementWorkload(Workload):
         try:
             event = await self.engine.submit(TxRequest(
                 self.name, "settlement", merchant, self.router, 0,
-                call_data("settle(address)", merchant.address), SETTLE_GAS,
+                call_data("settle(address)", merchant.address), self._gas(SETTLE_GAS),
                 intended_at=intended_at))
         finally:
             self._settling.discard(merchant.address)

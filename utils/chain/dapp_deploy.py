@@ -20,10 +20,11 @@ from eth_utils import to_checksum_address
 
 from stylus_contracts.dapps import call_data, load_dapp_artifact, load_dapp_wasm
 from utils.chain.connect import deploy, wait_receipt
+from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.session import ChainSession
 from utils.chain.stylus_deploy import deploy_stylus_program, stylus_version
-from utils.chain.tx_engine import TxEngine, TxRequest
+from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.errors import ChainError
 from utils.observe.events import Outcome, TxEvent
@@ -68,6 +69,13 @@ class SetupStep:
     value: int = 0
 
 
+def l1_allowance(fees: FeePolicy) -> int:
+    """Gas to add to a dApp call's limit for Nitro's L1 data charge: three times what a plain
+    transfer pays for it (a call's signed bytes are about twice a transfer's); 0 where the
+    chain charges none."""
+    return 3 * max(0, fees.transfer_gas - TRANSFER_GAS)
+
+
 async def chain_has_stylus(rpc: Rpc) -> bool:
     return await stylus_version(rpc) is not None
 
@@ -104,7 +112,8 @@ async def _funder_call(session: ChainSession, to: str, data: bytes) -> dict[str,
     sender = Account.from_key(info.funder_key).address
     nonce = hex_int(await rpc.call("eth_getTransactionCount", sender, "pending"))
     tx: dict[str, Any] = {"chainId": info.chain_id, "nonce": nonce, "to": to, "value": 0,
-                          "gas": SETUP_GAS, "data": data, **session.fees.fields()}
+                          "gas": SETUP_GAS + l1_allowance(session.fees), "data": data,
+                          **session.fees.fields()}
     signed = Account.sign_transaction(tx, info.funder_key)
     tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
     receipt = await wait_receipt(rpc, tx_hash, 60)
@@ -118,7 +127,8 @@ async def run_setup(engine: TxEngine, steps: Sequence[SetupStep]) -> list[TxEven
     failure stops the run before its load starts."""
     events = await asyncio.gather(*(
         engine.submit(TxRequest("setup", step.what, step.sender, step.to, step.value,
-                                step.data, SETUP_GAS)) for step in steps))
+                                step.data, SETUP_GAS + l1_allowance(engine.fees)))
+        for step in steps))
     failed = [(step, event) for step, event in zip(steps, events, strict=True)
               if event.outcome is not Outcome.SUCCESS]
     if failed:

@@ -163,9 +163,12 @@ class DAppParts:
         lines = [f"dApp contracts: {self.flavour} (token {self.contracts.token}, router "
                  f"{self.contracts.router}, pool {self.contracts.pool})"]
         gas = self.gas.summary()
-        ops = [f"{op} {s['gas_per_op']:,}" for ops in gas.values() for op, s in ops.items()]
+        ops = [f"{op} {s['gas_per_op']:,}" + (f" ({s['l2_gas_per_op']:,} L2 + "
+                                               f"{s['l1_gas_per_op']:,} L1)"
+                                               if s["l1_gas_per_op"] else "")
+               for ops in gas.values() for op, s in ops.items()]
         if ops:
-            lines.append("gas per operation: " + ", ".join(ops))
+            lines.append(f"gas per operation ({self.flavour}): " + ", ".join(ops))
         lines += self.goodput.lines(seconds)
         if self.discrepancies is not None:
             lines += [d.line() for d in self.discrepancies] or ["books balance: token supply, "
