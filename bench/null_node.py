@@ -124,6 +124,7 @@ class NullChain:
             "eth_getTransactionCount": "0x0",
             "eth_getBalance": hex(10**30),
             "eth_gasPrice": hex(BASE_FEE),
+            "eth_estimateGas": hex(TRANSFER_GAS),  # every transaction costs a transfer here
             "eth_maxPriorityFeePerGas": "0x0",
             "web3_clientVersion": "kcstress-null-node/1",
             "net_version": str(self.chain_id),
