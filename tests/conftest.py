@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -42,6 +44,21 @@ async def engine(devchain: DevChain, rpc: Rpc, hub: StatsHub) -> AsyncIterator[T
     fees = await FeePolicy.detect(rpc)
     async with TxEngine(rpc, hub, Clock(), fees, devchain.chain_id, tx_timeout=30) as eng:
         yield eng
+
+
+@pytest.fixture(scope="session")
+def anvil_installed() -> Path:
+    if shutil.which("npm") is None:
+        pytest.skip("npm is not installed: cannot install anvil")
+    done = subprocess.run(["bash", str(REPO / "scripts" / "install_anvil.sh")],
+                          capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    binary = Path(done.stdout.strip().splitlines()[-1])
+    assert binary.is_file()
+    again = subprocess.run(["bash", str(REPO / "scripts" / "install_anvil.sh")],
+                           capture_output=True, text=True, timeout=60, check=False)
+    assert again.returncode == 0 and "installing" not in again.stderr  # idempotent
+    return binary
 
 
 def main_cmd(*args: str) -> list[str]:

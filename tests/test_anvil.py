@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import shutil
 import subprocess
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -22,21 +21,6 @@ from utils.clock import Clock
 from utils.devchain.anvil import AnvilChain
 from utils.observe.events import Outcome
 from utils.observe.stats import StatsHub
-
-
-@pytest.fixture(scope="session")
-def anvil_installed() -> Path:
-    if shutil.which("npm") is None:
-        pytest.skip("npm is not installed: cannot install anvil")
-    done = subprocess.run(["bash", str(REPO / "scripts" / "install_anvil.sh")],
-                          capture_output=True, text=True, timeout=300, check=False)
-    assert done.returncode == 0, done.stderr
-    binary = Path(done.stdout.strip().splitlines()[-1])
-    assert binary.is_file()
-    again = subprocess.run(["bash", str(REPO / "scripts" / "install_anvil.sh")],
-                           capture_output=True, text=True, timeout=60, check=False)
-    assert again.returncode == 0 and "installing" not in again.stderr  # idempotent
-    return binary
 
 
 @pytest.fixture(scope="module")

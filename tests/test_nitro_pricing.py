@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -211,9 +210,9 @@ async def test_stylus_deployed_as_on_a_remote_chain_pays_the_data_fee(
         assert int.from_bytes(code, "big") == 0  # the reused activation runs the new copy
 
 
-@pytest.mark.skipif(shutil.which("anvil") is None and not (
-    Path(__file__).resolve().parents[1] / ".tools" / "anvil").exists(), reason="no anvil")
-async def test_on_anvil_cost_columns_are_zero_and_stylus_is_refused(tmp_path: Path) -> None:
+async def test_on_anvil_cost_columns_are_zero_and_stylus_is_refused(
+    tmp_path: Path, anvil_installed: Path
+) -> None:
     from utils.devchain.anvil import AnvilChain
 
     with AnvilChain.start(block_time=1) as anvil:
