@@ -44,6 +44,7 @@ bench: setup
 	$(PY) bench/iot_pipeline.py
 	$(PY) bench/stylus.py
 	$(PY) bench/dapp_gas.py --calls 16
+	$(PY) bench/iot_costs.py
 	$(PY) bench/generator_ceiling.py
 	$(PY) bench/workers_scaling.py --duration 10 --repeats 2
 	bash scripts/install_anvil.sh >/dev/null
