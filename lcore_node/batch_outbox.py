@@ -13,7 +13,6 @@ is :class:`lcore_node.outbox.Outbox`'s: ``start``, ``notify``, ``drain``, ``clos
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -23,6 +22,7 @@ from typing import Protocol
 
 from lcore_node.batch_store import BatchRow, BatchStore
 from lcore_node.measure import error_code
+from lcore_node.outbox_loop import OutboxLoop
 from lcore_node.storage import Storage
 from lcore_node.types import CommitOutcome
 from utils.aio import wait_event
@@ -61,8 +61,10 @@ class BatchCommitter(Protocol):
     async def get_batch(self, root: bytes) -> OnChainBatch | None: ...
 
 
-class BatchOutbox:
+class BatchOutbox(OutboxLoop):
     """Commits stored records in Merkle batches through a :class:`BatchCommitter`."""
+
+    runner_name = "lcore-batch-outbox"
 
     def __init__(
         self, storage: Storage, committer: BatchCommitter, settings: BatchSettings, *,
@@ -70,45 +72,19 @@ class BatchOutbox:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = BatchStore(storage)
+        super().__init__(self._store.outstanding)
         self._committer = committer
         self._settings = settings
         self._hub = hub
         self._device_type_of = device_type_of
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._runner: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="lcore-batch-outbox")
 
     def notify(self, record_id: int) -> None:
         self._status([record_id], "pending")
         self._wake.set()
 
-    async def drain(self, deadline_s: float) -> int:
-        """Commit until nothing is outstanding or the deadline passed (then batch whatever
-        waits, without waiting for a full batch); returns records left."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + deadline_s
-        self._settings = _no_wait(self._settings)
-        left = await self._store.outstanding()
-        while left and self._runner is not None and not self._runner.done() \
-                and loop.time() < deadline:
-            self._wake.set()
-            await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
-            left = await self._store.outstanding()
-        await self.close()
-        return left
-
-    async def close(self) -> None:
-        tasks = [t for t in (self._runner, *self._inflight.values()) if t is not None]
-        self._runner = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+    def _draining(self) -> None:
+        self._settings = _no_wait(self._settings)  # batch whatever waits
 
     async def _run(self) -> None:
         await self._recover()

@@ -16,7 +16,6 @@ in flight.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import math
 import random
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from lcore_node.measure import error_code
+from lcore_node.outbox_loop import OutboxLoop
 from lcore_node.outbox_store import CommitStore
 from lcore_node.reconcile import ChainView
 from lcore_node.storage import Storage, SubmissionRow
@@ -49,14 +49,7 @@ class OutboxSettings:
     probe_interval: float = 0.5  # while the chain refuses: one probe commit this often
 
 
-def _log_crash(task: asyncio.Task[None]) -> None:
-    if not task.cancelled() and task.exception() is not None:
-        log.error(
-            "outbox stopped: %r (records stay pending; a restart resumes them)", task.exception()
-        )
-
-
-class Outbox:
+class Outbox(OutboxLoop):
     """Commits stored records through a :class:`ResultCommitter`."""
 
     def __init__(
@@ -70,52 +63,23 @@ class Outbox:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._store = CommitStore(storage)
+        super().__init__(self._store.outstanding)
         self._committer = committer
         self._chain = ChainView(committer)
         self._settings = settings
         self._hub = hub
         self._device_type_of = device_type_of
         self._clock = clock
-        self._wake = asyncio.Event()
-        self._inflight: dict[int, asyncio.Task[None]] = {}
-        self._runner: asyncio.Task[None] | None = None
         # open after a retryable failure: only one probe commit at a time goes out, and the
         # first success releases every backed-off record at once (a refusing chain is not
         # hammered, and a chain that accepts again gets the backlog within a probe interval)
         self._breaker_open = False
         self._next_probe = 0.0
 
-    async def start(self) -> None:
-        self._runner = asyncio.create_task(self._run(), name="lcore-outbox")
-        self._runner.add_done_callback(_log_crash)
-
     def notify(self, record_id: int) -> None:
         """Record ``record_id`` was stored (pending): scan now rather than at the next poll."""
         self._status(record_id, "pending")
         self._wake.set()
-
-    async def drain(self, deadline_s: float) -> int:
-        """Keep committing until nothing is outstanding or ``deadline_s`` seconds passed, then
-        stop. Returns how many records are still pending/submitted (a restart resumes them).
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + deadline_s
-        left = await self._store.outstanding()
-        while left and self._runner is not None and loop.time() < deadline:
-            self._wake.set()
-            await asyncio.sleep(min(0.05, max(0.0, deadline - loop.time())))
-            left = await self._store.outstanding()
-        await self.close()
-        return left
-
-    async def close(self) -> None:
-        tasks = [t for t in (self._runner, *self._inflight.values()) if t is not None]
-        self._runner = None
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
 
     async def _run(self) -> None:
         await self._recover()

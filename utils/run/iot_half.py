@@ -10,7 +10,7 @@ from pathlib import Path
 
 from contracts.data_pipeline import RegistrationWorkload, SubmissionWorkload
 from lcore_node.batch_chain import EngineBatchCommitter
-from lcore_node.binding import bind, bound_processor
+from lcore_node.binding import bind
 from lcore_node.chain import EngineCommitter
 from lcore_node.client import LcoreHttpClient
 from lcore_node.config import NodeConfig
@@ -53,19 +53,12 @@ def node_config(settings: Settings, run_dir: Path) -> NodeConfig:
     )
 
 
-async def choose_processor(
-    settings: Settings, session: ChainSession, config: NodeConfig
-) -> Processor:
-    """The contract the node's database commits to (recorded, configured or deployed)."""
-    return await bound_processor(session, settings, config.db_path)
-
-
 async def open_iot(
     settings: Settings, session: ChainSession, wallets: WalletPool, config: NodeConfig,
     processor: Processor | None, seed: int, stack: AsyncExitStack,
 ) -> IotParts:
     """Start the node (closed with ``stack``) and build the two IoT workloads; ``processor``
-    is :func:`choose_processor`'s answer (None when the node is remote)."""
+    is :func:`lcore_node.binding.bound_processor`'s answer (None when the node is remote)."""
     fleet = DeviceFleet(settings.iot_device_count, seed, settings.iot_data_dir)
     node: LcoreNode | None = None
     committer: EngineCommitter | None = None

@@ -21,6 +21,7 @@ from typing import Any, TextIO
 
 from contracts.lending import LendingWorkload
 from contracts.transfers import merchant_workload, payment_workload
+from lcore_node.binding import bound_processor
 from lcore_node.config import NodeConfig
 from utils.aio import wait_event
 from utils.chain.connect import LocalLauncher
@@ -45,7 +46,7 @@ from utils.run.chain_watch import REASON as CHAIN_LOST
 from utils.run.chain_watch import ChainLossWatch
 from utils.run.dapp_half import DAppParts, choose_flavour, open_dapps
 from utils.run.distributed import Distribution, sleep_until
-from utils.run.iot_half import IotParts, choose_processor, iot_enabled, node_config, open_iot
+from utils.run.iot_half import IotParts, iot_enabled, node_config, open_iot
 from utils.run.outputs import RunOutputs
 from utils.run.run_dir import check_out_dir, make_run_dir
 from utils.settings import NON_TX_WORKLOADS, Settings
@@ -161,10 +162,10 @@ class Run:
         """The lcore node's environment and the contract its database commits to."""
         if not iot_enabled(self.settings):
             return None, None
+        config = node_config(self.settings, self.run_dir)  # its environment checked here
         if self.settings.lcore_node_url:
-            return None, node_config(self.settings, self.run_dir)
-        config = node_config(self.settings, self.run_dir)
-        return await choose_processor(self.settings, session, config), config
+            return None, config
+        return await bound_processor(session, self.settings, config.db_path), config
 
     def _make_run_dir(self) -> None:
         make_run_dir(self.run_dir.parent, self.run_id)
