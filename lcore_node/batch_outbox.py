@@ -13,7 +13,9 @@ is :class:`lcore_node.outbox.Outbox`'s: ``start``, ``notify``, ``drain``, ``clos
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
+import math
 import random
 import time
 from collections.abc import Callable
@@ -21,6 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from lcore_node.batch_store import BatchRow, BatchStore
+from lcore_node.commit_breaker import CommitBreaker
 from lcore_node.measure import error_code
 from lcore_node.outbox_loop import OutboxLoop
 from lcore_node.storage import Storage
@@ -42,6 +45,7 @@ class BatchSettings:
     retry_base: float = 1.0
     retry_max: float = 60.0
     max_attempts: int = 0  # 0: retry retryable failures forever
+    probe_interval: float = 0.5  # while the chain refuses: one probe batch this often
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class BatchOutbox(OutboxLoop):
         self._hub = hub
         self._device_type_of = device_type_of
         self._clock = clock
+        self._breaker = CommitBreaker(settings.probe_interval)
 
     def notify(self, record_id: int) -> None:
         self._status([record_id], "pending")
@@ -90,8 +95,25 @@ class BatchOutbox(OutboxLoop):
         await self._recover()
         while True:
             self._wake.clear()
-            await self._launch_due()
-            await wait_event(self._wake, max(0.01, min(0.5, self._settings.batch_wait / 2)))
+            wait = max(0.01, min(0.5, self._settings.batch_wait / 2))
+            if self._breaker.open:
+                wait = await self._probe()
+            else:
+                await self._launch_due()
+            await wait_event(self._wake, wait)
+
+    async def _probe(self) -> float:
+        """With the breaker open: the oldest pending batch (backed off or not, or a new one
+        from whatever waits) every ``probe_interval``; returns how long to wait."""
+        wait = self._breaker.probe_wait(self._clock(), len(self._inflight))
+        if wait is not None:
+            return wait
+        oldest = await self._store.with_status("pending", math.inf, 1)
+        probe = oldest[0] if oldest else await self._store.form(
+            self._settings.batch_size, 0.0, self._clock())
+        if probe is not None:
+            self._launch(probe)
+        return self._breaker.probe_interval
 
     async def _launch_due(self) -> None:
         now = self._clock()
@@ -155,10 +177,13 @@ class BatchOutbox(OutboxLoop):
         attempts = batch.attempts + 1
         limit = self._settings.max_attempts
         if outcome.retryable and (limit == 0 or attempts < limit):
+            self._breaker.trip(outcome.error)
             delay = min(self._settings.retry_max, self._settings.retry_base * 2 ** (attempts - 1))
             next_at = self._clock() + delay * random.uniform(0.5, 1.0)
             await self._store.mark(batch.batch_id, "pending", tx_hash=tx_hash,
                                    error=outcome.error, attempts=1, next_at=next_at)
+            members = await self._store.members(batch.batch_id)  # back to pending: retries
+            self._status([m.record_id for m in members], "pending")
             log.info("batch %s: commit attempt %s failed: %s", batch.batch_id, attempts,
                      outcome.error)
             return
@@ -184,6 +209,10 @@ class BatchOutbox(OutboxLoop):
                                attempts=attempts)
         members = await self._store.members(batch.batch_id)
         self._status([m.record_id for m in members], "committed")
+        if self._breaker.reset():
+            released = await self._store.release_backoff()
+            log.info("the chain takes commits again: %d backed-off batches released", released)
+            self._wake.set()
         if self._hub is None:
             return
         now = self._clock()
@@ -204,5 +233,4 @@ class BatchOutbox(OutboxLoop):
 
 
 def _no_wait(settings: BatchSettings) -> BatchSettings:
-    return BatchSettings(settings.batch_size, 0.0, settings.concurrency, settings.retry_base,
-                         settings.retry_max, settings.max_attempts)
+    return dataclasses.replace(settings, batch_wait=0.0)

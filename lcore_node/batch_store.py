@@ -110,6 +110,18 @@ class BatchStore:
 
         return await self._storage.writer.call(job)
 
+    async def release_backoff(self) -> int:
+        """Every backed-off pending batch due now (after an outage): how many were waiting."""
+
+        def job(conn: sqlite3.Connection) -> int:
+            cursor = conn.execute(
+                "UPDATE commit_batches SET next_attempt_at = 0"
+                " WHERE status = 'pending' AND next_attempt_at > 0"
+            )
+            return int(cursor.rowcount)
+
+        return await self._storage.writer.call(job)
+
     async def waiting_records(self) -> int:
         def job(conn: sqlite3.Connection) -> int:
             (count,) = conn.execute(

@@ -223,7 +223,7 @@ def _batch_settings(config: NodeConfig) -> BatchSettings:
     return BatchSettings(
         batch_size=config.batch_size, batch_wait=config.batch_wait,
         retry_base=config.retry_base, retry_max=config.retry_max,
-        max_attempts=config.max_commit_attempts,
+        max_attempts=config.max_commit_attempts, probe_interval=config.commit_probe_interval,
     )
 
 

@@ -24,6 +24,7 @@ from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from lcore_node.commit_breaker import CommitBreaker
 from lcore_node.measure import error_code
 from lcore_node.outbox_loop import OutboxLoop
 from lcore_node.outbox_store import CommitStore
@@ -70,11 +71,7 @@ class Outbox(OutboxLoop):
         self._hub = hub
         self._device_type_of = device_type_of
         self._clock = clock
-        # open after a retryable failure: only one probe commit at a time goes out, and the
-        # first success releases every backed-off record at once (a refusing chain is not
-        # hammered, and a chain that accepts again gets the backlog within a probe interval)
-        self._breaker_open = False
-        self._next_probe = 0.0
+        self._breaker = CommitBreaker(settings.probe_interval)
 
     def notify(self, record_id: int) -> None:
         """Record ``record_id`` was stored (pending): scan now rather than at the next poll."""
@@ -87,7 +84,7 @@ class Outbox(OutboxLoop):
             self._wake.clear()
             wait = self._settings.poll_interval
             free = self._settings.concurrency - len(self._inflight)
-            if self._breaker_open:
+            if self._breaker.open:
                 wait = await self._probe()
             elif free > 0:
                 now = self._clock()
@@ -104,21 +101,13 @@ class Outbox(OutboxLoop):
     async def _probe(self) -> float:
         """With the breaker open: the oldest pending record, backed off or not, every
         ``probe_interval``; returns how long to wait before looking again."""
-        now = self._clock()
-        interval = self._settings.probe_interval
-        if self._inflight or now < self._next_probe:
-            return max(0.0, min(interval, self._next_probe - now))
+        wait = self._breaker.probe_wait(self._clock(), len(self._inflight))
+        if wait is not None:
+            return wait
         rows, _ = await self._store.due(math.inf, 1)
         if rows:
-            self._next_probe = now + interval
             self._launch(rows[0].record_id, self._commit_one(rows[0]))
-        return interval
-
-    async def _close_breaker(self) -> None:
-        self._breaker_open = False
-        released = await self._store.release_backoff()
-        log.info("the chain takes commits again: %d backed-off records released", released)
-        self._wake.set()
+        return self._breaker.probe_interval
 
     def _launch(self, record_id: int, coro: Coroutine[Any, Any, None]) -> None:
         task = asyncio.create_task(coro)
@@ -190,10 +179,7 @@ class Outbox(OutboxLoop):
         attempts = row.attempts + 1
         limit = self._settings.max_attempts
         if (outcome.retryable or found == "unknown") and (limit == 0 or attempts < limit):
-            if not self._breaker_open:
-                log.info("commits fail (%s): probing the chain before sending more",
-                         outcome.error)
-            self._breaker_open = True
+            self._breaker.trip(outcome.error)
             delay = min(self._settings.retry_max, self._settings.retry_base * 2 ** (attempts - 1))
             next_at = self._clock() + delay * random.uniform(0.5, 1.0)
             await self._store.mark_retry(row.record_id, outcome.error, next_at, tx_hash)
@@ -209,8 +195,10 @@ class Outbox(OutboxLoop):
     ) -> None:
         await self._store.mark_committed(row.record_id, tx_hash, block, attempt)
         self._status(row.record_id, "committed")
-        if self._breaker_open:
-            await self._close_breaker()
+        if self._breaker.reset():
+            released = await self._store.release_backoff()
+            log.info("the chain takes commits again: %d backed-off records released", released)
+            self._wake.set()
         self._commit_event(row, True, tx_hash or "")
 
     async def _failed(self, row: SubmissionRow, error: str, attempt: int) -> None:

@@ -39,7 +39,7 @@ from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
 from utils.devchain import DevChain
 from utils.iot.devices import DeviceFleet
-from utils.observe.events import Outcome, TxEvent
+from utils.observe.events import CommitStatusEvent, Outcome, TxEvent
 from utils.observe.stats import StatsHub
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -207,3 +207,55 @@ async def test_a_batch_left_submitted_is_reconciled_as_a_whole(
     assert after - before == 1  # only the lost batch went out again
     reader = BatchReader(rig["rpc"], rig["address"])
     assert (await reader.get_batch(lost.root)) is not None
+
+
+async def test_a_refusing_chain_is_probed_and_the_backlog_released_when_it_accepts(
+    rig: dict[str, Any], tmp_path: Path
+) -> None:
+    """The chain refuses every transaction (``kcdev_setAcceptingTransactions(false)``): one
+    probe batch at a time goes out, and the first one that commits releases every backed-off
+    batch at once. With a 10 s retry base a batch's own backoff would hold it 5-10 s."""
+    rpc: Rpc = rig["rpc"]
+    node = make_node(rig, tmp_path, batch_size=3, batch_wait=0.1, retry_base=10.0,
+                     retry_max=60.0, commit_probe_interval=0.2)
+    db = tmp_path / "lcore.db"
+    await rpc.call("kcdev_setAcceptingTransactions", False)
+    try:
+        await node.start()
+        await submit(node, rig["fleet"], 9)
+        for _ in range(200):  # every batch tried at least once and backed off
+            tried = rows(db, "SELECT COUNT(*) FROM commit_batches WHERE attempts >= 1"
+                             " AND status = 'pending' AND next_attempt_at > 0")[0][0]
+            if tried >= 1:
+                break
+            await asyncio.sleep(0.05)
+        await asyncio.sleep(1.0)  # probes go on meanwhile, one at a time
+        assert rows(db, "SELECT COUNT(*) FROM data_submissions WHERE commit_status"
+                        " = 'committed'")[0][0] == 0
+        assert rows(db, "SELECT MAX(next_attempt_at) FROM commit_batches")[0][0] \
+            > time.time() + 2.0  # backed off well past the recovery below
+    finally:
+        await rpc.call("kcdev_setAcceptingTransactions", True)
+    accepted = time.monotonic()
+    try:
+        for _ in range(100):
+            left = rows(db, "SELECT COUNT(*) FROM data_submissions"
+                            " WHERE commit_status != 'committed'")[0][0]
+            if left == 0:
+                break
+            await asyncio.sleep(0.05)
+        recovered = time.monotonic() - accepted
+        assert left == 0, f"{left} records still uncommitted {recovered:.1f} s after"
+        assert recovered < 2.0  # released by the first probe, not by a 5-10 s backoff
+        print(f"batch backlog committed {recovered:.2f} s after the chain accepted again")
+        reports = [r async for r in node.verify_all(on_chain=True)]
+        assert len(reports) == 9 and all(r.ok for r in reports), reports
+    finally:
+        await node.close(drain_timeout=5)
+    (retried,) = rows(db, "SELECT COUNT(*) FROM commit_batches WHERE attempts > 1")[0]
+    assert retried >= 1  # the probes' refusals were counted as attempts
+    ids = {i for (i,) in rows(db, "SELECT id FROM data_submissions")}
+    statuses = [e for e in rig["events"] if isinstance(e, CommitStatusEvent)
+                and e.record_id in ids]
+    assert sum(e.status == "pending" for e in statuses) > 9  # retries, as retries
+    assert not [e for e in statuses if e.status == "failed"]
