@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 from utils.observe.csv_rotation import Rotation, csv_parts, open_part
-from utils.observe.csv_sinks import CsvFile, TxCsvSink
-from utils.observe.events import Outcome, TxEvent
+from utils.observe.csv_sinks import CsvFile, DeviceStatsSink, TxCsvSink
+from utils.observe.events import IotEvent, Outcome, TxEvent
 from utils.report.data import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -107,3 +107,33 @@ def test_report_reads_rotated_parts(tmp_path: Path) -> None:
                           cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert (tmp_path / "report.html").stat().st_size > 0
+
+
+def _device_stats(run_dir: Path, rotation: Rotation | None) -> list[dict[str, str]]:
+    clock = FakeClock()
+    sink = DeviceStatsSink(run_dir, every=60.0, clock=clock, rotation=rotation)
+    for minute in range(40):
+        clock.now = minute * 60.0
+        for device in range(5):
+            sink.on_event(IotEvent(clock.now, f"dev-{device}", "temp", "submit", "total",
+                                   device != 4 or minute % 2 == 0, 0.01))
+        sink.flush()
+    sink.close()
+    rows: list[dict[str, str]] = []
+    for part in csv_parts(run_dir / "device_stats.csv"):
+        with open_part(part) as fh:
+            rows += list(csv.DictReader(fh))
+    return rows
+
+
+def test_device_stats_rotate_and_keep_every_snapshot(tmp_path: Path) -> None:
+    """device_stats.csv grows a row per changed device per snapshot: a run without an end
+    rotates it like the per-operation files, and the rotated parts keep every row."""
+    rotated = _device_stats(tmp_path / "rotated", Rotation(0, 2000, 0))
+    parts = csv_parts(tmp_path / "rotated" / "device_stats.csv")
+    assert len(parts) >= 3 and parts[0].name == "device_stats.0001.csv.gz"
+    assert rotated == _device_stats(tmp_path / "single", None)  # the same rows, in order
+    assert len(rotated) >= 39 * 5
+    last = {row["device_id"]: row for row in rotated}
+    assert int(last["dev-0"]["total_submissions"]) == 40
+    assert int(last["dev-4"]["failed_submissions"]) == 20

@@ -290,8 +290,9 @@ class DeviceStatsSink:
         every: float = 60.0,
         locations: Mapping[str, str] | None = None,
         clock: Callable[[], float] = time.time,
+        rotation: Rotation | None = None,
     ) -> None:
-        self.csv = CsvFile(Path(run_dir) / self.FILENAME, DEVICE_COLUMNS)
+        self.csv = CsvFile(Path(run_dir) / self.FILENAME, DEVICE_COLUMNS, rotation=rotation)
         self.devices: dict[str, _Device] = {}
         self._locations = dict(locations or {})
         self._every = every

@@ -94,7 +94,8 @@ class RunOutputs:
                             round(self.settings.csv_rotate_mb * MB), self.settings.csv_keep_parts)
         self.hub.add_sink(TxCsvSink(self.run_dir, rotation=rotation))
         self.hub.add_sink(IotCsvSink(self.run_dir, rotation=rotation))
-        self.hub.add_sink(DeviceStatsSink(self.run_dir, clock=self.clock.now))
+        self.hub.add_sink(DeviceStatsSink(self.run_dir, clock=self.clock.now,
+                                          rotation=rotation))
         self.hub.add_sink(KpiIntervalSink(self.run_dir, interval=self.settings.interval,
                                           targets=rates, start=self.clock.now(),
                                           clock=self.clock.now))
