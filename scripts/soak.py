@@ -11,6 +11,7 @@ duration by ``--grace`` seconds.
 
     .venv/bin/python scripts/soak.py                              # 10 minutes, the default load
     .venv/bin/python scripts/soak.py --archive                    # the same with no pruning
+    .venv/bin/python scripts/soak.py --state-cache-mb 0           # the chain's store in memory
     .venv/bin/python scripts/soak.py --duration 60 --json out.json
 """
 
@@ -82,9 +83,14 @@ def start_main(args: argparse.Namespace, out: Path) -> tuple[subprocess.Popen[by
         argv += ["--rate", spec]
     if args.chain_history_blocks is not None:
         argv += ["--chain-history-blocks", str(args.chain_history_blocks)]
+    lines = []
     if args.archive:  # the chain as it was before pruning: every block and state kept
-        scenario = out / "archive.toml"
-        scenario.write_text("chain_history_blocks = 0\nchain_state_blocks = 0\n")
+        lines += ["chain_history_blocks = 0", "chain_state_blocks = 0"]
+    if args.state_cache_mb is not None:  # 0: the store in memory, as before the disk store
+        lines.append(f"chain_state_cache_mb = {args.state_cache_mb}")
+    if lines:
+        scenario = out / "chain.toml"
+        scenario.write_text("\n".join(lines) + "\n")
         argv += ["--scenario", str(scenario)]
     stderr = out / "main.stderr"
     with stderr.open("wb") as err, (out / "main.stdout").open("wb") as std:
@@ -163,6 +169,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--chain-grace", type=float, default=120.0,
                    help="main.py --chain-grace (default 120: a loaded machine stalls the chain)")
     p.add_argument("--archive", action="store_true", help="chain keeps every block and state")
+    p.add_argument("--state-cache-mb", type=float,
+                   help="MB of the chain's store kept in memory, the rest on disk (default: "
+                   "main.py's, 16); 0 = all in memory")
     p.add_argument("--max-slope", type=float, default=0.01, help="MB/s allowed (default 0.01)")
     p.add_argument("--grace", type=float, default=240.0, help="seconds main.py may need to end")
     p.add_argument("--json", type=Path, help="write the result here")

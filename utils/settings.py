@@ -167,6 +167,10 @@ class Settings(BaseSettings):
     chain_state_blocks: int = Field(
         128, ge=0, description="embedded chain: recent blocks whose state it keeps (0 = all)",
     )
+    chain_state_cache_mb: float = Field(
+        16.0, ge=0, description="embedded chain: MB of its store kept in memory, the rest on "
+        "disk in a temporary SQLite file (0 = all in memory)",
+    )
     csv_rotate_seconds: float = Field(
         3600.0, ge=0, description="tx/iot CSVs: start a new part after this long (0 = never)",
     )

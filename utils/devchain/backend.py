@@ -41,6 +41,7 @@ from eth_tester import EthereumTester
 from eth_typing import Address
 from eth_utils import ValidationError
 
+from utils.devchain.kvstore import DiskStore
 from utils.devchain.nitro.l1pricing import L1Pricing
 from utils.devchain.nitro.vm import signed_bytes
 from utils.devchain.pruning import ChainPruner
@@ -119,8 +120,20 @@ class DevNode:
         self._cache: OrderedDict[int, SealedBlock] = OrderedDict()
         self._cache_size = cached_blocks
         self._head_state: tuple[bytes, StateAPI] | None = None
-        keeps_all = retention is None or retention.keeps_all
-        self.pruner = None if keeps_all else ChainPruner(self.chain, retention or Retention())
+        retention = retention or Retention(0, 0, 0)  # none given: an archive, all in memory
+        self.store = self._disk_store(retention.state_cache_mb)
+        keeps_all = retention.keeps_all
+        self.pruner = None if keeps_all else ChainPruner(self.chain, retention, self.store)
+
+    def _disk_store(self, cache_mb: float) -> DiskStore | None:
+        """Move py-evm's store from its dict to SQLite behind a ``cache_mb`` cache (0: keep
+        it in memory)."""
+        if not cache_mb:
+            return None
+        store = DiskStore(cache_mb)
+        memory_db = self.chain.chaindb.db.wrapped_db
+        memory_db.kv_store = store.adopt(memory_db.kv_store)
+        return store
 
     # -- transactions -------------------------------------------------------------------------
     def send_raw(self, raw: bytes) -> bytes:
@@ -204,6 +217,8 @@ class DevNode:
         self.chain.persist_block(mined)
         if self.pruner is not None:
             self.pruner.on_sealed(mined)  # blocks leaving its window: sealed() refuses them
+        if self.store is not None:
+            self.store.flush()  # the block's writes and deletes, one SQLite transaction
         self.chain.header = self.chain.create_header_from_parent(mined.header)
         self._pending = None
         sealed = SealedBlock.build(mined, tuple(pending.receipts))

@@ -50,7 +50,11 @@ from utils.devchain.process import (
     spawn,
     stderr_tail,
 )
-from utils.devchain.retention import DEFAULT_HISTORY_BLOCKS, DEFAULT_STATE_BLOCKS
+from utils.devchain.retention import (
+    DEFAULT_HISTORY_BLOCKS,
+    DEFAULT_STATE_BLOCKS,
+    DEFAULT_STATE_CACHE_MB,
+)
 from utils.errors import DevChainError
 
 # Measured on the 2-core dev machine, 3000 signed EIP-1559 transfers from 8 senders, 64 requests
@@ -112,6 +116,7 @@ class DevChain:
         l1_base_fee_wei: int = 0,
         history_blocks: int = DEFAULT_HISTORY_BLOCKS,
         state_blocks: int = DEFAULT_STATE_BLOCKS,
+        state_cache_mb: float = DEFAULT_STATE_CACHE_MB,
     ) -> DevChain:
         """Spawn the chain and wait until it serves; raise :class:`DevChainError` otherwise.
 
@@ -120,7 +125,10 @@ class DevChain:
         while it runs with the admin method ``kcdev_setL1BaseFee``.
 
         ``history_blocks`` / ``state_blocks``: how many recent blocks keep their history and
-        their state; older ones are pruned (``utils.devchain.pruning``); 0 keeps all."""
+        their state; older ones are pruned (``utils.devchain.pruning``); 0 keeps all.
+
+        ``state_cache_mb``: the chain's store lives on disk (``utils.devchain.kvstore``) behind
+        a cache of this size; 0 keeps it all in memory."""
         if stylus and importlib.util.find_spec("utils.devchain.stylus.host") is None:
             raise DevChainError(
                 "stylus=True needs the Stylus WASM host module utils.devchain.stylus.host, "
@@ -135,7 +143,8 @@ class DevChain:
         address = Account.from_key(key).address
         argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
         argv += ["--l1-base-fee-wei", str(l1_base_fee_wei)]
-        argv += ["--history-blocks", str(history_blocks), "--state-blocks", str(state_blocks)]
+        argv += ["--history-blocks", str(history_blocks), "--state-blocks", str(state_blocks),
+                 "--state-cache-mb", str(state_cache_mb)]
         process = spawn([*argv, "--stylus"] if stylus else argv, log_path)
         try:
             send_handshake(process, key)

@@ -17,7 +17,12 @@ from utils.devchain.chain import (
     DEFAULT_GAS_LIMIT,
     DEFAULT_KEY_FILE,
 )
-from utils.devchain.retention import DEFAULT_HISTORY_BLOCKS, DEFAULT_STATE_BLOCKS, Retention
+from utils.devchain.retention import (
+    DEFAULT_HISTORY_BLOCKS,
+    DEFAULT_STATE_BLOCKS,
+    DEFAULT_STATE_CACHE_MB,
+    Retention,
+)
 from utils.errors import DevChainError
 
 logger = logging.getLogger(__name__)
@@ -86,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=DEFAULT_STATE_BLOCKS,
         help="recent blocks whose state is kept (older: 'missing trie node'); "
         "0 = keep all (default %(default)s)",
+    )
+    parser.add_argument(
+        "--state-cache-mb",
+        type=float,
+        default=DEFAULT_STATE_CACHE_MB,
+        help="the chain's key-value store (state tries, blocks, receipts) lives in a private "
+        "SQLite temporary file behind an in-memory cache of this many MB; "
+        "0 = keep all of it in memory (default %(default)s)",
     )
     parser.add_argument(
         "--l1-base-fee-wei",
@@ -158,7 +171,7 @@ def main(argv: list[str] | None = None) -> int:
         funder_balance_wei=args.funder_balance_wei,
         stylus=args.stylus,
         l1_base_fee_wei=args.l1_base_fee_wei,
-        retention=Retention(args.history_blocks, args.state_blocks),
+        retention=Retention(args.history_blocks, args.state_blocks, args.state_cache_mb),
     )
     try:
         if args.managed:

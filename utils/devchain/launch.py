@@ -23,4 +23,5 @@ def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
     return DevChain.start(block_time=settings.block_time, stylus=stylus,
                           l1_base_fee_wei=round(settings.l1_base_fee_gwei * 10**9),
                           history_blocks=settings.chain_history_blocks,
-                          state_blocks=settings.chain_state_blocks)
+                          state_blocks=settings.chain_state_blocks,
+                          state_cache_mb=settings.chain_state_cache_mb)

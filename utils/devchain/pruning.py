@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from collections import deque
+from collections.abc import MutableMapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -33,6 +34,7 @@ import rlp
 from eth.db.schema import SchemaV1
 from eth_hash.auto import keccak
 
+from utils.devchain.kvstore import DiskKV, DiskStore
 from utils.devchain.retention import Retention
 
 logger = logging.getLogger(__name__)
@@ -97,11 +99,14 @@ def children(value: bytes, kind: str) -> list[tuple[bytes, str]]:
 
 
 class TrieRefs:
-    """Reference counts of the trie nodes (and code) in a key-value dict."""
+    """Reference counts of the trie nodes (and code) in a key-value store (a dict, or the
+    disk store's tables: ``utils.devchain.kvstore``)."""
 
-    def __init__(self, store: dict[bytes, bytes]) -> None:
+    def __init__(
+        self, store: MutableMapping[bytes, bytes], counts: MutableMapping[bytes, int] | None = None
+    ) -> None:
         self.store = store
-        self.counts: dict[bytes, int] = {}
+        self.counts: MutableMapping[bytes, int] = {} if counts is None else counts
 
     def retain(self, root: bytes, kind: str) -> None:
         if root == BLANK_ROOT:
@@ -141,11 +146,12 @@ class TrieRefs:
 class ChainPruner:
     """Retains a window of blocks in a py-evm chain's in-memory store; see the module doc."""
 
-    def __init__(self, chain: Any, retention: Retention) -> None:
+    def __init__(self, chain: Any, retention: Retention, disk: DiskStore | None = None) -> None:
         self.chain = chain
         self.retention = retention
-        self.store: dict[bytes, bytes] = chain.chaindb.db.wrapped_db.kv_store
-        self.refs = TrieRefs(self.store)
+        self.disk = disk  # when the store is on disk, the counts are too (its ``refs`` table)
+        self.store: MutableMapping[bytes, bytes] = chain.chaindb.db.wrapped_db.kv_store
+        self.refs = TrieRefs(self.store, disk.refs if disk is not None else None)
         self._history: deque[_Kept] = deque()
         self._states: deque[_Kept] = deque()
         self.deleted = 0
@@ -222,7 +228,14 @@ class ChainPruner:
             "historyBlocks": self.retention.history_blocks,
             "stateBlocks": self.retention.state_blocks,
             "dbEntries": len(self.store),
-            "dbBytes": sum(len(k) + len(v) for k, v in self.store.items()),
+            "dbBytes": _stored_bytes(self.store),
             "trieNodes": len(self.refs.counts),
             "prunedEntries": self.deleted,
+            **(self.disk.stats() if self.disk is not None else {}),
         }
+
+
+def _stored_bytes(store: MutableMapping[bytes, bytes]) -> int:
+    if isinstance(store, DiskKV):
+        return store.stored_bytes()
+    return sum(len(k) + len(v) for k, v in store.items())
