@@ -19,7 +19,7 @@ from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import WalletPool
 from utils.clock import Clock
 from utils.devchain.anvil import AnvilChain
-from utils.observe.events import Outcome
+from utils.observe.events import Outcome, TxEvent
 from utils.observe.stats import StatsHub
 
 
@@ -36,8 +36,27 @@ async def anvil_rpc(anvil: AnvilChain) -> AsyncIterator[Rpc]:
         yield rpc
 
 
+#: a contract: its constructor sets slot 0 to 1; called with calldata it clears slot 0 (a
+#: refund), called without it reverts
+RUNTIME = bytes.fromhex("3615600b576000600055005b600080fd")
+INIT = bytes.fromhex("60016000556010601160003960106000f3") + RUNTIME
+
+
+async def assert_matches_receipts(rpc: Rpc, events: list[TxEvent]) -> None:
+    """Every event's outcome, block, gas and price are its receipt's."""
+    for event in events:
+        receipt = await rpc.call("eth_getTransactionReceipt", event.tx_hash)
+        ok = hex_int(receipt["status"]) == 1
+        assert event.outcome is (Outcome.SUCCESS if ok else Outcome.REVERTED), event
+        assert hex_int(receipt["blockNumber"]) == event.block_number
+        assert hex_int(receipt["gasUsed"]) == event.gas_used
+        assert hex_int(receipt["effectiveGasPrice"]) == event.effective_gas_price > 0
+
+
 @pytest.mark.asyncio(loop_scope="module")
 async def test_engine_outcomes_match_anvils_receipts(anvil: AnvilChain, anvil_rpc: Rpc) -> None:
+    """On anvil, plain transfers end from the block's traces: every outcome equals the
+    receipt's (status, block, gas, price); nonces stay in order."""
     assert "anvil" in await anvil_rpc.call("web3_clientVersion")
     fees = await FeePolicy.detect(anvil_rpc)
     hub = StatsHub()
@@ -52,16 +71,60 @@ async def test_engine_outcomes_match_anvils_receipts(anvil: AnvilChain, anvil_rp
         events = await asyncio.gather(*(
             eng.submit(TxRequest("payment_app", "payment", users[i % 4], funder.address, 1 + i))
             for i in range(200)))
-        assert eng.follower.block_receipts is True  # anvil serves eth_getBlockReceipts
+        assert eng.follower.outcomes.traces is True
+        assert eng.follower.outcomes.trace_outcomes == 204  # every transfer from the traces
+        assert eng.follower.block_receipts is None  # no receipt asked
     assert [e.outcome for e in events] == [Outcome.SUCCESS] * 200
     for user in users:  # each sender's nonces 0..49, pipelined in order
         assert sorted(e.nonce for e in events if e.sender == user.address) == list(range(50))
         count = await anvil_rpc.call("eth_getTransactionCount", user.address, "latest")
         assert hex_int(count) == 50
-    for event in events[::20]:
-        receipt = await anvil_rpc.call("eth_getTransactionReceipt", event.tx_hash)
-        assert hex_int(receipt["blockNumber"]) == event.block_number
-        assert hex_int(receipt["gasUsed"]) == event.gas_used == 21_000
+    await assert_matches_receipts(anvil_rpc, funded + events)
+    assert {e.gas_used for e in events} == {21_000}
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_what_traces_do_not_prove_comes_from_receipts(
+    anvil: AnvilChain, anvil_rpc: Rpc
+) -> None:
+    """A creation, a call with a refund, a revert and a transfer with calldata (EIP-7623's
+    floor) in one block with plain transfers: each outcome is its receipt's."""
+    fees = await FeePolicy.detect(anvil_rpc)
+    pool = WalletPool.derive(anvil.funder_key, 10, {"user": 2})
+    funder, (a, b) = pool.funder, pool.role("user")
+    async with TxEngine(anvil_rpc, StatsHub(), Clock(), fees, anvil.chain_id,
+                        tx_timeout=20) as eng:
+        await asyncio.gather(*(eng.submit(TxRequest("setup", "top_up", funder, w.address,
+                                                    10**18)) for w in (a, b)))
+        created = await eng.submit(TxRequest("t", "create", a, "", data=INIT, gas=200_000))
+        receipt = await anvil_rpc.call("eth_getTransactionReceipt", created.tx_hash)
+        target = receipt["contractAddress"]
+        events = await asyncio.gather(
+            eng.submit(TxRequest("t", "refund", a, target, data=b"\x01", gas=100_000)),
+            eng.submit(TxRequest("t", "revert", a, target, gas=100_000)),
+            eng.submit(TxRequest("t", "floor", a, b.address, 5, data=b"\x00\x01" * 30,
+                                 gas=30_000)),
+            *(eng.submit(TxRequest("t", "pay", b, a.address, 1)) for _ in range(5)))
+    assert [e.outcome for e in events[:3]] == [Outcome.SUCCESS, Outcome.REVERTED,
+                                               Outcome.SUCCESS]
+    await assert_matches_receipts(anvil_rpc, [created, *events])
+    assert events[0].gas_used == 21_240  # 21,016 intrinsic + 5,024 execution - 4,800 refund
+    assert events[2].gas_used == 22_500  # 21,000 + 10 x 150 tokens: the floor
+
+
+@pytest.mark.asyncio(loop_scope="module")
+async def test_block_receipts_path_on_anvil(anvil: AnvilChain, anvil_rpc: Rpc) -> None:
+    """``receipts="block"`` keeps anvil on eth_getBlockReceipts, with the same outcomes."""
+    fees = await FeePolicy.detect(anvil_rpc)
+    pool = WalletPool.derive(anvil.funder_key, 11, {"user": 1})
+    funder, (a,) = pool.funder, pool.role("user")
+    async with TxEngine(anvil_rpc, StatsHub(), Clock(), fees, anvil.chain_id, tx_timeout=20,
+                        receipts="block") as eng:
+        events = await asyncio.gather(*(eng.submit(TxRequest("t", "pay", funder, a.address,
+                                                             1 + i)) for i in range(20)))
+        assert eng.follower.outcomes.traces is False
+        assert eng.follower.block_receipts is True
+    await assert_matches_receipts(anvil_rpc, events)
 
 
 def test_a_run_on_anvil(anvil_installed: Path, tmp_path: Path) -> None:

@@ -1,11 +1,11 @@
 """Find receipts by following new blocks, one poll loop for all transactions.
 
 The follower polls ``eth_blockNumber``; for new blocks it reads their headers and
-transaction hashes (one batch), and for the blocks holding tracked hashes their receipts a
-block at a time: ``eth_getBlockReceipts`` where the node has it and the block is mostly ours,
-else one batch of ``eth_getTransactionReceipt`` for our hashes. A tracked transaction ends as
-success/reverted when its receipt is seen, dropped when its sender's nonce was used by another
-transaction, or timeout when it outlives the deadline (a heap of deadlines, not a scan).
+transaction hashes (one batch), and hands the blocks holding tracked hashes to an
+:class:`~utils.chain.block_outcomes.OutcomeReader` (receipts a block at a time, or on anvil
+traces first). A tracked transaction ends as success/reverted when its outcome is read,
+dropped when its sender's nonce was used by another transaction, or timeout when it outlives
+the deadline (a heap of deadlines, not a scan).
 """
 
 from __future__ import annotations
@@ -17,14 +17,15 @@ import itertools
 import logging
 import time
 from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
+from utils.chain.block_outcomes import OutcomeReader, ReceiptPath
 from utils.chain.fees import FeePolicy
+from utils.chain.pending import Pending, tx_event
 from utils.chain.rpc import Rpc, hex_int
 from utils.clock import Clock
 from utils.errors import RpcError
-from utils.observe.events import HeadEvent, Outcome, TxEvent
+from utils.observe.events import HeadEvent, Outcome
 from utils.observe.stats import StatsHub
 
 log = logging.getLogger(__name__)
@@ -32,22 +33,8 @@ log = logging.getLogger(__name__)
 MAX_BLOCKS_PER_ROUND = 32
 DROP_CHECK_EVERY = 1.0  # seconds between nonce checks for old transactions
 DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
-BLOCK_RECEIPTS_SHARE = 0.25  # eth_getBlockReceipts when at least this share of a block is ours
-#: answers meaning "no such method" (JSON-RPC -32601; some nodes say it in words)
-NO_METHOD_CODES = (-32601, -32600, -32602)
 
-
-@dataclass(slots=True, eq=False)
-class Pending:
-    workload: str
-    module: str
-    operation: str
-    tx_hash: str
-    sender: str
-    nonce: int
-    intended_at: float
-    sent_at: float
-    future: asyncio.Future[TxEvent]
+__all__ = ["BlockFollower", "Pending", "ReceiptPath"]
 
 
 class BlockFollower:
@@ -60,6 +47,7 @@ class BlockFollower:
         *,
         tx_timeout: float,
         poll_interval: float,
+        receipts: ReceiptPath = "auto",
     ) -> None:
         self._rpc = rpc
         self._hub = hub
@@ -70,13 +58,18 @@ class BlockFollower:
         self._pending: dict[str, Pending] = {}
         self._deadlines: list[tuple[float, int, Pending]] = []  # (expires at, seq, pending)
         self._seq = itertools.count()
-        self.block_receipts: bool | None = None  # eth_getBlockReceipts served? None: unknown
+        self.outcomes = OutcomeReader(rpc, self._pending, self._finish, receipts)
         self._tasks: list[asyncio.Task[None]] = []
         self._last_block: int | None = None
         self._last_drop_check = 0.0
         self.head: int | None = None
         self.last_ok_at: float | None = None  # clock time of the last successful poll
         self.last_error: str = ""
+
+    @property
+    def block_receipts(self) -> bool | None:
+        """eth_getBlockReceipts served? None: not asked yet."""
+        return self.outcomes.block_receipts
 
     @property
     def in_flight(self) -> int:
@@ -102,6 +95,7 @@ class BlockFollower:
         return False
 
     async def start(self) -> None:
+        await self.outcomes.detect()
         self._last_block = hex_int(await self._rpc.call("eth_blockNumber"))
         self.head = self._last_block
         self.last_ok_at = self._clock.now()
@@ -173,71 +167,26 @@ class BlockFollower:
         hashes = block.get("transactions", [])
         pending = self._pending
         ours = [h for h in (t.lower() for t in hashes) if h in pending]
-        if not ours:
-            return
-        mostly_ours = len(ours) >= BLOCK_RECEIPTS_SHARE * len(hashes)
-        if mostly_ours and self.block_receipts is not False and await self._block_receipts(
-                block["number"]):
-            return
-        await self._resolve_receipts(ours)
-
-    async def _block_receipts(self, number: str) -> bool:
-        """Finish our transactions from the block's receipts; False if the node has none."""
-        try:
-            receipts = await self._rpc.call("eth_getBlockReceipts", number)
-        except RpcError as exc:
-            if exc.code in NO_METHOD_CODES or "not found" in exc.rpc_message.lower():
-                log.info("eth_getBlockReceipts unavailable (%s): receipts by hash", exc)
-                self.block_receipts = False
-                return False
-            raise
-        if not isinstance(receipts, list):
-            return False  # not served yet (load-balanced node): by hash
-        self.block_receipts = True
-        for receipt in receipts:
-            p = self._pending.get(str(receipt["transactionHash"]).lower())
-            if p is not None:
-                self._finish_receipt(p, receipt)
-        return True
-
-    async def _resolve_receipts(self, hashes: list[str]) -> list[str]:
-        """Fetch receipts in one batch and finish those found; returns hashes with none."""
-        receipts = await self._rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
-        missing = []
-        for tx_hash, receipt in zip(hashes, receipts, strict=True):
-            pending = self._pending.get(tx_hash)
-            if pending is None:
-                continue
-            if isinstance(receipt, RpcError) or receipt is None:
-                missing.append(tx_hash)
-                continue
-            self._finish_receipt(pending, receipt)
-        return missing
-
-    def _finish_receipt(self, pending: Pending, receipt: dict[str, Any]) -> None:
-        ok = hex_int(receipt.get("status", "0x1")) == 1
-        self._finish(
-            pending,
-            Outcome.SUCCESS if ok else Outcome.REVERTED,
-            block=hex_int(receipt["blockNumber"]),
-            gas_used=hex_int(receipt["gasUsed"]),
-            error="" if ok else "execution reverted",
-            l1_gas_used=hex_int(receipt.get("gasUsedForL1") or "0x0"),  # Nitro only
-            effective_gas_price=hex_int(receipt.get("effectiveGasPrice") or "0x0"),
-        )
+        if ours:
+            await self.outcomes.on_block(block, ours)
 
     async def _check_old(self) -> None:
-        """Old unseen txs: a receipt we missed, or a nonce used by someone else (dropped)."""
+        """Old unseen txs: a receipt we missed, or a nonce used by someone else (dropped).
+
+        Nonces are read at the last block whose outcomes were read, not at "latest": a tx in a
+        block sealed since is not old, just not read yet (asking its receipt by hash would cost
+        anvil a copy of that block per hash)."""
         now = self._clock.now()
         old = [p for p in self._pending.values() if now - p.sent_at > DROP_CHECK_AGE]
-        if not old:
+        if not old or self._last_block is None:
             return
+        at = hex(self._last_block)
         by_sender: dict[str, list[Pending]] = defaultdict(list)
         for p in old:
             by_sender[p.sender].append(p)
         senders = list(by_sender)
         counts = await self._rpc.batch(
-            [("eth_getTransactionCount", [s, "latest"]) for s in senders]
+            [("eth_getTransactionCount", [s, at]) for s in senders]
         )
         used = [
             p
@@ -247,7 +196,7 @@ class BlockFollower:
             if p.nonce < hex_int(count)
         ]
         if used:
-            for tx_hash in await self._resolve_receipts([p.tx_hash for p in used]):
+            for tx_hash in await self.outcomes.by_hash([p.tx_hash for p in used]):
                 p = self._pending[tx_hash]
                 self._finish(p, Outcome.DROPPED, error="nonce used by another transaction")
 
@@ -273,23 +222,9 @@ class BlockFollower:
         if self._pending.get(p.tx_hash) is not p:
             return
         del self._pending[p.tx_hash]
-        event = TxEvent(
-            workload=p.workload,
-            module=p.module,
-            outcome=outcome,
-            tx_hash=p.tx_hash,
-            intended_at=p.intended_at,
-            sent_at=p.sent_at,
-            finished_at=self._clock.now(),
-            block_number=block,
-            gas_used=gas_used,
-            sender=p.sender,
-            nonce=p.nonce,
-            error=error,
-            operation=p.operation,
-            l1_gas_used=l1_gas_used,
-            effective_gas_price=effective_gas_price,
-        )
+        event = tx_event(p, outcome, self._clock.now(), block=block, gas_used=gas_used,
+                         error=error, l1_gas_used=l1_gas_used,
+                         effective_gas_price=effective_gas_price)
         self._hub.emit(event)
         if not p.future.done():
             p.future.set_result(event)

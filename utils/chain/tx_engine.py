@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from utils.chain.block_follower import BlockFollower, Pending
+from utils.chain.block_follower import BlockFollower, Pending, ReceiptPath
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.send_lanes import SendLanes
@@ -74,6 +74,7 @@ class TxEngine:
     def __init__(
         self, rpc: Rpc, hub: StatsHub, clock: Clock, fees: FeePolicy, chain_id: int, *,
         tx_timeout: float = 60.0, poll_interval: float = 0.05, send_lanes: int = 4,
+        receipts: ReceiptPath = "auto",
     ) -> None:
         self.rpc = rpc
         self.hub = hub
@@ -82,7 +83,8 @@ class TxEngine:
         self.chain_id = chain_id
         self.tx_timeout = tx_timeout
         self.follower = BlockFollower(
-            rpc, hub, clock, fees, tx_timeout=tx_timeout, poll_interval=poll_interval
+            rpc, hub, clock, fees, tx_timeout=tx_timeout, poll_interval=poll_interval,
+            receipts=receipts,
         )
         self.lanes = SendLanes(rpc, send_lanes)
         self._senders: dict[str, _Sender] = {}
@@ -200,10 +202,16 @@ class TxEngine:
         return await pending.future
 
     def _track(self, req: TxRequest, intended: float, tx_hash: str, nonce: int) -> Pending:
+        """Follow a tx just signed (the fee fields are those it was signed with)."""
+        fees = self.fees
+        max_fee, tip = (fees.max_fee, fees.priority_fee) if fees.eip1559 else \
+            (fees.gas_price, fees.gas_price)
         pending = Pending(
             workload=req.workload, module=req.workload, operation=req.operation,
             tx_hash=tx_hash, sender=req.sender.address, nonce=nonce, intended_at=intended,
             sent_at=self.clock.now(), future=asyncio.get_running_loop().create_future(),
+            gas_limit=req.gas, plain=not req.data and bool(req.to), max_fee=max_fee,
+            priority_fee=tip,
         )
         self.follower.track(pending)
         return pending
