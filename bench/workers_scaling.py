@@ -7,11 +7,15 @@ Starts the null node (bench/null_node.py: it includes every transaction at negli
 cost, so the orchestrator is what is measured), then runs ``python main.py`` against it
 with the payment workload only, offered faster than one process can sign and send, once
 with ``--workers 1`` (today's single process) and once with ``--workers N`` (N worker
-processes, the parent relaying their events into one run's outputs); alternating when
-repeated. It prints per run: included tx/s (successful transactions over the load
-duration, from summary.json), the null node's own count, and CPU seconds of main.py and
-its workers, then the ratio N workers / 1 worker (goal on a 2-core machine: >= 1.6).
-The null node shares the machine's cores with the generator; so may other work.
+processes, the parent relaying their tallies into one run's outputs); alternating when
+repeated, so each pair is measured side by side. It prints per run: included tx/s
+(successful transactions over the load duration, from summary.json), the null node's own
+count, the load average, and where the CPU went during the load phase: the parent
+(main.py; summary.json ``generator``), each worker (its ``done`` report), the null node,
+as shares of one core and as microseconds per included transaction. Then the ratio of
+each pair, the median of those ratios and the ratio of the medians (goal on a 2-core
+machine: >= 1.6). The null node shares the machine's cores with the generator; so may
+other work: the load average says how much.
 """
 
 from __future__ import annotations
@@ -56,7 +60,14 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_once(url: str, workers: int, duration: float, rate: float, out: Path) -> dict[str, Any]:
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a live process, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def run_once(url: str, node_pid: int, workers: int, duration: float, rate: float,
+             out: Path) -> dict[str, Any]:
     scenario = out / "bench.toml"
     scenario.write_text("users = 256\nmerchants = 16\n")
     cmd = [sys.executable, str(REPO / "main.py"), "--rpc-url", url, "--duration", str(duration),
@@ -65,7 +76,9 @@ def run_once(url: str, workers: int, duration: float, rate: float, out: Path) ->
            "--rate", "lending=0", "--rate", "iot=0", "--rate", "iot_registration=0",
            "--log-level", "WARNING", "--drain-timeout", "10", "--dapp", "transfers"]
     env = {**os.environ, "PRIVATE_KEY": secrets.token_hex(32)}
+    load = os.getloadavg()[0]
     before_node, before_cpu = null_included(url), children_cpu()
+    node_cpu = process_cpu(node_pid)
     started = time.monotonic()
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=duration + 180)
     wall = time.monotonic() - started
@@ -73,10 +86,31 @@ def run_once(url: str, workers: int, duration: float, rate: float, out: Path) ->
     run_dir = (out / "latest").resolve()
     summary = json.loads((run_dir / "summary.json").read_text())
     payment = summary["kpis"]["workloads"]["payment_app"]
+    generator = summary.get("generator", {})
+    seconds = float(generator.get("seconds") or duration)
+    procs = summary.get("workers", {}).get("processes", [])
+    successes = max(1, int(payment["successes"]))
     return {"workers": workers, "exit": proc.returncode, "included_per_s": payment["successes"]
             / duration, "node_included": null_included(url) - before_node,
             "successes": payment["successes"], "missed": payment["missed"], "cpu_s": cpu,
-            "wall_s": wall, "stderr": proc.stderr[-400:]}
+            "wall_s": wall, "load": load, "seconds": seconds,
+            "parent_cpu": float(generator.get("process_cpu", 0.0)),
+            "worker_cpu": [float(p.get("load_cpu_s", 0.0)) / seconds for p in procs],
+            "node_cpu_s": process_cpu(node_pid) - node_cpu, "per_tx": 1e6 * seconds / successes,
+            "stderr": proc.stderr[-400:]}
+
+
+def describe(r: dict[str, Any]) -> str:
+    """One run's line: throughput, then CPU shares of a core and microseconds per tx."""
+    us = r["per_tx"]  # microseconds of load phase per included transaction
+    workers = "".join(f", worker {k} {c:.0%} ({c * us:.0f} us/tx)"
+                      for k, c in enumerate(r["worker_cpu"]))
+    return (f"workers={r['workers']}: {r['included_per_s']:,.0f} tx/s included (node saw "
+            f"{r['node_included']:,}), {r['missed']:,} missed firings, load avg "
+            f"{r['load']:.2f}; load-phase CPU: parent {r['parent_cpu']:.0%} "
+            f"({r['parent_cpu'] * us:.1f} us/tx){workers}; whole run incl. start-up "
+            f"{r['cpu_s']:.1f} s ({r['cpu_s'] / max(1, r['successes']) * 1e6:.0f} us/tx), "
+            f"null node {r['node_cpu_s']:.1f} s; exit {r['exit']}")
 
 
 def main() -> int:
@@ -92,24 +126,25 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="kcstress-workers-") as tmp:
             for _ in range(args.repeats):
                 for workers in (1, args.workers):
-                    result = run_once(url, workers, args.duration, args.rate, Path(tmp))
+                    result = run_once(url, node.pid, workers, args.duration, args.rate,
+                                      Path(tmp))
                     results.append(result)
-                    print(f"workers={workers}: {result['included_per_s']:,.0f} tx/s included "
-                          f"(node saw {result['node_included']:,}), {result['missed']:,} "
-                          f"missed firings, CPU {result['cpu_s']:.1f} s "
-                          f"({result['cpu_s'] / max(1, result['successes']) * 1e6:.0f} us/tx), "
-                          "exit "
-                          f"{result['exit']}", flush=True)
+                    print(describe(result), flush=True)
                     if result["exit"] not in (0, 1):
                         print(result["stderr"], file=sys.stderr)
     finally:
         node.terminate()
         node.wait(timeout=10)
-    best = {w: statistics.median(r["included_per_s"] for r in results if r["workers"] == w)
-            for w in (1, args.workers)}
-    ratio = best[args.workers] / best[1] if best[1] else 0.0
-    print(f"ratio of medians, {args.workers} workers / 1 worker: {ratio:.2f} (goal >= 1.6 on "
-          f"2 cores; cores here: {os.cpu_count()})")
+    ones = [r["included_per_s"] for r in results if r["workers"] == 1]
+    many = [r["included_per_s"] for r in results if r["workers"] == args.workers]
+    pairs = [m / o if o else 0.0 for o, m in zip(ones, many, strict=True)]
+    print("pair ratios, " + f"{args.workers} workers / 1 worker: "
+          + ", ".join(f"{p:.2f}" for p in pairs))
+    median_1, median_n = statistics.median(ones), statistics.median(many)
+    print(f"median tx/s: 1 worker {median_1:,.0f}, {args.workers} workers {median_n:,.0f}; "
+          f"median of pair ratios {statistics.median(pairs):.2f}, ratio of medians "
+          f"{median_n / median_1 if median_1 else 0.0:.2f} (goal >= 1.6 on 2 cores; cores "
+          f"here: {os.cpu_count()}; load avg now {os.getloadavg()[0]:.2f})")
     return 0
 
 

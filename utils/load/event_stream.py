@@ -4,8 +4,11 @@ A frame is a 4-byte big-endian length and a :mod:`marshal` payload ``(kind, body
 Events travel in batches (kind ``"events"``, body a list of tuples: a type code then the
 event's fields in declaration order), so one frame carries hundreds of events and the
 parent rebuilds each as the same dataclass the worker emitted: every sink of the parent
-sees a worker's events as if they were its own. Other kinds carry control messages
-(``"ready"``, ``"done"``, ``"error"``) with a small JSON-able body.
+sees a worker's events as if they were its own. A worker tallies its frequent events
+(kind ``"tally"``, body ``(Tally.to_wire(), events)``: :mod:`utils.observe.tally`, with the
+other events of the batch beside it), so the parent hands each sink one tally per batch
+instead of thousands of events. Other kinds carry control messages (``"ready"``,
+``"done"``, ``"error"``) with a small JSON-able body.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any, BinaryIO
 
 from utils.errors import KcStressError
 from utils.observe.events import Event, Outcome, TxEvent
+from utils.observe.tally import TALLIED, Tally
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
@@ -62,23 +66,38 @@ def frame(kind: str, body: Any) -> bytes:
 class EventWriter:
     """Worker side: a stats-hub listener buffering events into frames on ``out``.
 
-    :meth:`on_event` only appends; :meth:`flush` (called by a periodic task, at a full
-    batch and at the end) writes one frame. The write blocks when the parent reads slower
-    than the worker emits: that is the back-pressure, never a growing buffer."""
+    :meth:`on_event` only appends (or, with ``tally``, counts the event into the open
+    :class:`Tally`); :meth:`flush` (called by a periodic task, at a full batch and at the
+    end) writes one frame. The write blocks when the parent reads slower than the worker
+    emits: that is the back-pressure, never a growing buffer."""
 
-    def __init__(self, out: BinaryIO, batch: int = 512) -> None:
+    def __init__(self, out: BinaryIO, batch: int = 512, *, tally: bool = False) -> None:
         self._out = out
         self._batch = batch
         self._buffer: list[tuple[Any, ...]] = []
+        self._tally = Tally() if tally else None
         self.sent_events = 0
 
     def on_event(self, event: Event) -> None:
+        tally = self._tally
+        if tally is not None and type(event) in TALLIED:
+            tally.add(event)
+            if tally.events >= self._batch:
+                self.flush()
+            return
         self._buffer.append(encode_event(event))
         if len(self._buffer) >= self._batch:
             self.flush()
 
     def flush(self) -> None:
-        if self._buffer:
+        tally = self._tally
+        if tally:
+            assert tally is not None
+            events, self._buffer = self._buffer, []
+            self._tally = Tally()
+            self.sent_events += tally.events + len(events)
+            self.send("tally", (tally.to_wire(), events))
+        elif self._buffer:
             events, self._buffer = self._buffer, []
             self.sent_events += len(events)
             self.send("events", events)

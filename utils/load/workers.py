@@ -26,6 +26,7 @@ from typing import Any
 from utils.errors import KcStressError
 from utils.load.event_stream import StreamError, decode_event, read_frame
 from utils.observe.stats import StatsHub
+from utils.observe.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -58,6 +59,21 @@ def describe_exit(code: int | None) -> str:
             return f"killed by {signal.Signals(-code).name}"
         return f"killed by signal {-code}"
     return f"exit status {code}"
+
+
+def relay(hub: StatsHub, kind: str, body: Any) -> int:
+    """Emit a worker's ``"tally"`` or ``"events"`` frame to ``hub``; how many events."""
+    emit = hub.emit
+    if kind == "events":
+        for item in body:
+            emit(decode_event(item))
+        return len(body)
+    wire, events = body
+    tally = Tally.from_wire(wire)
+    for item in events:
+        emit(decode_event(item))
+    hub.emit_tally(tally)
+    return tally.events + len(events)
 
 
 class WorkerPool:
@@ -112,14 +128,11 @@ class WorkerPool:
 
     async def _read(self, worker: WorkerProc) -> None:
         assert worker.proc.stdout is not None
-        emit = self.hub.emit
         try:
             while (message := await read_frame(worker.proc.stdout)) is not None:
                 kind, body = message
-                if kind == "events":
-                    worker.events += len(body)
-                    for item in body:
-                        emit(decode_event(item))
+                if kind in ("tally", "events"):
+                    worker.events += relay(self.hub, kind, body)
                 elif kind == "ready":
                     worker.ready.set()
                 elif kind == "done":

@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from utils.observe.events import (
     CommitStatusEvent,
@@ -21,6 +22,11 @@ from utils.observe.events import (
     TxSentEvent,
 )
 from utils.observe.histogram import Histogram
+
+if TYPE_CHECKING:
+    from utils.observe.tally import Tally
+
+_OUTCOMES = {o.value: o for o in Outcome}
 
 
 @dataclass(slots=True)
@@ -163,6 +169,28 @@ class RunAggregate:
             self.commits.on_status(event)
         elif isinstance(event, HeadEvent):
             self.head_block = max(self.head_block or 0, event.block_number)
+
+    def on_tally(self, tally: Tally) -> None:
+        """The same figures as :meth:`on_event` for each event ``tally`` counted."""
+        for name, tx in tally.tx.items():
+            wl = self._wl(name)
+            for outcome, n in tx.outcomes.items():
+                wl.outcomes[_OUTCOMES[outcome]] += n
+            wl.finished_sent += tx.finished_sent
+            wl.latency.merge(tx.latency)
+            wl.gas_used += tx.gas_used
+            wl.l1_gas_used += tx.l1_gas_used
+            wl.fee_wei += tx.fee_wei
+        for name, n in tally.sent.items():
+            self._wl(name).sent += n
+        for name, firing in tally.firing.items():
+            if name in self._skip:
+                continue
+            wl = self._wl(name)
+            wl.missed += firing.missed
+            wl.fired += firing.fired
+            wl.late += firing.late
+            wl.lag.merge(firing.lag)
 
     def iot_count(self, operation: str | None = None, success: bool | None = None) -> int:
         """Whole IoT operations (stage ``total``), optionally of one kind / result."""

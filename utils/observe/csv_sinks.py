@@ -5,9 +5,7 @@ a write when the last flush is at least ``flush_every`` seconds old (and on
 :meth:`flush`, which the run calls every second through :func:`flush_periodically`),
 and closes at the end. Nothing is opened at import time.
 
-Time columns: ``timestamp`` is ISO-8601 UTC with milliseconds
-(``2025-01-31T12:00:00.123Z``); every ``*_at`` column is unix seconds with
-millisecond precision (``1738324800.123``); empty when unknown.
+Time columns: see :mod:`utils.observe.tx_rows`.
 """
 
 from __future__ import annotations
@@ -20,44 +18,23 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, ClassVar, TextIO
+from typing import TYPE_CHECKING, Any, ClassVar, TextIO
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE
 from utils.observe.csv_rotation import PartArchiver, Rotation, next_part_path
 from utils.observe.events import Event, IotEvent, TxEvent
 from utils.observe.iot_rows import IOT_COLUMNS, iot_row
 from utils.observe.stats import StatsHub
+from utils.observe.tx_rows import TX_COLUMNS, iso_utc, tx_row, unix_ms
+
+if TYPE_CHECKING:
+    from utils.observe.tally import Tally
 
 __all__ = ["IOT_COLUMNS", "TX_COLUMNS", "CsvFile", "DeviceStatsSink", "IotCsvSink", "TxCsvSink",
-           "flush_periodically", "iot_row", "tx_row"]
+           "flush_periodically", "iot_row", "iso_utc", "tx_row", "unix_ms"]
 
 log = logging.getLogger(__name__)
-
-TX_COLUMNS: tuple[str, ...] = (
-    # the original system's columns, in its order
-    "timestamp", "module", "tx_hash", "status", "gas_used", "latency_sec", "error",
-    # added
-    "intended_at", "sent_at", "included_at", "block_number", "sender", "nonce", "workload",
-    "operation",
-    # costs (issue 12): gasUsedForL1 (0 off Nitro), effectiveGasPrice, gasUsed x price
-    "l1_gas_used", "effective_gas_price_wei", "fee_wei",
-)  # fmt: skip
-
-
-def iso_utc(unix: float) -> str:
-    """Unix seconds -> ISO-8601 UTC with milliseconds and a ``Z``."""
-    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
-
-
-def unix_ms(unix: float | None) -> str:
-    return "" if unix is None else f"{unix:.3f}"
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
-
 
 class CsvFile:
     """One CSV file with a header, time-based flushing and an idempotent close; with a
@@ -103,6 +80,16 @@ class CsvFile:
             return
         self._writer.writerow(row)
         self.rows += 1
+        if self._clock() - self._flushed_at >= self._flush_every:
+            self.flush()
+
+    def write_text(self, text: str, rows: int) -> None:
+        """``rows`` rows already formatted by a ``csv.writer`` (a worker's tally)."""
+        if self._file is None:
+            log.warning("%d rows dropped: %s is closed", rows, self.path.name)
+            return
+        self._file.write(text)
+        self.rows += rows
         if self._clock() - self._flushed_at >= self._flush_every:
             self.flush()
 
@@ -173,15 +160,9 @@ class TxCsvSink(_RowSink):
     def row(self, event: Event) -> list[Any] | None:
         return tx_row(event) if isinstance(event, TxEvent) else None
 
-
-def tx_row(e: TxEvent) -> list[Any]:
-    return [
-        iso_utc(e.finished_at), e.module, e.tx_hash, e.outcome.value, e.gas_used,
-        f"{e.latency:.9f}", _one_line(e.error), unix_ms(e.intended_at), unix_ms(e.sent_at),
-        unix_ms(e.included_at), "" if e.block_number is None else e.block_number, e.sender,
-        "" if e.nonce is None else e.nonce, e.workload, e.operation, e.l1_gas_used,
-        e.effective_gas_price, e.fee_wei,
-    ]  # fmt: skip
+    def on_tally(self, tally: Tally) -> None:
+        if tally.csv_rows:
+            self.csv.write_text(tally.csv_text, tally.csv_rows)
 
 
 class IotCsvSink:

@@ -20,6 +20,7 @@ from prometheus_client import Histogram as PromHistogram
 
 from utils.observe.events import Outcome, TxEvent
 from utils.observe.histogram import Histogram
+from utils.observe.tally import Tally
 
 __all__ = ["GasPerOperation", "Goodput", "OperationStats"]
 
@@ -108,6 +109,16 @@ class GasPerOperation:
         sums[0] += 1
         sums[1] += event.gas_used
         sums[2] += event.l1_gas_used
+
+    def on_tally(self, tally: Tally) -> None:
+        for workload, tx in tally.tx.items():
+            if workload not in self._workloads:
+                continue
+            for operation, (n, gas, l1) in tx.operations.items():
+                sums = self._sums.setdefault((workload, operation), [0, 0, 0])
+                sums[0] += n
+                sums[1] += gas
+                sums[2] += l1
 
     def summary(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 from utils.clock import Clock
 from utils.observe.events import Event, IotEvent, Outcome, TxEvent
+from utils.observe.tally import REFUSAL_TICK, Tally
 
 CHAIN_SILENT_AFTER = 10.0  # seconds without a successful poll of the chain
 LCORE_FAILING_AFTER = 5  # consecutive failed IoT operations (whole op or commit)
@@ -27,24 +28,33 @@ class RefusalWindow:
 
     window: float = 10.0
     share: float = 0.5  # unhealthy at or over this share rejected
-    _outcomes: deque[tuple[float, bool]] = field(default_factory=deque)
+    #: (finishing time, transactions, of them rejected)
+    _outcomes: deque[tuple[float, int, int]] = field(default_factory=deque)
     last_error: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, event: TxEvent) -> None:
         rejected = event.outcome is Outcome.REJECTED
         with self._lock:
-            self._outcomes.append((event.finished_at, rejected))
+            self._outcomes.append((event.finished_at, 1, int(rejected)))
             if rejected:
                 self.last_error = event.error
+
+    def add_tally(self, tally: Tally) -> None:
+        """A tally's transactions, by the tenth of a second they finished in."""
+        with self._lock:
+            for tick, (total, rejected) in sorted(tally.refusals.items()):
+                self._outcomes.append((tick * REFUSAL_TICK, total, rejected))
+            if tally.last_refusal:
+                self.last_error = tally.last_refusal
 
     def judge(self, now: float) -> str | None:
         """A reason to be unhealthy, or None."""
         with self._lock:
             while self._outcomes and self._outcomes[0][0] < now - self.window:
                 self._outcomes.popleft()
-            total = len(self._outcomes)
-            rejected = sum(1 for _, r in self._outcomes if r)
+            total = sum(n for _, n, _ in self._outcomes)
+            rejected = sum(r for _, _, r in self._outcomes)
         if total < REFUSALS_JUDGED_FROM or rejected < self.share * total:
             return None
         return (f"chain refusing transactions: {rejected} of {total} rejected in the last "
@@ -83,6 +93,9 @@ class HealthMonitor:
         elif event.error not in self.device_errors:  # bad device input is not node failure
             self.consecutive_iot_failures += 1
             self.last_iot_error = event.error
+
+    def on_tally(self, tally: Tally) -> None:
+        self.refusals.add_tally(tally)
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         details: dict[str, Any] = {"phase": self.phase}

@@ -16,7 +16,7 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from utils.observe.aggregate import LATE_AFTER_SECONDS
 from utils.observe.csv_sinks import CsvFile, unix_ms
@@ -30,6 +30,9 @@ from utils.observe.events import (
 )
 from utils.observe.histogram import Histogram
 
+if TYPE_CHECKING:
+    from utils.observe.tally import Tally
+
 KPI_COLUMNS: tuple[str, ...] = (
     "interval_start", "interval_end", "elapsed_sec", "workload", "target_rate",
     "offered", "offered_rate", "achieved_rate", "successes",
@@ -40,6 +43,7 @@ KPI_COLUMNS: tuple[str, ...] = (
     "latency_buckets",
 )  # fmt: skip
 _FAILURES = (Outcome.REVERTED, Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT)
+_OUTCOMES = {o.value: o for o in Outcome}
 
 
 @dataclass(slots=True)
@@ -115,6 +119,24 @@ class KpiIntervalSink:
             if event.fired:
                 win.fired += 1
                 win.late += 1 if event.lag > LATE_AFTER_SECONDS else 0
+
+    def on_tally(self, tally: Tally) -> None:
+        """What :meth:`on_event` counts, for every event of ``tally`` (in the open interval)."""
+        for name, tx in tally.tx.items():
+            win = self._window(name)
+            for outcome, n in tx.outcomes.items():
+                win.outcomes[_OUTCOMES[outcome]] += n
+            win.latency.merge(tx.latency)
+            win.gas_used += tx.gas_used
+            self._in_flight[name] -= tx.finished_sent
+        for name, n in tally.sent.items():
+            self._window(name)
+            self._in_flight[name] += n
+        for name, firing in tally.firing.items():
+            win = self._window(name)
+            win.missed += firing.missed
+            win.fired += firing.fired
+            win.late += firing.late
 
     def _add_target_area(self, name: str, until: float) -> None:
         rate, since = self._rate.get(name, (0.0, self._start))

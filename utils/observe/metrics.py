@@ -8,11 +8,11 @@ See docs/observability.md for the list and the meaning of each metric.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE, LATE_AFTER_SECONDS, CommitStatusTracker
+from utils.observe.buckets import IOT_BUCKETS, LAG_BUCKETS, RPC_BUCKETS, TX_LATENCY_BUCKETS
 from utils.observe.events import (
     CommitStatusEvent,
     Event,
@@ -25,20 +25,11 @@ from utils.observe.events import (
     TxEvent,
     TxSentEvent,
 )
+from utils.observe.prom_series import CounterSeries, GaugeSeries, HistogramSeries, SeriesCollector
+from utils.observe.tally import Tally
 
-#: transaction latency, 10 ms .. 120 s
-TX_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 20, 30, 60, 120)
-#: scheduler lag, 100 us .. 10 s
-LAG_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
-               2.5, 5, 10)  # fmt: skip
-#: IoT stage latency, 1 us .. 120 s (validation and encryption are microseconds, a commit
-#: seconds); the run's own histograms resolve every value at 2 % (utils/observe/histogram.py)
-IOT_BUCKETS = (
-    0.000001, 0.0000025, 0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005,
-    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120,
-)  # fmt: skip
-#: JSON-RPC round trip, 1 ms .. 30 s
-RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+__all__ = ["IOT_BUCKETS", "LAG_BUCKETS", "RPC_BUCKETS", "TX_LATENCY_BUCKETS", "PrometheusSink"]
+
 #: label values known in advance (utils/events.py), created at 0 so dashboards have series
 IOT_OPERATIONS = ("register", "submit")
 IOT_STAGES = ("validate", "encrypt", "store", "commit", IOT_TOTAL_STAGE)
@@ -46,7 +37,11 @@ COMMIT_STATUSES = ("pending", "submitted", "committed", "failed")
 
 
 class PrometheusSink:
-    """Stats-hub sink updating ``kcstress_*`` metrics in ``registry``."""
+    """Stats-hub sink updating ``kcstress_*`` metrics in ``registry``.
+
+    The per-transaction series (transactions, latency, gas, fees, firings, lag, JSON-RPC)
+    are plain numbers exported at scrape time (:mod:`utils.observe.prom_series`); the rare
+    ones (IoT, commit statuses, head, rates, run info) are prometheus_client metrics."""
 
     def __init__(
         self,
@@ -59,56 +54,17 @@ class PrometheusSink:
     ) -> None:
         self.registry = registry
         self._commits = CommitStatusTracker()
-        self._children: dict[tuple[int, tuple[str, ...]], Any] = {}
         self._head = -1
         r = registry
-        wl = ["workload"]
-        self.transactions = Counter(
-            "kcstress_transactions", "Transactions finished, by outcome", [*wl, "outcome"],
-            registry=r,
-        )  # fmt: skip
-        self.sent = Counter(
-            "kcstress_transactions_sent", "Transactions accepted by the node", wl, registry=r
-        )
-        self.tx_latency = Histogram(
-            "kcstress_tx_latency_seconds",
-            "Intended send time to outcome known, all outcomes",
-            wl, buckets=TX_LATENCY_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.gas = Counter("kcstress_gas_used", "Gas used by finished transactions", wl, registry=r)
-        self.gas_by_dimension = Counter(
-            "kcstress_gas", "Gas of finished transactions: dimension l1 = the L1 data charge "
-            "(Nitro's gasUsedForL1), l2 = execution (gasUsed - l1)", [*wl, "dimension"],
-            registry=r,
-        )  # fmt: skip
-        self.fee = Counter(
-            "kcstress_fee_wei", "Fees paid by finished transactions (gasUsed x effectiveGasPrice)",
-            wl, registry=r,
-        )  # fmt: skip
-        self.in_flight = Gauge(
-            "kcstress_in_flight_transactions", "Sent, outcome not known yet", wl, registry=r
-        )
+        self._init_hot(r)
         self.target_rate = Gauge(
-            "kcstress_target_rate_per_second", "Target firings per second", wl, registry=r
-        )
+            "kcstress_target_rate_per_second", "Target firings per second", ["workload"],
+            registry=r,
+        )  # fmt: skip
         self.offered_rate = Gauge(
             "kcstress_offered_rate_per_second",
             "Rate the workload's profile offers now (follows ramps and stages; 0 when idle)",
-            wl, registry=r,
-        )  # fmt: skip
-        self.firings = Counter(
-            "kcstress_firings", "Scheduler firings (offered load)", wl, registry=r
-        )
-        self.lag = Histogram(
-            "kcstress_scheduler_lag_seconds", "Firing time minus intended time",
-            wl, buckets=LAG_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.late = Counter(
-            "kcstress_late_firings", f"Firings later than {LATE_AFTER_SECONDS}s", wl, registry=r
-        )
-        self.missed = Counter(
-            "kcstress_missed_firings", "Firings given up (workload too far behind)", wl,
-            registry=r,
+            ["workload"], registry=r,
         )  # fmt: skip
         self._init_iot_and_chain(r)
         info = Gauge(
@@ -118,6 +74,39 @@ class PrometheusSink:
         info.labels(run_id, "" if chain_id is None else str(chain_id), version).set(1)
         for name, rate in targets.items():
             self._init_workload(name, rate)
+
+    def _init_hot(self, r: CollectorRegistry) -> None:
+        wl = ["workload"]
+        self.transactions = CounterSeries(
+            "kcstress_transactions", "Transactions finished, by outcome", [*wl, "outcome"])
+        self.sent = CounterSeries("kcstress_transactions_sent",
+                                  "Transactions accepted by the node", wl)
+        self.tx_latency = HistogramSeries(
+            "kcstress_tx_latency_seconds", "Intended send time to outcome known, all outcomes",
+            wl, TX_LATENCY_BUCKETS)
+        self.gas = CounterSeries("kcstress_gas_used", "Gas used by finished transactions", wl)
+        self.gas_by_dimension = CounterSeries(
+            "kcstress_gas", "Gas of finished transactions: dimension l1 = the L1 data charge "
+            "(Nitro's gasUsedForL1), l2 = execution (gasUsed - l1)", [*wl, "dimension"])
+        self.fee = CounterSeries(
+            "kcstress_fee_wei", "Fees paid by finished transactions (gasUsed x effectiveGasPrice)",
+            wl)
+        self.in_flight = GaugeSeries("kcstress_in_flight_transactions",
+                                     "Sent, outcome not known yet", wl)
+        self.firings = CounterSeries("kcstress_firings", "Scheduler firings (offered load)", wl)
+        self.lag = HistogramSeries("kcstress_scheduler_lag_seconds",
+                                   "Firing time minus intended time", wl, LAG_BUCKETS)
+        self.late = CounterSeries("kcstress_late_firings",
+                                  f"Firings later than {LATE_AFTER_SECONDS}s", wl)
+        self.missed = CounterSeries("kcstress_missed_firings",
+                                    "Firings given up (workload too far behind)", wl)
+        self.rpc = HistogramSeries("kcstress_rpc_request_duration_seconds",
+                                   "JSON-RPC round trip", ["method"], RPC_BUCKETS)
+        self.rpc_errors = CounterSeries("kcstress_rpc_errors", "JSON-RPC calls that failed",
+                                        ["method"])
+        SeriesCollector(r, [self.transactions, self.sent, self.tx_latency, self.gas,
+                            self.gas_by_dimension, self.fee, self.in_flight, self.firings,
+                            self.lag, self.late, self.missed, self.rpc, self.rpc_errors])
 
     def _init_iot_and_chain(self, r: CollectorRegistry) -> None:
         self.iot_ops = Counter(
@@ -140,13 +129,6 @@ class PrometheusSink:
             "commit attempt (retries, not failed submissions)", registry=r,
         )
         self.head = Gauge("kcstress_chain_head_block", "Highest block number seen", registry=r)
-        self.rpc = Histogram(
-            "kcstress_rpc_request_duration_seconds", "JSON-RPC round trip",
-            ["method"], buckets=RPC_BUCKETS, registry=r,
-        )  # fmt: skip
-        self.rpc_errors = Counter(
-            "kcstress_rpc_errors", "JSON-RPC calls that failed", ["method"], registry=r
-        )
         for stage in IOT_STAGES:
             self.iot_latency.labels(stage)
             for operation in IOT_OPERATIONS:
@@ -162,40 +144,30 @@ class PrometheusSink:
         self.target_rate.labels(name).set(rate)
         self.offered_rate.labels(name).set(0)
         for outcome in Outcome:
-            self.transactions.labels(name, outcome.value)
+            self.transactions.touch(name, outcome.value)
         for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings,
-                       self.fee):
-            metric.labels(name)
+                       self.fee, self.lag, self.late, self.missed):
+            metric.touch(name)
         for dimension in ("l1", "l2"):
-            self.gas_by_dimension.labels(name, dimension)
-        for metric in (self.lag, self.late, self.missed):
-            metric.labels(name)
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, cached: labels() validates and locks on every call, the
-        hot path (several metrics per transaction, from every worker) looks a child up."""
-        key = (id(metric), labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
+            self.gas_by_dimension.touch(name, dimension)
 
     def on_event(self, event: Event) -> None:
         if isinstance(event, TxEvent):
             self._on_tx(event)
         elif isinstance(event, TxSentEvent):
-            self._child(self.sent, event.workload).inc()
-            self._child(self.in_flight, event.workload).inc()
+            key = (event.workload,)
+            self.sent.inc(key)
+            self.in_flight.inc(key)
         elif isinstance(event, FiringEvent):
             self._on_firing(event)
         elif isinstance(event, TargetRateEvent):
-            self._child(self.offered_rate, event.workload).set(event.rate)
+            self.offered_rate.labels(event.workload).set(event.rate)
         elif isinstance(event, IotEvent):
             outcome = "success" if event.success else "failure"
-            self._child(self.iot_ops, event.operation, event.stage, outcome).inc()
-            self._child(self.iot_latency, event.stage).observe(event.latency)
+            self.iot_ops.labels(event.operation, event.stage, outcome).inc()
+            self.iot_latency.labels(event.stage).observe(event.latency)
             if event.stage == IOT_TOTAL_STAGE and event.data_size:
-                self._child(self.iot_bytes, event.operation).inc(event.data_size)
+                self.iot_bytes.labels(event.operation).inc(event.data_size)
         elif isinstance(event, CommitStatusEvent):
             self._on_commit(event)
         elif isinstance(event, HeadEvent):
@@ -203,33 +175,67 @@ class PrometheusSink:
                 self._head = event.block_number
                 self.head.set(event.block_number)
         elif isinstance(event, RpcEvent):
-            self._child(self.rpc, event.method).observe(event.duration)
+            key = (event.method,)
+            self.rpc.observe(key, event.duration)
             if not event.ok:
-                self._child(self.rpc_errors, event.method).inc()
+                self.rpc_errors.inc(key)
 
     def _on_tx(self, event: TxEvent) -> None:
-        name = event.workload
-        self._child(self.transactions, name, event.outcome.value).inc()
-        self._child(self.tx_latency, name).observe(event.latency)
+        key = (event.workload,)
+        self.transactions.inc((event.workload, event.outcome.value))
+        self.tx_latency.observe(key, event.latency)
         if event.gas_used:
-            self._child(self.gas, name).inc(event.gas_used)
-            self._child(self.gas_by_dimension, name, "l2").inc(event.l2_gas_used)
+            self.gas.inc(key, event.gas_used)
+            self.gas_by_dimension.inc((event.workload, "l2"), event.l2_gas_used)
             if event.l1_gas_used:
-                self._child(self.gas_by_dimension, name, "l1").inc(event.l1_gas_used)
+                self.gas_by_dimension.inc((event.workload, "l1"), event.l1_gas_used)
             if event.fee_wei:
-                self._child(self.fee, name).inc(event.fee_wei)
+                self.fee.inc(key, event.fee_wei)
         if event.sent_at is not None:
-            self._child(self.in_flight, name).dec()
+            self.in_flight.inc(key, -1)
 
     def _on_firing(self, event: FiringEvent) -> None:
-        name = event.workload
+        key = (event.workload,)
         if event.fired:
-            self._child(self.firings, name).inc()
-            self._child(self.lag, name).observe(event.lag)
+            self.firings.inc(key)
+            self.lag.observe(key, event.lag)
             if event.lag > LATE_AFTER_SECONDS:
-                self._child(self.late, name).inc()
+                self.late.inc(key)
         if event.missed:
-            self._child(self.missed, name).inc(event.missed)
+            self.missed.inc(key, event.missed)
+
+    def on_tally(self, tally: Tally) -> None:
+        """The series :meth:`on_event` would have moved, for every event of ``tally``."""
+        for name, tx in tally.tx.items():
+            key = (name,)
+            for outcome, n in tx.outcomes.items():
+                self.transactions.inc((name, outcome), n)
+            self.tx_latency.add(key, tx.prom_latency, tx.latency.total)
+            if tx.gas_used:
+                self.gas.inc(key, tx.gas_used)
+                self.gas_by_dimension.inc((name, "l2"), tx.l2_gas_used)
+                if tx.l1_gas_used:
+                    self.gas_by_dimension.inc((name, "l1"), tx.l1_gas_used)
+                if tx.fee_wei:
+                    self.fee.inc(key, tx.fee_wei)
+            if tx.finished_sent:
+                self.in_flight.inc(key, -tx.finished_sent)
+        for name, n in tally.sent.items():
+            self.sent.inc((name,), n)
+            self.in_flight.inc((name,), n)
+        for name, firing in tally.firing.items():
+            key = (name,)
+            if firing.fired:
+                self.firings.inc(key, firing.fired)
+                self.lag.add(key, firing.prom_lag, firing.lag.total)
+                if firing.late:
+                    self.late.inc(key, firing.late)
+            if firing.missed:
+                self.missed.inc(key, firing.missed)
+        for method, rpc in tally.rpc.items():
+            self.rpc.add((method,), rpc.buckets, rpc.total)
+            if rpc.errors:
+                self.rpc_errors.inc((method,), rpc.errors)
 
     def _on_commit(self, event: CommitStatusEvent) -> None:
         retries = self._commits.retries

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Gauge
-from prometheus_client import Histogram as PromHistogram
 
 from utils.observe.histogram import Histogram
+from utils.observe.prom_series import HistogramSeries, SeriesCollector
 
 LAG_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5)
 SEND_WAIT_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 5)
@@ -80,8 +80,8 @@ class SelfWatch:
         self.run_window: Window | None = None
         self._gauges: dict[str, Gauge] = {}
         self._gauge_window: Window | None = None
-        self._prom_lag: PromHistogram | None = None
-        self._prom_wait: PromHistogram | None = None
+        self._prom_lag: HistogramSeries | None = None
+        self._prom_wait: HistogramSeries | None = None
 
     def open(self) -> Window:
         """A new window from now. Open, close and read windows in the event-loop thread
@@ -122,13 +122,13 @@ class SelfWatch:
         for window in self._windows:
             window.send_wait.observe(seconds)
         if self._prom_wait is not None:
-            self._prom_wait.observe(seconds)
+            self._prom_wait.observe((), seconds)
 
     def _observe_lag(self, lag: float) -> None:
         for window in self._windows:
             window.lag.observe(lag)
         if self._prom_lag is not None:
-            self._prom_lag.observe(lag)
+            self._prom_lag.observe((), lag)
 
     async def run(self, stop: asyncio.Event) -> None:
         """The probe: sleep, measure the oversleep, refresh the CPU figures, until ``stop``."""
@@ -156,13 +156,17 @@ class SelfWatch:
         }
         for key, (name, doc) in names.items():
             self._gauges[key] = Gauge(name, doc, registry=registry)
-        self._prom_lag = PromHistogram(
-            "kcstress_generator_loop_lag_seconds", "Event-loop lag (probe oversleep)",
-            buckets=LAG_BUCKETS, registry=registry)
-        self._prom_wait = PromHistogram(
+        # per transaction: a series without prometheus_client's lock (prom_series.py)
+        self._prom_lag = HistogramSeries(
+            "kcstress_generator_loop_lag_seconds", "Event-loop lag (probe oversleep)", (),
+            LAG_BUCKETS)
+        self._prom_wait = HistogramSeries(
             "kcstress_generator_send_wait_seconds",
-            "Submit to signed bytes on the wire (sender queue, nonce, signing)",
-            buckets=SEND_WAIT_BUCKETS, registry=registry)
+            "Submit to signed bytes on the wire (sender queue, nonce, signing)", (),
+            SEND_WAIT_BUCKETS)
+        self._prom_lag.touch()
+        self._prom_wait.touch()
+        SeriesCollector(registry, [self._prom_lag, self._prom_wait])
         self._gauge_window = self.open()
 
     def _refresh_gauges(self) -> None:

@@ -88,6 +88,7 @@ class RunOutputs:
     def open(self, chain_id: int) -> None:
         """Subscribe the sinks (files are created now) and start the periodic tasks."""
         rates = self.settings.rates()
+        self.hub.batch_events()  # frequent events reach the sinks as tallies (as workers')
         self.hub.add_sink(PrometheusSink(self.registry, run_id=self.run_id, chain_id=chain_id,
                                          version=package_version(), targets=rates))
         rotation = Rotation(self.settings.csv_rotate_seconds,

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import sys
+import time
 from typing import Any, BinaryIO
 
 from contracts.lending import LendingWorkload
@@ -38,6 +39,8 @@ log = logging.getLogger(__name__)
 #: the workloads a worker runs; the IoT workloads stay with the parent (it owns the node)
 TRANSFER_WORKLOADS = ("payment_app", "merchant_app", "lending_app")
 FLUSH_EVERY = 0.05
+#: events tallied into one frame at most (a frame per FLUSH_EVERY below that)
+BATCH = 4096
 
 
 def transfer_workloads(engine: TxEngine, wallets: WalletPool, rng: random.Random
@@ -56,7 +59,7 @@ def transfer_workloads(engine: TxEngine, wallets: WalletPool, rng: random.Random
 class Worker:
     def __init__(self, config: dict[str, Any], out: BinaryIO) -> None:
         self.config = config
-        self.writer = EventWriter(out)
+        self.writer = EventWriter(out, batch=BATCH, tally=True)
         self.hub = StatsHub()
         self.hub.subscribe(self.writer.on_event)
         self.clock = Clock()
@@ -98,12 +101,14 @@ class Worker:
             self.writer.send("ready", {"pid": os.getpid()})
             await self.go.wait()
             await wait_event(self.stop, max(0.0, self.start_at - self.clock.now()))
+            cpu_at_start = time.process_time()
             scheduler = Scheduler(self.hub, self.clock, arrival=c["arrival"],
                                   seed=rng.randrange(2**32), report_targets=False)
             rates: dict[str, float] = c["rates"]
             firing = [asyncio.create_task(scheduler.run(w, rates.get(w.name, 0.0), self.stop))
                       for w in workloads]
             await asyncio.gather(*firing)
+            load_cpu = time.process_time() - cpu_at_start
             drain = float(c["drain_timeout"])
             loop = asyncio.get_running_loop()
             deadline = loop.time() + drain
@@ -116,7 +121,9 @@ class Worker:
             await asyncio.gather(flusher, control)
         self.writer.flush()
         self.writer.send("done", {"nonce_resyncs": resyncs, "timed_out": timed_out,
-                                  "cancelled_steps": cancelled})
+                                  "cancelled_steps": cancelled,
+                                  "load_cpu_s": round(load_cpu, 3),
+                                  "cpu_s": round(time.process_time(), 3)})
 
 
 async def _main() -> int:

@@ -1,0 +1,200 @@
+"""Tallies: the frequent events of a stretch of a run, pre-aggregated exactly.
+
+A transaction costs about three events (its firing, its send, its outcome), a JSON-RPC
+call one more. Fanned out one by one to every sink of a run that is most of what a parent
+of ``--workers`` spends its CPU on. A :class:`Tally` instead counts them where they
+happen (in a worker process, or in the run's own hub, :meth:`StatsHub.batch_events`) and
+hands every sink the whole stretch at once (``on_tally``): per workload the outcomes, the
+gas, L1 gas and fee sums, the latency and firing-lag histograms (exact: the run's own
+log-linear buckets, and the Prometheus buckets counted as ``observe`` would count them),
+per JSON-RPC method its round trips and errors, and the tx_metrics.csv rows already
+formatted. Nothing is averaged: counts and sums add, histograms merge bucket by bucket.
+
+Over a pipe a tally travels as :meth:`to_wire` (plain tuples, dicts and numbers for
+:mod:`marshal`) and comes back with :meth:`from_wire`.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from utils.observe.aggregate import LATE_AFTER_SECONDS
+from utils.observe.buckets import LAG_BUCKETS, RPC_BUCKETS, TX_LATENCY_BUCKETS, bucket_of
+from utils.observe.events import Event, FiringEvent, Outcome, RpcEvent, TxEvent, TxSentEvent
+from utils.observe.histogram import Histogram
+from utils.observe.tx_rows import tx_row
+
+#: the event types a tally counts; every other event travels (and is emitted) as itself
+TALLIED: frozenset[type[Any]] = frozenset({TxEvent, TxSentEvent, FiringEvent, RpcEvent})
+#: refusals are kept per tenth of a second of their finishing time (health's window)
+REFUSAL_TICK = 0.1
+
+
+@dataclass(slots=True)
+class TxCell:
+    """One workload's finished transactions."""
+
+    outcomes: dict[str, int] = field(default_factory=dict)  # Outcome value -> count
+    finished_sent: int = 0  # of them, transactions that had been sent (in-flight bookkeeping)
+    latency: Histogram = field(default_factory=Histogram)
+    prom_latency: list[int] = field(default_factory=lambda: [0] * (len(TX_LATENCY_BUCKETS) + 1))
+    gas_used: int = 0
+    l1_gas_used: int = 0
+    l2_gas_used: int = 0  # sum of each transaction's max(0, gas - l1)
+    fee_wei: int = 0
+    #: successful transactions per operation: [count, gas, l1 gas] (gas per operation)
+    operations: dict[str, list[int]] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class FiringCell:
+    """One workload's scheduler firings."""
+
+    fired: int = 0
+    late: int = 0
+    missed: int = 0
+    lag: Histogram = field(default_factory=Histogram)
+    prom_lag: list[int] = field(default_factory=lambda: [0] * (len(LAG_BUCKETS) + 1))
+
+
+@dataclass(slots=True)
+class RpcCell:
+    """One JSON-RPC method's round trips (Prometheus buckets) and failures."""
+
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(RPC_BUCKETS) + 1))
+    total: float = 0.0
+    errors: int = 0
+
+
+class Tally:
+    """``add(event)`` for each event of :data:`TALLIED`; sinks read the fields."""
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.tx: dict[str, TxCell] = {}
+        self.sent: dict[str, int] = {}
+        self.firing: dict[str, FiringCell] = {}
+        self.rpc: dict[str, RpcCell] = {}
+        #: tick (finishing time // REFUSAL_TICK) -> [transactions, rejected]
+        self.refusals: dict[int, list[int]] = {}
+        self.last_refusal = ""  # the error of the last rejected transaction
+        self.csv_rows = 0
+        self._csv = io.StringIO()
+        self._writer = csv.writer(self._csv)
+        self._csv_text: str | None = None
+        self._add: dict[type[Any], Callable[[Any], None]] = {
+            TxEvent: self._tx, TxSentEvent: self._sent, FiringEvent: self._firing,
+            RpcEvent: self._rpc,
+        }  # fmt: skip
+
+    def __bool__(self) -> bool:
+        return self.events > 0
+
+    def add(self, event: Event) -> None:
+        """Count ``event`` (one of :data:`TALLIED`; KeyError for any other type)."""
+        self._add[type(event)](event)
+        self.events += 1
+
+    @property
+    def csv_text(self) -> str:
+        """tx_metrics.csv rows of the tallied transactions, formatted (``csv`` dialect)."""
+        return self._csv.getvalue() if self._csv_text is None else self._csv_text
+
+    def _tx(self, e: TxEvent) -> None:
+        cell = self.tx.get(e.workload)
+        if cell is None:
+            cell = self.tx[e.workload] = TxCell()
+        outcome = e.outcome.value
+        cell.outcomes[outcome] = cell.outcomes.get(outcome, 0) + 1
+        if e.sent_at is not None:
+            cell.finished_sent += 1
+        latency = e.latency
+        cell.latency.observe(latency)
+        cell.prom_latency[bucket_of(TX_LATENCY_BUCKETS, latency)] += 1
+        gas, l1 = e.gas_used, e.l1_gas_used
+        if gas or l1:
+            cell.gas_used += gas
+            cell.l1_gas_used += l1
+            cell.l2_gas_used += max(0, gas - l1)
+            cell.fee_wei += gas * e.effective_gas_price
+        if e.outcome is Outcome.SUCCESS:
+            sums = cell.operations.get(e.operation)
+            if sums is None:
+                sums = cell.operations[e.operation] = [0, 0, 0]
+            sums[0] += 1
+            sums[1] += gas
+            sums[2] += l1
+        tick = int(e.finished_at // REFUSAL_TICK)
+        counts = self.refusals.get(tick)
+        if counts is None:
+            counts = self.refusals[tick] = [0, 0]
+        counts[0] += 1
+        if e.outcome is Outcome.REJECTED:
+            counts[1] += 1
+            self.last_refusal = e.error
+        self._writer.writerow(tx_row(e))
+        self.csv_rows += 1
+
+    def _sent(self, e: TxSentEvent) -> None:
+        self.sent[e.workload] = self.sent.get(e.workload, 0) + 1
+
+    def _firing(self, e: FiringEvent) -> None:
+        cell = self.firing.get(e.workload)
+        if cell is None:
+            cell = self.firing[e.workload] = FiringCell()
+        cell.missed += e.missed
+        if e.fired:
+            lag = e.lag
+            cell.fired += 1
+            cell.lag.observe(lag)
+            cell.prom_lag[bucket_of(LAG_BUCKETS, lag)] += 1
+            if lag > LATE_AFTER_SECONDS:
+                cell.late += 1
+
+    def _rpc(self, e: RpcEvent) -> None:
+        cell = self.rpc.get(e.method)
+        if cell is None:
+            cell = self.rpc[e.method] = RpcCell()
+        cell.buckets[bucket_of(RPC_BUCKETS, e.duration)] += 1
+        cell.total += e.duration
+        if not e.ok:
+            cell.errors += 1
+
+    # -- over a pipe -------------------------------------------------------------------------
+    def to_wire(self) -> tuple[Any, ...]:
+        return (
+            self.events,
+            {name: (c.outcomes, c.finished_sent, _hist_wire(c.latency), c.prom_latency,
+                    c.gas_used, c.l1_gas_used, c.l2_gas_used, c.fee_wei, c.operations)
+             for name, c in self.tx.items()},
+            self.sent,
+            {name: (c.fired, c.late, c.missed, _hist_wire(c.lag), c.prom_lag)
+             for name, c in self.firing.items()},
+            {name: (c.buckets, c.total, c.errors) for name, c in self.rpc.items()},
+            self.refusals, self.last_refusal, self.csv_rows, self.csv_text,
+        )  # fmt: skip
+
+    @classmethod
+    def from_wire(cls, wire: tuple[Any, ...]) -> Tally:
+        tally = cls()
+        (tally.events, tx, tally.sent, firing, rpc, tally.refusals, tally.last_refusal,
+         tally.csv_rows, tally._csv_text) = wire  # fmt: skip
+        tally.tx = {name: TxCell(o, fs, _hist(h), list(pl), g, l1, l2, fee, ops)
+                    for name, (o, fs, h, pl, g, l1, l2, fee, ops) in tx.items()}
+        tally.firing = {name: FiringCell(f, late, m, _hist(h), list(pl))
+                        for name, (f, late, m, h, pl) in firing.items()}
+        tally.rpc = {name: RpcCell(list(b), t, err) for name, (b, t, err) in rpc.items()}
+        return tally
+
+
+def _hist_wire(h: Histogram) -> tuple[Any, ...]:
+    return h.counts, h.count, h.total, h.min, h.max
+
+
+def _hist(wire: tuple[Any, ...]) -> Histogram:
+    counts, count, total, low, high = wire
+    return Histogram(dict(counts), count, total, low, high)

@@ -1,0 +1,47 @@
+"""The rows of ``tx_metrics.csv``: its columns, and one row per :class:`TxEvent`.
+
+Time columns: ``timestamp`` is ISO-8601 UTC with milliseconds
+(``2025-01-31T12:00:00.123Z``); every ``*_at`` column is unix seconds with
+millisecond precision (``1738324800.123``); empty when unknown. A worker process
+formats its rows itself (:mod:`utils.observe.tally`), with the same function.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from utils.observe.events import TxEvent
+
+TX_COLUMNS: tuple[str, ...] = (
+    # the original system's columns, in its order
+    "timestamp", "module", "tx_hash", "status", "gas_used", "latency_sec", "error",
+    # added
+    "intended_at", "sent_at", "included_at", "block_number", "sender", "nonce", "workload",
+    "operation",
+    # costs (issue 12): gasUsedForL1 (0 off Nitro), effectiveGasPrice, gasUsed x price
+    "l1_gas_used", "effective_gas_price_wei", "fee_wei",
+)  # fmt: skip
+
+
+def iso_utc(unix: float) -> str:
+    """Unix seconds -> ISO-8601 UTC with milliseconds and a ``Z``."""
+    return datetime.fromtimestamp(unix, UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
+
+
+def unix_ms(unix: float | None) -> str:
+    return "" if unix is None else f"{unix:.3f}"
+
+
+def one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def tx_row(e: TxEvent) -> list[Any]:
+    return [
+        iso_utc(e.finished_at), e.module, e.tx_hash, e.outcome.value, e.gas_used,
+        f"{e.latency:.9f}", one_line(e.error), unix_ms(e.intended_at), unix_ms(e.sent_at),
+        unix_ms(e.included_at), "" if e.block_number is None else e.block_number, e.sender,
+        "" if e.nonce is None else e.nonce, e.workload, e.operation, e.l1_gas_used,
+        e.effective_gas_price, e.fee_wei,
+    ]  # fmt: skip
