@@ -67,3 +67,13 @@ def test_a_few_transactions_do_not_judge() -> None:
     for _ in range(REFUSALS_JUDGED_FROM - 1):
         monitor.on_event(tx(monitor.clock.now(), Outcome.REJECTED))
     assert monitor.check()[0]
+
+
+def test_the_window_stays_bounded_when_health_is_never_asked() -> None:
+    window = RefusalWindow(window=5.0, share=0.5)
+    start = 1_000_000.0
+    for i in range(20_000):  # 100 tx/s for 200 s, nobody calling /health
+        window.add(tx(start + i / 100, Outcome.SUCCESS))
+    kept = len(window._outcomes)
+    assert 400 <= kept <= 501, kept  # the last 5 s only
+    assert window.judge(start + 200.0) is None

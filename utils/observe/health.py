@@ -39,6 +39,7 @@ class RefusalWindow:
             self._outcomes.append((event.finished_at, 1, int(rejected)))
             if rejected:
                 self.last_error = event.error
+            self._trim(event.finished_at)  # bounded even when /health is never asked
 
     def add_tally(self, tally: Tally) -> None:
         """A tally's transactions, by the tenth of a second they finished in."""
@@ -47,12 +48,19 @@ class RefusalWindow:
                 self._outcomes.append((tick * REFUSAL_TICK, total, rejected))
             if tally.last_refusal:
                 self.last_error = tally.last_refusal
+            if self._outcomes:
+                self._trim(self._outcomes[-1][0])  # the tally's newest tick
+
+    def _trim(self, now: float) -> None:
+        """Drop the outcomes that ended before ``now - window`` (caller holds the lock)."""
+        outcomes, oldest = self._outcomes, now - self.window
+        while outcomes and outcomes[0][0] < oldest:
+            outcomes.popleft()
 
     def judge(self, now: float) -> str | None:
         """A reason to be unhealthy, or None."""
         with self._lock:
-            while self._outcomes and self._outcomes[0][0] < now - self.window:
-                self._outcomes.popleft()
+            self._trim(now)
             total = sum(n for _, n, _ in self._outcomes)
             rejected = sum(r for _, _, r in self._outcomes)
         if total < REFUSALS_JUDGED_FROM or rejected < self.share * total:
