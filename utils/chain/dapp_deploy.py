@@ -15,15 +15,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_account import Account
 from eth_utils import to_checksum_address
 
 from stylus_contracts.dapps import call_data, load_dapp_artifact, load_dapp_wasm
-from utils.chain.connect import deploy, wait_receipt
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.session import ChainSession
-from utils.chain.stylus_deploy import deploy_stylus_program, stylus_version
+from utils.chain.stylus_deploy import (
+    DATA_FEE_BUMP_PERCENT,
+    SentActivation,
+    deploy_programs,
+    finish_activations,
+    send_activations,
+    stylus_version,
+)
 from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.errors import ChainError
@@ -81,25 +86,33 @@ async def chain_has_stylus(rpc: Rpc) -> bool:
 
 
 async def deploy_dapps(session: ChainSession, flavour: str) -> DAppContracts:
-    """Deploy the three contracts in ``flavour`` and initialise them (token owner: funder)."""
-    addresses: dict[str, str] = {}
-    gas: dict[str, int] = {}
-    for role in ROLES:
-        if flavour == "stylus":
-            deployment = await deploy_stylus_program(session, load_dapp_wasm(role))
-            addresses[role], gas[role] = to_checksum_address(deployment.address), \
-                deployment.gas_used
-        else:
-            address, receipt = await deploy(
-                session.rpc, session.info.funder_key, session.info.chain_id, session.fees,
-                load_dapp_artifact(role).bytecode)
-            addresses[role], gas[role] = to_checksum_address(address), \
-                hex_int(receipt["gasUsed"])
-    funder = Account.from_key(session.info.funder_key).address
-    await _funder_call(session, addresses["token"], call_data("initialize(address)", funder))
-    for role in ("router", "pool"):
-        await _funder_call(session, addresses[role],
-                           call_data("initialize(address)", addresses["token"]))
+    """Deploy the three contracts in ``flavour`` and initialise them (token owner: funder):
+    the creations in one burst, then (Stylus) the activations and, right behind them, the
+    initialisations, all through the funder's lane."""
+    activations: list[SentActivation] = []
+    if flavour == "stylus":
+        programs = await deploy_programs(session, [load_dapp_wasm(role) for role in ROLES])
+        activations = await send_activations(session, programs, DATA_FEE_BUMP_PERCENT)
+        created = [(p.address, p.deploy_gas) for p in programs]
+    else:
+        created = [(address, hex_int(receipt["gasUsed"])) for address, receipt in
+                   await session.funder.create([load_dapp_artifact(r).bytecode for r in ROLES])]
+    addresses = {role: to_checksum_address(address)
+                 for role, (address, _gas) in zip(ROLES, created, strict=True)}
+    gas = {role: used for role, (_address, used) in zip(ROLES, created, strict=True)}
+    calls = [(addresses["token"], call_data("initialize(address)", session.funder.address))]
+    calls += [(addresses[role], call_data("initialize(address)", addresses["token"]))
+              for role in ("router", "pool")]
+    hashes = [await session.funder.send(to, data, gas=SETUP_GAS + l1_allowance(session.fees))
+              for to, data in calls]
+    # no activations for the EVM twins: nothing to add
+    activated = await finish_activations(session, activations)
+    for role, deployment in zip(ROLES, activated, strict=False):
+        gas[role] = deployment.gas_used
+    for (to, _data), tx_hash, receipt in zip(calls, hashes,
+                                             await session.funder.receipts(hashes), strict=True):
+        if hex_int(receipt["status"]) != 1:
+            raise ChainError(f"set-up call to {to} failed ({tx_hash})")
     contracts = DAppContracts(flavour, addresses["token"], addresses["router"],
                               addresses["pool"], gas)
     log.info("deployed the dApp contracts (%s): token %s, router %s, pool %s", flavour,
@@ -108,15 +121,9 @@ async def deploy_dapps(session: ChainSession, flavour: str) -> DAppContracts:
 
 
 async def _funder_call(session: ChainSession, to: str, data: bytes) -> dict[str, Any]:
-    info, rpc = session.info, session.rpc
-    sender = Account.from_key(info.funder_key).address
-    nonce = hex_int(await rpc.call("eth_getTransactionCount", sender, "pending"))
-    tx: dict[str, Any] = {"chainId": info.chain_id, "nonce": nonce, "to": to, "value": 0,
-                          "gas": SETUP_GAS + l1_allowance(session.fees), "data": data,
-                          **session.fees.fields()}
-    signed = Account.sign_transaction(tx, info.funder_key)
-    tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
-    receipt = await wait_receipt(rpc, tx_hash, 60)
+    """One set-up call from the funder, through its lane, waited for."""
+    tx_hash = await session.funder.send(to, data, gas=SETUP_GAS + l1_allowance(session.fees))
+    (receipt,) = await session.funder.receipts([tx_hash])
     if hex_int(receipt["status"]) != 1:
         raise ChainError(f"set-up call to {to} failed ({tx_hash})")
     return receipt

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from stylus_contracts import load_abi, load_artifact
-from utils.chain.connect import deploy
 from utils.chain.rpc import hex_int
 from utils.chain.session import ChainSession
 from utils.errors import ChainError
@@ -36,8 +35,7 @@ async def ensure_processor(session: ChainSession, settings: Settings) -> Process
             session, settings)):
         return await _deploy_stylus(session, abi)
     artifact = load_artifact()
-    address, receipt = await deploy(session.rpc, session.info.funder_key, session.info.chain_id,
-                                    session.fees, artifact.bytecode)
+    ((address, receipt),) = await session.funder.create([artifact.bytecode])
     log.info("deployed the MVPIoTProcessor EVM twin at %s", address)
     return Processor(address, artifact.abi, "evm", hex_int(receipt["gasUsed"]))
 

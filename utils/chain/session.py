@@ -1,4 +1,5 @@
-"""A chain session: chain (embedded or given), RPC connection, fees and the tx engine.
+"""A chain session: chain (embedded or given), RPC connection, fees, the tx engine and the
+funder's lane for set-up transactions.
 
 The benchmark run, ``python -m lcore_node serve`` and ``verify`` open the
 chain the same way through :func:`open_session`.
@@ -7,10 +8,11 @@ chain the same way through :func:`open_session`.
 from __future__ import annotations
 
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from utils.chain.connect import ChainInfo, LocalLauncher, check_chain, open_chain
 from utils.chain.fees import FeePolicy
+from utils.chain.funder_lane import FunderLane
 from utils.chain.rpc import Rpc
 from utils.chain.tx_engine import TxEngine
 from utils.clock import Clock
@@ -26,6 +28,11 @@ class ChainSession:
     engine: TxEngine
     clock: Clock
     hub: StatsHub
+    #: the funder's deployments and other set-up calls, pipelined (shared by the deployers)
+    funder: FunderLane = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.funder = FunderLane(self.rpc, self.info.funder_key, self.info.chain_id, self.fees)
 
 
 async def open_session(

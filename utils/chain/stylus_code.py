@@ -12,6 +12,7 @@ activation tx data; any transaction engine can send both.
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import brotli
@@ -65,8 +66,11 @@ def is_stylus_program(code: bytes) -> bool:
     return len(code) > len(STYLUS_DISCRIMINANT) and code[:3] == STYLUS_DISCRIMINANT
 
 
+@functools.lru_cache(maxsize=16)
 def stylus_code(wasm: bytes) -> bytes:
-    """Contract code for ``wasm``: the Stylus prefix, dictionary 0, brotli (as cargo-stylus)."""
+    """Contract code for ``wasm``: the Stylus prefix, dictionary 0, brotli (as cargo-stylus).
+    Remembered per program: brotli at quality 11 takes 40-100 ms a program, and a deployment
+    needs the code twice (its code hash, its init code)."""
     code = STYLUS_DISCRIMINANT + bytes([EMPTY_DICTIONARY]) + brotli.compress(
         wasm, quality=11, lgwin=22
     )

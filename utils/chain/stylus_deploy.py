@@ -8,21 +8,26 @@ As cargo-stylus does it (``stylus-tools`` ``check_activate``/``contract_exists``
    ample value to learn the data fee, then send it paying the fee plus a margin
    (:data:`DATA_FEE_BUMP_PERCENT`, cargo-stylus' default); ArbWasm returns the excess.
 
+Several programs go together (:func:`deploy_stylus_programs`): their creations are sent in
+one burst through the funder's lane (:mod:`utils.chain.funder_lane`), then, once mined, their
+activations in another, so a run's four programs take two blocks instead of eight.
+:func:`send_activations` returns before the activations are mined: a caller may send calls
+that need them right behind (the funder's transactions run in nonce order).
+
 A chain without Stylus (ArbWasm does not answer ``stylusVersion``) is refused with
 :class:`StylusUnavailableError` (a configuration error: exit 2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 from eth_abi import decode
-from eth_account import Account
 from eth_utils import keccak
 
-from utils.chain.connect import deploy, wait_receipt
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.session import ChainSession
 from utils.chain.stylus_code import (
@@ -91,52 +96,114 @@ async def simulate_data_fee(rpc: Rpc, sender: str, program: str) -> int:
     return int(fee)
 
 
+@dataclass(frozen=True)
+class DeployedProgram:
+    """A program's code on chain, not yet activated by this deployment."""
+
+    address: str
+    deploy_gas: int
+    codehash: bytes
+    active: int | None  # the version its code hash was active at already, else None
+
+
+@dataclass(frozen=True)
+class SentActivation:
+    program: DeployedProgram
+    fee: int  # the simulated data fee; 0 when the code hash is active already
+    value: int
+    tx_hash: str | None  # None: nothing to activate
+
+
 async def deploy_stylus_program(
     session: ChainSession, wasm: bytes | None = None, *, bump_percent: int = DATA_FEE_BUMP_PERCENT
 ) -> StylusDeployment:
     """Deploy the program and activate it unless its code hash is active already."""
-    info, rpc = session.info, session.rpc
+    (deployment,) = await deploy_stylus_programs(
+        session, [wasm if wasm is not None else default_program_wasm()],
+        bump_percent=bump_percent)
+    return deployment
+
+
+async def deploy_stylus_programs(
+    session: ChainSession, wasms: Sequence[bytes], *,
+    bump_percent: int = DATA_FEE_BUMP_PERCENT,
+) -> list[StylusDeployment]:
+    """Deploy every program (their creations in one burst), then activate them (one burst)."""
+    programs = await deploy_programs(session, wasms)
+    return await finish_activations(session, await send_activations(session, programs,
+                                                                   bump_percent))
+
+
+async def deploy_programs(session: ChainSession, wasms: Sequence[bytes]) -> list[DeployedProgram]:
+    """Send every program's creation through the funder's lane, then wait for them all."""
+    info, rpc, lane = session.info, session.rpc, session.funder
     if await stylus_version(rpc) is None:
         raise StylusUnavailableError(
             "contract", f"the chain at {info.url} has no Stylus (ArbWasm at 0x71 does not "
             "answer stylusVersion()); use --contract evm")
-    program = wasm if wasm is not None else default_program_wasm()
-    active = await codehash_version(rpc, keccak(stylus_code(program)))
-    address, receipt = await deploy(rpc, info.funder_key, info.chain_id, session.fees,
-                                    stylus_init_code(program))
-    gas = hex_int(receipt["gasUsed"])
-    if active is not None:
-        log.info("Stylus code hash already activated (version %s): reusing it at %s",
-                 active, address)
-        return StylusDeployment(address, gas, 0, True)
-    sender = Account.from_key(info.funder_key).address
-    fee = await simulate_data_fee(rpc, sender, address)
-    value = fee * (100 + bump_percent) // 100
-    activation = await _send_activation(session, sender, address, value)
-    log.info("activated the Stylus program at %s: data fee %s wei (sent %s)", address, fee, value)
-    return StylusDeployment(address, gas + hex_int(activation["gasUsed"]), fee, False)
+    codehashes = [keccak(stylus_code(wasm)) for wasm in wasms]
+    distinct = list(dict.fromkeys(codehashes))
+    versions = dict(zip(distinct, await asyncio.gather(
+        *(codehash_version(rpc, h) for h in distinct)), strict=True))
+    created = await lane.create([stylus_init_code(wasm) for wasm in wasms])
+    programs = [DeployedProgram(address, hex_int(receipt["gasUsed"]), codehash,
+                                versions[codehash])
+                for (address, receipt), codehash in zip(created, codehashes, strict=True)]
+    return programs
 
 
-async def _send_activation(
-    session: ChainSession, sender: str, address: str, value: int
-) -> dict[str, Any]:
-    info, rpc = session.info, session.rpc
+async def send_activations(
+    session: ChainSession, programs: Sequence[DeployedProgram], bump_percent: int
+) -> list[SentActivation]:
+    """Send ``activateProgram`` for each code hash not active yet (once per code hash),
+    paying the simulated data fee plus ``bump_percent``; the receipts are not awaited."""
+    rpc, lane = session.rpc, session.funder
+    first: dict[bytes, DeployedProgram] = {}
+    for program in programs:
+        if program.active is None:
+            first.setdefault(program.codehash, program)
+    todo = list(first.values())
+    fees = await asyncio.gather(*(simulate_data_fee(rpc, lane.address, p.address) for p in todo))
+    values = [fee * (100 + bump_percent) // 100 for fee in fees]
+    gases = await asyncio.gather(*(_activation_gas(session, p.address, v)
+                                   for p, v in zip(todo, values, strict=True)))
+    sent: dict[str, SentActivation] = {}
+    for program, fee, value, gas in zip(todo, fees, values, gases, strict=True):
+        tx_hash = await lane.send(ARB_WASM, activate_calldata(program.address), gas=gas,
+                                  value=value)
+        sent[program.address] = SentActivation(program, fee, value, tx_hash)
+    return [sent.get(p.address) or SentActivation(p, 0, 0, None) for p in programs]
+
+
+async def finish_activations(
+    session: ChainSession, sent: Sequence[SentActivation]
+) -> list[StylusDeployment]:
+    """Wait for the activations; one :class:`StylusDeployment` per program."""
+    hashes = [s.tx_hash for s in sent if s.tx_hash is not None]
+    receipts = dict(zip(hashes, await session.funder.receipts(hashes), strict=True))
+    out = []
+    for s in sent:
+        address = s.program.address
+        if s.tx_hash is None:
+            log.info("Stylus code hash already activated (version %s): reusing it at %s",
+                     s.program.active, address)
+            out.append(StylusDeployment(address, s.program.deploy_gas, 0, True))
+            continue
+        receipt = receipts[s.tx_hash]
+        if hex_int(receipt["status"]) != 1:
+            raise ChainError(f"activating the Stylus program at {address} failed ({s.tx_hash})")
+        log.info("activated the Stylus program at %s: data fee %s wei (sent %s)", address,
+                 s.fee, s.value)
+        out.append(StylusDeployment(address, s.program.deploy_gas + hex_int(receipt["gasUsed"]),
+                                    s.fee, False))
+    return out
+
+
+async def _activation_gas(session: ChainSession, address: str, value: int) -> int:
     data = "0x" + activate_calldata(address).hex()
     try:
-        estimate = hex_int(await rpc.call(
-            "eth_estimateGas", {"from": sender, "to": ARB_WASM, "data": data, "value": hex(value)}))
-        gas = estimate * 12 // 10
+        return await session.funder.estimate({"to": ARB_WASM, "data": data,
+                                              "value": hex(value)}) * 12 // 10
     except RpcError as exc:
         log.info("activation gas estimate failed (%s); using %s", exc, ACTIVATION_GAS)
-        gas = ACTIVATION_GAS
-    nonce = hex_int(await rpc.call("eth_getTransactionCount", sender, "pending"))
-    tx: dict[str, Any] = {
-        "chainId": info.chain_id, "nonce": nonce, "to": ARB_WASM, "value": value, "gas": gas,
-        "data": activate_calldata(address), **session.fees.fields(),
-    }
-    signed = Account.sign_transaction(tx, info.funder_key)
-    tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw_transaction.hex())
-    receipt = await wait_receipt(rpc, tx_hash, 60)
-    if hex_int(receipt["status"]) != 1:
-        raise ChainError(f"activating the Stylus program at {address} failed ({tx_hash})")
-    return receipt
+        return ACTIVATION_GAS

@@ -28,7 +28,6 @@ from utils.chain.dapp_deploy import (
     deploy_dapps,
     run_setup,
 )
-from utils.chain.funding import require_balance
 from utils.chain.rpc import hex_int
 from utils.chain.session import ChainSession
 from utils.chain.tx_engine import TxEngine
@@ -39,7 +38,7 @@ from utils.observe.goodput import GasPerOperation, Goodput
 from utils.observe.stats import StatsHub
 from utils.settings import Settings
 
-__all__ = ["DAppParts", "choose_flavour", "open_dapps"]
+__all__ = ["DEPLOY_GAS_RESERVE", "DAppParts", "choose_flavour", "open_dapps"]
 
 log = logging.getLogger(__name__)
 
@@ -180,10 +179,9 @@ class DAppParts:
 async def open_dapps(settings: Settings, session: ChainSession, wallets: WalletPool,
                      goodput: Goodput, hub: StatsHub, rng: random.Random,
                      flavour: str) -> DAppParts:
-    """Deploy the contracts in ``flavour`` and build the three workloads on them. A funder
-    that cannot pay for the deployments is refused before anything is sent (exit 2)."""
-    await require_balance(session.rpc, wallets.funder, DEPLOY_GAS_RESERVE * session.fees.max_fee,
-                          f"for deploying the dApp contracts ({flavour})")
+    """Deploy the contracts in ``flavour`` and build the three workloads on them. The caller
+    first checks that the funder can pay for the deployments (:data:`DEPLOY_GAS_RESERVE`), so
+    a poor one is refused before anything is sent (exit 2)."""
     contracts = await deploy_dapps(session, flavour)
     ledger, book = PaymentLedger(), PoolBook()
     engine = session.engine

@@ -23,7 +23,7 @@ from contracts.lending import LendingWorkload
 from contracts.transfers import merchant_workload, payment_workload
 from lcore_node.binding import bound_processor
 from lcore_node.config import NodeConfig
-from utils.aio import wait_event
+from utils.aio import all_or_cancel, wait_event
 from utils.chain.connect import LocalLauncher
 from utils.chain.funding import merge_needs, require_balance, top_up
 from utils.chain.processor import Processor
@@ -44,6 +44,7 @@ from utils.observe.stats import StatsHub
 from utils.report.final_table import render, verdict
 from utils.run.chain_watch import REASON as CHAIN_LOST
 from utils.run.chain_watch import ChainLossWatch
+from utils.run.dapp_half import DEPLOY_GAS_RESERVE as DAPP_DEPLOY_GAS_RESERVE
 from utils.run.dapp_half import DAppParts, choose_flavour, open_dapps
 from utils.run.distributed import Distribution, sleep_until
 from utils.run.iot_half import IotParts, iot_enabled, node_config, open_iot
@@ -134,15 +135,7 @@ class Run:
         self.chain_watch = ChainLossWatch(session.engine.follower, self.clock,
                                           self.settings.chain_grace)
         wallets = self._wallets(session)
-        self.workloads = await self._app_workloads(session, wallets)
-        # before spending on a contract deployment: can the funder pay for the transfers?
-        deploy_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
-            self.settings) else 0
-        if self.dist.funds:  # shard 0 (or the whole run) funds every slice
-            await require_balance(session.rpc, wallets.funder,
-                                  sum(merge_needs(self._needs()).values()) + deploy_reserve,
-                                  "for the transfer workloads and the contract deployment")
-        processor, config = await self._iot_preflight(session)
+        processor, config = await self._contracts(session, wallets)
         self._make_run_dir()
         self.outputs.open(session.info.chain_id)
         stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
@@ -181,15 +174,40 @@ class Run:
         })
         return WalletPool.derive(session.info.funder_key, self.seed, self.wallet_counts)
 
-    async def _app_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
-        """payment/merchant/lending on the dApp contracts (``--dapp stylus|evm``, deployed
-        here) or as plain value transfers (``--dapp transfers``)."""
+    async def _contracts(
+        self, session: ChainSession, wallets: WalletPool
+    ) -> tuple[Processor | None, NodeConfig | None]:
+        """The workloads and their contracts: the dApp contracts (``--dapp stylus|evm``) and
+        the MVPIoTProcessor deploy together, their transactions sharing blocks, once the
+        funder is known to afford them; then: can it pay for the load too?"""
         flavour = await choose_flavour(self.settings, session)
+        iot_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
+            self.settings) else 0
         if flavour == "transfers":
-            return self._transfer_workloads(session, wallets)
-        self.dapps = await open_dapps(self.settings, session, wallets, self.goodput, self.hub,
-                                      random.Random(self.rng.random()), flavour)
-        return list(self.dapps.workloads)
+            self.workloads = self._transfer_workloads(session, wallets)
+            await self._require_funds(session, wallets, iot_reserve)
+            return await self._iot_preflight(session)
+        await require_balance(session.rpc, wallets.funder,
+                              DAPP_DEPLOY_GAS_RESERVE * session.fees.max_fee + iot_reserve,
+                              f"for deploying the dApp contracts ({flavour})"
+                              + (" and the MVPIoTProcessor" if iot_reserve else ""))
+        dapps = asyncio.ensure_future(open_dapps(
+            self.settings, session, wallets, self.goodput, self.hub,
+            random.Random(self.rng.random()), flavour))
+        preflight = asyncio.ensure_future(self._iot_preflight(session))
+        await all_or_cancel(dapps, preflight)
+        self.dapps = dapps.result()
+        self.workloads = list(self.dapps.workloads)
+        await self._require_funds(session, wallets, 0)
+        return preflight.result()
+
+    async def _require_funds(self, session: ChainSession, wallets: WalletPool,
+                             deploy_reserve: int) -> None:
+        """Before spending on a contract deployment: can the funder pay for the load?"""
+        if self.dist.funds:  # shard 0 (or the whole run) funds every slice
+            await require_balance(session.rpc, wallets.funder,
+                                  sum(merge_needs(self._needs()).values()) + deploy_reserve,
+                                  "for the transfer workloads and the contract deployment")
 
     def _load_seconds(self) -> float:
         started, ended = self.aggregate.started_at, self.aggregate.load_ended_at

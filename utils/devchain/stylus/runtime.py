@@ -57,6 +57,11 @@ class StylusRuntime:
         self._local = threading.local()  # per-thread stack of running program frames
         self._cache: OrderedDict[bytes, CompiledProgram] = OrderedDict()
         self._cache_size = cache_size
+        #: activation checks done, by (wasm, page limit): a pure function of both, and the
+        #: slowest step of an activation (a Python walk of every code body, 0.1-0.2 s for the
+        #: dApp programs), asked for by the simulation, the estimate, the transaction and the
+        #: first compilation of each program
+        self._checked: OrderedDict[tuple[bytes, int], ProgramInfo] = OrderedDict()
         self._pages: weakref.WeakKeyDictionary[Any, PageTracker] = weakref.WeakKeyDictionary()
         self.compilations = 0
         for name, impl in HOSTIO_IMPLS.items():
@@ -94,8 +99,15 @@ class StylusRuntime:
         return any(frame.address == address for frame in self._frames)
 
     def check(self, wasm: bytes, page_limit: int = PAGE_LIMIT) -> ProgramInfo:
-        """Activation checks; raises :class:`~utils.devchain.stylus.rules.StylusActivationError`."""
-        return check_program(wasm, self.engine, page_limit)
+        """Activation checks; raises :class:`~utils.devchain.stylus.rules.StylusActivationError`
+        (a refusal is not remembered: it is checked again next time)."""
+        key = (wasm, page_limit)
+        info = self._checked.get(key)
+        if info is None:
+            info = self._checked[key] = check_program(wasm, self.engine, page_limit)
+            if len(self._checked) > self._cache_size:
+                self._checked.popitem(last=False)
+        return info
 
     def compiled(self, codehash: bytes, wasm: Callable[[], bytes]) -> CompiledProgram:
         """The compiled program for ``codehash``, building it from ``wasm()`` on a miss."""
