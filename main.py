@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import importlib
 import logging
+import os
 import sys
 import threading
 from pathlib import Path
@@ -177,9 +178,13 @@ def run_benchmark(argv: list[str]) -> int:
 
     run_id = new_run_id()
     run = Run(settings, run_id=run_id, run_dir=settings.out / run_id)
-    if chain is not None:
-        run.launch = lambda _settings: chain
-    return execute(run, args.log_level)
+    if chain is None:
+        return execute(run, args.log_level)
+    run.launch = lambda _settings: chain
+    try:
+        return execute(run, args.log_level)
+    finally:
+        chain.stop()  # idempotent: the run stops it, unless it ended before taking it
 
 
 def start_chain_while_importing(settings: Any) -> Any:
@@ -279,5 +284,15 @@ def main(argv: list[str] | None = None) -> int:
     return run_benchmark(argv)
 
 
+def exit_now(code: int) -> None:
+    """End the process once everything is written: the run's files, sinks, database and chain
+    are closed by now, and the interpreter's own teardown (freeing the heap of web3, eth-*,
+    matplotlib... objects) took 0.4-0.9 s of every run's wall time."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_now(main())
