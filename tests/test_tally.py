@@ -4,6 +4,8 @@ and through a batching hub end up with the same figures, rows and metrics, exact
 from __future__ import annotations
 
 import asyncio
+import csv
+import dataclasses
 import io
 import random
 from pathlib import Path
@@ -36,6 +38,7 @@ from utils.observe.kpi_intervals import KpiIntervalSink
 from utils.observe.metrics import PrometheusSink
 from utils.observe.stats import StatsHub
 from utils.observe.tally import Tally
+from utils.observe.tx_rows import tx_line, tx_row
 
 T0 = 1_700_000_000.0
 WORKLOADS = ("payment_app", "merchant_app", "lending_app")
@@ -182,6 +185,18 @@ async def test_a_batching_hub_gives_the_same_figures(
     assert seen == events
     assert sinks.aggregate.totals().finished < sum(isinstance(e, TxEvent) for e in events)
     assert sinks.figures(tmp_path) == one_by_one
+
+
+@pytest.mark.parametrize("error", ["", "plain", 'says "no", twice', "a,b", "line\r\nbreak",
+                                   "tab\there", "ünïcode ✓", " padded "])
+def test_a_formatted_line_is_what_csv_writes(events: list[Event], error: str) -> None:
+    txs = [dataclasses.replace(e, error=error) if e.error else e
+           for e in events if isinstance(e, TxEvent)][:300]
+    text = io.StringIO()
+    writer = csv.writer(text)
+    for e in txs:
+        writer.writerow(tx_row(e))
+    assert "".join(map(tx_line, txs)) == text.getvalue()
 
 
 def test_a_tally_survives_its_wire_form(events: list[Event]) -> None:

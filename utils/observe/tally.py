@@ -16,8 +16,6 @@ Over a pipe a tally travels as :meth:`to_wire` (plain tuples, dicts and numbers 
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,7 +24,7 @@ from utils.observe.aggregate import LATE_AFTER_SECONDS
 from utils.observe.buckets import LAG_BUCKETS, RPC_BUCKETS, TX_LATENCY_BUCKETS, bucket_of
 from utils.observe.events import Event, FiringEvent, Outcome, RpcEvent, TxEvent, TxSentEvent
 from utils.observe.histogram import Histogram
-from utils.observe.tx_rows import tx_row
+from utils.observe.tx_rows import tx_line
 
 #: the event types a tally counts; every other event travels (and is emitted) as itself
 TALLIED: frozenset[type[Any]] = frozenset({TxEvent, TxSentEvent, FiringEvent, RpcEvent})
@@ -83,9 +81,8 @@ class Tally:
         self.refusals: dict[int, list[int]] = {}
         self.last_refusal = ""  # the error of the last rejected transaction
         self.csv_rows = 0
-        self._csv = io.StringIO()
-        self._writer = csv.writer(self._csv)
-        self._csv_text: str | None = None
+        self._lines: list[str] = []
+        self._csv_text = ""
         self._add: dict[type[Any], Callable[[Any], None]] = {
             TxEvent: self._tx, TxSentEvent: self._sent, FiringEvent: self._firing,
             RpcEvent: self._rpc,
@@ -102,7 +99,10 @@ class Tally:
     @property
     def csv_text(self) -> str:
         """tx_metrics.csv rows of the tallied transactions, formatted (``csv`` dialect)."""
-        return self._csv.getvalue() if self._csv_text is None else self._csv_text
+        if self._lines:
+            self._csv_text += "".join(self._lines)
+            self._lines = []
+        return self._csv_text
 
     def _tx(self, e: TxEvent) -> None:
         cell = self.tx.get(e.workload)
@@ -136,7 +136,7 @@ class Tally:
         if e.outcome is Outcome.REJECTED:
             counts[1] += 1
             self.last_refusal = e.error
-        self._writer.writerow(tx_row(e))
+        self._lines.append(tx_line(e))
         self.csv_rows += 1
 
     def _sent(self, e: TxSentEvent) -> None:

@@ -13,6 +13,9 @@ from typing import Any
 
 from utils.observe.events import TxEvent
 
+#: characters that make the ``csv`` module (excel dialect, minimal quoting) quote a field
+_SPECIAL = frozenset(',"\r\n')
+
 TX_COLUMNS: tuple[str, ...] = (
     # the original system's columns, in its order
     "timestamp", "module", "tx_hash", "status", "gas_used", "latency_sec", "error",
@@ -45,3 +48,24 @@ def tx_row(e: TxEvent) -> list[Any]:
         "" if e.nonce is None else e.nonce, e.workload, e.operation, e.l1_gas_used,
         e.effective_gas_price, e.fee_wei,
     ]  # fmt: skip
+
+
+def _field(text: str) -> str:
+    """A text field as ``csv.writer`` writes it (quoted only when it must be)."""
+    if _SPECIAL.isdisjoint(text):
+        return text
+    return '"' + text.replace('"', '""') + '"'
+
+
+def tx_line(e: TxEvent) -> str:
+    """:func:`tx_row` as the CSV line ``csv.writer`` would write (``\\r\\n`` ended), built
+    without it: a worker formats a line per transaction (the test compares both)."""
+    block = "" if e.block_number is None else str(e.block_number)
+    nonce = "" if e.nonce is None else str(e.nonce)
+    sent = "" if e.sent_at is None else f"{e.sent_at:.3f}"
+    included = "" if e.block_number is None else f"{e.finished_at:.3f}"
+    return (f"{iso_utc(e.finished_at)},{_field(e.module)},{_field(e.tx_hash)},"
+            f"{e.outcome.value},{e.gas_used},{e.latency:.9f},{_field(one_line(e.error))},"
+            f"{e.intended_at:.3f},{sent},{included},{block},{_field(e.sender)},{nonce},"
+            f"{_field(e.workload)},{_field(e.operation)},{e.l1_gas_used},"
+            f"{e.effective_gas_price},{e.gas_used * e.effective_gas_price}\r\n")
