@@ -145,6 +145,12 @@ def main() -> int:
           f"median of pair ratios {statistics.median(pairs):.2f}, ratio of medians "
           f"{median_n / median_1 if median_1 else 0.0:.2f} (goal >= 1.6 on 2 cores; cores "
           f"here: {os.cpu_count()}; load avg now {os.getloadavg()[0]:.2f})")
+    shares = [c for r in results if r["workers"] == args.workers for c in r["worker_cpu"]]
+    parents = [r["parent_cpu"] for r in results if r["workers"] == args.workers]
+    if shares:
+        print(f"{args.workers} workers: median worker CPU {statistics.median(shares):.0%} of a "
+              f"core, median parent CPU {statistics.median(parents):.0%} (a worker well below "
+              "~90 % while the parent is idle means the cores were busy with other work)")
     return 0
 
 
