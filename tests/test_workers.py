@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import subprocess
+import sys
 import time
 import typing
 from collections import Counter
@@ -209,3 +210,24 @@ def wait_for_worker(out: Path, proc: subprocess.Popen[str], index: int) -> int:
             return int(found[1])
         time.sleep(0.2)
     raise AssertionError("worker never started")
+
+
+def test_the_collector_tuned_for_the_load_still_frees_cycles() -> None:
+    code = """
+import gc, sys, weakref
+from utils.load.gc_tuning import LOAD_THRESHOLDS, tune_for_load
+kept = [object() for _ in range(1000)]
+tune_for_load()
+assert gc.get_threshold() == LOAD_THRESHOLDS and gc.get_freeze_count() >= 1000
+class Node:
+    pass
+first = Node(); first.me = first; ref = weakref.ref(first); del first
+for _ in range(2 * LOAD_THRESHOLDS[0]):
+    node = Node(); node.me = node
+assert ref() is None, "a cycle made under load was never collected"
+print("ok", gc.get_stats()[0]["collections"])
+"""
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=60, cwd=Path(__file__).resolve().parent.parent)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("ok ")

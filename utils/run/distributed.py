@@ -22,6 +22,7 @@ from utils.chain.session import ChainSession
 from utils.chain.tx_engine import TxEngine
 from utils.chain.wallets import WalletPool
 from utils.errors import ConfigError
+from utils.load.gc_tuning import tune_for_load
 from utils.load.shards import Slice, parse_shard, pool_counts, slice_pool
 from utils.load.start_barrier import await_start, barrier_address, publish_start
 from utils.load.workers import WorkerPool
@@ -128,7 +129,8 @@ class Distribution:
 
     async def synchronise_start(self, session: ChainSession, wallets: WalletPool, seed: int,
                                 now: Callable[[], float]) -> float:
-        """The moment every slice starts firing; workers are told it."""
+        """The moment every slice starts firing; workers are told it. The last step before
+        the load: this process's collector is tuned for it here (workers tune their own)."""
         if self.part.whole:
             start_at = now()
         else:
@@ -145,6 +147,7 @@ class Distribution:
         self.start_at = start_at
         if self.pool is not None:
             await self.pool.go(start_at)
+        tune_for_load()
         return start_at
 
     async def stop_workers(self) -> None:

@@ -29,6 +29,7 @@ from utils.chain.tx_engine import TxEngine
 from utils.chain.wallets import WalletPool
 from utils.clock import Clock
 from utils.load.event_stream import EventWriter
+from utils.load.gc_tuning import tune_for_load
 from utils.load.scheduler import Scheduler
 from utils.load.shards import Slice, slice_pool
 from utils.load.workload import Workload
@@ -101,6 +102,7 @@ class Worker:
             self.writer.send("ready", {"pid": os.getpid()})
             await self.go.wait()
             await wait_event(self.stop, max(0.0, self.start_at - self.clock.now()))
+            tune_for_load()
             cpu_at_start = time.process_time()
             scheduler = Scheduler(self.hub, self.clock, arrival=c["arrival"],
                                   seed=rng.randrange(2**32), report_targets=False)
