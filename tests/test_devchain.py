@@ -442,6 +442,7 @@ from pathlib import Path
 from utils.devchain import DevChain
 chain = DevChain.start(log_path=Path(sys.argv[2]))
 print(json.dumps({{"pid": chain.pid}}), flush=True)
+sys.stdin.readline()  # the test has seen the child alive: go on
 mode = sys.argv[1]
 if mode == "raise":
     raise RuntimeError("boom")
@@ -475,14 +476,17 @@ def test_child_dies_with_parent(
     script = PARENT_SCRIPT.format(root=str(PROJECT_ROOT))
     parent = subprocess.Popen(
         [sys.executable, "-c", script, mode, str(tmp_path / "chain.log")],
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
     )
     try:
-        assert parent.stdout is not None
+        assert parent.stdout is not None and parent.stdin is not None
         child_pid = json.loads(parent.stdout.readline())["pid"]
         assert not _gone(child_pid)
+        parent.stdin.write("go\n")
+        parent.stdin.flush()
         if parent_signal is not None:
             parent.send_signal(parent_signal)
         parent.wait(timeout=15)

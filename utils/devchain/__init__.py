@@ -4,9 +4,24 @@ and `utils.chain.stylus_code` (the Stylus format it implements); nothing in `uti
 it: a run hands `utils.devchain.launch.launch_embedded` to the chain session.
 
 :class:`DevChain` (in :mod:`utils.devchain.chain`) starts and stops it;
-``python -m utils.devchain --help`` runs it alone.
+``python -m utils.devchain --help`` runs it alone. ``DevChain`` is imported on first use, so
+that importing a light module of the room (:mod:`utils.devchain.prestart`) does not import
+eth-account (about 0.5-1 s).
 """
 
-from utils.devchain.chain import DevChain
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from utils.devchain.chain import DevChain
 
 __all__ = ["DevChain"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "DevChain":
+        from utils.devchain.chain import DevChain
+
+        return DevChain
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

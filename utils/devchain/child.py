@@ -65,8 +65,9 @@ def vm_configuration(stylus: bool) -> VmConfiguration | None:
     return configuration
 
 
-def read_handshake(fd: int) -> tuple[bytes, int]:
-    """Funder key and parent pid from the parent's first stdin line (read unbuffered)."""
+def read_handshake(fd: int) -> tuple[bytes, int, list[str]]:
+    """Funder key, parent pid and more command-line options (those of a child spawned before
+    they were known; none otherwise) from the parent's first stdin line (read unbuffered)."""
     line = b""
     while not line.endswith(b"\n"):
         byte = os.read(fd, 1)
@@ -75,8 +76,9 @@ def read_handshake(fd: int) -> tuple[bytes, int]:
         line += byte
     try:
         message = json.loads(line)
-        return bytes.fromhex(message["funder_key"]), int(message["parent_pid"])
-    except (ValueError, KeyError, TypeError) as exc:
+        options = [str(a) for a in message.get("argv", [])]
+        return bytes.fromhex(message["funder_key"]), int(message["parent_pid"]), options
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
         raise DevChainError("malformed handshake on stdin (expected one JSON line)") from exc
 
 
@@ -169,9 +171,10 @@ async def _serve_until_stopped(
     logger.info("dev chain stopped at block %s", node.head().block_number)
 
 
-def start_managed() -> bytes:
-    """In a managed child: ignore SIGINT, read the handshake, arm the parent-death signal."""
+def start_managed() -> tuple[bytes, list[str]]:
+    """In a managed child: ignore SIGINT, read the handshake, arm the parent-death signal;
+    the funder key and the options the handshake adds."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    key, parent_pid = read_handshake(sys.stdin.fileno())
+    key, parent_pid, options = read_handshake(sys.stdin.fileno())
     die_with_parent(parent_pid)
-    return key
+    return key, options

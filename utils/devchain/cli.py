@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import importlib
 import logging
 import os
 import secrets
 import signal
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from utils.devchain.chain import (
     DEFAULT_BLOCK_TIME,
@@ -24,6 +26,9 @@ from utils.devchain.retention import (
     Retention,
 )
 from utils.errors import DevChainError
+
+if TYPE_CHECKING:
+    from utils.devchain.child import ChainOptions
 
 logger = logging.getLogger(__name__)
 
@@ -120,6 +125,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="internal, used by utils.devchain.DevChain: read the funder key "
         "from stdin, ignore SIGINT, exit when the parent process exits",
     )
+    parser.add_argument(
+        "--prestarted",
+        action="store_true",
+        help="internal, with --managed (utils.devchain.prestart): spawned before its options "
+        "were known; they come with the funder key on stdin, the Stylus host imports meanwhile",
+    )
     return parser
 
 
@@ -149,20 +160,10 @@ def standalone_funder_key(key_file: Path) -> tuple[bytes, str]:
     return key, f"generated, written to {key_file} (mode 0600)"
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
-    if args.managed:
-        signal.signal(signal.SIGINT, signal.SIG_IGN)  # before the slow imports below
-    logging.basicConfig(
-        level=args.log_level,
-        stream=sys.stderr,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
-    from eth_account import Account
+def chain_options(args: argparse.Namespace) -> ChainOptions:
+    from utils.devchain.child import ChainOptions
 
-    from utils.devchain.child import ChainOptions, run, start_managed
-
-    options = ChainOptions(
+    return ChainOptions(
         host=args.host,
         port=args.port,
         block_time=args.block_time,
@@ -173,13 +174,34 @@ def main(argv: list[str] | None = None) -> int:
         l1_base_fee_wei=args.l1_base_fee_wei,
         retention=Retention(args.history_blocks, args.state_blocks, args.state_cache_mb),
     )
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.managed:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # before the slow imports below
+    logging.basicConfig(
+        level=args.log_level,
+        stream=sys.stderr,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    from eth_account import Account
+
+    from utils.devchain.child import run, start_managed
+
+    if args.prestarted:  # most runs want Stylus: its host imports while the options come
+        importlib.import_module("utils.devchain.stylus.host")
     try:
         if args.managed:
-            key = start_managed()
+            key, more = start_managed()
+            if more:  # a child spawned before its options were known: they came just now
+                args = build_parser().parse_args([*argv, *more])
+                logging.getLogger().setLevel(args.log_level)
         else:
             key, origin = standalone_funder_key(args.funder_key_file)
             print(f"funder address: {Account.from_key(key).address} (key: {origin})", flush=True)
-        return run(options, key, managed=args.managed)
+        return run(chain_options(args), key, managed=args.managed)
     except (DevChainError, OSError) as exc:  # OSError: the port cannot be bound
         logger.error("dev chain failed: %s", exc)
         return 2

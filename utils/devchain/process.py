@@ -60,9 +60,16 @@ def spawn(argv: list[str], log_path: Path) -> subprocess.Popen[bytes]:
         )
 
 
-def send_handshake(process: subprocess.Popen[bytes], key: bytes) -> None:
+def send_handshake(
+    process: subprocess.Popen[bytes], key: bytes, options: list[str] | None = None
+) -> None:
+    """The funder key, this pid and (for a child spawned before they were known) its
+    command-line ``options``, as one JSON line on the child's stdin."""
     assert process.stdin is not None
-    message = json.dumps({"funder_key": key.hex(), "parent_pid": os.getpid()})
+    body: dict[str, Any] = {"funder_key": key.hex(), "parent_pid": os.getpid()}
+    if options is not None:
+        body["argv"] = options
+    message = json.dumps(body)
     try:
         process.stdin.write(message.encode() + b"\n")
         process.stdin.flush()
