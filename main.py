@@ -19,19 +19,21 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+# light imports only: the chain's child is spawned before the heavy ones (pydantic, web3...)
 from utils.errors import ConfigError, KcStressError
-from utils.load.profiles import apply_profiles, cli_profiles
 from utils.run.log_setup import FILE_ONLY, RunLog, setup_logging
 from utils.run.run_dir import new_run_id
-from utils.settings import RATE_FIELDS, environment_names, load_settings, parse_rate
 
 if TYPE_CHECKING:
+    from utils.devchain.prestart import PrestartedChain
     from utils.run.run import Run
 
 EXIT_CONFIG = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from utils.settings import RATE_FIELDS, environment_names
+
     p = argparse.ArgumentParser(
         prog="python main.py",
         description="Drive payment, merchant, lending and IoT-data workloads at chosen rates "
@@ -123,6 +125,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from utils.settings import RATE_FIELDS, parse_rate
+
     values: dict[str, Any] = {
         key: getattr(args, key)
         for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
@@ -162,6 +166,22 @@ def execute(run: Run, log_level: str) -> int:
 
 
 def run_benchmark(argv: list[str]) -> int:
+    chain = prestart_chain(argv)  # first thing: it imports while this process does
+    importer = threading.Thread(target=importlib.import_module, args=("utils.run.run",),
+                                name="import-run", daemon=True)
+    importer.start()
+    try:
+        return benchmark(argv, chain, importer)
+    finally:
+        if chain is not None:
+            chain.cancel()  # a no-op once the run took it
+
+
+def benchmark(argv: list[str], prestarted: PrestartedChain | None,
+              importer: threading.Thread) -> int:
+    from utils.load.profiles import apply_profiles, cli_profiles
+    from utils.settings import load_settings
+
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(cli_settings(args), args.scenario)
@@ -170,10 +190,12 @@ def run_benchmark(argv: list[str]) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
     try:
-        chain = start_chain_while_importing(settings)
+        chain = start_chain(settings, prestarted)
     except KcStressError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    finally:
+        importer.join()
     from utils.run.run import Run
 
     run_id = new_run_id()
@@ -187,21 +209,37 @@ def run_benchmark(argv: list[str]) -> int:
         chain.stop()  # idempotent: the run stops it, unless it ended before taking it
 
 
-def start_chain_while_importing(settings: Any) -> Any:
-    """Start-up: the local chain's child boots (about 2 s) while the run's modules import
-    (about 1 s) in a thread; None with --rpc-url. Started from this, the main, thread: the
-    child's PR_SET_PDEATHSIG is tied to the thread that starts it."""
-    importer = threading.Thread(target=importlib.import_module, args=("utils.run.run",),
-                                name="import-run", daemon=True)
-    importer.start()
-    try:
-        if settings.rpc_url:
-            return None
-        from utils.devchain.launch import launch_embedded
+def prestart_chain(argv: list[str]) -> PrestartedChain | None:
+    """Start-up: spawn the embedded chain's child before anything heavy is imported (it boots
+    in 1-2 s, as long as this process' own imports), unless the command line or the
+    environment already says it is not wanted; the settings decide later (a scenario file
+    may still say --rpc-url: the child is then stopped unused)."""
+    flags = [a.split("=")[0] for a in argv]
+    chain = argv[flags.index("--chain") + 1:][:1] if "--chain" in argv else []
+    chain += [a.split("=", 1)[1] for a in argv if a.startswith("--chain=")]
+    chain.append(os.environ.get("KCSTRESS_CHAIN") or "embedded")
+    if {"-h", "--help", "--rpc-url"} & set(flags) or os.environ.get("RPC_HTTP_URL") or \
+            chain[0] != "embedded":
+        return None
+    from utils.devchain.prestart import PrestartedChain
 
-        return launch_embedded(settings)
-    finally:
-        importer.join()
+    return PrestartedChain.spawn()
+
+
+def start_chain(settings: Any, prestarted: PrestartedChain | None) -> Any:
+    """The local chain the run wants (None with --rpc-url): the prestarted child given its
+    options, else one started now. From this, the main, thread: the child's PR_SET_PDEATHSIG
+    is tied to the thread that starts it."""
+    wanted = not settings.rpc_url and settings.chain == "embedded"
+    if prestarted is not None and wanted:
+        return prestarted.start(settings)
+    if prestarted is not None:
+        prestarted.cancel()
+    if settings.rpc_url:
+        return None
+    from utils.devchain.launch import launch_embedded
+
+    return launch_embedded(settings)
 
 
 def run_capacity(argv: list[str]) -> int:
