@@ -11,8 +11,10 @@ addresses) goes through a private engine: it is not measured.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +22,7 @@ from contracts.books import Books, Discrepancy, check_books
 from contracts.pool_lending import PoolBook, PoolLendingWorkload
 from contracts.token_payments import PaymentLedger, SettlementWorkload, TokenPaymentWorkload
 from stylus_contracts.dapps import MAX_UINT256, call_data
+from utils.aio import all_or_cancel
 from utils.chain.dapp_deploy import (
     SETUP_GAS,
     DAppContracts,
@@ -90,38 +93,42 @@ class DAppParts:
         roles = ("user", "merchant", "lender", "borrower")
         return {w.address: 2 * SETUP_GAS * max_fee for r in roles for w in self.wallets.role(r)}
 
-    def _steps(self) -> tuple[list[SetupStep], list[SetupStep]]:
+    def _steps(self) -> tuple[list[SetupStep], list[SetupStep], list[SetupStep]]:
+        """The funder's mints; the wallets' approvals and settlement addresses; the lenders'
+        deposits."""
         c, pool = self.contracts, self.wallets
         funder = pool.funder
         mints = [(w, USER_TOKENS) for w in pool.role("user")]
         mints += [(w, BORROWER_TOKENS) for w in pool.role("borrower")]
         mints += [(w, LENDER_TOKENS) for w in pool.role("lender")]
-        first = [SetupStep(funder, c.token, call_data("mint(address,uint256)", w.address, n),
-                           "mint") for w, n in mints]
+        minting = [SetupStep(funder, c.token, call_data("mint(address,uint256)", w.address, n),
+                             "mint") for w, n in mints]
         approvals = [(w, c.router) for w in pool.role("user")]
         approvals += [(w, c.pool) for w in (*pool.role("borrower"), *pool.role("lender"))]
-        first += [SetupStep(w, c.token, call_data("approve(address,uint256)", to, MAX_UINT256),
-                            "approve") for w, to in approvals]
+        own = [SetupStep(w, c.token, call_data("approve(address,uint256)", to, MAX_UINT256),
+                         "approve") for w, to in approvals]
         settlement = pool.role("settlement")[0].address
-        first += [SetupStep(w, c.router, call_data("setSettlementAddress(address)", settlement),
-                            "settlement address") for w in pool.role("merchant")]
+        own += [SetupStep(w, c.router, call_data("setSettlementAddress(address)", settlement),
+                          "settlement address") for w in pool.role("merchant")]
         deposits = [SetupStep(w, c.pool, call_data("deposit(uint256)", LENDER_DEPOSIT),
                               "deposit") for w in pool.role("lender")]
         self.minted = sum(n for _w, n in mints)
-        return first, deposits
+        return minting, own, deposits
 
-    async def set_up(self, session: ChainSession) -> None:
-        """Mint, approve, settlement addresses, then the lenders' deposits."""
-        first, deposits = self._steps()
-        async with TxEngine(session.rpc, StatsHub(), session.clock, session.fees,
-                            session.info.chain_id) as engine:
-            await run_setup(engine, first)
-            await run_setup(engine, deposits)
+    async def set_up(self, session: ChainSession, engine: TxEngine,
+                     funding: Awaitable[object]) -> None:
+        """Mint, approve, settlement addresses, then the lenders' deposits, through the
+        set-up ``engine``: the funder's mints go beside its top-ups of the wallets
+        (``funding``); once both are in, every wallet's own calls go in one burst (a lender's
+        approval and deposit in nonce order: the deposit runs after the approval)."""
+        minting, own, deposits = self._steps()
+        minted = asyncio.ensure_future(run_setup(engine, minting))
+        funded = asyncio.ensure_future(funding)
+        await all_or_cancel(minted, funded)
+        await run_setup(engine, own + deposits)
         self.book.deposits = LENDER_DEPOSIT * len(deposits)
         self.first_block = hex_int(await session.rpc.call("eth_blockNumber")) + 1
-        log.info("dApp set-up done: %d mints, %d deposits", len(self.wallets.role("user")) +
-                 len(self.wallets.role("borrower")) + len(self.wallets.role("lender")),
-                 len(deposits))
+        log.info("dApp set-up done: %d mints, %d deposits", len(minting), len(deposits))
 
     def holders(self) -> list[str]:
         roles = ("user", "merchant", "settlement", "lender", "borrower")

@@ -2,7 +2,9 @@
 
 ``Run`` owns every resource of a run (chain, RPC connection, engine, lcore
 node, sinks, server) through one AsyncExitStack, so each is closed on every
-path: normal end, SIGINT/SIGTERM, or an error.
+path: normal end, SIGINT/SIGTERM, or an error. Its set-up (wallets, contracts,
+funding) is :class:`~utils.run.run_setup.RunSetup`, its end (verdict, summary
+parts, final lines) :class:`~utils.run.run_end.RunEnd`.
 """
 
 from __future__ import annotations
@@ -19,47 +21,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
-from contracts.lending import LendingWorkload
-from contracts.transfers import merchant_workload, payment_workload
-from lcore_node.binding import bound_processor
-from lcore_node.config import NodeConfig
-from utils.aio import all_or_cancel, wait_event
+from utils.aio import wait_event
 from utils.chain.connect import LocalLauncher
-from utils.chain.funding import merge_needs, require_balance, top_up
-from utils.chain.processor import Processor
 from utils.chain.session import ChainSession, open_session
 from utils.chain.wallets import WalletPool
 from utils.clock import Clock
 from utils.devchain.launch import launch_embedded
-from utils.errors import KcStressError
 from utils.iot.verify import VerifyCounts, verify_records
 from utils.load.profiles import rate_profiles
 from utils.load.scheduler import Scheduler
 from utils.load.workload import Workload
 from utils.observe.aggregate import RunAggregate
 from utils.observe.goodput import Goodput
-from utils.observe.kpis import iot_costs_per_record
 from utils.observe.selfwatch import SelfWatch
 from utils.observe.stats import StatsHub
-from utils.report.final_table import render, verdict
+from utils.report.html import preload_plots
 from utils.run.chain_watch import REASON as CHAIN_LOST
 from utils.run.chain_watch import ChainLossWatch
-from utils.run.dapp_half import DEPLOY_GAS_RESERVE as DAPP_DEPLOY_GAS_RESERVE
-from utils.run.dapp_half import DAppParts, choose_flavour, open_dapps
+from utils.run.dapp_half import DAppParts
 from utils.run.distributed import Distribution, sleep_until
-from utils.run.iot_half import IotParts, iot_enabled, node_config, open_iot
+from utils.run.iot_half import IotParts, iot_enabled, open_iot
 from utils.run.outputs import RunOutputs
 from utils.run.run_dir import check_out_dir, make_run_dir
+from utils.run.run_end import EXIT_CONFIG, EXIT_MET, EXIT_MISSED, RunEnd
+from utils.run.run_setup import RunSetup
 from utils.settings import NON_TX_WORKLOADS, Settings
 
 log = logging.getLogger(__name__)
 
-EXIT_MET, EXIT_MISSED, EXIT_CONFIG = 0, 1, 2
-DEPLOY_GAS_RESERVE = 3_000_000  # MVPIoTProcessor deployment (+ Stylus activation) at most
+__all__ = ["EXIT_CONFIG", "EXIT_MET", "EXIT_MISSED", "Run"]
 
 
 @dataclass
-class Run:
+class Run(RunSetup, RunEnd):
     settings: Settings
     run_id: str
     run_dir: Path
@@ -128,6 +122,7 @@ class Run:
         """Chain, outputs, wallets, workloads, IoT node and funding."""
         self.outputs.health.phase = "setup"
         self.dist.check(iot_enabled(self.settings))
+        plots = preload_plots()  # while the set-up waits on the chain
         self.session = session = await open_session(self.settings, self.hub, self.clock, stack,
                                                     self.launch)
         self.outputs.health.follower = session.engine.follower
@@ -144,128 +139,14 @@ class Run:
                                       config, processor, self.dist.device_seed(self.seed), stack)
             self.workloads += [self.iot.registration, self.iot.submission]
         self.wallets = wallets
-        if self.dist.funds:
-            await self._fund(session, wallets)
-        if self.dapps is not None:  # mint, approve, deposit: after the wallets have gas
-            await self.dapps.set_up(session)
-
-    async def _iot_preflight(
-        self, session: ChainSession
-    ) -> tuple[Processor | None, NodeConfig | None]:
-        """The lcore node's environment and the contract its database commits to."""
-        if not iot_enabled(self.settings):
-            return None, None
-        config = node_config(self.settings, self.run_dir)  # its environment checked here
-        if self.settings.lcore_node_url:
-            return None, config
-        return await bound_processor(session, self.settings, config.db_path), config
+        await self._fund_and_set_up(session, wallets)
+        await asyncio.to_thread(plots.join)  # done by now: nothing imports during the load
 
     def _make_run_dir(self) -> None:
         make_run_dir(self.run_dir.parent, self.run_id)
         if self.on_run_dir is not None:
             self.on_run_dir(self.run_dir)
         log.info("run %s writing to %s", self.run_id, self.run_dir)
-
-    def _wallets(self, session: ChainSession) -> WalletPool:
-        s = self.settings
-        self.wallet_counts = self.dist.counts({
-            "user": s.users, "merchant": s.merchants, "settlement": 1,
-            "lender": s.lenders, "borrower": s.borrowers, "committer": s.committers,
-        })
-        return WalletPool.derive(session.info.funder_key, self.seed, self.wallet_counts)
-
-    async def _contracts(
-        self, session: ChainSession, wallets: WalletPool
-    ) -> tuple[Processor | None, NodeConfig | None]:
-        """The workloads and their contracts: the dApp contracts (``--dapp stylus|evm``) and
-        the MVPIoTProcessor deploy together, their transactions sharing blocks, once the
-        funder is known to afford them; then: can it pay for the load too?"""
-        flavour = await choose_flavour(self.settings, session)
-        iot_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
-            self.settings) else 0
-        if flavour == "transfers":
-            self.workloads = self._transfer_workloads(session, wallets)
-            await self._require_funds(session, wallets, iot_reserve)
-            return await self._iot_preflight(session)
-        await require_balance(session.rpc, wallets.funder,
-                              DAPP_DEPLOY_GAS_RESERVE * session.fees.max_fee + iot_reserve,
-                              f"for deploying the dApp contracts ({flavour})"
-                              + (" and the MVPIoTProcessor" if iot_reserve else ""))
-        dapps = asyncio.ensure_future(open_dapps(
-            self.settings, session, wallets, self.goodput, self.hub,
-            random.Random(self.rng.random()), flavour))
-        preflight = asyncio.ensure_future(self._iot_preflight(session))
-        await all_or_cancel(dapps, preflight)
-        self.dapps = dapps.result()
-        self.workloads = list(self.dapps.workloads)
-        await self._require_funds(session, wallets, 0)
-        return preflight.result()
-
-    async def _require_funds(self, session: ChainSession, wallets: WalletPool,
-                             deploy_reserve: int) -> None:
-        """Before spending on a contract deployment: can the funder pay for the load?"""
-        if self.dist.funds:  # shard 0 (or the whole run) funds every slice
-            await require_balance(session.rpc, wallets.funder,
-                                  sum(merge_needs(self._needs()).values()) + deploy_reserve,
-                                  "for the transfer workloads and the contract deployment")
-
-    def _load_seconds(self) -> float:
-        started, ended = self.aggregate.started_at, self.aggregate.load_ended_at
-        return max(0.0, ended - started) if started is not None and ended is not None else 0.0
-
-    def _transfer_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
-        engine, rng = session.engine, self.rng
-        return [
-            payment_workload(engine, wallets.role("user"), wallets.role("merchant"),
-                             random.Random(rng.random())),
-            merchant_workload(engine, wallets.role("merchant"), wallets.role("settlement")[0],
-                              random.Random(rng.random())),
-            LendingWorkload(engine, wallets.role("lender"), wallets.role("borrower"),
-                            random.Random(rng.random())),
-        ]
-
-    def _steps_to_fund(self, rate: float) -> float:
-        """Steps a workload may take before the next top-up: the whole run, or one
-        funding horizon for a run without an end (then :meth:`_refill` tops up)."""
-        horizon = self.settings.duration or self.settings.funding_horizon
-        return rate * horizon * 1.2 + 10 if rate > 0 else 0
-
-    def _needs(self) -> list[dict[str, int]]:
-        rates = self.settings.rates()
-        return [w.funding_needs(self._steps_to_fund(rates.get(w.name, 0)))
-                for w in self.workloads if rates.get(w.name, 0) > 0]
-
-    async def _fund(self, session: ChainSession, wallets: WalletPool) -> None:
-        parts = self._needs()
-        if self.dapps is not None:
-            parts.append(self.dapps.setup_needs(session.fees.max_fee))
-        if self.iot is not None and self.iot.committer is not None:
-            commits = self._steps_to_fund(self.settings.iot_data_submission_rate)
-            own = self.iot.committer.funding_needs(commits)
-            parts.append(own)
-            if not self.dist.part.whole:  # every shard's committers, as much as this one's
-                parts.append({w.address: max(own.values(), default=0)
-                              for w in wallets.role("committer")})
-        # set-up transactions are not part of the measurement: a private hub
-        from utils.chain.tx_engine import TxEngine
-
-        async with TxEngine(session.rpc, StatsHub(), self.clock, session.fees,
-                            session.info.chain_id) as funding:
-            await top_up(funding, session.rpc, wallets.funder, merge_needs(parts))
-
-    async def _refill(self, session: ChainSession) -> None:
-        """A run without an end outlives its first funding (one funding horizon): top the
-        wallets up again every half horizon while the load runs."""
-        every = self.settings.funding_horizon / 2
-        while True:
-            await wait_event(self.stop, every)
-            if self.stop.is_set():
-                return
-            try:
-                assert self.wallets is not None
-                await self._fund(session, self.wallets)
-            except KcStressError as exc:  # the load goes on; its failures are counted
-                log.error("topping up the wallets failed: %s", exc)
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -359,95 +240,3 @@ class Run:
             return
         self.verified = await verify_records(self.iot.node, on_chain=True)
         log.info("%s", self.verified.line())
-
-    def _finish(self) -> int:
-        reasons = list(verdict(self.outputs.kpis()).reasons)
-        if self.dist.failure:
-            reasons.insert(0, self.dist.failure)
-        if self._chain_lost():
-            assert self.chain_watch is not None
-            reasons.insert(0, f"{CHAIN_LOST} ({self.chain_watch.detail})")
-        if self.verified is not None and not self.verified.passed:
-            reasons.append(self.verified.line())
-        if self.dapps is not None and self.dapps.discrepancies:
-            reasons.append(f"books do not balance ({len(self.dapps.discrepancies)} "
-                           "discrepancies)")
-        self.outputs.health.phase = "done"
-        extra = self._summary_extra()
-        self.outputs.finish(
-            chain_id=self.session.info.chain_id if self.session else None, seed=self.seed,
-            extra=extra, exit_reason="; ".join(reasons) or "targets met",
-        )
-        print(render(self.aggregate), file=self.out)
-        for line in self._extra_lines(extra):
-            print(line, file=self.out)
-        status = "met" if not reasons else "NOT met: " + "; ".join(reasons)
-        print(f"run {self.run_id}: targets {status}", file=self.out)
-        print(f"results in {self.run_dir}", file=self.out)
-        return EXIT_MISSED if reasons else EXIT_MET
-
-    def _chain_lost(self) -> bool:
-        return self.chain_watch is not None and self.chain_watch.lost
-
-    def _lending(self) -> LendingWorkload | None:
-        return next((w for w in self.workloads if isinstance(w, LendingWorkload)), None)
-
-    def _summary_extra(self) -> dict[str, Any]:
-        extra: dict[str, Any] = {"generator": self.selfwatch.summary(
-            self.aggregate.totals().lag.percentile(0.99) if self.aggregate.totals().fired
-            else None), **self.dist.summary()}
-        if self.session is not None:
-            extra["chain"] = {"embedded": self.session.info.embedded,
-                              "client": self.session.info.client_version,
-                              "nonce_resyncs": self.session.engine.nonce_resyncs}
-        if (lending := self._lending()) is not None:
-            extra["loan_book"] = lending.book.summary()
-        if self.iot is not None:
-            pipeline = self.aggregate.workloads.get("data_pipeline")
-            commits = pipeline.successes if pipeline else 0
-            if self.settings.iot_commit == "batch":  # records committed, not transactions
-                commits = self.aggregate.iot_ops[("submit", "commit", True)]
-            processor = self.iot.processor
-            extra["contract"] = None if processor is None else {
-                "address": processor.address, "flavour": processor.flavour,
-                "deploy_gas": processor.deploy_gas,
-            }
-            extra["iot"] = {
-                "gas_per_record": round(pipeline.gas_used / commits) if pipeline and commits
-                else None,
-                "commit_mode": self.settings.iot_commit,
-                "costs_per_record": iot_costs_per_record(self.aggregate, pipeline),
-                "submissions_skipped_no_device": self.iot.submission.skipped,
-                "verify": self.verified.as_dict() if self.verified else None,
-            }
-        extra["dapp"] = (self.dapps.summary(self._load_seconds()) if self.dapps is not None
-                         else {"flavour": "transfers"})
-        return extra
-
-    def _generator_lines(self) -> list[str]:
-        """The final table's warning when the generator itself was saturated."""
-        gen = self.selfwatch.summary(self.aggregate.totals().lag.percentile(0.99)
-                                     if self.aggregate.totals().fired else None)
-        if not gen["generator_bound"]:
-            return []
-        return [f"WARNING: the generator was saturated ({'; '.join(gen['reasons'])}): the "
-                "rates above are what this orchestrator could drive, not the chain's limit; "
-                "use more --workers or shards (--shard I/N)"]
-
-    def _extra_lines(self, extra: dict[str, Any]) -> list[str]:
-        lines = self._generator_lines()
-        if (lending := self._lending()) is not None and lending.book.originated:
-            book = lending.book.summary()
-            lines.append(f"loan book: {book['originated']} originated, {book['repaid']} repaid, "
-                         f"{book['open']} open; origination to repayment p50 "
-                         f"{book['repay_time_p50_sec']:.2f} s")
-        if self.iot is not None and extra.get("contract"):
-            gas = extra["iot"]["gas_per_record"]
-            lines.append(f"IoT contract: {extra['contract']['flavour']} at "
-                         f"{extra['contract']['address']}; gas per record "
-                         f"{gas if gas is not None else 'n/a'}")
-        if self.verified is not None:
-            lines.append(self.verified.line())
-        if self.dapps is not None:
-            lines += self.dapps.lines(self._load_seconds())
-        return lines
