@@ -173,7 +173,9 @@ async def engine_load(setup: Setup, stop: asyncio.Event) -> str:
         rpc, hub, clock, setup.fees, setup.chain_id
     ) as engine:
         workload = payment_workload(engine, setup.users, setup.merchants, random.Random(SEED))
-        scheduler = Scheduler(hub, clock, seed=SEED)
+        bound = getattr(setup.args, "max_in_flight", None)  # anvil_ratio.py --max-in-flight
+        scheduler = Scheduler(hub, clock, seed=SEED) if bound is None else \
+            Scheduler(hub, clock, seed=SEED, max_in_flight=bound)
         await scheduler.run(workload, setup.args.offered, stop)
         backlog = scheduler.running_steps
         await scheduler.wait_steps(0.0)  # the backlog is not part of the measurement

@@ -7,7 +7,8 @@ sender's lane of :class:`~utils.chain.send_lanes.SendLanes`, which batches it wi
 senders' sends into JSON-RPC batch requests and keeps each sender's nonce order; nobody waits
 for a receipt, or for an earlier send of the same sender, before sending. Receipts are found
 by :class:`~utils.chain.block_follower.BlockFollower`, which follows new blocks. Each request
-ends in exactly one :class:`~utils.observe.events.TxEvent`.
+ends in exactly one :class:`~utils.observe.events.TxEvent`. Once the node has answered the send,
+the step's send slot is released (:mod:`utils.chain.send_slot`): the scheduler fires on.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from utils.chain.block_follower import BlockFollower, Pending, ReceiptPath
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.send_lanes import SendLanes
+from utils.chain.send_slot import release_send_slot
 from utils.chain.signer import SignedTx, Signer, address_bytes
 from utils.chain.wallets import Wallet
 from utils.clock import Clock
@@ -152,22 +154,29 @@ class TxEngine:
         """Take the sender's next nonce, sign, track and queue the send (in nonce order)."""
         deadline = asyncio.get_running_loop().time() + intended + self.tx_timeout - \
             self.clock.now()
-        async with sender.lock:  # held across a nonce read only; otherwise never waits
-            if sender.nonce is None:
-                count = await self.lanes.call(sender.lane, "eth_getTransactionCount",
-                                              [sender.address, "pending"], deadline)
-                if isinstance(count, RpcError):
-                    return self._finish_unsent(req, intended, None, count)
-                sender.nonce = hex_int(count)
-            nonce = sender.nonce
-            sender.nonce = nonce + 1
-            signed = self._sign(sender, req, nonce)
-            if self.on_send_wait is not None and attempt == 1:
-                self.on_send_wait(self.clock.now() - intended)
-            pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
-            reply = self.lanes.call(sender.lane, "eth_sendRawTransaction",
-                                    ["0x" + signed.raw.hex()], deadline)
-            return _Signed(pending, sender.epoch, reply)
+        if sender.nonce is None or sender.lock.locked():
+            async with sender.lock:  # held across a nonce read only
+                if sender.nonce is None:
+                    count = await self.lanes.call(sender.lane, "eth_getTransactionCount",
+                                                  [sender.address, "pending"], deadline)
+                    if isinstance(count, RpcError):
+                        return self._finish_unsent(req, intended, None, count)
+                    sender.nonce = hex_int(count)
+                return self._queue_send(sender, req, intended, attempt, deadline)
+        return self._queue_send(sender, req, intended, attempt, deadline)  # no await: in order
+
+    def _queue_send(self, sender: _Sender, req: TxRequest, intended: float, attempt: int,
+                    deadline: float) -> _Signed:
+        assert sender.nonce is not None
+        nonce = sender.nonce
+        sender.nonce = nonce + 1
+        signed = self._sign(sender, req, nonce)
+        if self.on_send_wait is not None and attempt == 1:
+            self.on_send_wait(self.clock.now() - intended)
+        pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
+        reply = self.lanes.call(sender.lane, "eth_sendRawTransaction",
+                                ["0x" + signed.raw.hex()], deadline)
+        return _Signed(pending, sender.epoch, reply)
 
     def _sign(self, sender: _Sender, req: TxRequest, nonce: int) -> SignedTx:
         to = self._to_bytes.get(req.to)
@@ -196,6 +205,7 @@ class TxEngine:
     async def _sent(self, req: TxRequest, pending: Pending) -> TxEvent:
         if not pending.future.done():  # sent_at: when the node's answer came
             pending.sent_at = self.clock.now()
+        release_send_slot()  # the load is offered: the scheduler may fire the next step
         self.hub.emit(TxSentEvent(req.workload, pending.sent_at))
         if req.on_sent is not None:
             req.on_sent(pending.tx_hash)

@@ -5,10 +5,13 @@ Each workload fires its step at intended times that follow its rate profile
 arrivals). A firing never waits for an earlier step: a slow chain does not lower
 the offered load. A firing that starts late is counted as late (its lag is
 measured); when the workload falls more than ``max_lag`` behind, or has
-``max_in_flight`` steps running, firings are skipped and counted as missed —
-never hidden. The profile's current rate is emitted as a
-:class:`~utils.observe.events.TargetRateEvent` when it changes (the offered-rate
-gauge, the target column of kpi_intervals.csv), and 0 when firing stops.
+``max_in_flight`` steps whose transaction is not sent yet (steps that send none count until
+they end), or ``max_steps`` steps running at all, firings are skipped and counted as missed —
+never hidden. A step stops counting against ``max_in_flight`` when the engine has its send
+answered (:mod:`utils.chain.send_slot`): waiting for a receipt does not keep load out.
+The profile's current rate is emitted as a :class:`~utils.observe.events.TargetRateEvent`
+when it changes (the offered-rate gauge, the target column of kpi_intervals.csv), and 0 when
+firing stops.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import math
 import random
 
 from utils.aio import wait_event
+from utils.chain.send_slot import hold_send_slot
 from utils.clock import Clock
 from utils.load.profiles import RateProfile
 from utils.load.workload import Workload
@@ -44,6 +48,7 @@ class Scheduler:
         seed: int = 0,
         max_lag: float = 2.0,
         max_in_flight: int = 5_000,
+        max_steps: int = 50_000,
         report_targets: bool = True,
     ) -> None:
         """``report_targets=False`` in a worker process: its rate is a slice of the whole,
@@ -54,10 +59,11 @@ class Scheduler:
         self._rng = random.Random(seed)
         self._max_lag = max_lag
         self._max_in_flight = max_in_flight
+        self._max_steps = max(max_steps, max_in_flight)
         self._report_targets = report_targets
         self._steps: set[asyncio.Task[None]] = set()
         self.missed_behind = 0  # firings given up because the generator fell behind
-        self.missed_in_flight = 0  # ... because max_in_flight steps were running
+        self.missed_in_flight = 0  # ... because max_in_flight unsent (or max_steps) steps ran
 
     @property
     def running_steps(self) -> int:
@@ -89,6 +95,7 @@ class Scheduler:
     async def _fire(self, workload: Workload, profile: RateProfile, poisson: bool,
                     start: float, stop: asyncio.Event) -> None:
         running: set[asyncio.Task[None]] = set()
+        unsent = [0]  # steps of this workload not sent yet (a cell their releases share)
         count = 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
         missed = 0
         intended = start
@@ -109,13 +116,14 @@ class Scheduler:
                     self.missed_behind += skipped
                     count += skipped
                     intended = start + profile.time_at(count)
-            if len(running) >= self._max_in_flight:
+            if unsent[0] >= self._max_in_flight or len(running) >= self._max_steps:
                 missed += 1
                 self.missed_in_flight += 1
             else:
                 self._hub.emit(FiringEvent(workload.name, intended, now, missed))
                 missed = 0
-                task = asyncio.create_task(self._step(workload, intended))
+                unsent[0] += 1
+                task = asyncio.create_task(self._step(workload, intended, unsent))
                 running.add(task)
                 self._steps.add(task)
                 task.add_done_callback(running.discard)
@@ -139,13 +147,24 @@ class Scheduler:
                 self._hub.emit(TargetRateEvent(name, now, rate))
                 last = rate
 
-    async def _step(self, workload: Workload, intended: float) -> None:
+    async def _step(self, workload: Workload, intended: float, unsent: list[int]) -> None:
+        held = True
+
+        def release() -> None:
+            nonlocal held
+            if held:
+                held = False
+                unsent[0] -= 1
+
+        hold_send_slot(release)
         try:
             await workload.step(intended)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("%s: step failed", workload.name)
+        finally:
+            release()
 
     async def wait_steps(self, timeout: float, grace: float = 2.0) -> int:
         """Wait for running steps; cancel those still running after ``timeout`` and give
