@@ -1,7 +1,8 @@
-"""Benchmark: the orchestrator vs. a bare pipelined loop with the same fast signer, on anvil.
+"""Benchmark: the orchestrator vs. bare pipelined loops with the same fast signer, on anvil.
 
     .venv/bin/python bench/anvil_ratio.py [--seconds 8] [--senders 256] [--offered 9000]
-                                          [--rounds 2] [--inflight 64] [--block-time 1]
+                                          [--rounds 3] [--inflight 64] [--bare-batch 200]
+                                          [--bare-conns 4] [--max-in-flight N] [--block-time 1]
 
 anvil comes from ``scripts/install_anvil.sh`` (npm ``@foundry-rs/anvil-linux-amd64``) and runs
 with ``--block-time 1`` (its automine mode collapses under pipelined load). Each side gets a
@@ -9,17 +10,18 @@ fresh anvil and the same ``--senders`` user wallets (one seed, funded before the
 
 * engine: the way a run drives it (``bench/engine_throughput.py``'s engine side): a Scheduler
   fires ``payment_workload`` steps open-loop at ``--offered`` steps/s through a TxEngine (fast
-  signer, batched ordered sends, block receipts, one TxEvent per transaction);
+  signer, batched ordered sends, outcomes from traces or receipts, one TxEvent per transaction);
 * bare: ``--inflight`` workers on one keep-alive aiohttp session; nonces counted locally from
   one read; each worker takes the next sender, signs the next transfer with the same
-  :class:`~utils.chain.signer.Signer` and POSTs ``eth_sendRawTransaction`` alone (no receipts,
-  no events).
+  :class:`~utils.chain.signer.Signer` and POSTs ``eth_sendRawTransaction`` alone;
+* bare-batch: the same, ``--bare-conns`` workers each POSTing a JSON-RPC batch of
+  ``--bare-batch`` sends. Neither bare loop reads an outcome.
 
-Both are measured from the chain: after a warm-up, the window runs from the first block seen
+All are measured from the chain: after a warm-up, the window runs from the first block seen
 sealed to the first block seen sealed ``--seconds`` later; the blocks in it are read back and
-the benchmark senders' transactions counted. The side order alternates per round; each round's
-engine/bare ratio and the median are printed. Goal: engine/bare >= 0.9.
-Bounded: about rounds x 2 x (seconds + 8) s.
+the benchmark senders' transactions counted. The side order rotates per round; each round's
+engine / (faster bare loop) ratio and the median are printed. Goal: >= 0.9.
+Bounded: about rounds x 3 x (seconds + 12) s.
 """
 
 from __future__ import annotations
