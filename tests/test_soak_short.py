@@ -1,6 +1,7 @@
 """A short bounded soak (scripts/soak.py, about 60 s of main.py on the embedded chain) whose
 chain prunes: the blocks it keeps stay within its window and old blocks and states answer as
-pruned. Structural assertions only; the 10-minute memory soak is scripts/soak.py itself."""
+pruned; its store is on disk behind a bounded cache. Structural assertions only; the 10-minute
+memory soak is scripts/soak.py itself."""
 
 from __future__ import annotations
 
@@ -29,6 +30,8 @@ def test_short_soak_prunes_old_blocks(tmp_path: Path) -> None:
     assert last["headBlock"] > 2 * WINDOW, last  # the window was passed, twice over
     assert last["oldestBlock"] == last["headBlock"] - WINDOW + 1
     assert last["prunedEntries"] > 0
+    # the store is on disk behind main.py's default 16 MB cache: more entries than it holds
+    assert 0 < last["cacheBytes"] <= 16 * 1024 * 1024 and last["cacheMisses"] > 0, last
     probe = result["probe"]
     assert probe["block_1"]["code"] == 4444, probe
     assert "missing trie node" in probe["state_1"]["message"], probe

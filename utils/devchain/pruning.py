@@ -1,9 +1,10 @@
 """Bounded history and state for the embedded chain, kept as a pruning node keeps them.
 
-py-evm writes every block into one in-memory key-value store (eth-tester's ``AtomicDB`` over a
-``MemoryDB`` dict) and never deletes: each block adds its header, transaction and receipt tries,
-transaction look-ups and the trie nodes its state changes rewrote, so the chain process grew
-without bound (measured: 150 entries, 25.7 kB of keys and values per block of 25 transfers).
+py-evm writes every block into one key-value store (eth-tester's ``AtomicDB`` over a
+``MemoryDB``, whose dict :mod:`utils.devchain.kvstore` replaces by SQLite) and never deletes:
+each block adds its header, transaction and receipt tries, transaction look-ups and the trie
+nodes its state changes rewrote, so the chain process grew without bound (measured: 150
+entries, 25.7 kB of keys and values per block of 25 transfers).
 
 :class:`ChainPruner` keeps
 
@@ -144,7 +145,7 @@ class TrieRefs:
 
 
 class ChainPruner:
-    """Retains a window of blocks in a py-evm chain's in-memory store; see the module doc."""
+    """Retains a window of blocks in a py-evm chain's store; see the module doc."""
 
     def __init__(self, chain: Any, retention: Retention, disk: DiskStore | None = None) -> None:
         self.chain = chain
