@@ -13,6 +13,8 @@ activation tx data; any transaction engine can send both.
 from __future__ import annotations
 
 import functools
+import hashlib
+import os
 from pathlib import Path
 
 import brotli
@@ -69,14 +71,37 @@ def is_stylus_program(code: bytes) -> bool:
 @functools.lru_cache(maxsize=16)
 def stylus_code(wasm: bytes) -> bytes:
     """Contract code for ``wasm``: the Stylus prefix, dictionary 0, brotli (as cargo-stylus).
-    Remembered per program: brotli at quality 11 takes 40-100 ms a program, and a deployment
-    needs the code twice (its code hash, its init code)."""
-    code = STYLUS_DISCRIMINANT + bytes([EMPTY_DICTIONARY]) + brotli.compress(
-        wasm, quality=11, lgwin=22
-    )
+    Remembered per program (a deployment needs it twice: its code hash, its init code) and
+    on disk (:func:`compressed`)."""
+    code = STYLUS_DISCRIMINANT + bytes([EMPTY_DICTIONARY]) + compressed(wasm)
     if len(code) > MAX_CODE_SIZE:
         raise StylusCodeError(f"compressed program is {len(code)} bytes, over {MAX_CODE_SIZE}")
     return code
+
+
+def compressed(wasm: bytes, cache_dir: Path | None = None) -> bytes:
+    """``brotli.compress(wasm, quality=11, lgwin=22)``, which takes 40-100 ms a program, kept
+    in ``cache_dir`` (default ``$XDG_CACHE_HOME/kcstress/stylus-code``) under the SHA-256 of
+    the program and the brotli version: the same bytes as compressing again. An entry is used
+    only if it decompresses to ``wasm``; a cache that cannot be read or written is skipped."""
+    folder = cache_dir if cache_dir is not None else Path(
+        os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "kcstress" / "stylus-code"
+    path = folder / f"{hashlib.sha256(wasm).hexdigest()}-brotli{brotli.__version__}-q11w22.br"
+    try:
+        cached = path.read_bytes()
+        if brotli.decompress(cached) == wasm:
+            return cached
+    except (OSError, brotli.error):
+        pass
+    data: bytes = brotli.compress(wasm, quality=11, lgwin=22)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(f".{os.getpid()}.tmp")
+        partial.write_bytes(data)
+        partial.replace(path)  # atomic: a reader sees all of it or nothing
+    except OSError:
+        pass
+    return data
 
 
 def stylus_init_code(wasm: bytes) -> bytes:
