@@ -443,6 +443,7 @@ from utils.devchain import DevChain
 chain = DevChain.start(log_path=Path(sys.argv[2]))
 print(json.dumps({{"pid": chain.pid}}), flush=True)
 sys.stdin.readline()  # the test has seen the child alive: go on
+print("going", flush=True)
 mode = sys.argv[1]
 if mode == "raise":
     raise RuntimeError("boom")
@@ -487,6 +488,7 @@ def test_child_dies_with_parent(
         assert not _gone(child_pid)
         parent.stdin.write("go\n")
         parent.stdin.flush()
+        assert parent.stdout.readline().strip() == "going"  # a signal now finds it past stdin
         if parent_signal is not None:
             parent.send_signal(parent_signal)
         parent.wait(timeout=15)

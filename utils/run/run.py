@@ -15,6 +15,7 @@ import random
 import secrets
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -114,7 +115,14 @@ class Run(RunSetup, RunEnd):
                 self.outputs.health.phase = "verifying"
                 await self._verify()
                 await self.outputs.close()
-            return self._finish()
+            # the endpoints have nothing more to show (metrics.prom holds the last scrape):
+            # their server stops (up to one 0.2 s poll) while the summary and report are built
+            stopping = threading.Thread(target=self.outputs.stop_server, name="stop-http")
+            stopping.start()
+            try:
+                return self._finish()
+            finally:
+                stopping.join()
         finally:
             self.outputs.stop_server()
 
