@@ -45,6 +45,7 @@ bench: setup
 	$(PY) bench/stylus.py
 	$(PY) bench/dapp_gas.py --calls 16
 	$(PY) bench/iot_costs.py
+	$(PY) bench/startup.py --repeats 3
 	$(PY) bench/generator_ceiling.py
 	$(PY) bench/workers_scaling.py --duration 10 --repeats 2
 	bash scripts/install_anvil.sh >/dev/null

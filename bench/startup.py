@@ -1,6 +1,6 @@
 """Start-up: the wall time of ``python main.py --duration 1`` and where it goes.
 
-    .venv/bin/python bench/startup.py [--repeats 3] [-- EXTRA MAIN.PY ARGS]
+    .venv/bin/python bench/startup.py [--repeats 3] [--baseline DIR] [-- EXTRA MAIN.PY ARGS]
 
 Runs ``main.py --duration 1`` (embedded chain, default workloads: the Stylus dApps and the
 MVPIoTProcessor deployed and activated at every run) ``--repeats`` times, one after another,
@@ -8,6 +8,11 @@ each into a fresh temporary ``--out`` with ``--port 0``. For each run it prints 
 (from just before the process is spawned to its exit), the exit status and a breakdown by
 phase read from the run's ``run.log`` timestamps (millisecond resolution); then the median of
 every column. Goal (issue 10): a median of at most 4 s on the 2-core dev machine.
+
+``--baseline DIR`` times another checkout too (e.g. ``git archive <commit> | tar -x -C DIR``;
+it runs with this ``.venv``), alternating with this one run by run, and prints both medians
+and their ratio: on a shared machine whose load changes by the minute, only figures taken
+side by side compare.
 
 Phases (each ends at the first log line that marks it; a missing marker is skipped):
 ``boot`` interpreter, imports, settings and the chain child up to the run's first log line;
@@ -71,12 +76,12 @@ def phases(started: float, ended: float, lines: list[tuple[float, str]]) -> dict
     return out
 
 
-def run_once(extra: list[str]) -> tuple[float, int, dict[str, float]]:
+def run_once(repo: Path, extra: list[str]) -> tuple[float, int, dict[str, float]]:
     with tempfile.TemporaryDirectory(prefix="kc-startup-") as tmp:
-        argv = [sys.executable, str(REPO / "main.py"), "--duration", "1", "--out", tmp,
+        argv = [sys.executable, str(repo / "main.py"), "--duration", "1", "--out", tmp,
                 "--port", "0", *extra]
         started = time.time()
-        proc = subprocess.run(argv, cwd=REPO, stdout=subprocess.DEVNULL,
+        proc = subprocess.run(argv, cwd=repo, stdout=subprocess.DEVNULL,
                               stderr=subprocess.PIPE, text=True, timeout=120)
         ended = time.time()
         logs = sorted(Path(tmp).glob("*/run.log"))
@@ -86,28 +91,44 @@ def run_once(extra: list[str]) -> tuple[float, int, dict[str, float]]:
         return ended - started, proc.returncode, phases(started, ended, log_times(logs[0]))
 
 
+NAMES = [name for name, _ in PHASES] + ["exit"]
+
+
+def row(label: str, wall: float, code: str, parts: dict[str, float]) -> str:
+    return f"{label:>9} {wall:>7.2f} {code:>4} " + " ".join(f"{parts.get(n, 0.0):>7.2f}"
+                                                          for n in NAMES)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=3, help="runs (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="runs per tree (default 3)")
+    parser.add_argument("--baseline", type=Path, metavar="DIR",
+                        help="another checkout to time alternately with this one")
     parser.add_argument("extra", nargs="*", help="more main.py arguments (after --)")
     args = parser.parse_args(argv)
-    names = [name for name, _ in PHASES] + ["exit"]
+    trees = [("this", REPO)] + ([("baseline", args.baseline.resolve())] if args.baseline else [])
     print(f"load average {os.getloadavg()[0]:.2f}; main.py --duration 1, "
-          f"{args.repeats} runs")
-    print(f"{'run':>4} {'wall s':>7} {'exit':>4} " + " ".join(f"{n:>7}" for n in names))
-    walls: list[float] = []
-    table: dict[str, list[float]] = {n: [] for n in names}
+          f"{args.repeats} runs per tree")
+    print(f"{'run':>9} {'wall s':>7} {'exit':>4} " + " ".join(f"{n:>7}" for n in NAMES))
+    walls: dict[str, list[float]] = {label: [] for label, _ in trees}
+    table: dict[str, dict[str, list[float]]] = {label: {n: [] for n in NAMES}
+                                                 for label, _ in trees}
     for i in range(args.repeats):
-        wall, code, parts = run_once(args.extra)
-        walls.append(wall)
-        for n in names:
-            table[n].append(parts.get(n, 0.0))
-        print(f"{i + 1:>4} {wall:>7.2f} {code:>4} "
-              + " ".join(f"{parts.get(n, 0.0):>7.2f}" for n in names))
-    print(f"{'med':>4} {statistics.median(walls):>7.2f} {'':>4} "
-          + " ".join(f"{statistics.median(table[n]):>7.2f}" for n in names))
-    print(f"median wall {statistics.median(walls):.2f} s (goal <= 4 s); "
-          f"load average {os.getloadavg()[0]:.2f}")
+        for label, repo in trees if i % 2 == 0 else trees[::-1]:
+            wall, code, parts = run_once(repo, args.extra)
+            walls[label].append(wall)
+            for n in NAMES:
+                table[label][n].append(parts.get(n, 0.0))
+            print(row(f"{label[:4]} {i + 1}", wall, str(code), parts))
+    for label, _ in trees:
+        medians = {n: statistics.median(table[label][n]) for n in NAMES}
+        print(row(f"{label[:4]} med", statistics.median(walls[label]), "", medians))
+    this = statistics.median(walls["this"])
+    line = f"median wall {this:.2f} s (goal <= 4 s)"
+    if args.baseline:
+        base = statistics.median(walls["baseline"])
+        line += f"; baseline {base:.2f} s; this/baseline {this / base:.2f}"
+    print(f"{line}; load average {os.getloadavg()[0]:.2f}")
     return 0
 
 
