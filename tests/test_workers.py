@@ -200,13 +200,15 @@ def test_a_worker_killed_with_sigkill_ends_the_run_cleanly(
 
 
 def wait_for_worker(out: Path, proc: subprocess.Popen[str], index: int) -> int:
-    """The pid of worker ``index`` once run.log says it started (and the load is on)."""
+    """The pid of worker ``index`` once run.log says every worker is ready (a worker killed
+    before that fails the start-up instead: exit 2)."""
     deadline = time.monotonic() + 90
     pattern = re.compile(rf"worker {index} started \(pid (\d+)\)")
     while time.monotonic() < deadline:
         assert proc.poll() is None, proc.communicate()
         log = out / "latest" / "run.log"
-        if log.exists() and (found := pattern.search(log.read_text())):
+        text = log.read_text() if log.exists() else ""
+        if "workers ready" in text and (found := pattern.search(text)):
             return int(found[1])
         time.sleep(0.2)
     raise AssertionError("worker never started")

@@ -115,6 +115,7 @@ class WorkerPool:
                 wait.cancel()
         if self.failure:
             raise WorkerFailed(self.failure)
+        log.info("%d workers ready", len(self.workers))
 
     async def go(self, start_at: float) -> None:
         for worker in self.workers:
