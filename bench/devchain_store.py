@@ -4,7 +4,8 @@ In process, no RPC: the same pre-signed blocks (``--txs`` transfers to fresh acc
 ``--writes`` storage writes to fresh slots, the growth an IoT run gives the state) are executed
 and sealed by a :class:`DevNode` whose store is the in-memory dict (``--state-cache-mb 0``) and
 by one on SQLite behind a cache, rounds alternating so machine load hits both alike. Prints
-transactions/s of each and their ratio (disk / memory), the store's cache hits and misses.
+transactions/s of each and their ratio (disk / memory), the CPU time per transaction (less
+disturbed by other processes than wall time on a shared machine), the cache hits and misses.
 
     flock /tmp/kc/bench.lock .venv/bin/python bench/devchain_store.py
     .venv/bin/python bench/devchain_store.py --blocks 300 --cache-mb 4 --rounds 3
@@ -62,15 +63,15 @@ def run_once(
     node = DevNode(tester, retention=Retention(state_cache_mb=cache_mb))
     node.send_raw(deploy)
     node.seal()
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     for raws in blocks:
         for raw in raws:
             node.send_raw(raw)
         node.seal()
-    seconds = time.perf_counter() - t0
+    seconds, cpu = time.perf_counter() - t0, time.process_time() - cpu0
     count = sum(len(raws) for raws in blocks)
     store = node.store.stats() if node.store is not None else {}
-    return {"tx_s": count / seconds, "seconds": seconds, **store}
+    return {"tx_s": count / seconds, "seconds": seconds, "cpu_us": cpu / count * 1e6, **store}
 
 
 def main() -> None:
@@ -84,16 +85,22 @@ def main() -> None:
     key = secrets.token_bytes(32)
     deploy, blocks = signed_blocks(key, args.blocks, args.txs, args.writes)
     results: dict[str, list[float]] = {"memory": [], "disk": []}
+    cpu: dict[str, list[float]] = {"memory": [], "disk": []}
     for r in range(args.rounds):
         for name, cache in (("memory", 0.0), ("disk", args.cache_mb))[:: 1 if r % 2 == 0 else -1]:
             got = run_once(key, deploy, blocks, cache)
             results[name].append(got["tx_s"])
-            print(f"round {r + 1} {name:6s}: {got['tx_s']:7.1f} tx/s ({got['seconds']:.2f} s)"
+            cpu[name].append(got["cpu_us"])
+            print(f"round {r + 1} {name:6s}: {got['tx_s']:7.1f} tx/s ({got['seconds']:.2f} s), "
+                  f"CPU {got['cpu_us']:.0f} us/tx"
                   + (f", cache hits {got['cacheHits']} misses {got['cacheMisses']}"
                      if "cacheHits" in got else ""))  # fmt: skip
     memory, disk = statistics.median(results["memory"]), statistics.median(results["disk"])
     print(f"median: memory {memory:.1f} tx/s, disk (cache {args.cache_mb} MB) {disk:.1f} tx/s, "
           f"ratio disk/memory {disk / memory:.3f}")
+    cpu_memory, cpu_disk = statistics.median(cpu["memory"]), statistics.median(cpu["disk"])
+    print(f"median CPU per tx: memory {cpu_memory:.0f} us, disk {cpu_disk:.0f} us, "
+          f"throughput by CPU disk/memory {cpu_memory / cpu_disk:.3f}")
 
 
 if __name__ == "__main__":
