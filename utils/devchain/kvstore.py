@@ -12,8 +12,9 @@ it even with old blocks pruned. :class:`DiskKV` takes the dict's place (``Memory
 :class:`DiskStore` owns the SQLite database (one per chain process) and its tables: ``kv``
 (py-evm's store) and ``refs`` (the pruner's reference counts of trie nodes, which grow with the
 state too). By default the database is SQLite's private temporary database (an empty file
-name): an on-disk file that SQLite unlinks as soon as it opens it, so nothing is left behind
-even when the chain is killed with SIGKILL. No WAL and no fsync: the store is scratch space
+name): pages beyond its page cache spill to a file (in ``$SQLITE_TMPDIR``, ``$TMPDIR`` or
+``/var/tmp``) that SQLite unlinks as soon as it opens it, so nothing is left behind even when
+the chain is killed with SIGKILL. No WAL and no fsync: the store is scratch space
 rebuilt at every start, never a durable chain database. SQLite's own page cache is bounded
 (``cache_size``) and memory-mapped I/O stays off, so file pages do not count in the RSS.
 """
