@@ -337,6 +337,31 @@ async def test_set_accepting_transactions(chain: DevChain) -> None:
     assert accepted["result"] == "0x" + signed.hash.hex()
 
 
+async def test_set_block_time(chain: DevChain) -> None:
+    """kcdev_setBlockTime: a new interval starts at once, and the previous one comes back."""
+    started = (await call(chain, "kcdev_setBlockTime", 2.0))["result"]
+    try:
+        async with web3_for(chain) as w3:
+            nonce = await funder_nonce(w3, chain)
+        signed = sign(chain.funder_key, nonce=nonce, to=chain.funder_address)
+        tx_hash = (await call(chain, "eth_sendRawTransaction",
+                              "0x" + signed.raw_transaction.hex()))["result"]
+        await asyncio.sleep(0.6)  # well inside the 2 s interval that began with the call
+        assert (await call(chain, "eth_getTransactionReceipt", tx_hash))["result"] is None
+        assert (await call(chain, "kcdev_setBlockTime", 0.02))["result"] == 2.0
+        for _ in range(250):
+            receipt = (await call(chain, "eth_getTransactionReceipt", tx_hash))["result"]
+            if receipt is not None:
+                break
+            await asyncio.sleep(0.02)
+        assert receipt is not None and receipt["status"] == "0x1"
+        for bad in ([], [0], [-1], [True], ["0.5"], [7200], [1, 2]):
+            error = (await call(chain, "kcdev_setBlockTime", *bad))["error"]
+            assert error["code"] == -32602, bad
+    finally:
+        assert (await call(chain, "kcdev_setBlockTime", started))["result"] == 0.02
+
+
 async def test_pause_resume_and_sigint_is_ignored(chain: DevChain) -> None:
     os.kill(chain.pid, signal.SIGINT)
     await asyncio.sleep(0.2)

@@ -65,6 +65,8 @@ def test_refusals_are_unhealthy_and_the_backlog_clears_within_5_s(tmp_path: Path
         chain = re.search(r"embedded chain \d+ \(pid \d+\) at (\S+)", log).group(1)  # type: ignore[union-attr]
         server = re.search(r"serving /health.* on (http://\S+)", log).group(1)  # type: ignore[union-attr]
         assert health(server)[0] == 200
+        # the set-up's short blocks (run_setup.quick_setup_blocks) ended with the set-up
+        assert rpc(chain, "kcdev_setBlockTime", 0.25) == 0.25
 
         rpc(chain, "kcdev_setAcceptingTransactions", False)
         refused_at = time.monotonic()

@@ -6,6 +6,9 @@ Standard methods follow geth's result encoding. Dev-only admin methods for fault
   error -32000 "node is not accepting transactions" (reads keep working). Returns true.
 * ``kcdev_mine()``: seal the open block now (an empty block if nothing is pending); returns the
   new block number as a quantity.
+* ``kcdev_setBlockTime(seconds)``: the interval miner's block time from now on (a run's
+  set-up uses a short one, then restores the configured one before its load); returns the
+  previous one.
 * ``kcdev_setL1BaseFee(quantity)``: the L1 base fee estimate (wei per calldata unit, what
   ArbGasInfo.getL1BaseFeeEstimate answers) from the next block without a transaction on;
   returns that block's number.
@@ -25,7 +28,7 @@ from __future__ import annotations
 import logging
 import platform
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from utils.devchain import params as p
 from utils.devchain.backend import BlockNotFoundError, DevNode
@@ -35,6 +38,9 @@ from utils.devchain.params import JsonRpcError, arg
 from utils.devchain.pruning import PrunedError
 from utils.devchain.queries import fee_history, get_logs
 from utils.devchain.txcheck import TxRefused
+
+if TYPE_CHECKING:
+    from utils.devchain.server import BlockTimer
 
 logger = logging.getLogger(__name__)
 
@@ -48,9 +54,11 @@ Handler = Callable[[list[Any]], Any]
 class DevChainRpc:
     """Dispatches one JSON-RPC call (method name + params list) to the :class:`DevNode`."""
 
-    def __init__(self, node: DevNode, *, automine: bool) -> None:
+    def __init__(self, node: DevNode, *, automine: bool, timer: BlockTimer | None = None
+                 ) -> None:
         self.node = node
         self.automine = automine
+        self.timer = timer
         self.methods: dict[str, Handler] = {
             "web3_clientVersion": lambda _: CLIENT_VERSION,
             "net_version": lambda _: str(node.chain_id),
@@ -81,6 +89,7 @@ class DevChainRpc:
             "eth_getLogs": self._logs,
             "kcdev_setAcceptingTransactions": self._set_accepting,
             "kcdev_mine": lambda _: q(node.seal().block.number),
+            "kcdev_setBlockTime": self._set_block_time,
             "kcdev_setL1BaseFee": lambda ps: q(node.set_l1_base_fee(arg(ps, 0, p.quantity))),
             "kcdev_chainStats": lambda _: node.pruner.stats() if node.pruner else None,
         }
@@ -194,6 +203,19 @@ class DevChainRpc:
         first = p.block_number(self.node, query.get("fromBlock") or "latest")
         last = p.block_number(self.node, query.get("toBlock") or "latest")
         return (head if first is None else first), (head if last is None else last)
+
+    def _set_block_time(self, params: list[Any]) -> float:
+        """``kcdev_setBlockTime(seconds)``: the interval miner's block time from now on
+        (0.001 to 3600 s); returns the previous one. Not for a chain that mines a block per
+        transaction (started with block time 0)."""
+        seconds = params[0] if len(params) == 1 else None
+        if isinstance(seconds, bool) or not isinstance(seconds, (int, float)) \
+                or not 0.001 <= seconds <= 3600:
+            raise JsonRpcError(p.INVALID_PARAMS, "invalid argument 0: block time in seconds,"
+                               " 0.001 to 3600")
+        if self.timer is None:
+            raise JsonRpcError(p.INVALID_PARAMS, "this chain mines a block per transaction")
+        return self.timer.set(float(seconds))
 
     def _set_accepting(self, params: list[Any]) -> bool:
         self.node.accepting = arg(params, 0, p.boolean)

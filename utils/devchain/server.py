@@ -15,6 +15,7 @@ from typing import Any
 
 from aiohttp import web
 
+from utils.aio import wait_event
 from utils.devchain.backend import DevNode
 from utils.devchain.params import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, JsonRpcError
 from utils.devchain.rpc import DevChainRpc
@@ -76,13 +77,33 @@ def build_app(rpc: DevChainRpc) -> web.Application:
     return app
 
 
-async def mine_every(node: DevNode, block_time: float) -> None:
-    """Seal the open block every ``block_time`` seconds when it holds transactions."""
+class BlockTimer:
+    """The interval miner's block time, changeable while the chain runs
+    (``kcdev_setBlockTime``: a run's set-up seals its bursts at once, its load runs at the
+    configured block time)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.changed = asyncio.Event()
+
+    def set(self, seconds: float) -> float:
+        """The new block time from now on; returns the previous one."""
+        previous, self.seconds = self.seconds, seconds
+        self.changed.set()
+        return previous
+
+
+async def mine_every(node: DevNode, timer: BlockTimer) -> None:
+    """Seal the open block every ``timer.seconds`` when it holds transactions (a change of
+    the block time starts a new interval at once)."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + block_time
+    deadline = loop.time() + timer.seconds
     while True:
-        await asyncio.sleep(max(0.0, deadline - loop.time()))
-        deadline = max(deadline + block_time, loop.time())
+        timer.changed.clear()
+        if await wait_event(timer.changed, max(0.0, deadline - loop.time())):
+            deadline = loop.time() + timer.seconds
+            continue
+        deadline = max(deadline + timer.seconds, loop.time())
         if node.pending_count():
             try:
                 node.seal()
@@ -100,7 +121,8 @@ async def serve(
     on_ready: Callable[[int], None],
 ) -> None:
     """Serve JSON-RPC on host:port (0 = any free port) until ``stop`` is set."""
-    rpc = DevChainRpc(node, automine=block_time <= 0)
+    timer = BlockTimer(block_time) if block_time > 0 else None
+    rpc = DevChainRpc(node, automine=timer is None, timer=timer)
     runner = web.AppRunner(build_app(rpc), access_log=None, handle_signals=False)
     await runner.setup()
     miner: asyncio.Task[None] | None = None
@@ -108,8 +130,8 @@ async def serve(
         site = web.TCPSite(runner, host, port, backlog=1024)
         await site.start()
         on_ready(int(runner.addresses[0][1]))
-        if block_time > 0:
-            miner = asyncio.create_task(mine_every(node, block_time))
+        if timer is not None:
+            miner = asyncio.create_task(mine_every(node, timer))
         await stop.wait()
     finally:
         if miner is not None:

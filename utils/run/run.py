@@ -45,10 +45,12 @@ from utils.run.iot_half import IotParts, iot_enabled, open_iot
 from utils.run.outputs import RunOutputs
 from utils.run.run_dir import check_out_dir, make_run_dir
 from utils.run.run_end import EXIT_CONFIG, EXIT_MET, EXIT_MISSED, RunEnd
-from utils.run.run_setup import RunSetup
+from utils.run.run_setup import RunSetup, quick_setup_blocks
 from utils.settings import NON_TX_WORKLOADS, Settings
 
 log = logging.getLogger(__name__)
+
+PRELOAD_PLOTS_MAX_S = 300.0  # runs up to this long import the report's plots during set-up
 
 __all__ = ["EXIT_CONFIG", "EXIT_MET", "EXIT_MISSED", "Run"]
 
@@ -130,7 +132,10 @@ class Run(RunSetup, RunEnd):
         """Chain, outputs, wallets, workloads, IoT node and funding."""
         self.outputs.health.phase = "setup"
         self.dist.check(iot_enabled(self.settings))
-        plots = preload_plots()  # while the set-up waits on the chain
+        # while the set-up waits on the chain; not for a long run, which would carry
+        # matplotlib's 40 MB for hours to save 0.3 s at its end
+        duration = self.settings.duration
+        plots = preload_plots() if duration and duration <= PRELOAD_PLOTS_MAX_S else None
         self.session = session = await open_session(self.settings, self.hub, self.clock, stack,
                                                     self.launch)
         self.outputs.health.follower = session.engine.follower
@@ -138,17 +143,20 @@ class Run(RunSetup, RunEnd):
         self.chain_watch = ChainLossWatch(session.engine.follower, self.clock,
                                           self.settings.chain_grace)
         wallets = self._wallets(session)
-        processor, config = await self._contracts(session, wallets)
-        self._make_run_dir()
-        self.outputs.open(session.info.chain_id)
-        stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
-        if config is not None:
-            self.iot = await open_iot(self.settings, session, self.dist.iot_wallets(wallets),
-                                      config, processor, self.dist.device_seed(self.seed), stack)
-            self.workloads += [self.iot.registration, self.iot.submission]
-        self.wallets = wallets
-        await self._fund_and_set_up(session, wallets)
-        await asyncio.to_thread(plots.join)  # done by now: nothing imports during the load
+        async with quick_setup_blocks(session):
+            processor, config = await self._contracts(session, wallets)
+            self._make_run_dir()
+            self.outputs.open(session.info.chain_id)
+            stack.push_async_callback(self.outputs.close)  # idempotent: also on error paths
+            if config is not None:
+                self.iot = await open_iot(self.settings, session,
+                                          self.dist.iot_wallets(wallets), config, processor,
+                                          self.dist.device_seed(self.seed), stack)
+                self.workloads += [self.iot.registration, self.iot.submission]
+            self.wallets = wallets
+            await self._fund_and_set_up(session, wallets)
+        if plots is not None:  # done by now: nothing imports during the load
+            await asyncio.to_thread(plots.join)
 
     def _make_run_dir(self) -> None:
         make_run_dir(self.run_dir.parent, self.run_id)
