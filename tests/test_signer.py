@@ -9,6 +9,7 @@ import pytest
 from eth_account import Account
 
 from utils.chain.signer import Signer, address_bytes, checksum_address, rlp_bytes, rlp_int
+from utils.chain.wallets import WalletPool
 
 TXS = 10_000
 KEYS = 32
@@ -110,3 +111,17 @@ def test_rlp_bytes_long_header() -> None:
         assert rlp_bytes(data) == rlp.encode(data)
     with pytest.raises(ValueError):
         address_bytes("0x1234")
+
+
+def test_run_wallets_match_eth_account_and_never_show_a_key() -> None:
+    """WalletPool derives its accounts with coincurve (no eth-account at start-up): the same
+    addresses eth-account gives for the same keys, and no key in any repr."""
+    rng = random.Random(11)
+    funder_key = rng.randbytes(32)
+    pool = WalletPool.derive(funder_key, 42, {"user": 20, "committer": 3})
+    assert pool.funder.address == Account.from_key(funder_key).address
+    for wallet in pool:
+        assert wallet.address == Account.from_key(wallet.account.key).address
+        assert wallet.account.key.hex() not in repr(wallet) + repr(wallet.account)
+    again = WalletPool.derive(funder_key, 42, {"user": 20, "committer": 3})
+    assert [w.address for w in again] == [w.address for w in pool]  # deterministic

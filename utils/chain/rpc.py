@@ -1,22 +1,25 @@
-"""JSON-RPC over web3's async HTTP provider, timed, with retries off.
+"""JSON-RPC over HTTP, timed, with retries off.
 
-Every component talks to the chain through one :class:`Rpc`: web3's provider
-encodes requests and decodes replies, and each body is POSTed on the Rpc's own
-keep-alive aiohttp session (no automatic retry, so failures and latencies are
-not falsified); each round trip is emitted as an :class:`~utils.observe.events.RpcEvent`,
-and errors become typed :class:`~utils.errors.RpcError`. ``w3`` is there for ABI
-work and convenience calls outside the hot path.
+Every component talks to the chain through one :class:`Rpc`: requests are encoded as
+JSON-RPC 2.0 (bytes as 0x-hex, ids counting up, so a batch's replies can be put back in
+request order) and POSTed on the Rpc's own keep-alive aiohttp session (no automatic retry,
+so failures and latencies are not falsified); each round trip is emitted as an
+:class:`~utils.observe.events.RpcEvent`, and errors become typed
+:class:`~utils.errors.RpcError`.
 
-Why not ``provider.make_request``: web3's AsyncHTTPProvider takes a process-wide
-``threading.Lock`` through a thread pool on every request (web3.py issue #3867).
-That is a thread round trip per call, and a call cancelled while it waits for
-the lock (an ``asyncio.wait_for`` deadline, a cancelled step at shutdown) leaves
-the lock held forever: every HTTP provider of the process then hangs.
+Why not web3's ``AsyncHTTPProvider``: it takes a process-wide ``threading.Lock`` through a
+thread pool on every request (web3.py issue #3867). That is a thread round trip per call,
+and a call cancelled while it waits for the lock (an ``asyncio.wait_for`` deadline, a
+cancelled step at shutdown) leaves the lock held forever: every HTTP provider of the process
+then hangs. Encoding and decoding used to go through it (without the lock); importing web3
+for that cost about 0.1-0.2 s of every start, so it is done here with ``json``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+import json
 import logging
 import time
 from collections.abc import Sequence
@@ -24,14 +27,38 @@ from types import TracebackType
 from typing import Any
 
 import aiohttp
-from web3 import AsyncHTTPProvider, AsyncWeb3
-from web3.types import RPCEndpoint
 
 from utils.errors import RpcError
 from utils.observe.events import RpcEvent
 from utils.observe.stats import StatsHub
 
 log = logging.getLogger(__name__)
+
+HEADERS = {"Content-Type": "application/json", "User-Agent": "kcstress"}
+_request_ids = itertools.count()
+
+
+def _json_default(value: Any) -> str:
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        return "0x" + bytes(value).hex()
+    raise TypeError(f"{type(value).__name__} is not JSON-RPC encodable")
+
+
+def _request(method: str, params: Sequence[Any]) -> dict[str, Any]:
+    return {"jsonrpc": "2.0", "method": method, "params": list(params),
+            "id": next(_request_ids)}
+
+
+def encode_request(method: str, params: Sequence[Any]) -> bytes:
+    """One JSON-RPC 2.0 request body (bytes in ``params`` as 0x-hex)."""
+    return json.dumps(_request(method, params), separators=(",", ":"),
+                      default=_json_default).encode()
+
+
+def encode_batch(calls: Sequence[tuple[str, Sequence[Any]]]) -> bytes:
+    """A batch body; its ids count up in request order."""
+    return json.dumps([_request(m, p) for m, p in calls], separators=(",", ":"),
+                      default=_json_default).encode()
 
 
 class Rpc:
@@ -49,12 +76,6 @@ class Rpc:
         self._hub = hub
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_connections = max_connections
-        self.provider = AsyncHTTPProvider(
-            url,
-            request_kwargs={"timeout": self._timeout},
-            exception_retry_configuration=None,
-        )
-        self.w3 = AsyncWeb3(self.provider)
         self._session: aiohttp.ClientSession | None = None
 
     async def __aenter__(self) -> Rpc:
@@ -76,13 +97,11 @@ class Rpc:
                 connector=connector,
                 raise_for_status=True,
                 timeout=self._timeout,
-                headers=self.provider.get_request_headers(),
+                headers=HEADERS,
             )
-            await self.provider.cache_async_session(self._session)  # w3 calls share it
 
     async def close(self) -> None:
         if self._session is not None:
-            await self.provider.disconnect()
             await self._session.close()
             self._session = None
 
@@ -93,7 +112,7 @@ class Rpc:
         assert self._session is not None
         async with self._session.post(self.url, data=body) as response:
             raw = await response.read()
-        return self.provider.decode_rpc_response(raw)
+        return json.loads(raw)
 
     def _emit(self, method: str, started: float, ok: bool) -> None:
         if self._hub is not None:
@@ -103,9 +122,7 @@ class Rpc:
         """One request; its ``result``, or RpcError (transport failures included)."""
         started = time.perf_counter()
         try:
-            response = await self._post(
-                self.provider.encode_rpc_request(RPCEndpoint(method), list(params))
-            )
+            response = await self._post(encode_request(method, params))
         except asyncio.CancelledError:
             raise
         except Exception as exc:
@@ -124,8 +141,7 @@ class Rpc:
         started = time.perf_counter()
         label = f"batch:{calls[0][0]}"
         try:
-            requests = [(RPCEndpoint(m), list(p)) for m, p in calls]
-            responses = await self._post(self.provider.encode_batch_rpc_request(requests))
+            responses = await self._post(encode_batch(calls))
         except asyncio.CancelledError:
             raise
         except Exception as exc:

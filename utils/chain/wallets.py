@@ -10,12 +10,37 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Protocol
 
-from eth_account import Account
-from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from utils.chain.signer import Signer, keccak256
 
 ROLES = ("user", "merchant", "settlement", "lender", "borrower", "committer")
+
+
+class KeyedAccount(Protocol):
+    """What a wallet needs of an account (eth-account's ``LocalAccount`` is one too)."""
+
+    @property
+    def address(self) -> str: ...
+
+    @property
+    def key(self) -> bytes: ...
+
+
+@dataclass(frozen=True, slots=True)
+class KeyAccount:
+    """A private key and its checksummed address (derived once, with coincurve: no
+    eth-account on the run's path)."""
+
+    address: str
+    key: bytes = field(repr=False)
+
+    @classmethod
+    def from_key(cls, key: bytes) -> KeyAccount:
+        return cls(Signer(key).address, bytes(key))
+
+    def __repr__(self) -> str:  # never the key
+        return f"KeyAccount({self.address})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +49,7 @@ class Wallet:
 
     role: str
     index: int
-    account: LocalAccount = field(repr=False, compare=False)
+    account: KeyedAccount = field(repr=False, compare=False)
 
     @property
     def address(self) -> str:
@@ -36,7 +61,7 @@ class Wallet:
 
 def derive_key(funder_key: bytes, seed: int, role: str, index: int) -> bytes:
     material = funder_key + seed.to_bytes(16, "big", signed=True) + f"|{role}|{index}".encode()
-    return bytes(keccak(material))
+    return keccak256(material)
 
 
 @dataclass
@@ -51,10 +76,10 @@ class WalletPool:
         unknown = set(counts) - set(ROLES)
         if unknown:
             raise ValueError(f"unknown wallet roles: {sorted(unknown)}")
-        funder = Wallet("funder", 0, Account.from_key(funder_key))
+        funder = Wallet("funder", 0, KeyAccount.from_key(funder_key))
         by_role = {
             role: [
-                Wallet(role, i, Account.from_key(derive_key(funder_key, seed, role, i)))
+                Wallet(role, i, KeyAccount.from_key(derive_key(funder_key, seed, role, i)))
                 for i in range(counts.get(role, 0))
             ]
             for role in ROLES

@@ -40,8 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from eth_account import Account
-
+from utils.chain.signer import Signer
 from utils.devchain.process import (
     await_ready,
     child_argv,
@@ -140,7 +139,7 @@ class DevChain:
             os.close(fd)
             log_path = Path(name)
         key = secrets.token_bytes(32)
-        address = Account.from_key(key).address
+        address = Signer(key).address
         argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
         argv += ["--l1-base-fee-wei", str(l1_base_fee_wei)]
         argv += ["--history-blocks", str(history_blocks), "--state-blocks", str(state_blocks),

@@ -21,8 +21,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from eth_account import Account
-
+from utils.chain.signer import Signer
 from utils.devchain.backend import DevNode
 from utils.devchain.genesis import VmConfiguration, build_tester, default_vm_configuration
 from utils.devchain.nitro.l1pricing import L1Pricing
@@ -117,7 +116,7 @@ def announce(info: dict[str, Any], *, managed: bool) -> None:
 
 def run(options: ChainOptions, funder_key: bytes, *, managed: bool) -> int:
     """Build the chain and serve it until SIGTERM (or SIGINT when standalone)."""
-    funder = Account.from_key(funder_key).address
+    funder = Signer(funder_key).address
     pricing = L1Pricing(price_per_unit=options.l1_base_fee_wei)
     schedule = vm_configuration(options.stylus) or default_vm_configuration()
     tester = build_tester(

@@ -186,8 +186,7 @@ def main(argv: list[str] | None = None) -> int:
         stream=sys.stderr,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
-    from eth_account import Account
-
+    from utils.chain.signer import Signer
     from utils.devchain.child import run, start_managed
 
     if args.prestarted:  # most runs want Stylus: its host imports while the options come
@@ -200,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
                 logging.getLogger().setLevel(args.log_level)
         else:
             key, origin = standalone_funder_key(args.funder_key_file)
-            print(f"funder address: {Account.from_key(key).address} (key: {origin})", flush=True)
+            print(f"funder address: {Signer(key).address} (key: {origin})", flush=True)
         return run(chain_options(args), key, managed=args.managed)
     except (DevChainError, OSError) as exc:  # OSError: the port cannot be bound
         logger.error("dev chain failed: %s", exc)

@@ -51,16 +51,15 @@ class PrestartedChain:
 
     def start(self, settings: Settings) -> DevChain:
         """Hand the child its options and the funder key; the chain once it serves."""
-        from eth_account import Account
-
-        from utils.devchain.chain import DevChain  # after the spawn: it imports eth-account
+        from utils.chain.signer import Signer
+        from utils.devchain.chain import DevChain  # after the spawn: it imports py-evm parts
 
         self._taken = True
         key = secrets.token_bytes(32)
         try:
             send_handshake(self.process, key, options(settings))
             info = await_ready(self.process, STARTUP_TIMEOUT)
-            if info.get("funder_address") != Account.from_key(key).address:
+            if info.get("funder_address") != Signer(key).address:
                 raise DevChainError(f"dev chain reported funder {info.get('funder_address')}")
         except DevChainError as exc:
             kill(self.process)
