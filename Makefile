@@ -46,6 +46,7 @@ bench: setup
 	$(PY) bench/dapp_gas.py --calls 16
 	$(PY) bench/iot_costs.py
 	$(PY) bench/startup.py --repeats 3
+	$(PY) bench/devchain_store.py
 	$(PY) bench/generator_ceiling.py
 	$(PY) bench/workers_scaling.py --duration 10 --repeats 2
 	bash scripts/install_anvil.sh >/dev/null
