@@ -46,7 +46,9 @@ class _Series:
         raise NotImplementedError
 
 
-class CounterSeries(_Series):
+class _ValueSeries(_Series):
+    """One number per label set (a counter's or a gauge's), created at 0 on first use."""
+
     def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
         super().__init__(name, documentation, labelnames)
         self.values: dict[Labels, float] = {}
@@ -65,6 +67,8 @@ class CounterSeries(_Series):
             value = 0
         values[labels] = value + amount
 
+
+class CounterSeries(_ValueSeries):
     def collect(self) -> Metric:
         family = CounterMetricFamily(self.name, self.documentation, labels=self.labelnames)
         created = self.created
@@ -73,24 +77,7 @@ class CounterSeries(_Series):
         return family
 
 
-class GaugeSeries(_Series):
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
-        super().__init__(name, documentation, labelnames)
-        self.values: dict[Labels, float] = {}
-
-    def touch(self, *labels: str) -> None:
-        if labels not in self.values:
-            self._new(labels)
-            self.values[labels] = 0
-
-    def inc(self, labels: Labels, amount: float = 1) -> None:
-        values = self.values
-        value = values.get(labels)
-        if value is None:
-            self._new(labels)
-            value = 0
-        values[labels] = value + amount
-
+class GaugeSeries(_ValueSeries):
     def collect(self) -> Metric:
         family = GaugeMetricFamily(self.name, self.documentation, labels=self.labelnames)
         for labels, value in list(self.values.items()):

@@ -13,8 +13,6 @@ import random
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from contracts.lending import LendingWorkload
-from contracts.transfers import merchant_workload, payment_workload
 from lcore_node.binding import bound_processor
 from lcore_node.config import NodeConfig
 from utils.aio import all_or_cancel, wait_event
@@ -32,6 +30,7 @@ from utils.run.dapp_half import DEPLOY_GAS_RESERVE as DAPP_DEPLOY_GAS_RESERVE
 from utils.run.dapp_half import DAppParts, choose_flavour, open_dapps
 from utils.run.distributed import Distribution
 from utils.run.iot_half import IotParts, iot_enabled, node_config
+from utils.run.worker import transfer_workloads
 from utils.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -134,15 +133,7 @@ class RunSetup:
                                   "for the transfer workloads and the contract deployment")
 
     def _transfer_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
-        engine, rng = session.engine, self.rng
-        return [
-            payment_workload(engine, wallets.role("user"), wallets.role("merchant"),
-                             random.Random(rng.random())),
-            merchant_workload(engine, wallets.role("merchant"), wallets.role("settlement")[0],
-                              random.Random(rng.random())),
-            LendingWorkload(engine, wallets.role("lender"), wallets.role("borrower"),
-                            random.Random(rng.random())),
-        ]
+        return transfer_workloads(session.engine, wallets, self.rng)
 
     def _steps_to_fund(self, rate: float) -> float:
         """Steps a workload may take before the next top-up: the whole run, or one
