@@ -30,6 +30,9 @@ ReceiptPath = Literal["auto", "block", "hash", "trace"]
 Finish = Callable[..., None]  # BlockFollower._finish(pending, outcome, *, block=, gas_used=, ...)
 
 
+_UNSERVED = object()  # a method the node does not have
+
+
 def _no_method(exc: RpcError) -> bool:
     return exc.code in NO_METHOD_CODES or "not found" in exc.rpc_message.lower()
 
@@ -70,12 +73,9 @@ class OutcomeReader:
 
     async def _from_traces(self, block: dict[str, Any], ours: list[str]) -> list[str]:
         """Finish our plain transfers from the block's traces; the hashes left to receipts."""
-        try:
-            traces = await self._rpc.call("trace_block", block["number"])
-        except RpcError as exc:
-            if not _no_method(exc):
-                raise
-            log.info("trace_block unavailable (%s): outcomes from receipts", exc)
+        traces = await self._optional("trace_block", block["number"],
+                                      fallback="outcomes from receipts")
+        if traces is _UNSERVED:
             self.traces = False
             return ours
         if not isinstance(traces, list):
@@ -104,12 +104,9 @@ class OutcomeReader:
 
     async def _block_receipts(self, number: str) -> bool:
         """Finish our transactions from the block's receipts; False if the node has none."""
-        try:
-            receipts = await self._rpc.call("eth_getBlockReceipts", number)
-        except RpcError as exc:
-            if not _no_method(exc):
-                raise
-            log.info("eth_getBlockReceipts unavailable (%s): receipts by hash", exc)
+        receipts = await self._optional("eth_getBlockReceipts", number,
+                                        fallback="receipts by hash")
+        if receipts is _UNSERVED:
             self.block_receipts = False
             return False
         if not isinstance(receipts, list):
@@ -120,6 +117,17 @@ class OutcomeReader:
             if p is not None:
                 self._finish_receipt(p, receipt)
         return True
+
+    async def _optional(self, method: str, number: str, *, fallback: str) -> Any:
+        """``method(number)``'s answer, or ``_UNSERVED`` when the node has no such method
+        (logged once with what is read instead)."""
+        try:
+            return await self._rpc.call(method, number)
+        except RpcError as exc:
+            if not _no_method(exc):
+                raise
+            log.info("%s unavailable (%s): %s", method, exc, fallback)
+            return _UNSERVED
 
     async def by_hash(self, hashes: list[str]) -> list[str]:
         """Fetch receipts in one batch and finish those found; returns hashes with none."""

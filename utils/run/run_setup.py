@@ -107,7 +107,7 @@ class RunSetup:
         iot_reserve = DEPLOY_GAS_RESERVE * session.fees.max_fee if iot_enabled(
             self.settings) else 0
         if flavour == "transfers":
-            self.workloads = self._transfer_workloads(session, wallets)
+            self.workloads = transfer_workloads(session.engine, wallets, self.rng)
             await self._require_funds(session, wallets, iot_reserve)
             return await self._iot_preflight(session)
         await require_balance(session.rpc, wallets.funder,
@@ -131,9 +131,6 @@ class RunSetup:
             await require_balance(session.rpc, wallets.funder,
                                   sum(merge_needs(self._needs()).values()) + deploy_reserve,
                                   "for the transfer workloads and the contract deployment")
-
-    def _transfer_workloads(self, session: ChainSession, wallets: WalletPool) -> list[Workload]:
-        return transfer_workloads(session.engine, wallets, self.rng)
 
     def _steps_to_fund(self, rate: float) -> float:
         """Steps a workload may take before the next top-up: the whole run, or one
