@@ -23,7 +23,7 @@ from eth_account import Account
 from eth_utils import keccak, to_canonical_address
 
 from utils.devchain.backend import DevNode
-from utils.devchain.genesis import build_tester
+from utils.devchain.genesis import build_chain
 from utils.devchain.retention import Retention
 
 GWEI = 10**9
@@ -59,8 +59,8 @@ def signed_blocks(
 def run_once(
     key: bytes, deploy: bytes, blocks: list[list[bytes]], cache_mb: float
 ) -> dict[str, Any]:
-    tester = build_tester(1337, 10**9, Account.from_key(key).address, 10**30)
-    node = DevNode(tester, retention=Retention(state_cache_mb=cache_mb))
+    chain = build_chain(1337, 10**9, Account.from_key(key).address, 10**30)
+    node = DevNode(chain, retention=Retention(state_cache_mb=cache_mb))
     node.send_raw(deploy)
     node.seal()
     t0, cpu0 = time.perf_counter(), time.process_time()

@@ -16,7 +16,7 @@ from eth_typing import Address
 from eth_utils import keccak, to_canonical_address
 
 from utils.devchain.backend import DevNode
-from utils.devchain.genesis import build_tester
+from utils.devchain.genesis import build_chain
 from utils.devchain.kvstore import DiskKV, DiskStore
 from utils.devchain.retention import Retention
 
@@ -61,8 +61,8 @@ def test_mapping_matches_a_dict_across_flushes_and_evictions() -> None:
 def test_pruned_chain_on_disk_keeps_a_complete_state() -> None:
     key = secrets.token_bytes(32)
     sender = Account.from_key(key).address
-    tester = build_tester(1337, 10**9, sender, 10**30)
-    node = DevNode(tester, retention=Retention(history_blocks=16, state_blocks=4,
+    chain = build_chain(1337, 10**9, sender, 10**30)
+    node = DevNode(chain, retention=Retention(history_blocks=16, state_blocks=4,
                                                state_cache_mb=0.05))  # fmt: skip
     assert node.store is not None and node.pruner is not None
     base = {"chainId": 1337, "maxFeePerGas": 100 * GWEI, "maxPriorityFeePerGas": GWEI}

@@ -20,7 +20,7 @@ from eth_utils import keccak, to_canonical_address
 
 from utils.devchain.backend import DevNode
 from utils.devchain.chain import DevChain
-from utils.devchain.genesis import build_tester
+from utils.devchain.genesis import build_chain
 from utils.devchain.pruning import ACCOUNTS, ChainPruner, children
 from utils.devchain.retention import Retention
 
@@ -81,8 +81,8 @@ def _block(node: DevNode, funder: Signer, contract: bytes, receivers: list[str],
 
 def test_store_is_bounded_complete_and_correct() -> None:
     funder = Signer(secrets.token_bytes(32))
-    tester = build_tester(1337, 10**9, funder.address, 10**30)
-    node = DevNode(tester, retention=Retention(history_blocks=30, state_blocks=6))
+    chain = build_chain(1337, 10**9, funder.address, 10**30)
+    node = DevNode(chain, retention=Retention(history_blocks=30, state_blocks=6))
     node.send_raw(funder.sign(gas=100_000, data=bytes.fromhex(STORE_INIT)))
     node.seal()
     contract = keccak(b"\xd6\x94" + to_canonical_address(funder.address) + b"\x80")[12:]

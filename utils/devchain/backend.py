@@ -1,4 +1,5 @@
-"""Core of the embedded dev chain: py-evm state built by eth-tester, our own block production.
+"""Core of the embedded dev chain: py-evm state (built as eth-tester builds it), our own block
+production.
 
 Why the blocks are not produced by eth-tester itself (measured on the 2-core dev machine):
 
@@ -37,7 +38,6 @@ from eth.abc import (
     VirtualMachineAPI,
 )
 from eth.exceptions import HeaderNotFound, TransactionNotFound
-from eth_tester import EthereumTester
 from eth_typing import Address
 from eth_utils import ValidationError
 
@@ -103,15 +103,14 @@ class DevNode:
 
     def __init__(
         self,
-        tester: EthereumTester,
+        chain: Any,
         *,
         cached_blocks: int = 256,
         nitro: L1Pricing | None = None,
         retention: Retention | None = None,
     ) -> None:
-        self.tester = tester
         self.nitro = nitro  # the L1 pricing its VMs charge with (utils.devchain.nitro)
-        self.chain: Any = tester.backend.chain
+        self.chain: Any = chain  # a py-evm MiningChain (utils.devchain.genesis.build_chain)
         self.chain_id: int = self.chain.chain_id
         self.accepting = True
         self._builder = self.chain.get_vm().get_transaction_builder()

@@ -23,7 +23,7 @@ from typing import Any
 
 from utils.chain.signer import Signer
 from utils.devchain.backend import DevNode
-from utils.devchain.genesis import VmConfiguration, build_tester, default_vm_configuration
+from utils.devchain.genesis import VmConfiguration, build_chain, default_vm_configuration
 from utils.devchain.nitro.l1pricing import L1Pricing
 from utils.devchain.nitro.vm import nitro_vm_configuration
 from utils.devchain.retention import Retention
@@ -119,14 +119,14 @@ def run(options: ChainOptions, funder_key: bytes, *, managed: bool) -> int:
     funder = Signer(funder_key).address
     pricing = L1Pricing(price_per_unit=options.l1_base_fee_wei)
     schedule = vm_configuration(options.stylus) or default_vm_configuration()
-    tester = build_tester(
+    chain = build_chain(
         options.chain_id,
         options.gas_limit,
         funder,
         options.funder_balance_wei,
         nitro_vm_configuration(schedule, pricing),
     )
-    node = DevNode(tester, nitro=pricing, retention=options.retention)
+    node = DevNode(chain, nitro=pricing, retention=options.retention)
     pricing.genesis_timestamp = int(node.head().timestamp)
     asyncio.run(_serve_until_stopped(node, options, funder, managed=managed))
     return 0

@@ -37,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m utils.devchain",
         description=(
-            "Embedded dev chain: Ethereum JSON-RPC over HTTP backed by py-evm (eth-tester). "
+            "Embedded dev chain: Ethereum JSON-RPC over HTTP backed by py-evm. "
             "Prints one JSON line with the port, chain id and funder address when ready. "
             "Funder: the account of env PRIVATE_KEY (hex) if set, else a fresh random key "
             "written to --funder-key-file (mode 0600); the key itself is never printed."

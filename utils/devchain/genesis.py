@@ -1,14 +1,32 @@
-"""Genesis of the dev chain: an ``EthereumTester`` over py-evm (eth-tester's PyEVMBackend).
+"""Genesis of the dev chain: py-evm's ``MiningChain`` as eth-tester's PyEVMBackend builds it.
 
-``build_tester`` is the one place the backend is built, so the Stylus hook is one argument:
-``build_tester(..., vm_configuration=stylus_vm_configuration(default_vm_configuration()))``.
+``build_chain`` is the one place the chain is built, so the Stylus hook is one argument:
+``build_chain(..., vm_configuration=stylus_vm_configuration(default_vm_configuration()))``.
+It builds what ``PyEVMBackend(genesis_parameters=..., genesis_state=...,
+vm_configuration=...)`` builds (eth-tester's ``setup_tester_chain``: its default genesis
+parameters, the consensus amended to no proof, a gas limit kept constant from genesis, an
+``AtomicDB`` in memory), without importing eth-tester: it imports eth-account, whose
+eth-keyfile imports py_ecc's BLS curves, about 0.3 s of the chain child's start.
+``tests/test_devchain_genesis.py`` checks it against eth-tester's.
 """
 
 from __future__ import annotations
 
-from eth.abc import VirtualMachineAPI
+import time
+from typing import Any
+
+from eth.abc import BlockHeaderAPI, VirtualMachineAPI
+from eth.chains.base import MiningChain
+from eth.consensus import ConsensusApplier, NoProofConsensus
+from eth.constants import (
+    BLANK_ROOT_HASH,
+    POST_MERGE_DIFFICULTY,
+    POST_MERGE_MIX_HASH,
+    POST_MERGE_NONCE,
+    ZERO_ADDRESS,
+)
+from eth.db.atomic import AtomicDB
 from eth.vm.forks import PragueVM
-from eth_tester import EthereumTester, PyEVMBackend
 from eth_utils import to_canonical_address
 
 VmConfiguration = tuple[tuple[int, type[VirtualMachineAPI]], ...]
@@ -19,15 +37,43 @@ def default_vm_configuration() -> VmConfiguration:
     return ((0, PragueVM),)
 
 
-def build_tester(
+def genesis_params(gas_limit: int, timestamp: int | None = None) -> dict[str, Any]:
+    """eth-tester's default (post-merge) genesis parameters with ``gas_limit``."""
+    return {
+        "coinbase": ZERO_ADDRESS,
+        "difficulty": POST_MERGE_DIFFICULTY,
+        "extra_data": b"",
+        "gas_limit": gas_limit,
+        "mix_hash": POST_MERGE_MIX_HASH,
+        "nonce": POST_MERGE_NONCE,
+        "receipt_root": BLANK_ROOT_HASH,
+        "timestamp": int(time.time()) if timestamp is None else timestamp,
+        "transaction_root": BLANK_ROOT_HASH,
+    }
+
+
+class DevMiningChain(MiningChain):
+    """eth-tester's chain class: the gas limit stays the genesis one."""
+
+    def create_header_from_parent(self, parent_header: BlockHeaderAPI,
+                                  **header_params: Any) -> BlockHeaderAPI:
+        return super().create_header_from_parent(
+            parent_header, **{**header_params, "gas_limit": parent_header.gas_limit})
+
+    def get_transaction_builder(self) -> Any:
+        return super().get_vm().get_transaction_builder()
+
+
+def build_chain(
     chain_id: int,
     gas_limit: int,
     funder_address: str,
     balance: int,
     vm_configuration: VmConfiguration | None = None,
-) -> EthereumTester:
-    """An ``EthereumTester`` over py-evm with one prefunded account and a raised gas limit."""
-    params = PyEVMBackend.generate_genesis_params(overrides={"gas_limit": gas_limit})
+    *,
+    timestamp: int | None = None,
+) -> Any:
+    """A py-evm ``MiningChain`` with one prefunded account and a raised gas limit."""
     state = {
         to_canonical_address(funder_address): {
             "balance": balance,
@@ -36,11 +82,9 @@ def build_tester(
             "storage": {},
         }
     }
-    backend = PyEVMBackend(
-        genesis_parameters=params,
-        genesis_state=state,
-        vm_configuration=vm_configuration or default_vm_configuration(),
-    )
-    # setup_tester_chain defines the chain class per call: setting its id touches no one else.
-    type(backend.chain).chain_id = chain_id
-    return EthereumTester(backend=backend, auto_mine_transactions=False)
+    amended = ConsensusApplier(NoProofConsensus).amend_vm_configuration(
+        vm_configuration or default_vm_configuration())
+    # a class per chain, as eth-tester's: its id and schedule touch no other chain
+    chain_class: Any = type("DevNodeChain", (DevMiningChain,), {
+        "chain_id": chain_id, "vm_configuration": amended})
+    return chain_class.from_genesis(AtomicDB(), genesis_params(gas_limit, timestamp), state)

@@ -1,7 +1,7 @@
 """The embedded chain's key-value store on disk: SQLite with a bounded in-memory cache.
 
-py-evm keeps every trie node, header, body and receipt in one key-value store; eth-tester gives
-it a ``MemoryDB`` over a plain dict, so the chain's live state (every storage slot a contract
+py-evm keeps every trie node, header, body and receipt in one key-value store; the dev chain
+gives it a ``MemoryDB`` over a plain dict, so the chain's live state (every storage slot a contract
 ever wrote, e.g. every IoT record of MVPIoTProcessor) lived in RAM and the process grew with
 it even with old blocks pruned. :class:`DiskKV` takes the dict's place (``MemoryDB.kv_store``):
 

@@ -1,6 +1,6 @@
 """The embedded chain's process spawned first thing, before the run's settings are read.
 
-The chain child needs about 1-2 s to import py-evm, eth-tester and the Stylus host; the
+The chain child needs about 0.5-1 s to import py-evm and the Stylus host; the
 parent about as long to import its own modules and read its settings. Spawned by
 :meth:`PrestartedChain.spawn` (this module imports nothing heavy: no eth-account, no web3),
 the child imports while the parent does, and waits for its options on stdin;

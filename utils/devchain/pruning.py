@@ -1,6 +1,6 @@
 """Bounded history and state for the embedded chain, kept as a pruning node keeps them.
 
-py-evm writes every block into one key-value store (eth-tester's ``AtomicDB`` over a
+py-evm writes every block into one key-value store (an ``AtomicDB`` over a
 ``MemoryDB``, whose dict :mod:`utils.devchain.kvstore` replaces by SQLite) and never deletes:
 each block adds its header, transaction and receipt tries, transaction look-ups and the trie
 nodes its state changes rewrote, so the chain process grew without bound (measured: 150
