@@ -50,6 +50,7 @@ from utils.chain.tx_engine import TRANSFER_GAS, TxEngine
 from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
 from utils.devchain import DevChain
+from utils.load.gc_tuning import tune_for_load
 from utils.load.scheduler import Scheduler
 from utils.observe.events import Event, FiringEvent, TxEvent
 from utils.observe.stats import StatsHub
@@ -146,6 +147,7 @@ async def measured(setup: Setup, load: Load) -> SideResult:
     async with Rpc(setup.url) as rpc:
         watch = HeadWatch(rpc)
         stop = asyncio.Event()
+        tune_for_load()  # as a run does just before its load; both sides alike
         task = asyncio.create_task(load(stop))
         first, last, seconds, cpu = await watch.window(setup.args.seconds)
         stop.set()

@@ -9,6 +9,10 @@ measured); when the workload falls more than ``max_lag`` behind, or has
 they end), or ``max_steps`` steps running at all, firings are skipped and counted as missed —
 never hidden. A step stops counting against ``max_in_flight`` when the engine has its send
 answered (:mod:`utils.chain.send_slot`): waiting for a receipt does not keep load out.
+A workload at its bound waits for a slot to free (one wake-up, not one per firing: a saturated
+scheduler used 9-16 % of a core at 9,000-50,000 firings/s offered, now none) and counts the
+firings passed meanwhile as missed; when behind, it yields to the event loop every ``BURST``
+firings so replies are read between them.
 The profile's current rate is emitted as a :class:`~utils.observe.events.TargetRateEvent`
 when it changes (the offered-rate gauge, the target column of kpi_intervals.csv), and 0 when
 firing stops.
@@ -34,6 +38,57 @@ log = logging.getLogger(__name__)
 #: how often a changing profile's rate is re-emitted, and the change that is worth it
 TARGET_EVERY = 0.5
 TARGET_CHANGE = 0.01
+#: firings started in a row, when behind, before the loop lets I/O in
+BURST = 64
+#: a wait shorter than this is a plain sleep (``stop`` is seen when it ends); longer ones
+#: wake on ``stop``
+SHORT_WAIT = 0.05
+
+
+async def _sleep(stop: asyncio.Event, delay: float) -> bool:
+    """Sleep ``delay`` s; True when ``stop`` is set (at once for a long wait)."""
+    if delay < SHORT_WAIT:
+        await asyncio.sleep(delay)
+        return stop.is_set()
+    return await wait_event(stop, delay)
+
+
+class _Slots:
+    """One workload's running steps: those not sent yet (``max_in_flight``) and all of them
+    (``max_steps``), and an event for a firing loop that waits for a free slot."""
+
+    __slots__ = ("_freed", "_max_in_flight", "_max_steps", "running", "unsent")
+
+    def __init__(self, max_in_flight: int, max_steps: int) -> None:
+        self._max_in_flight = max_in_flight
+        self._max_steps = max_steps
+        self.unsent = 0
+        self.running: set[asyncio.Task[None]] = set()
+        self._freed = asyncio.Event()
+
+    @property
+    def full(self) -> bool:
+        return self.unsent >= self._max_in_flight or len(self.running) >= self._max_steps
+
+    def sent(self) -> None:
+        self.unsent -= 1
+        self._freed.set()
+
+    def ended(self, task: asyncio.Task[None]) -> None:
+        self.running.discard(task)
+        self._freed.set()
+
+    async def wake_on(self, stop: asyncio.Event) -> None:
+        """Wake a waiting firing loop when ``stop`` is set (run as a task)."""
+        await stop.wait()
+        self._freed.set()
+
+    async def wait_free(self, stop: asyncio.Event) -> bool:
+        """Until a slot is free; True when ``stop`` is set first (``wake_on`` runs)."""
+        while self.full and not stop.is_set():
+            self._freed.clear()
+            await self._freed.wait()
+        return stop.is_set()
 
 
 class Scheduler:
@@ -94,11 +149,19 @@ class Scheduler:
 
     async def _fire(self, workload: Workload, profile: RateProfile, poisson: bool,
                     start: float, stop: asyncio.Event) -> None:
-        running: set[asyncio.Task[None]] = set()
-        unsent = [0]  # steps of this workload not sent yet (a cell their releases share)
+        slots = _Slots(self._max_in_flight, self._max_steps)
+        waker = asyncio.create_task(slots.wake_on(stop))
+        try:
+            await self._fire_until_stop(workload, profile, poisson, start, stop, slots)
+        finally:
+            waker.cancel()
+
+    async def _fire_until_stop(self, workload: Workload, profile: RateProfile, poisson: bool,
+                               start: float, stop: asyncio.Event, slots: _Slots) -> None:
         count = 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
         missed = 0
         intended = start
+        burst = 0  # firings in a row without yielding to the event loop
         while not stop.is_set() and not workload.exhausted():
             offset = profile.time_at(count)
             if math.isinf(offset):  # the profile offers nothing more
@@ -106,32 +169,58 @@ class Scheduler:
                 break
             intended = start + offset
             delay = intended - self._clock.now()
-            if delay > 0 and await wait_event(stop, delay):
-                break
+            if delay > 0:
+                burst = 0
+                if await _sleep(stop, delay):
+                    break
+            elif burst >= BURST:  # behind: let replies in between runs of firings
+                burst = 0
+                await asyncio.sleep(0)
             now = self._clock.now()
             if now - intended > self._max_lag:  # give up the firings we cannot catch up with
-                skipped = math.floor(profile.firings_until(now - start) - count)
-                if skipped > 0:
-                    missed += skipped
-                    self.missed_behind += skipped
-                    count += skipped
-                    intended = start + profile.time_at(count)
-            if unsent[0] >= self._max_in_flight or len(running) >= self._max_steps:
-                missed += 1
-                self.missed_in_flight += 1
-            else:
-                self._hub.emit(FiringEvent(workload.name, intended, now, missed))
-                missed = 0
-                unsent[0] += 1
-                task = asyncio.create_task(self._step(workload, intended, unsent))
-                running.add(task)
-                self._steps.add(task)
-                task.add_done_callback(running.discard)
-                task.add_done_callback(self._steps.discard)
+                skipped = self._skip(profile, start, now, count)
+                missed += skipped
+                self.missed_behind += skipped
+                count += skipped
+                intended = start + profile.time_at(count)
+            if slots.full:  # this firing cannot start, nor any until a slot frees
+                count += self._gap(poisson)
+                skipped, stopped = await self._wait_for_slot(slots, stop, profile, start, count)
+                missed += 1 + skipped
+                count += skipped
+                if stopped:
+                    break
+                continue
+            self._hub.emit(FiringEvent(workload.name, intended, now, missed))
+            missed = 0
+            burst += 1
+            self._start_step(workload, intended, slots)
             count += self._gap(poisson)
         if missed:
             now = self._clock.now()
             self._hub.emit(FiringEvent(workload.name, intended, now, missed, fired=False))
+
+    async def _wait_for_slot(self, slots: _Slots, stop: asyncio.Event, profile: RateProfile,
+                             start: float, count: float) -> tuple[int, bool]:
+        """Wait for a free slot (one wake-up, not one per firing); the firings from ``count`` on
+        that passed meanwhile are missed. Returns (those firings, stopped)."""
+        stopped = await slots.wait_free(stop)
+        skipped = self._skip(profile, start, self._clock.now(), count)
+        self.missed_in_flight += 1 + skipped
+        return skipped, stopped
+
+    @staticmethod
+    def _skip(profile: RateProfile, start: float, now: float, count: float) -> int:
+        """Firings from ``count`` on whose time has passed by ``now``."""
+        return max(0, math.floor(profile.firings_until(now - start) - count))
+
+    def _start_step(self, workload: Workload, intended: float, slots: _Slots) -> None:
+        slots.unsent += 1
+        task = asyncio.create_task(self._step(workload, intended, slots))
+        slots.running.add(task)
+        self._steps.add(task)
+        task.add_done_callback(slots.ended)
+        task.add_done_callback(self._steps.discard)
 
     async def _report_target(self, name: str, profile: RateProfile, start: float,
                              stop: asyncio.Event) -> None:
@@ -147,14 +236,14 @@ class Scheduler:
                 self._hub.emit(TargetRateEvent(name, now, rate))
                 last = rate
 
-    async def _step(self, workload: Workload, intended: float, unsent: list[int]) -> None:
+    async def _step(self, workload: Workload, intended: float, slots: _Slots) -> None:
         held = True
 
         def release() -> None:
             nonlocal held
             if held:
                 held = False
-                unsent[0] -= 1
+                slots.sent()
 
         hold_send_slot(release)
         try:
