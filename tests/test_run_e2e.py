@@ -189,6 +189,10 @@ def test_report_is_rebuilt_from_the_run_files_alone(finished_run: dict, tmp_path
     assert proc.returncode == 0, proc.stderr
     html = (copy / "report.html").read_text()
     assert html.startswith("<!doctype html>") and html.count("data:image/png;base64,") >= 4
+    # the run's figures came from its figure process, drawn while it verified: the same
+    images = re.compile(r'src="data:image/png;base64,([^"]+)"')
+    run_html = (finished_run["run_dir"] / "report.html").read_text()
+    assert images.findall(run_html) == images.findall(html)
     assert "payment_app" in html and "Files not found" not in html
     bad = subprocess.run(main_cmd("report", str(tmp_path / "missing")), capture_output=True,
                          text=True, timeout=60)

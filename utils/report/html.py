@@ -9,9 +9,7 @@ Plots are PNGs embedded as base64 (matplotlib's Agg canvas, no pyplot state).
 from __future__ import annotations
 
 import html
-import importlib
 import logging
-import threading
 from pathlib import Path
 
 from utils.errors import ConfigError
@@ -25,27 +23,23 @@ from utils.report.data import (
     targets_rows,
     tx_table,
 )
+from utils.report.figure_process import DrawnFigures
+from utils.report.figures import figures_of, render_figures, report_max_latency
 
 log = logging.getLogger(__name__)
 
 FILENAME = "report.html"
-def preload_plots() -> threading.Thread:
-    """Import the plots' matplotlib (0.3-0.8 s on the 2-core dev machine) in a thread started
-    now, where the process waits anyway (a run's set-up waits on the chain), so the report at
-    the end does not; join it before timing anything."""
-    thread = threading.Thread(target=importlib.import_module, args=("utils.report.plots",),
-                              name="preload-plots", daemon=True)
-    thread.start()
-    return thread
 
 
-def build_report(run_dir: Path) -> Path:
-    """Write ``RUN_DIR/report.html`` from the run's files; return its path."""
+def build_report(run_dir: Path, figures: DrawnFigures | None = None) -> Path:
+    """Write ``RUN_DIR/report.html`` from the run's files; return its path. ``figures``:
+    drawn from the same files already (by the run's figure process); used when they show
+    the latency target summary.json has and are the figures the files give, else drawn now."""
     if not Path(run_dir).is_dir():
         raise ConfigError("RUN_DIR", f"{run_dir} is not a directory")
     data = load_run(Path(run_dir))
     path = data.run_dir / FILENAME
-    path.write_text(render_html(data), encoding="utf-8")
+    path.write_text(render_html(data, figures), encoding="utf-8")
     log.info("report written to %s", path)
     return path
 
@@ -128,21 +122,21 @@ def _img(png: str, alt: str) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{png}">'
 
 
-def _plots(data: ReportData) -> dict[str, str]:
-    from utils.report import plots  # matplotlib only when a report is built
+ALT = {"throughput": "throughput", "latency": "latency percentiles", "outcomes": "outcomes",
+       "gas": "gas per workload", "iot": "IoT stage latency"}
 
-    max_latency = (data.summary.get("targets") or {}).get("max_latency_sec")
-    out: dict[str, str] = {}
-    if data.series:
-        out["throughput"] = _img(plots.throughput(data.series), "throughput")
-    if any(s.finished for s in data.series.values()):
-        out["latency"] = _img(plots.latency(data.series, max_latency), "latency percentiles")
-    if data.tx:
-        out["outcomes"] = _img(plots.outcomes(data), "outcomes")
-        out["gas"] = _img(plots.gas(data), "gas per workload")
-    if data.iot_stages:
-        out["iot"] = _img(plots.iot_stages(data), "IoT stage latency")
-    return out
+
+def _plots(data: ReportData, drawn: DrawnFigures | None) -> dict[str, str]:
+    max_latency = report_max_latency(data)
+    keys = [f.key for f in figures_of(data, max_latency)]
+    if drawn is not None and drawn.max_latency == max_latency and list(drawn.pngs) == keys:
+        pngs = drawn.pngs
+    else:
+        if drawn is not None:
+            log.warning("the figures drawn during the run do not match its files "
+                        "(%s for %s): drawn again", list(drawn.pngs), keys)
+        pngs = render_figures(data, max_latency=max_latency)
+    return {key: _img(png, ALT[key]) for key, png in pngs.items()}
 
 
 def _contract_note(data: ReportData) -> str:
@@ -188,8 +182,8 @@ router {_e(dapp.get("router"))}, pool {_e(dapp.get("pool"))}); books: <b>{_e(ver
 {_table(["workload", "operation", "tx", "gas/op", "L2 gas/op", "L1 gas/op"], gas_rows)}"""
 
 
-def render_html(data: ReportData) -> str:
-    plots = _plots(data)
+def render_html(data: ReportData, figures: DrawnFigures | None = None) -> str:
+    plots = _plots(data, figures)
     none = '<p class="note">No data.</p>'
     iot_rows = [[r["operation"], str(r["ok"]), str(r["failed"])] for r in iot_table(data)]
     missing = ""

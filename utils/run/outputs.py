@@ -28,6 +28,7 @@ from utils.observe.live import LiveDisplay
 from utils.observe.metrics import PrometheusSink
 from utils.observe.shard_labels import exposed_registry
 from utils.observe.stats import StatsHub
+from utils.report.figure_process import FigureProcess
 from utils.report.html import build_report
 from utils.report.summary import build_summary, write_summary
 from utils.settings import Settings
@@ -69,6 +70,7 @@ class RunOutputs:
         self._tasks: list[asyncio.Task[None]] = []
         self._live: LiveDisplay | None = None
         self._closed = False
+        self._figures: FigureProcess | None = None
         self.iot = settings.iot_device_count > 0 and settings.iot_data_submission_rate > 0
 
     def kpis(self) -> dict[str, Any]:
@@ -107,8 +109,21 @@ class RunOutputs:
         self._tasks = [asyncio.create_task(flush_periodically(self.hub), name="flush-sinks"),
                        asyncio.create_task(self._live.run(), name="live-display")]
 
-    async def close(self) -> None:
-        """Stop the periodic tasks and close every sink (final rows written). Idempotent."""
+    def prepare_figures(self) -> None:
+        """Start the report's figure process now (it imports matplotlib while the run sets
+        up), for :meth:`close` to hand the run's files to."""
+        if self._figures is None:
+            self._figures = FigureProcess.spawn()
+
+    def stop_figures(self) -> None:
+        if self._figures is not None:
+            self._figures.stop()
+            self._figures = None
+
+    async def close(self, *, draw_figures: bool = False) -> None:
+        """Stop the periodic tasks and close every sink (final rows written); then, with
+        ``draw_figures``, the figure process (started now if :meth:`prepare_figures` did not)
+        draws the report's figures from the closed files while the run goes on. Idempotent."""
         if self._closed:
             return
         self._closed = True
@@ -125,6 +140,10 @@ class RunOutputs:
         write_histograms(self.run_dir, self.aggregate)  # what `main.py merge` merges
         # the final scrape, kept: the HTTP server stops with the run
         (self.run_dir / "metrics.prom").write_bytes(generate_latest(self.exposed))
+        if draw_figures:
+            self.prepare_figures()
+            if self._figures is not None:
+                self._figures.request(self.run_dir.resolve(), self.targets.max_latency_sec)
 
     def stop_server(self) -> None:
         if self.server is not None:
@@ -139,8 +158,10 @@ class RunOutputs:
                                 chain_id=chain_id, iot=self.iot, exit_reason=exit_reason)
         summary.update(extra)
         write_summary(self.run_dir, summary)
+        figures = self._figures.result() if self._figures is not None else None
+        self.stop_figures()
         try:
-            build_report(self.run_dir)
+            build_report(self.run_dir, figures)
         except Exception:
             log.exception("report.html could not be built; rebuild with "
                           "`python main.py report %s`", self.run_dir)

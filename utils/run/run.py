@@ -36,7 +36,6 @@ from utils.observe.aggregate import RunAggregate
 from utils.observe.goodput import Goodput
 from utils.observe.selfwatch import SelfWatch
 from utils.observe.stats import StatsHub
-from utils.report.html import preload_plots
 from utils.run.chain_watch import REASON as CHAIN_LOST
 from utils.run.chain_watch import ChainLossWatch
 from utils.run.dapp_half import DAppParts
@@ -50,7 +49,7 @@ from utils.settings import NON_TX_WORKLOADS, Settings
 
 log = logging.getLogger(__name__)
 
-PRELOAD_PLOTS_MAX_S = 300.0  # runs up to this long import the report's plots during set-up
+PRELOAD_PLOTS_MAX_S = 300.0  # runs up to this long start the report's figure process at set-up
 
 __all__ = ["EXIT_CONFIG", "EXIT_MET", "EXIT_MISSED", "Run"]
 
@@ -115,8 +114,9 @@ class Run(RunSetup, RunEnd):
                 await self._load_phase(self.session)
                 self.aggregate.ended_at = self.clock.now()
                 self.outputs.health.phase = "verifying"
+                # the CSVs are complete: the report's figures are drawn while the run verifies
+                await self.outputs.close(draw_figures=True)
                 await self._verify()
-                await self.outputs.close()
             # the endpoints have nothing more to show (metrics.prom holds the last scrape):
             # their server stops (up to one 0.2 s poll) while the summary and report are built
             stopping = threading.Thread(target=self.outputs.stop_server, name="stop-http")
@@ -127,15 +127,17 @@ class Run(RunSetup, RunEnd):
                 stopping.join()
         finally:
             self.outputs.stop_server()
+            self.outputs.stop_figures()
 
     async def _prepare(self, stack: AsyncExitStack) -> None:
         """Chain, outputs, wallets, workloads, IoT node and funding."""
         self.outputs.health.phase = "setup"
         self.dist.check(iot_enabled(self.settings))
-        # while the set-up waits on the chain; not for a long run, which would carry
-        # matplotlib's 40 MB for hours to save 0.3 s at its end
+        # the report's figure process imports matplotlib while the run sets up; not for a long
+        # run, which would carry its 40 MB for hours to save 0.45 s at its end
         duration = self.settings.duration
-        plots = preload_plots() if duration and duration <= PRELOAD_PLOTS_MAX_S else None
+        if duration and duration <= PRELOAD_PLOTS_MAX_S:
+            self.outputs.prepare_figures()
         self.session = session = await open_session(self.settings, self.hub, self.clock, stack,
                                                     self.launch)
         self.outputs.health.follower = session.engine.follower
@@ -155,8 +157,6 @@ class Run(RunSetup, RunEnd):
                 self.workloads += [self.iot.registration, self.iot.submission]
             self.wallets = wallets
             await self._fund_and_set_up(session, wallets)
-        if plots is not None:  # done by now: nothing imports during the load
-            await asyncio.to_thread(plots.join)
 
     def _make_run_dir(self) -> None:
         make_run_dir(self.run_dir.parent, self.run_id)

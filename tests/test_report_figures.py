@@ -1,0 +1,88 @@
+"""The report's figures drawn by two processes (utils.report.figures) and by the run's figure
+process (utils.report.figure_process) are those drawn in one process from the same files."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.test_report import simulate_run
+from utils.observe.kpis import Targets
+from utils.report.data import load_run
+from utils.report.figure_process import DrawnFigures, FigureProcess
+from utils.report.figures import figures_of, render_figures, split
+from utils.report.html import build_report
+from utils.report.summary import build_summary, write_summary
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("figures")
+    agg = simulate_run(path, seconds=40, seed=11)
+    summary = build_summary(
+        agg, run_id="20231114T221320Z-figs01", targets=Targets(max_latency_sec=0.8), seed=11,
+        chain_id=31337, settings={"duration": 40, "interval": 10},
+    )  # fmt: skip
+    write_summary(path, summary)
+    return path
+
+
+def _children() -> set[int]:
+    """This process' child pids still in the process table (zombies included)."""
+    tasks = Path(f"/proc/{os.getpid()}/task")
+    out: set[int] = set()
+    for task in tasks.iterdir():
+        text = (task / "children").read_text() if (task / "children").exists() else ""
+        out |= {int(p) for p in text.split()}
+    return out
+
+
+def test_two_processes_draw_the_figures_of_one(run_dir: Path) -> None:
+    data = load_run(run_dir)
+    before = _children()
+    serial = render_figures(data, fork=False)
+    forked = render_figures(data, fork=True)
+    assert list(serial) == ["throughput", "latency", "outcomes", "gas", "iot"]
+    assert forked == serial
+    assert _children() == before  # the forked child was reaped
+    theirs, ours = split(figures_of(data, 0.8))
+    assert {f.key for f in theirs} | {f.key for f in ours} == set(serial)
+    assert abs(sum(f.panels for f in theirs) - sum(f.panels for f in ours)) <= 1
+
+
+def test_the_figure_process_draws_what_the_report_would(run_dir: Path) -> None:
+    in_process = render_figures(load_run(run_dir), fork=False)
+    process = FigureProcess.spawn()
+    assert process is not None
+    process.request(run_dir.resolve(), 0.8)  # the run's latency target, as summary.json's
+    drawn = process.result()
+    assert drawn is not None and drawn.max_latency == 0.8
+    assert drawn.pngs == in_process
+    assert process.process.returncode == 0
+    text = build_report(run_dir, drawn).read_text()
+    assert all(png in text for png in in_process.values())
+
+
+def test_figures_for_another_target_are_drawn_again(run_dir: Path) -> None:
+    """Figures drawn for another latency target than summary.json's are not used."""
+    data = load_run(run_dir)
+    stale = DrawnFigures(2.0, render_figures(data, max_latency=2.0, fork=False))
+    assert stale.pngs["latency"] != render_figures(data, fork=False)["latency"]
+    text = build_report(run_dir, stale).read_text()
+    assert stale.pngs["latency"] not in text
+    assert render_figures(data, fork=False)["latency"] in text
+
+
+def test_an_unasked_figure_process_ends() -> None:
+    """At EOF on its stdin (its run is gone) it ends by itself; result() without a request
+    stops it."""
+    process = FigureProcess.spawn()
+    assert process is not None and process.process.stdin is not None
+    process.process.stdin.close()
+    assert process.process.wait(timeout=60) == 0
+    process = FigureProcess.spawn()
+    assert process is not None
+    assert process.result() is None
+    assert process.process.returncode is not None  # reaped
