@@ -17,6 +17,7 @@ import logging
 import os
 import select
 import signal
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -89,12 +90,13 @@ def render_figures(data: ReportData, *, max_latency: float | None = None,
                    fork: bool | None = None) -> dict[str, str]:
     """Figure key -> base64 PNG for every figure of ``data`` (the latency target drawn:
     ``max_latency``, default summary.json's); ``fork`` (default: when more than one core is
-    free and fork exists) renders half of them in a forked child."""
+    free, fork exists and this process runs one thread: a fork copies no other thread, nor
+    what locks they hold) renders half of them in a forked child."""
     if max_latency is None:
         max_latency = report_max_latency(data)
     figures = figures_of(data, max_latency)
     if fork is None:
-        fork = hasattr(os, "fork") and free_cores() > 1
+        fork = hasattr(os, "fork") and free_cores() > 1 and threading.active_count() == 1
     if not fork or len(figures) < 2:
         return {f.key: f.draw() for f in figures}
     theirs, ours = split(figures)
