@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 # the project's bytecode, compiled once as pip does for installed packages: an environment
 # with PYTHONDONTWRITEBYTECODE=1 (this dev machine's, the Dockerfile's) otherwise compiles every
 # module again in each process of every run (main.py, the chain child, the figure process:
-# about 0.3 s of a run's start); Python reads a .pyc only while it matches its source
+# 0.1-0.2 s of a run's boot); Python reads a .pyc only while it matches its source
 setup: $(STAMP)
 	$(PY) -m compileall -q -j 0 main.py server.py utils lcore_node contracts stylus_contracts
 
