@@ -11,6 +11,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 WORKDIR /app
 COPY . /app
 RUN pip install . \
+    && python -m compileall -q main.py server.py utils lcore_node contracts stylus_contracts \
     && useradd --create-home --uid 10001 kcstress \
     && mkdir -p /app/logs \
     && chown -R kcstress:kcstress /app/logs
