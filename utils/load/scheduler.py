@@ -40,17 +40,6 @@ TARGET_EVERY = 0.5
 TARGET_CHANGE = 0.01
 #: firings started in a row, when behind, before the loop lets I/O in
 BURST = 64
-#: a wait shorter than this is a plain sleep (``stop`` is seen when it ends); longer ones
-#: wake on ``stop``
-SHORT_WAIT = 0.05
-
-
-async def _sleep(stop: asyncio.Event, delay: float) -> bool:
-    """Sleep ``delay`` s; True when ``stop`` is set (at once for a long wait)."""
-    if delay < SHORT_WAIT:
-        await asyncio.sleep(delay)
-        return stop.is_set()
-    return await wait_event(stop, delay)
 
 
 class _Slots:
@@ -171,7 +160,7 @@ class Scheduler:
             delay = intended - self._clock.now()
             if delay > 0:
                 burst = 0
-                if await _sleep(stop, delay):
+                if await wait_event(stop, delay):
                     break
             elif burst >= BURST:  # behind: let replies in between runs of firings
                 burst = 0
