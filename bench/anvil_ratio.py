@@ -51,7 +51,7 @@ from generator_ceiling import cpu_seconds
 
 from contracts.transfers import PAYMENT_WEI
 from utils.chain.signer import Signer, address_bytes
-from utils.chain.tx_engine import TRANSFER_GAS
+from utils.chain.tx_request import TRANSFER_GAS
 from utils.devchain.anvil import AnvilChain
 
 

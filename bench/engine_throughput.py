@@ -46,7 +46,8 @@ from contracts.transfers import PAYMENT_WEI, payment_workload
 from utils.chain.fees import FeePolicy
 from utils.chain.funding import top_up
 from utils.chain.rpc import Rpc, hex_int
-from utils.chain.tx_engine import TRANSFER_GAS, TxEngine
+from utils.chain.tx_engine import TxEngine
+from utils.chain.tx_request import TRANSFER_GAS
 from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
 from utils.devchain import DevChain

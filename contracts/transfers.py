@@ -5,14 +5,16 @@ Both are one class: they differ in who pays whom and how much, not in code.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import math
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.load.workload import Workload
+from utils.observe.events import TxEvent
 
 #: wei ranges per transfer (inclusive); small, so a testnet run costs little
 PAYMENT_WEI = (10**12, 10**14)
@@ -56,18 +58,23 @@ class TransferWorkload(Workload):
         share = math.ceil(steps / len(self.senders)) * self.max_cost_wei
         return {w.address: share for w in self.senders}
 
-    async def step(self, intended_at: float) -> None:
-        await self.engine.submit(
-            TxRequest(
-                workload=self.name,
-                operation=self.operation,
-                sender=next(self._senders),
-                to=self._rng.choice(self.recipients).address,
-                value=self._rng.randint(*self.amount_wei),
-                gas=self.gas,
-                intended_at=intended_at,
-            )
+    def request(self, intended_at: float) -> TxRequest:
+        return TxRequest(
+            workload=self.name,
+            operation=self.operation,
+            sender=next(self._senders),
+            to=self._rng.choice(self.recipients).address,
+            value=self._rng.randint(*self.amount_wei),
+            gas=self.gas,
+            intended_at=intended_at,
         )
+
+    async def step(self, intended_at: float) -> None:
+        await self.engine.submit(self.request(intended_at))
+
+    def fire(self, intended_at: float, on_sent: Callable[[], None]) -> asyncio.Future[TxEvent]:
+        """One transfer, no task: the engine's future of its event."""
+        return self.engine.start(self.request(intended_at), on_sent)
 
 
 def payment_workload(

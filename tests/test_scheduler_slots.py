@@ -4,8 +4,12 @@ holds only a place under ``max_steps``. The engine releases the slot when the no
 from __future__ import annotations
 
 import asyncio
+import random
 from pathlib import Path
 
+import pytest
+
+from contracts.transfers import TransferWorkload
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.send_slot import release_send_slot
@@ -76,12 +80,14 @@ async def test_sent_steps_are_bounded_by_max_steps_only() -> None:
     assert workload.started == running == 40
 
 
+@pytest.mark.parametrize("path", ["task", "fire"])
 async def test_the_engine_releases_the_slot_when_the_node_answered(
-    anvil_installed: Path,
+    anvil_installed: Path, path: str
 ) -> None:
     """Steps through the engine on an anvil that takes transactions but mines none: each
     step's slot is released once the node answered its send, so the scheduler runs up to
-    max_steps steps with max_in_flight 3, every one of them sent and none finished."""
+    max_steps steps with max_in_flight 3, every one of them sent and none finished. Both
+    ways a step runs: ``step()`` in a task, and ``fire()`` (a transfer, no task)."""
     with AnvilChain.start(block_time=0) as chain:
         async with Rpc(chain.url) as rpc:
             fees = await FeePolicy.detect(rpc)
@@ -98,9 +104,11 @@ async def test_the_engine_releases_the_slot_when_the_node_answered(
                         await eng.submit(TxRequest("payment_app", "payment", funder,
                                                    user.address, 1, intended_at=intended_at))
 
+                workload: Workload = Pay() if path == "task" else TransferWorkload(
+                    "payment_app", "payment", eng, [funder], [user], (1, 1), random.Random(1))
                 scheduler = Scheduler(hub, Clock(), max_in_flight=3, max_steps=12)
                 stop = asyncio.Event()
-                task = asyncio.create_task(scheduler.run(Pay(), 200.0, stop))
+                task = asyncio.create_task(scheduler.run(workload, 200.0, stop))
                 await asyncio.sleep(0.5)
                 stop.set()
                 await task

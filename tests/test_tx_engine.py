@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 
 import pytest
 from eth_account import Account
@@ -159,3 +160,52 @@ async def test_a_tx_whose_nonce_another_tx_used_ends_dropped(
     assert event.outcome is Outcome.DROPPED and event.block_number is None
     assert "nonce used by another transaction" in event.error
     assert [e for e in seen if isinstance(e, TxEvent)] == [event]
+
+
+async def test_start_without_a_task_ends_as_submit_does(
+    devchain: DevChain, engine: TxEngine, hub: StatsHub
+) -> None:
+    """``start()`` from plain code (no task per request): the futures get the events, the
+    sends leave in nonce order, ``on_sent`` is called once per answered send, and a cancelled
+    future stops nothing that was sent (its event is still emitted)."""
+    a, b = fresh_wallets(devchain, 708)
+    await fund(engine, devchain, [a])
+    await engine.submit(TxRequest("payment_app", "payment", a, b.address, 1))  # nonce known
+    seen = collect(hub)
+    answered: list[int] = []
+    futures = [engine.start(TxRequest("payment_app", "payment", a, b.address, 10 + i),
+                            functools.partial(answered.append, i)) for i in range(12)]
+    futures[5].cancel()
+    done = [f for i, f in enumerate(futures) if i != 5]
+    events = await asyncio.wait_for(asyncio.gather(*done), 20)
+    assert [e.nonce for e in events] == [n for n in range(1, 13) if n != 6]
+    assert all(e.outcome is Outcome.SUCCESS for e in events)
+    assert sorted(answered) == list(range(12))
+    for _ in range(200):  # the cancelled one is followed to its end all the same
+        if sum(isinstance(e, TxEvent) for e in seen) == 12:
+            break
+        await asyncio.sleep(0.05)
+    ended = [e for e in seen if isinstance(e, TxEvent)]
+    assert sorted(e.nonce or 0 for e in ended) == list(range(1, 13))
+    assert all(e.outcome is Outcome.SUCCESS for e in ended)
+
+
+async def test_an_on_sent_error_reaches_the_caller_and_the_tx_is_still_followed(
+    devchain: DevChain, engine: TxEngine, hub: StatsHub
+) -> None:
+    a, b = fresh_wallets(devchain, 809)
+    await fund(engine, devchain, [a])
+    seen = collect(hub)
+
+    def broken(tx_hash: str) -> None:
+        raise OSError(f"disk full while recording {tx_hash[:10]}")
+
+    with pytest.raises(OSError, match="disk full"):
+        await engine.submit(TxRequest("payment_app", "payment", a, b.address, 3,
+                                      on_sent=broken))
+    for _ in range(200):
+        if any(isinstance(e, TxEvent) for e in seen):
+            break
+        await asyncio.sleep(0.05)
+    (event,) = [e for e in seen if isinstance(e, TxEvent)]
+    assert event.outcome is Outcome.SUCCESS and event.nonce == 0

@@ -12,7 +12,7 @@ from typing import Any, Protocol
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.signer import Signer
-from utils.chain.tx_engine import sign_tx
+from utils.chain.tx_request import sign_tx
 from utils.errors import ChainError, ConfigError, RpcError
 from utils.settings import Settings
 

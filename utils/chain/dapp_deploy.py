@@ -29,7 +29,8 @@ from utils.chain.stylus_deploy import (
     send_activations,
     stylus_version,
 )
-from utils.chain.tx_engine import TRANSFER_GAS, TxEngine, TxRequest
+from utils.chain.tx_engine import TxEngine
+from utils.chain.tx_request import TRANSFER_GAS, TxRequest
 from utils.chain.wallets import Wallet
 from utils.errors import ChainError
 from utils.observe.events import Outcome, TxEvent

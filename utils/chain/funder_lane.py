@@ -23,7 +23,7 @@ from typing import Any
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.signer import Signer, address_bytes
-from utils.chain.tx_engine import sign_tx
+from utils.chain.tx_request import sign_tx
 from utils.errors import ChainError, RpcError
 
 RECEIPT_POLL_S = 0.05

@@ -19,12 +19,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from utils.chain.rpc import Rpc
 from utils.errors import RpcError, RpcTimeout
+
+log = logging.getLogger(__name__)
 
 MAX_BATCH = 200  # geth (so Nitro) takes 1,000 calls; anvil answers other calls sooner at 200
 MIN_REQUEST_TIMEOUT = 0.25  # seconds a request gets even when its earliest deadline is near
@@ -35,7 +39,8 @@ class Call:
     method: str
     params: list[Any]
     deadline: float  # event-loop time
-    future: asyncio.Future[Any]
+    future: asyncio.Future[Any] | None  # the result goes to the future, or to ``done``
+    done: Callable[[Any], None] | None = None
 
 
 class SendLanes:
@@ -79,6 +84,13 @@ class SendLanes:
         self._queues[lane].append(Call(method, params, deadline, future))
         self._wake[lane].set()
         return future
+
+    def send(self, lane: int, method: str, params: list[Any], deadline: float,
+             done: Callable[[Any], None]) -> None:
+        """:meth:`call` without a future: ``done(result or RpcError)`` is called as the answer
+        is read (no callback scheduled through the event loop, no future per call)."""
+        self._queues[lane].append(Call(method, params, deadline, None, done))
+        self._wake[lane].set()
 
     async def _run(self, lane: int) -> None:
         queue, wake = self._queues[lane], self._wake[lane]
@@ -126,5 +138,11 @@ class SendLanes:
 
 
 def _settle(call: Call, result: Any) -> None:
-    if not call.future.done():
+    if call.done is not None:
+        done, call.done = call.done, None  # once
+        try:
+            done(result)
+        except Exception:  # a bug in the caller's callback: logged, the other calls go on
+            log.exception("send lanes: %s callback failed", call.method)
+    elif call.future is not None and not call.future.done():
         call.future.set_result(result)

@@ -4,9 +4,9 @@ The scheduler (:mod:`utils.load.scheduler`) bounds the steps whose load has not 
 node yet; a step that waits for its receipt has offered its load and should not keep new
 firings out (on a node whose blocks come every second, every step would otherwise hold its
 slot for a block time or more after the node took its transaction). The scheduler runs each
-step with :func:`hold_send_slot`; the engine calls :func:`release_send_slot` when the node has
-answered a send, in whatever task of the step it runs (tasks inherit the context). The
-release is the scheduler's and idempotent; outside a step there is nothing to release.
+step with :func:`hold_send_slot`; the engine takes :func:`send_slot_release` when a step asks
+for a send (tasks inherit the context) and calls it when the node has answered. The release is
+the scheduler's and idempotent; outside a step there is nothing to release.
 """
 
 from __future__ import annotations
@@ -27,3 +27,13 @@ def release_send_slot() -> None:
     release = _release.get()
     if release is not None:
         release()
+
+
+def _nothing() -> None:
+    pass
+
+
+def send_slot_release() -> Callable[[], None]:
+    """The current step's release (a no-op outside a step), to call later from elsewhere (the
+    engine calls it where the node's answer is read, in another task)."""
+    return _release.get() or _nothing

@@ -7,8 +7,10 @@ sender's lane of :class:`~utils.chain.send_lanes.SendLanes`, which batches it wi
 senders' sends into JSON-RPC batch requests and keeps each sender's nonce order; nobody waits
 for a receipt, or for an earlier send of the same sender, before sending. Receipts are found
 by :class:`~utils.chain.block_follower.BlockFollower`, which follows new blocks. Each request
-ends in exactly one :class:`~utils.observe.events.TxEvent`. Once the node has answered the send,
-the step's send slot is released (:mod:`utils.chain.send_slot`): the scheduler fires on.
+ends in exactly one :class:`~utils.observe.events.TxEvent`, which its future gets. Once the node
+has answered the send, the step's send slot is released (:mod:`utils.chain.send_slot`): the
+scheduler fires on. No task waits on a request: the send's answer is handled by a callback as
+the lane reads it (a task only where a nonce must be read first).
 """
 
 from __future__ import annotations
@@ -20,40 +22,26 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
+from utils.aio import follow_future
 from utils.chain.block_follower import BlockFollower, Pending, ReceiptPath
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.send_lanes import SendLanes
-from utils.chain.send_slot import release_send_slot
+from utils.chain.send_slot import send_slot_release
 from utils.chain.signer import SignedTx, Signer, address_bytes
+from utils.chain.tx_request import TxRequest, is_nonce_error, sign_tx, unsent_event
 from utils.chain.wallets import Wallet
 from utils.clock import Clock
-from utils.errors import RpcError, RpcTimeout
-from utils.observe.events import Outcome, TxEvent, TxSentEvent
+from utils.errors import RpcError
+from utils.observe.events import TxEvent, TxSentEvent
 from utils.observe.stats import StatsHub
 
 log = logging.getLogger(__name__)
 
-TRANSFER_GAS = 21_000
 ADDRESS_CACHE = 100_000  # recipients' 20-byte forms kept (cleared when full)
 #: batch requests in flight at once: 8 kept anvil 10 % busier than 4 (more of its work queued
 #: while the client handles a reply); 16 bought nothing more (bench/README.md, anvil_ratio.py)
 SEND_LANES = 8
-
-
-@dataclass(slots=True)
-class TxRequest:
-    """What a workload wants sent."""
-
-    workload: str
-    operation: str
-    sender: Wallet
-    to: str
-    value: int = 0
-    data: bytes = b""
-    gas: int = TRANSFER_GAS
-    intended_at: float | None = None  # run clock; default: now
-    on_sent: Callable[[str], None] | None = field(default=None, repr=False)
 
 
 @dataclass(slots=True)
@@ -70,7 +58,6 @@ class _Sender:
 class _Signed:
     pending: Pending
     epoch: int
-    reply: asyncio.Future[Any]
 
 
 class TxEngine:
@@ -95,6 +82,7 @@ class TxEngine:
         self._senders: dict[str, _Sender] = {}
         self._to_bytes: dict[str, bytes] = {}
         self.nonce_resyncs = 0
+        self._loop_offset: float | None = None  # event-loop time minus run-clock time
         #: the generator's self-watch: seconds from a tx's intended time until its signed
         #: bytes go to the node (sender queue, nonce, signing); see utils/observe/selfwatch.py
         self.on_send_wait: Callable[[float], None] | None = None
@@ -121,55 +109,79 @@ class TxEngine:
 
     async def submit(self, req: TxRequest) -> TxEvent:
         """Sign and send ``req``, wait for its outcome, emit and return its event."""
+        return await self.start(req)
+
+    def start(self, req: TxRequest,
+              on_sent: Callable[[], None] | None = None) -> asyncio.Future[TxEvent]:
+        """:meth:`submit` without a task of its own: signs and queues ``req`` now and returns
+        the future of its event; ``on_sent()`` when the node has answered the send (default:
+        release the calling step's send slot). Only a sender whose nonce must be read first
+        gets a task. A cancelled future stops nothing that was sent: its event is still
+        emitted."""
         intended = req.intended_at if req.intended_at is not None else self.clock.now()
+        if on_sent is None:
+            on_sent = send_slot_release()
         sender = self._senders.get(req.sender.address)
         if sender is None:
             sender = self._new_sender(req.sender)
-        for attempt in (1, 2):
-            signed = await self._sign_next(sender, req, intended, attempt)
-            if isinstance(signed, TxEvent):
-                return signed
-            result = await signed.reply
-            if not isinstance(result, RpcError):
-                return await self._sent(req, signed.pending)
-            if result.code is None:  # transport failure: the node may have it; follow it
+        if sender.nonce is None or sender.lock.locked():
+            return asyncio.ensure_future(self._submit_later(sender, req, intended, on_sent, 1))
+        return self._queue_send(sender, req, intended, on_sent, 1).future
+
+    async def _submit_later(self, sender: _Sender, req: TxRequest, intended: float,
+                            on_sent: Callable[[], None], attempt: int) -> TxEvent:
+        """The send after the sender's nonce is read (or read again after a nonce error)."""
+        async with sender.lock:  # held across a nonce read only
+            if sender.nonce is None:
+                count = await self.lanes.call(sender.lane, "eth_getTransactionCount",
+                                              [sender.address, "pending"],
+                                              self._deadline(intended))
+                if isinstance(count, RpcError):
+                    return self._finish_unsent(req, intended, None, count)
+                sender.nonce = hex_int(count)
+            pending = self._queue_send(sender, req, intended, on_sent, attempt)
+        return await pending.future
+
+    def _replied(self, result: Any, signed: _Signed, sender: _Sender, req: TxRequest,
+                 intended: float, on_sent: Callable[[], None], attempt: int) -> None:
+        """The node's answer to a send: followed from now on, sent again once after a nonce
+        error, or ended as rejected (the event goes into the pending future)."""
+        pending = signed.pending
+        if not isinstance(result, RpcError) or result.code is None:
+            if isinstance(result, RpcError):  # transport failure: the node may have it
                 self._resync(sender, signed.epoch)
-                return await self._sent(req, signed.pending)
-            if not self.follower.untrack(signed.pending):
-                return await signed.pending.future  # finished meanwhile (seen or expired)
-            if attempt == 1 and _is_nonce_error(result):
-                log.warning("nonce error for %s at %d (%s); resyncing", sender.address,
-                            signed.pending.nonce, result.rpc_message)
-                self._resync(sender, signed.epoch, count=True)
-                continue
-            self._give_back(sender, signed)
-            return self._finish_unsent(req, intended, signed.pending.nonce, result)
-        raise AssertionError("unreachable")
+            self._sent(req, pending, on_sent)
+            return
+        if not self.follower.untrack(pending):
+            return  # finished meanwhile (seen or expired): its future has the event
+        if attempt == 1 and is_nonce_error(result):
+            log.warning("nonce error for %s at %d (%s); resyncing", sender.address,
+                        pending.nonce, result.rpc_message)
+            self._resync(sender, signed.epoch, count=True)
+            retry = asyncio.ensure_future(self._submit_later(sender, req, intended, on_sent, 2))
+            follow_future(retry, pending.future)
+            return
+        self._give_back(sender, signed)
+        event = self._finish_unsent(req, intended, pending.nonce, result)
+        if not pending.future.done():
+            pending.future.set_result(event)
+
+    def _deadline(self, intended: float) -> float:
+        """Event-loop time by which a send of a request intended at ``intended`` is late (the
+        run clock and the loop's are both monotonic: their offset is read once)."""
+        if self._loop_offset is None:
+            self._loop_offset = asyncio.get_running_loop().time() - self.clock.now()
+        return intended + self.tx_timeout + self._loop_offset
 
     def _new_sender(self, wallet: Wallet) -> _Sender:
         sender = _Sender(wallet.address, Signer(bytes(wallet.account.key)), self.lanes.assign())
         self._senders[wallet.address] = sender
         return sender
 
-    async def _sign_next(
-        self, sender: _Sender, req: TxRequest, intended: float, attempt: int
-    ) -> _Signed | TxEvent:
-        """Take the sender's next nonce, sign, track and queue the send (in nonce order)."""
-        deadline = asyncio.get_running_loop().time() + intended + self.tx_timeout - \
-            self.clock.now()
-        if sender.nonce is None or sender.lock.locked():
-            async with sender.lock:  # held across a nonce read only
-                if sender.nonce is None:
-                    count = await self.lanes.call(sender.lane, "eth_getTransactionCount",
-                                                  [sender.address, "pending"], deadline)
-                    if isinstance(count, RpcError):
-                        return self._finish_unsent(req, intended, None, count)
-                    sender.nonce = hex_int(count)
-                return self._queue_send(sender, req, intended, attempt, deadline)
-        return self._queue_send(sender, req, intended, attempt, deadline)  # no await: in order
-
-    def _queue_send(self, sender: _Sender, req: TxRequest, intended: float, attempt: int,
-                    deadline: float) -> _Signed:
+    def _queue_send(self, sender: _Sender, req: TxRequest, intended: float,
+                    on_sent: Callable[[], None], attempt: int) -> Pending:
+        """Take the sender's next nonce, sign, track, and queue the send on the sender's lane
+        (no await since the nonce was taken: sends leave in nonce order)."""
         assert sender.nonce is not None
         nonce = sender.nonce
         sender.nonce = nonce + 1
@@ -177,9 +189,12 @@ class TxEngine:
         if self.on_send_wait is not None and attempt == 1:
             self.on_send_wait(self.clock.now() - intended)
         pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
-        reply = self.lanes.call(sender.lane, "eth_sendRawTransaction",
-                                ["0x" + signed.raw.hex()], deadline)
-        return _Signed(pending, sender.epoch, reply)
+        sent = _Signed(pending, sender.epoch)
+        self.lanes.send(
+            sender.lane, "eth_sendRawTransaction", ["0x" + signed.raw.hex()],
+            self._deadline(intended),
+            lambda result: self._replied(result, sent, sender, req, intended, on_sent, attempt))
+        return pending
 
     def _sign(self, sender: _Sender, req: TxRequest, nonce: int) -> SignedTx:
         to = self._to_bytes.get(req.to)
@@ -205,14 +220,17 @@ class TxEngine:
         else:
             self._resync(sender, signed.epoch)
 
-    async def _sent(self, req: TxRequest, pending: Pending) -> TxEvent:
+    def _sent(self, req: TxRequest, pending: Pending, on_sent: Callable[[], None]) -> None:
         if not pending.future.done():  # sent_at: when the node's answer came
             pending.sent_at = self.clock.now()
-        release_send_slot()  # the load is offered: the scheduler may fire the next step
+        on_sent()  # the load is offered: the scheduler may fire the next step
         self.hub.emit(TxSentEvent(req.workload, pending.sent_at))
         if req.on_sent is not None:
-            req.on_sent(pending.tx_hash)
-        return await pending.future
+            try:
+                req.on_sent(pending.tx_hash)
+            except Exception as exc:  # the caller's: it gets the error; the tx is followed on
+                if not pending.future.done():
+                    pending.future.set_exception(exc)
 
     def _track(self, req: TxRequest, intended: float, tx_hash: str, nonce: int) -> Pending:
         """Follow a tx just signed (the fee fields are those it was signed with)."""
@@ -232,29 +250,6 @@ class TxEngine:
     def _finish_unsent(
         self, req: TxRequest, intended: float, nonce: int | None, exc: RpcError
     ) -> TxEvent:
-        event = TxEvent(
-            workload=req.workload, module=req.workload,
-            outcome=Outcome.TIMEOUT if isinstance(exc, RpcTimeout) else Outcome.REJECTED,
-            tx_hash="", intended_at=intended, sent_at=None, finished_at=self.clock.now(),
-            block_number=None, gas_used=0, sender=req.sender.address, nonce=nonce,
-            error=exc.rpc_message[:300], operation=req.operation,
-        )
+        event = unsent_event(req, intended, nonce, exc, self.clock.now())
         self.hub.emit(event)
         return event
-
-
-def sign_tx(signer: Signer, fees: FeePolicy, chain_id: int, nonce: int, gas: int, to: bytes,
-            value: int, data: bytes) -> SignedTx:
-    """Sign with the current fee fields: EIP-1559 where the chain has a base fee, else legacy
-    (``to=b""`` creates a contract)."""
-    if fees.eip1559:
-        return signer.sign_eip1559(chain_id=chain_id, nonce=nonce, max_fee=fees.max_fee,
-                                   max_priority_fee=fees.priority_fee, gas=gas, to=to,
-                                   value=value, data=data)
-    return signer.sign_legacy(chain_id=chain_id, nonce=nonce, gas_price=fees.gas_price, gas=gas,
-                              to=to, value=value, data=data)
-
-
-def _is_nonce_error(exc: RpcError) -> bool:
-    text = exc.rpc_message.lower()
-    return "nonce" in text or "already known" in text or "replacement transaction" in text

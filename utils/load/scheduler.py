@@ -13,6 +13,10 @@ A workload at its bound waits for a slot to free (one wake-up, not one per firin
 scheduler used 9-16 % of a core at 9,000-50,000 firings/s offered, now none) and counts the
 firings passed meanwhile as missed; when behind, it yields to the event loop every ``BURST``
 firings so replies are read between them.
+A step runs as a task of its own (``step()``), unless its workload can start it without one
+(``fire()``: one transaction through the engine, whose future is the step): a task per step
+and the engine waiting in a task per send cost the client on anvil 114-128 µs per
+transaction against 95-100 without (bench/README.md, anvil_ratio.py).
 The profile's current rate is emitted as a :class:`~utils.observe.events.TargetRateEvent`
 when it changes (the offered-rate gauge, the target column of kpi_intervals.csv), and 0 when
 firing stops.
@@ -24,11 +28,13 @@ import asyncio
 import logging
 import math
 import random
+from typing import Any
 
 from utils.aio import wait_event
 from utils.chain.send_slot import hold_send_slot
 from utils.clock import Clock
 from utils.load.profiles import RateProfile
+from utils.load.step_slots import Slots, StepHold
 from utils.load.workload import Workload
 from utils.observe.events import FiringEvent, TargetRateEvent
 from utils.observe.stats import StatsHub
@@ -40,44 +46,6 @@ TARGET_EVERY = 0.5
 TARGET_CHANGE = 0.01
 #: firings started in a row, when behind, before the loop lets I/O in
 BURST = 64
-
-
-class _Slots:
-    """One workload's running steps: those not sent yet (``max_in_flight``) and all of them
-    (``max_steps``), and an event for a firing loop that waits for a free slot."""
-
-    __slots__ = ("_freed", "_max_in_flight", "_max_steps", "running", "unsent")
-
-    def __init__(self, max_in_flight: int, max_steps: int) -> None:
-        self._max_in_flight = max_in_flight
-        self._max_steps = max_steps
-        self.unsent = 0
-        self.running: set[asyncio.Task[None]] = set()
-        self._freed = asyncio.Event()
-
-    @property
-    def full(self) -> bool:
-        return self.unsent >= self._max_in_flight or len(self.running) >= self._max_steps
-
-    def sent(self) -> None:
-        self.unsent -= 1
-        self._freed.set()
-
-    def ended(self, task: asyncio.Task[None]) -> None:
-        self.running.discard(task)
-        self._freed.set()
-
-    async def wake_on(self, stop: asyncio.Event) -> None:
-        """Wake a waiting firing loop when ``stop`` is set (run as a task)."""
-        await stop.wait()
-        self._freed.set()
-
-    async def wait_free(self, stop: asyncio.Event) -> bool:
-        """Until a slot is free; True when ``stop`` is set first (``wake_on`` runs)."""
-        while self.full and not stop.is_set():
-            self._freed.clear()
-            await self._freed.wait()
-        return stop.is_set()
 
 
 class Scheduler:
@@ -105,7 +73,7 @@ class Scheduler:
         self._max_in_flight = max_in_flight
         self._max_steps = max(max_steps, max_in_flight)
         self._report_targets = report_targets
-        self._steps: set[asyncio.Task[None]] = set()
+        self._steps: set[asyncio.Future[Any]] = set()
         self.missed_behind = 0  # firings given up because the generator fell behind
         self.missed_in_flight = 0  # ... because max_in_flight unsent (or max_steps) steps ran
 
@@ -138,7 +106,7 @@ class Scheduler:
 
     async def _fire(self, workload: Workload, profile: RateProfile, poisson: bool,
                     start: float, stop: asyncio.Event) -> None:
-        slots = _Slots(self._max_in_flight, self._max_steps)
+        slots = Slots(self._max_in_flight, self._max_steps)
         waker = asyncio.create_task(slots.wake_on(stop))
         try:
             await self._fire_until_stop(workload, profile, poisson, start, stop, slots)
@@ -146,7 +114,7 @@ class Scheduler:
             waker.cancel()
 
     async def _fire_until_stop(self, workload: Workload, profile: RateProfile, poisson: bool,
-                               start: float, stop: asyncio.Event, slots: _Slots) -> None:
+                               start: float, stop: asyncio.Event, slots: Slots) -> None:
         count = 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
         missed = 0
         intended = start
@@ -189,7 +157,7 @@ class Scheduler:
             now = self._clock.now()
             self._hub.emit(FiringEvent(workload.name, intended, now, missed, fired=False))
 
-    async def _wait_for_slot(self, slots: _Slots, stop: asyncio.Event, profile: RateProfile,
+    async def _wait_for_slot(self, slots: Slots, stop: asyncio.Event, profile: RateProfile,
                              start: float, count: float) -> tuple[int, bool]:
         """Wait for a free slot (one wake-up, not one per firing); the firings from ``count`` on
         that passed meanwhile are missed. Returns (those firings, stopped)."""
@@ -203,13 +171,20 @@ class Scheduler:
         """Firings from ``count`` on whose time has passed by ``now``."""
         return max(0, math.floor(profile.firings_until(now - start) - count))
 
-    def _start_step(self, workload: Workload, intended: float, slots: _Slots) -> None:
+    def _start_step(self, workload: Workload, intended: float, slots: Slots) -> None:
+        step = StepHold(workload.name, slots, self._steps)
         slots.unsent += 1
-        task = asyncio.create_task(self._step(workload, intended, slots))
-        slots.running.add(task)
-        self._steps.add(task)
-        task.add_done_callback(slots.ended)
-        task.add_done_callback(self._steps.discard)
+        try:
+            future = workload.fire(intended, step.sent)
+        except Exception:
+            log.exception("%s: step failed", workload.name)
+            step.sent()
+            return
+        if future is None:
+            future = asyncio.create_task(self._step(workload, intended, step))
+        slots.running.add(future)
+        self._steps.add(future)
+        future.add_done_callback(step.ended)
 
     async def _report_target(self, name: str, profile: RateProfile, start: float,
                              stop: asyncio.Event) -> None:
@@ -225,24 +200,10 @@ class Scheduler:
                 self._hub.emit(TargetRateEvent(name, now, rate))
                 last = rate
 
-    async def _step(self, workload: Workload, intended: float, slots: _Slots) -> None:
-        held = True
-
-        def release() -> None:
-            nonlocal held
-            if held:
-                held = False
-                slots.sent()
-
-        hold_send_slot(release)
-        try:
-            await workload.step(intended)
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("%s: step failed", workload.name)
-        finally:
-            release()
+    @staticmethod
+    async def _step(workload: Workload, intended: float, step: StepHold) -> None:
+        hold_send_slot(step.sent)
+        await workload.step(intended)
 
     async def wait_steps(self, timeout: float, grace: float = 2.0) -> int:
         """Wait for running steps; cancel those still running after ``timeout`` and give
