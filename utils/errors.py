@@ -29,6 +29,10 @@ class RpcError(ChainError):
         self.rpc_message = message
 
 
+class RpcReplyError(RpcError):
+    """The node answered, but not in the shape the caller's decoder reads."""
+
+
 class RpcTimeout(RpcError):
     """No answer before the deadline; the request may or may not have been processed."""
 

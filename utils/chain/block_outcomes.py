@@ -16,9 +16,15 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from utils.chain.pending import Pending
-from utils.chain.rpc import Rpc, hex_int
-from utils.chain.trace_outcomes import is_anvil, plain_gas_used, price_per_gas, root_traces
-from utils.errors import RpcError
+from utils.chain.rpc import Rpc, TypedReply, hex_int
+from utils.chain.trace_outcomes import (
+    decode_trace_block,
+    is_anvil,
+    plain_gas_used,
+    price_per_gas,
+    root_traces,
+)
+from utils.errors import RpcError, RpcReplyError
 from utils.observe.events import Outcome
 
 log = logging.getLogger(__name__)
@@ -73,8 +79,13 @@ class OutcomeReader:
 
     async def _from_traces(self, block: dict[str, Any], ours: list[str]) -> list[str]:
         """Finish our plain transfers from the block's traces; the hashes left to receipts."""
-        traces = await self._optional("trace_block", block["number"],
-                                      fallback="outcomes from receipts")
+        try:
+            traces = await self._optional("trace_block", block["number"],
+                                          fallback="outcomes from receipts",
+                                          decoder=decode_trace_block)
+        except RpcReplyError as exc:  # not the traces we read: receipts from now on
+            log.warning("trace_block's reply unreadable (%s): outcomes from receipts", exc)
+            traces = _UNSERVED
         if traces is _UNSERVED:
             self.traces = False
             return ours
@@ -118,11 +129,12 @@ class OutcomeReader:
                 self._finish_receipt(p, receipt)
         return True
 
-    async def _optional(self, method: str, number: str, *, fallback: str) -> Any:
+    async def _optional(self, method: str, number: str, *, fallback: str,
+                        decoder: Callable[[bytes], TypedReply] | None = None) -> Any:
         """``method(number)``'s answer, or ``_UNSERVED`` when the node has no such method
         (logged once with what is read instead)."""
         try:
-            return await self._rpc.call(method, number)
+            return await self._rpc.call(method, number, decoder=decoder)
         except RpcError as exc:
             if not _no_method(exc):
                 raise

@@ -24,7 +24,43 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+import msgspec
+
 from utils.chain.rpc import hex_int
+
+Quantity = str | int  # JSON-RPC quantities are 0x-hex; a few nodes send numbers
+
+
+class TraceAction(msgspec.Struct, gc=False):
+    gas: Quantity | None = None
+
+
+class TraceResult(msgspec.Struct, gc=False, rename="camel"):
+    gas_used: Quantity | None = None
+
+
+class Trace(msgspec.Struct, gc=False, rename="camel"):
+    """The fields of a parity-style call trace the outcome reads; the rest is skipped
+    unread (no objects are built for it: decoding a block of transfers costs 0.6 us per
+    trace against 3.9 us through ``json.loads``)."""
+
+    transaction_hash: str | None = None
+    trace_address: list[int] | None = None
+    type: str = ""
+    error: str | None = None
+    result: TraceResult | None = None
+    action: TraceAction | None = None
+
+
+class TraceBlockReply(msgspec.Struct, gc=False):
+    """A JSON-RPC reply to ``trace_block`` (decoded structs hold no reference cycles)."""
+
+    result: list[Trace] | None = None
+    error: Any = None
+
+
+#: reads a ``trace_block`` reply body (``Rpc.call(..., decoder=)``)
+decode_trace_block = msgspec.json.Decoder(TraceBlockReply).decode
 
 
 class Priced(Protocol):
@@ -45,23 +81,23 @@ def is_anvil(client_version: str) -> bool:
     return client_version.lower().startswith("anvil/")
 
 
-def root_traces(traces: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+def root_traces(traces: list[Trace]) -> dict[str, Trace]:
     """Each transaction's top-level trace (empty ``traceAddress``), by lower-case hash."""
-    return {str(t["transactionHash"]).lower(): t for t in traces
-            if not t.get("traceAddress") and t.get("transactionHash")}
+    return {t.transaction_hash.lower(): t for t in traces
+            if not t.trace_address and t.transaction_hash}
 
 
-def plain_gas_used(tx: Priced, trace: dict[str, Any] | None) -> int | None:
+def plain_gas_used(tx: Priced, trace: Trace | None) -> int | None:
     """The receipt's gasUsed of a successful plain transfer, from its trace; None when the
     trace does not prove it (the receipt decides)."""
-    if trace is None or not tx.plain or trace.get("type") != "call" or trace.get("error"):
+    if trace is None or not tx.plain or trace.type != "call" or trace.error:
         return None
-    result, action = trace.get("result"), trace.get("action")
-    if not isinstance(result, dict) or not isinstance(action, dict):
+    result, action = trace.result, trace.action
+    if result is None or action is None or action.gas is None or result.gas_used is None:
         return None
-    if hex_int(result.get("gasUsed", "0x1")) != 0 or "gas" not in action:
+    if hex_int(result.gas_used) != 0:
         return None
-    gas = tx.gas_limit - hex_int(action["gas"])
+    gas = tx.gas_limit - hex_int(action.gas)
     return gas if 0 < gas <= tx.gas_limit else None
 
 
