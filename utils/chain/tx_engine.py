@@ -54,10 +54,25 @@ class _Sender:
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
 
 
-@dataclass(slots=True)
-class _Signed:
-    pending: Pending
-    epoch: int
+class _Send:
+    """A send on its way: what the engine does with the node's answer (called by the lane;
+    one object, not a closure and its cells, per transaction in flight)."""
+
+    __slots__ = ("attempt", "engine", "epoch", "intended", "on_sent", "pending", "req", "sender")
+
+    def __init__(self, engine: TxEngine, pending: Pending, sender: _Sender, req: TxRequest,
+                 intended: float, on_sent: Callable[[], None], attempt: int) -> None:
+        self.engine = engine
+        self.pending = pending
+        self.sender = sender
+        self.epoch = sender.epoch  # the epoch it was signed in
+        self.req = req
+        self.intended = intended
+        self.on_sent = on_sent
+        self.attempt = attempt
+
+    def __call__(self, result: Any) -> None:
+        self.engine._replied(result, self)
 
 
 class TxEngine:
@@ -142,27 +157,27 @@ class TxEngine:
             pending = self._queue_send(sender, req, intended, on_sent, attempt)
         return await pending.future
 
-    def _replied(self, result: Any, signed: _Signed, sender: _Sender, req: TxRequest,
-                 intended: float, on_sent: Callable[[], None], attempt: int) -> None:
+    def _replied(self, result: Any, send: _Send) -> None:
         """The node's answer to a send: followed from now on, sent again once after a nonce
         error, or ended as rejected (the event goes into the pending future)."""
-        pending = signed.pending
+        pending, sender, req = send.pending, send.sender, send.req
         if not isinstance(result, RpcError) or result.code is None:
             if isinstance(result, RpcError):  # transport failure: the node may have it
-                self._resync(sender, signed.epoch)
-            self._sent(req, pending, on_sent)
+                self._resync(sender, send.epoch)
+            self._sent(req, pending, send.on_sent)
             return
         if not self.follower.untrack(pending):
             return  # finished meanwhile (seen or expired): its future has the event
-        if attempt == 1 and is_nonce_error(result):
+        if send.attempt == 1 and is_nonce_error(result):
             log.warning("nonce error for %s at %d (%s); resyncing", sender.address,
                         pending.nonce, result.rpc_message)
-            self._resync(sender, signed.epoch, count=True)
-            retry = asyncio.ensure_future(self._submit_later(sender, req, intended, on_sent, 2))
+            self._resync(sender, send.epoch, count=True)
+            retry = asyncio.ensure_future(
+                self._submit_later(sender, req, send.intended, send.on_sent, 2))
             follow_future(retry, pending.future)
             return
-        self._give_back(sender, signed)
-        event = self._finish_unsent(req, intended, pending.nonce, result)
+        self._give_back(sender, send)
+        event = self._finish_unsent(req, send.intended, pending.nonce, result)
         if not pending.future.done():
             pending.future.set_result(event)
 
@@ -189,11 +204,9 @@ class TxEngine:
         if self.on_send_wait is not None and attempt == 1:
             self.on_send_wait(self.clock.now() - intended)
         pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
-        sent = _Signed(pending, sender.epoch)
-        self.lanes.send(
-            sender.lane, "eth_sendRawTransaction", ["0x" + signed.raw.hex()],
-            self._deadline(intended),
-            lambda result: self._replied(result, sent, sender, req, intended, on_sent, attempt))
+        self.lanes.send(sender.lane, "eth_sendRawTransaction", ["0x" + signed.raw.hex()],
+                        self._deadline(intended),
+                        _Send(self, pending, sender, req, intended, on_sent, attempt))
         return pending
 
     def _sign(self, sender: _Sender, req: TxRequest, nonce: int) -> SignedTx:
@@ -212,13 +225,13 @@ class TxEngine:
             sender.nonce = None
             self.nonce_resyncs += count
 
-    def _give_back(self, sender: _Sender, signed: _Signed) -> None:
+    def _give_back(self, sender: _Sender, send: _Send) -> None:
         """A rejected tx did not use its nonce: reuse it if nothing was signed after it."""
-        nonce = signed.pending.nonce
-        if sender.epoch == signed.epoch and sender.nonce == nonce + 1:
+        nonce = send.pending.nonce
+        if sender.epoch == send.epoch and sender.nonce == nonce + 1:
             sender.nonce = nonce
         else:
-            self._resync(sender, signed.epoch)
+            self._resync(sender, send.epoch)
 
     def _sent(self, req: TxRequest, pending: Pending, on_sent: Callable[[], None]) -> None:
         if not pending.future.done():  # sent_at: when the node's answer came

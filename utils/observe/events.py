@@ -3,7 +3,10 @@
 Workloads, the transaction engine and the lcore node emit events to a
 :class:`utils.observe.stats.StatsHub`; sinks (CSV writers, Prometheus, the live line,
 the final report) subscribe to it. An event is emitted exactly once per
-operation, success or failure.
+operation, success or failure. Events are values: nobody changes one once made. Most are
+frozen; the three made for every transaction (:class:`TxEvent`, :class:`TxSentEvent`,
+:class:`FiringEvent`) are not, because a frozen dataclass sets each field through
+``object.__setattr__``: a TxEvent took 2.9 us to make frozen and 0.6 us plain.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ class Outcome(enum.StrEnum):
         return self is Outcome.SUCCESS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TxEvent:
     """The final outcome of one transaction (one row of tx_metrics.csv)."""
 
@@ -66,7 +69,7 @@ class TxEvent:
         return self.finished_at if self.block_number is not None else None
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class TxSentEvent:
     """A transaction was accepted by the node (it is now in flight)."""
 
@@ -74,7 +77,7 @@ class TxSentEvent:
     timestamp: float
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class FiringEvent:
     """One scheduler firing: how late it was, and how many firings it gave up."""
 
