@@ -25,6 +25,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+import msgspec
 from aiohttp import web
 
 from utils.chain.signer import keccak256
@@ -32,6 +33,7 @@ from utils.chain.signer import keccak256
 ZERO_ADDRESS = "0x" + "00" * 20
 ZERO_BLOOM = "0x" + "00" * 256
 BASE_FEE = 10**8  # 0.1 gwei, as Nitro
+decode = msgspec.json.Decoder().decode  # requests, 4x faster than json.loads
 TRANSFER_GAS = 21_000
 RECEIPT = (
     '{{"blockHash":"{block_hash}","blockNumber":"{number}","contractAddress":null,'
@@ -58,11 +60,12 @@ class Block:
         }
 
     def receipts_json(self) -> str:
-        num = hex(self.number)
-        return "[" + ",".join(
-            RECEIPT.format(block_hash=self.hash, number=num, tx_hash=h, index=hex(i),
-                           cumulative=hex(TRANSFER_GAS * (i + 1)))
-            for i, h in enumerate(self.tx_hashes)) + "]"
+        """The block's receipts: the block's fields put in once, then three per receipt
+        (``%`` on a prepared template: a third of ``str.format``'s cost per receipt)."""
+        template = RECEIPT.format(block_hash=self.hash, number=hex(self.number),
+                                  cumulative="%s", tx_hash="%s", index="%s")
+        return "[" + ",".join(template % (hex(TRANSFER_GAS * (i + 1)), h, hex(i))
+                              for i, h in enumerate(self.tx_hashes)) + "]"
 
 
 class NullChain:
@@ -136,7 +139,8 @@ class NullChain:
 
 def reply(chain: NullChain, request: Any) -> str:
     """One JSON-RPC request object -> its response text."""
-    req_id = json.dumps(request.get("id")) if isinstance(request, dict) else "null"
+    req_id = request.get("id") if isinstance(request, dict) else None
+    req_id = str(req_id) if type(req_id) is int else json.dumps(req_id)
     try:
         result = chain.call(request["method"], list(request.get("params") or []))
     except KeyError:
@@ -151,8 +155,8 @@ def reply(chain: NullChain, request: Any) -> str:
 def make_app(chain: NullChain) -> web.Application:
     async def handle(request: web.Request) -> web.Response:
         try:
-            body = json.loads(await request.read())
-        except ValueError:
+            body = decode(await request.read())
+        except msgspec.DecodeError:
             text = '{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"parse error"}}'
             return web.Response(text=text, content_type="application/json")
         if isinstance(body, list):
