@@ -73,16 +73,21 @@ def simulate_run(run_dir: Path, seconds: int = 60, seed: int = 7) -> RunAggregat
     return agg
 
 
-@pytest.fixture(scope="module")
-def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("run")
-    agg = simulate_run(path)
+def simulated_run_dir(path: Path, run_id: str, *, seconds: int = 60, seed: int = 7,
+                      max_latency: float = 1.0) -> Path:
+    """``path`` as a finished run's directory: simulated CSVs, histograms and summary.json."""
+    agg = simulate_run(path, seconds=seconds, seed=seed)
     summary = build_summary(
-        agg, run_id="20231114T221320Z-test01", targets=Targets(max_latency_sec=1.0), seed=7,
-        chain_id=31337, settings={"duration": 60, "interval": 10},
+        agg, run_id=run_id, targets=Targets(max_latency_sec=max_latency), seed=seed,
+        chain_id=31337, settings={"duration": seconds, "interval": 10},
     )  # fmt: skip
     write_summary(path, summary)
     return path
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return simulated_run_dir(tmp_path_factory.mktemp("run"), "20231114T221320Z-test01")
 
 
 def test_report_is_one_self_contained_file(run_dir: Path) -> None:

@@ -8,25 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_report import simulate_run
-from utils.observe.kpis import Targets
+from tests.test_report import simulated_run_dir
 from utils.report.data import load_run
 from utils.report.figure_process import DrawnFigures, FigureProcess
 from utils.report.figures import figures_of, render_figures, split
 from utils.report.html import build_report
-from utils.report.summary import build_summary, write_summary
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("figures")
-    agg = simulate_run(path, seconds=40, seed=11)
-    summary = build_summary(
-        agg, run_id="20231114T221320Z-figs01", targets=Targets(max_latency_sec=0.8), seed=11,
-        chain_id=31337, settings={"duration": 40, "interval": 10},
-    )  # fmt: skip
-    write_summary(path, summary)
-    return path
+    return simulated_run_dir(tmp_path_factory.mktemp("figures"), "20231114T221320Z-figs01",
+                             seconds=40, seed=11, max_latency=0.8)
 
 
 def _children() -> set[int]:

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 
 HEADERS = {"Content-Type": "application/json", "User-Agent": "kcstress"}
 _request_ids = itertools.count()
-#: replies as ``json.loads`` reads them (dicts, lists, str, int, float), 4x faster
+#: batch replies as ``json.loads`` reads them (dicts, lists, str, int, float), 4x faster
 _decode = msgspec.json.Decoder().decode
 
 
@@ -48,6 +48,16 @@ class TypedReply(Protocol):
     def result(self) -> Any: ...
     @property
     def error(self) -> Any: ...
+
+
+class _Reply(msgspec.Struct):
+    """A reply to one call: its result (any JSON) or its error; other members skipped."""
+
+    result: Any = None
+    error: Any = None
+
+
+_decode_reply = msgspec.json.Decoder(_Reply).decode
 
 
 def _json_default(value: Any) -> str:
@@ -61,13 +71,13 @@ def _request(method: str, params: Sequence[Any]) -> dict[str, Any]:
             "id": next(_request_ids)}
 
 
+_PLAIN = (str, int, bool)
+
+
 def _plain(params: Sequence[Any]) -> bool:
     """Only strings, ints, bools and None: msgspec's encoder writes them as ``json`` does
     (it writes bytes as base64, where JSON-RPC wants 0x-hex)."""
     return all(p is None or type(p) in _PLAIN for p in params)
-
-
-_PLAIN = (str, int, bool)
 
 
 def encode_request(method: str, params: Sequence[Any]) -> bytes:
@@ -146,32 +156,26 @@ class Rpc:
         """One request; its ``result``, or RpcError (transport failures included).
 
         ``decoder``: reads the reply body into an object with ``result`` and ``error``
-        attributes instead of ``json.loads`` (a typed msgspec decoder that builds only the
-        fields the caller reads: utils/chain/trace_outcomes.py); a reply it cannot read raises
+        attributes (default: any JSON result; a typed msgspec decoder builds only the fields
+        the caller reads: utils/chain/trace_outcomes.py); a body it cannot read raises
         :class:`RpcReplyError`."""
         started = time.perf_counter()
         try:
             raw = await self._post(encode_request(method, params))
-            response = _decode(raw) if decoder is None else None
         except asyncio.CancelledError:
             raise
         except Exception as exc:
             self._emit(method, started, False)
             raise RpcError(method, f"{type(exc).__name__}: {exc}") from exc
-        if response is not None:
-            error, result = response.get("error"), response.get("result")
-        else:
-            assert decoder is not None
-            try:
-                typed = decoder(raw)
-            except Exception as exc:  # the node's reply, not the shape asked for
-                self._emit(method, started, False)
-                raise RpcReplyError(method, f"{type(exc).__name__}: {exc}") from exc
-            error, result = typed.error, typed.result
-        self._emit(method, started, error is None)
-        if error is not None:
-            raise _rpc_error(method, error)
-        return result
+        try:
+            reply = (decoder or _decode_reply)(raw)
+        except Exception as exc:  # not JSON, or not the shape asked for
+            self._emit(method, started, False)
+            raise RpcReplyError(method, f"{type(exc).__name__}: {exc}") from exc
+        self._emit(method, started, reply.error is None)
+        if reply.error is not None:
+            raise _rpc_error(method, reply.error)
+        return reply.result
 
     async def batch(self, calls: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
         """A JSON-RPC batch; per-call results, an RpcError in place of each failed call."""

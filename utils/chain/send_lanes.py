@@ -39,8 +39,7 @@ class Call:
     method: str
     params: list[Any]
     deadline: float  # event-loop time
-    future: asyncio.Future[Any] | None  # the result goes to the future, or to ``done``
-    done: Callable[[Any], None] | None = None
+    done: Callable[[Any], None] | None  # gets the result or the RpcError, once
 
 
 class SendLanes:
@@ -81,15 +80,15 @@ class SendLanes:
         self, lane: int, method: str, params: list[Any], deadline: float
     ) -> asyncio.Future[Any]:
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        self._queues[lane].append(Call(method, params, deadline, future))
-        self._wake[lane].set()
+        self.send(lane, method, params, deadline,
+                  lambda result: None if future.done() else future.set_result(result))
         return future
 
     def send(self, lane: int, method: str, params: list[Any], deadline: float,
              done: Callable[[Any], None]) -> None:
         """:meth:`call` without a future: ``done(result or RpcError)`` is called as the answer
         is read (no callback scheduled through the event loop, no future per call)."""
-        self._queues[lane].append(Call(method, params, deadline, None, done))
+        self._queues[lane].append(Call(method, params, deadline, done))
         self._wake[lane].set()
 
     async def _run(self, lane: int) -> None:
@@ -138,11 +137,9 @@ class SendLanes:
 
 
 def _settle(call: Call, result: Any) -> None:
-    if call.done is not None:
-        done, call.done = call.done, None  # once
+    done, call.done = call.done, None  # once
+    if done is not None:
         try:
             done(result)
         except Exception:  # a bug in the caller's callback: logged, the other calls go on
             log.exception("send lanes: %s callback failed", call.method)
-    elif call.future is not None and not call.future.done():
-        call.future.set_result(result)

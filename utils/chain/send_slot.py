@@ -23,12 +23,6 @@ def hold_send_slot(release: Callable[[], None]) -> None:
     _release.set(release)
 
 
-def release_send_slot() -> None:
-    release = _release.get()
-    if release is not None:
-        release()
-
-
 def _nothing() -> None:
     pass
 
@@ -37,3 +31,8 @@ def send_slot_release() -> Callable[[], None]:
     """The current step's release (a no-op outside a step), to call later from elsewhere (the
     engine calls it where the node's answer is read, in another task)."""
     return _release.get() or _nothing
+
+
+def release_send_slot() -> None:
+    """Release the current step's send slot now (a step that sends without the engine)."""
+    send_slot_release()()
