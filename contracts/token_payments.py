@@ -42,7 +42,7 @@ class PaymentLedger:
     received: dict[str, int] = field(default_factory=dict)
     unsettled: dict[str, int] = field(default_factory=dict)  # confirmed payments since settle
     uncertain: list[tuple[str, str, int]] = field(default_factory=list)  # tx, merchant, amount
-    seen: set[str] = field(default_factory=set)  # every payment tx whose hash the run knows
+    seen: set[str] = field(default_factory=set)  # every router tx whose hash the run knows
     payments: int = 0
     settlements: int = 0
 
@@ -149,13 +149,16 @@ class SettlementWorkload(Workload):
         merchant = self._pick()
         self._settling.add(merchant.address)
         self.ledger.unsettled[merchant.address] = 0
+        sent: list[str] = []  # the hash once sent: a step cancelled after it is still seen
         try:
             event = await self.engine.submit(TxRequest(
                 self.name, "settlement", merchant, self.router, 0,
                 call_data("settle(address)", merchant.address), self._gas(SETTLE_GAS),
-                intended_at=intended_at))
+                intended_at=intended_at, on_sent=sent.append))
         finally:
             self._settling.discard(merchant.address)
+            self.ledger.seen.update(sent)
+        self.ledger.seen.add(event.tx_hash)
         if event.outcome is Outcome.SUCCESS:
             self.ledger.settlements += 1
             self.goodput.record(self.name, "settlement", intended_at, event.finished_at)

@@ -23,7 +23,7 @@ from utils.chain.dapp_deploy import DAppContracts
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.wallets import Wallet
 
-__all__ = ["book_unseen"]
+__all__ = ["book_unseen", "find_unseen", "seen_hashes"]
 
 log = logging.getLogger(__name__)
 
@@ -64,31 +64,58 @@ def _book_pool(book: PoolBook, wallets: dict[str, Wallet], tx: dict[str, Any],
         book.open.pop(next((a for a in book.open if a.lower() == borrower.lower()), ""), None)
 
 
+def seen_hashes(ledger: PaymentLedger | None, book: PoolBook | None) -> set[str]:
+    """Every router and pool transaction whose hash a workload recorded (lower case)."""
+    hashes = (ledger.seen if ledger else set()) | (book.seen if book else set())
+    return {h.lower() for h in hashes if h}
+
+
+async def find_unseen(rpc: Rpc, contracts: DAppContracts, senders: Sequence[Wallet],
+                      first_block: int, seen: set[str]) -> list[dict[str, Any]]:
+    """The transactions mined since ``first_block`` from ``senders`` to the router or the
+    pool whose hash is not in ``seen``."""
+    wallets = {w.address.lower() for w in senders}
+    targets = (contracts.router.lower(), contracts.pool.lower())
+    last = hex_int(await rpc.call("eth_blockNumber"))
+    return [tx for block in await _blocks(rpc, first_block, last)
+            for tx in block.get("transactions", [])
+            if isinstance(tx, dict) and str(tx.get("from", "")).lower() in wallets
+            and str(tx.get("to") or "").lower() in targets
+            and str(tx["hash"]).lower() not in seen]
+
+
+async def _succeeded(rpc: Rpc, txs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ones of ``txs`` whose receipt says success (receipts read in batches)."""
+    ok: list[dict[str, Any]] = []
+    for start in range(0, len(txs), CHUNK):
+        chunk = txs[start:start + CHUNK]
+        receipts = await rpc.batch([("eth_getTransactionReceipt", [tx["hash"]]) for tx in chunk])
+        ok += [tx for tx, receipt in zip(chunk, receipts, strict=True)
+               if isinstance(receipt, dict) and hex_int(receipt["status"]) == 1]
+    return ok
+
+
 async def book_unseen(rpc: Rpc, contracts: DAppContracts, senders: Sequence[Wallet],
                       first_block: int, ledger: PaymentLedger | None,
                       book: PoolBook | None) -> int:
-    """Book the unseen successful router / pool transactions since ``first_block``."""
+    """Book the unseen successful router / pool transactions since ``first_block``; how many
+    were booked (a settlement changes nothing the run books: the router holds its effect)."""
     wallets = {w.address.lower(): w for w in senders}
-    seen = {h.lower() for h in (ledger.seen if ledger else set()) | (book.seen if book else set())}
-    router, pool = contracts.router.lower(), contracts.pool.lower()
-    last = hex_int(await rpc.call("eth_blockNumber"))
-    unseen = [tx for block in await _blocks(rpc, first_block, last)
-              for tx in block.get("transactions", [])
-              if isinstance(tx, dict) and str(tx.get("from", "")).lower() in wallets
-              and str(tx.get("to") or "").lower() in (router, pool)
-              and str(tx["hash"]).lower() not in seen]
+    unseen = await find_unseen(rpc, contracts, senders, first_block, seen_hashes(ledger, book))
+    if not unseen:
+        return 0
+    succeeded = await _succeeded(rpc, unseen)
+    router = contracts.router.lower()
     booked = 0
-    for tx in unseen:
-        receipt = await rpc.call("eth_getTransactionReceipt", tx["hash"])
-        if receipt is None or hex_int(receipt["status"]) != 1:
-            continue
+    for tx in succeeded:
         data = bytes.fromhex(str(tx["input"])[2:])
-        if str(tx["to"]).lower() == router and data[:4] == PAY and ledger is not None:
-            _book_payment(ledger, data)
-        elif str(tx["to"]).lower() == pool and book is not None:
+        if str(tx["to"]).lower() == router:
+            if data[:4] == PAY and ledger is not None:
+                _book_payment(ledger, data)
+                booked += 1
+        elif book is not None:
             _book_pool(book, wallets, tx, data)
-        booked += 1
-    if unseen:
-        log.info("books: %d transactions the run never saw an outcome for; %d succeeded and "
-                 "are booked from their calldata", len(unseen), booked)
+            booked += 1
+    log.info("books: %d transactions the run never saw an outcome for; %d succeeded, %d "
+             "booked from their calldata", len(unseen), len(succeeded), booked)
     return booked
