@@ -25,8 +25,8 @@ from eth_tester import EthereumTester
 from eth_utils import keccak
 
 from stylus_contracts import load_artifact
+from tests.stylus_tester import deploy_program, new_stylus_tester
 from utils.chain.stylus_code import default_program_wasm
-from utils.devchain.stylus.dev import deploy_program, new_stylus_tester
 
 SUBMIT = keccak(text="submitResult(bytes32,bytes,bytes32)")[:4]
 

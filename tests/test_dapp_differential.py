@@ -24,7 +24,7 @@ from eth_typing import Address
 from eth_utils import to_canonical_address
 
 from stylus_contracts.dapps import MAX_UINT256, call_data, load_dapp_artifact, load_dapp_wasm
-from utils.devchain.stylus.dev import deploy_program, new_stylus_tester
+from tests.stylus_tester import deploy_program, new_stylus_tester
 from utils.devchain.stylus.runtime import StylusRuntime
 
 SEQUENCES = 1000  # per contract

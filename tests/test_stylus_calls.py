@@ -18,7 +18,7 @@ import wasmtime
 from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed
 
-from utils.devchain.stylus.dev import deploy_program, new_stylus_tester
+from tests.stylus_tester import deploy_program, new_stylus_tester
 
 PROBE = """(module
   (import "vm_hooks" "read_args" (func $read_args (param i32)))

@@ -8,7 +8,7 @@ import pytest
 import wasmtime
 from eth_tester import EthereumTester
 
-from utils.devchain.stylus.dev import deploy_program, new_stylus_tester
+from tests.stylus_tester import deploy_program, new_stylus_tester
 from utils.devchain.stylus.meter import INK_HEADER_COST
 from utils.devchain.stylus.pricing import call_init_gas
 from utils.devchain.stylus.rules import check_program, new_engine

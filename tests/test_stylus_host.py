@@ -12,6 +12,7 @@ from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed
 from eth_utils import keccak, to_checksum_address
 
+from tests.stylus_tester import ARB_WASM, Deployment, deploy_program, new_stylus_tester
 from utils.chain.stylus_code import (
     ERROR_NOT_ACTIVATED,
     ERROR_UP_TO_DATE,
@@ -20,7 +21,6 @@ from utils.chain.stylus_code import (
     default_program_wasm,
     stylus_code,
 )
-from utils.devchain.stylus.dev import ARB_WASM, Deployment, deploy_program, new_stylus_tester
 from utils.devchain.stylus.runtime import StylusRuntime
 
 SUBMIT = keccak(text="submitResult(bytes32,bytes,bytes32)")[:4]

@@ -13,8 +13,8 @@ import wasmtime
 from eth_tester import EthereumTester
 from eth_tester.exceptions import TransactionFailed
 
+from tests.stylus_tester import ARB_WASM, deploy_program, new_stylus_tester
 from utils.chain.stylus_code import ERROR_NOT_WASM, activate_calldata, default_program_wasm
-from utils.devchain.stylus.dev import ARB_WASM, deploy_program, new_stylus_tester
 
 HEAD = """(module
   (import "vm_hooks" "read_args" (func $read_args (param i32)))

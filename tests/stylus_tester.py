@@ -1,4 +1,4 @@
-"""In-process helpers: an eth-tester chain with Stylus, and deploy + activate on it.
+"""Test and bench helpers: an eth-tester chain with Stylus, and deploy + activate on it.
 
 For the JSON-RPC dev chain use the same two transactions through any tx engine:
 ``{"data": stylus_init_code(wasm)}`` (a creation), then
