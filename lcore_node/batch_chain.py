@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
-from lcore_node.batch_outbox import OnChainBatch
+from lcore_node.batch_mode import OnChainBatch
 from lcore_node.types import CommitOutcome
 from utils.chain.fees import robust_gas_limit
 from utils.chain.rpc import Rpc
@@ -57,7 +57,7 @@ class BatchReader:
 
 
 class EngineBatchCommitter(BatchReader):
-    """Implements :class:`lcore_node.batch_outbox.BatchCommitter` with the run's TxEngine."""
+    """Implements :class:`lcore_node.batch_mode.BatchCommitter` with the run's TxEngine."""
 
     def __init__(
         self, engine: TxEngine, rpc: Rpc, address: str, senders: Sequence[Wallet],

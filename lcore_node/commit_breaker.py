@@ -1,7 +1,7 @@
-"""The circuit breaker both outboxes share while the chain refuses commits.
+"""The outbox's circuit breaker while the chain refuses commits (every commit mode).
 
 A retryable failure opens it. While it is open the outbox sends one probe commit at a time
-(its oldest pending record or batch, backed off or not) every ``probe_interval`` seconds,
+(its oldest pending unit, record or batch, backed off or not) every ``probe_interval`` seconds,
 instead of every record retrying on its own exponential backoff: a refusing chain is not
 hammered, and the first probe that commits closes the breaker and releases the whole
 backlog at once, so a chain that accepts again gets it within about one probe interval

@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from lcore_node import __version__
-from lcore_node.batch_outbox import BatchCommitter, BatchOutbox, BatchSettings
+from lcore_node.batch_mode import BatchCommitter, BatchMode
+from lcore_node.commit_mode import CommitMode
 from lcore_node.config import NodeConfig
 from lcore_node.encryption import DualCipher
 from lcore_node.errors import LcoreError
@@ -22,6 +23,7 @@ from lcore_node.intake import Intake
 from lcore_node.keys import KeyStore
 from lcore_node.measure import OperationTimer
 from lcore_node.outbox import Outbox, OutboxSettings
+from lcore_node.record_mode import RecordMode
 from lcore_node.records import RecordReader
 from lcore_node.storage import Storage
 from lcore_node.types import (
@@ -71,7 +73,7 @@ class LcoreNode:
             require_signatures=config.require_signatures,
         )
         self._records: RecordReader | None = None
-        self.outbox: Outbox | BatchOutbox | None = None
+        self.outbox: Outbox[Any] | None = None
         self._intake = Intake(self.storage, self._devices, self._checker, lambda: self.cipher,
                               clock)
 
@@ -96,22 +98,19 @@ class LcoreNode:
             self._devices[row.device_id] = Device(
                 row.device_id, row.public_key, key, row.device_type or ""
             )
-        if self._batch_committer is not None and self.config.outbox_enabled:
-            self.outbox = BatchOutbox(
-                self.storage, self._batch_committer, _batch_settings(self.config),
-                hub=self._hub, device_type_of=self._device_type_of, clock=self._clock,
-            )
+        mode = self._commit_mode()
+        if mode is not None and self.config.outbox_enabled:
+            self.outbox = Outbox(self.storage, mode, _outbox_settings(self.config),
+                                 hub=self._hub, device_type_of=self._device_type_of,
+                                 clock=self._clock)
             await self.outbox.start()
-        elif self._committer is not None and self.config.outbox_enabled:
-            self.outbox = Outbox(
-                self.storage,
-                self._committer,
-                _outbox_settings(self.config),
-                hub=self._hub,
-                device_type_of=self._device_type_of,
-                clock=self._clock,
-            )
-            await self.outbox.start()
+
+    def _commit_mode(self) -> CommitMode[Any] | None:
+        """Merkle batches with a batch committer, else a transaction per record (if any)."""
+        if self._batch_committer is not None:
+            return BatchMode(self._batch_committer, self.config.batch_size,
+                             self.config.batch_wait)
+        return None if self._committer is None else RecordMode(self._committer)
 
     async def close(self, drain_timeout: float | None = None) -> int:
         """Drain the outbox (up to the timeout), close the database; returns records left."""
@@ -217,14 +216,6 @@ class LcoreNode:
 
 def _name(device_id: object) -> str:
     return device_id if isinstance(device_id, str) else ""
-
-
-def _batch_settings(config: NodeConfig) -> BatchSettings:
-    return BatchSettings(
-        batch_size=config.batch_size, batch_wait=config.batch_wait,
-        retry_base=config.retry_base, retry_max=config.retry_max,
-        max_attempts=config.max_commit_attempts, probe_interval=config.commit_probe_interval,
-    )
 
 
 def _outbox_settings(config: NodeConfig) -> OutboxSettings:

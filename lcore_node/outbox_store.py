@@ -1,7 +1,13 @@
-"""The outbox's view of ``data_submissions``: due records and commit-status updates.
+"""The outbox's units of work in SQLite: due units, and the one set of status transitions.
 
-Everything runs on the storage's writer thread, so a scan always sees every
-status update enqueued before it (no stale re-pick of a finished record).
+A unit is what one commit puts on chain: a record (a row of ``data_submissions``) or a
+batch (a row of ``commit_batches``, its records naming it in ``batch_id``). Whatever the
+mode, a unit moves ``pending -> submitted -> committed`` (or ``failed``, or back to
+``pending`` with a backoff), and its records carry the same status, transaction and block:
+for a batch both tables change in one writer job (no half batch after a crash).
+
+Everything runs on the storage's writer thread, so a scan always sees every status update
+enqueued before it (no stale re-pick of a finished unit).
 """
 
 from __future__ import annotations
@@ -9,31 +15,80 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
 
-from lcore_node import schema
-from lcore_node.storage import Storage, SubmissionRow
+from lcore_node.storage import Storage
+
+__all__ = ["Member", "Unit", "UnitStore", "UnitTable", "load_units"]
 
 log = logging.getLogger(__name__)
 
-_SELECT = f"SELECT {schema.SUBMISSION_COLUMNS} FROM data_submissions"
-_MARK_SUBMITTED = (
-    "UPDATE data_submissions SET commit_status = 'submitted', transaction_hash = ?"
-    " WHERE id = ? AND commit_status = 'pending'"
-)
-_MARK_COMMITTED = (
-    "UPDATE data_submissions SET commit_status = 'committed',"
-    " transaction_hash = COALESCE(?, transaction_hash), block_number = ?,"
-    " attempts = attempts + ?, last_error = NULL WHERE id = ?"
-)
-_MARK_RETRY = (
-    "UPDATE data_submissions SET commit_status = 'pending', attempts = attempts + ?,"
-    " last_error = ?, next_attempt_at = ?, transaction_hash = COALESCE(?, transaction_hash)"
-    " WHERE id = ?"
-)
-_MARK_FAILED = (
-    "UPDATE data_submissions SET commit_status = 'failed', attempts = attempts + ?,"
-    " last_error = ? WHERE id = ?"
-)
+P = TypeVar("P")
+RECORDS_TABLE = "data_submissions"
+
+
+@dataclass(frozen=True, slots=True)
+class Member:
+    """A record a unit commits (what its events name)."""
+
+    record_id: int
+    device_id: str
+    submission_date: float
+    data_size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Unit(Generic[P]):
+    """One commit's worth of records; ``payload`` is what the mode puts on chain."""
+
+    unit_id: int
+    attempts: int
+    transaction_hash: str | None
+    members: tuple[Member, ...]
+    payload: P
+
+
+@dataclass(frozen=True, slots=True)
+class UnitTable(Generic[P]):
+    """Where a mode's units live. ``members_key``: the ``data_submissions`` column naming a
+    record's unit (``id`` when the unit is the record itself)."""
+
+    name: str
+    status: str
+    members_key: str
+    payload_columns: str
+    payload: Callable[[Sequence[Any]], P]
+
+    def targets(self) -> list[tuple[str, str, str]]:
+        """(table, status column, key column) of every row a transition of a unit moves."""
+        unit = (self.name, self.status, "id")
+        if self.name == RECORDS_TABLE:
+            return [unit]
+        return [unit, (RECORDS_TABLE, "commit_status", self.members_key)]
+
+
+def load_units(
+    conn: sqlite3.Connection, table: UnitTable[P], rows: Sequence[Sequence[Any]]
+) -> list[Unit[P]]:
+    """Units from rows of (id, attempts, transaction_hash, *payload columns), with members."""
+    if not rows:
+        return []
+    ids = [row[0] for row in rows]
+    members: dict[int, list[Member]] = {}
+    found = conn.execute(
+        f"SELECT {table.members_key}, id, device_id, submission_date, data_size"
+        f" FROM {RECORDS_TABLE} WHERE {table.members_key} IN ({','.join('?' * len(ids))})"
+        " ORDER BY id",
+        ids,
+    )
+    for key, *member in found:
+        members.setdefault(key, []).append(Member(*member))
+    return [
+        Unit(row[0], row[1], row[2], tuple(members.get(row[0], ())), table.payload(row[3:]))
+        for row in rows
+    ]
 
 
 def _log_write_failure(future: asyncio.Future[None]) -> None:
@@ -41,84 +96,121 @@ def _log_write_failure(future: asyncio.Future[None]) -> None:
         log.error("commit status update failed: %s", future.exception())
 
 
-class CommitStore:
-    """Commit-state queries and updates of one :class:`Storage`."""
+class UnitStore(Generic[P]):
+    """Due units and status transitions of one mode's :class:`UnitTable`."""
 
-    def __init__(self, storage: Storage) -> None:
-        self._storage = storage
+    def __init__(self, storage: Storage, table: UnitTable[P]) -> None:
+        self.storage = storage
+        self._table = table
+        self._select = (
+            f"SELECT id, attempts, transaction_hash, {table.payload_columns} FROM {table.name}"
+        )
+        self._moves = [_move_sql(*target) for target in table.targets()]
+        self._sends = [_send_sql(*target) for target in table.targets()]
 
-    async def due(self, now: float, limit: int) -> tuple[list[SubmissionRow], float | None]:
-        """Pending records due at ``now`` (oldest first), and the next due time after now."""
+    async def due(self, now: float, limit: int) -> tuple[list[Unit[P]], float | None]:
+        """Pending units due at ``now`` (longest due first), and the next due time after."""
+        table = self._table
 
-        def job(conn: sqlite3.Connection) -> tuple[list[SubmissionRow], float | None]:
+        def job(conn: sqlite3.Connection) -> tuple[list[Unit[P]], float | None]:
             rows = conn.execute(
-                f"{_SELECT} WHERE commit_status = 'pending' AND next_attempt_at <= ?"
+                f"{self._select} WHERE {table.status} = 'pending' AND next_attempt_at <= ?"
                 " ORDER BY next_attempt_at, id LIMIT ?",
                 (now, limit),
             ).fetchall()
             (next_due,) = conn.execute(
-                "SELECT MIN(next_attempt_at) FROM data_submissions"
-                " WHERE commit_status = 'pending' AND next_attempt_at > ?",
+                f"SELECT MIN(next_attempt_at) FROM {table.name}"
+                f" WHERE {table.status} = 'pending' AND next_attempt_at > ?",
                 (now,),
             ).fetchone()
-            return [SubmissionRow(*row) for row in rows], next_due
+            return load_units(conn, table, rows), next_due
 
-        return await self._storage.writer.call(job)
+        return await self.storage.writer.call(job)
 
-    async def submitted(self, after_id: int, limit: int) -> list[SubmissionRow]:
-        """Records left 'submitted' (by a previous run), in id order after ``after_id``."""
+    async def submitted(self, after_id: int, limit: int) -> list[Unit[P]]:
+        """Units left 'submitted' (by a previous run), in id order after ``after_id``."""
 
-        def job(conn: sqlite3.Connection) -> list[SubmissionRow]:
+        def job(conn: sqlite3.Connection) -> list[Unit[P]]:
             rows = conn.execute(
-                f"{_SELECT} WHERE commit_status = 'submitted' AND id > ? ORDER BY id LIMIT ?",
+                f"{self._select} WHERE {self._table.status} = 'submitted' AND id > ?"
+                " ORDER BY id LIMIT ?",
                 (after_id, limit),
             ).fetchall()
-            return [SubmissionRow(*row) for row in rows]
+            return load_units(conn, self._table, rows)
 
-        return await self._storage.writer.call(job)
+        return await self.storage.writer.call(job)
 
     async def outstanding(self) -> int:
-        """Records not yet committed or failed."""
+        """Records not yet committed or failed (whatever their unit)."""
 
         def job(conn: sqlite3.Connection) -> int:
             (count,) = conn.execute(
-                "SELECT COUNT(*) FROM data_submissions"
+                f"SELECT COUNT(*) FROM {RECORDS_TABLE}"
                 " WHERE commit_status IN ('pending', 'submitted')"
             ).fetchone()
             return int(count)
 
-        return await self._storage.writer.call(job)
-
-    def mark_submitted(self, record_id: int, tx_hash: str) -> None:
-        """Enqueue 'submitted' now (ordered before any later update of this record)."""
-        future = self._storage.writer.write(_MARK_SUBMITTED, (tx_hash, record_id))
-        future.add_done_callback(_log_write_failure)
-
-    async def mark_committed(
-        self, record_id: int, tx_hash: str | None, block_number: int | None, attempt: int
-    ) -> None:
-        await self._storage.writer.write(
-            _MARK_COMMITTED, (tx_hash or None, block_number, attempt, record_id)
-        )
-
-    async def mark_retry(
-        self, record_id: int, error: str, next_attempt_at: float, tx_hash: str | None
-    ) -> None:
-        await self._storage.writer.write(
-            _MARK_RETRY, (1, error, next_attempt_at, tx_hash or None, record_id)
-        )
+        return await self.storage.writer.call(job)
 
     async def release_backoff(self) -> int:
-        """Every pending record due now (after an outage): how many were waiting."""
+        """Every backed-off pending unit due now (after an outage): how many were waiting."""
+        table = self._table
 
         def job(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
-                "UPDATE data_submissions SET next_attempt_at = 0"
-                " WHERE commit_status = 'pending' AND next_attempt_at > 0"
+                f"UPDATE {table.name} SET next_attempt_at = 0"
+                f" WHERE {table.status} = 'pending' AND next_attempt_at > 0"
             )
             return int(cursor.rowcount)
 
-        return await self._storage.writer.call(job)
+        return await self.storage.writer.call(job)
 
-    async def mark_failed(self, record_id: int, error: str, attempt: int) -> None:
-        await self._storage.writer.write(_MARK_FAILED, (attempt, error, record_id))
+    def mark_submitted(self, unit_id: int, tx_hash: str) -> None:
+        """Enqueue 'submitted' now (ordered before any later update of this unit); only a
+        pending unit moves."""
+        future = self._run(self._sends, ("submitted", tx_hash, unit_id))
+        future.add_done_callback(_log_write_failure)
+
+    # each of these ends one attempt (attempts + 1)
+    async def mark_committed(self, unit_id: int, tx_hash: str | None, block: int | None) -> None:
+        await self._move(unit_id, "committed", tx_hash, block, None, 0.0)
+
+    async def mark_retry(
+        self, unit_id: int, error: str, next_at: float, tx_hash: str | None
+    ) -> None:
+        await self._move(unit_id, "pending", tx_hash, None, error, next_at)
+
+    async def mark_failed(self, unit_id: int, error: str) -> None:
+        await self._move(unit_id, "failed", None, None, error, 0.0)
+
+    def _move(
+        self, unit_id: int, status: str, tx_hash: str | None, block: int | None,
+        error: str | None, next_at: float,
+    ) -> asyncio.Future[None]:
+        return self._run(self._moves, (status, tx_hash or None, block, error, next_at, unit_id))
+
+    def _run(self, updates: list[str], params: tuple[Any, ...]) -> asyncio.Future[None]:
+        """The unit and all its records, in one statement or one job (both or neither)."""
+        if len(updates) == 1:
+            return self.storage.writer.write(updates[0], params)
+
+        def job(conn: sqlite3.Connection) -> None:
+            for sql in updates:
+                conn.execute(sql, params)
+
+        return self.storage.writer.call(job)
+
+
+def _move_sql(table: str, status: str, key: str) -> str:
+    return (
+        f"UPDATE {table} SET {status} = ?, transaction_hash = COALESCE(?, transaction_hash),"
+        " block_number = COALESCE(?, block_number), last_error = ?,"
+        f" attempts = attempts + 1, next_attempt_at = ? WHERE {key} = ?"
+    )
+
+
+def _send_sql(table: str, status: str, key: str) -> str:
+    return (
+        f"UPDATE {table} SET {status} = ?, transaction_hash = ?"
+        f" WHERE {key} = ? AND {status} = 'pending'"
+    )
