@@ -1,10 +1,12 @@
 # Two commands on a fresh machine: `make run` and `make test`.
+# `make run` needs only the venv; `make test` also installs the tools the tests drive
+# (`make tools`: scripts/setup_tools.sh, quick when they are in place).
 PYTHON ?= python3
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 
-.PHONY: setup run test lint contracts contracts-check stylus stylus-dapps dapp-contracts bench clean
+.PHONY: setup tools run test test-fast lint contracts contracts-check stylus stylus-dapps dapp-contracts bench clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,8 +24,17 @@ setup: $(STAMP)
 run: setup
 	$(PY) main.py --duration 30
 
-test: setup
-	$(PY) -m pytest -q
+# anvil, solc, Debian's rustc for wasm32 and prometheus (scripts/setup_tools.sh --list)
+tools:
+	bash scripts/setup_tools.sh
+
+# every test, the slow ones included (pytest prints the 25 slowest: --durations in pyproject)
+test: setup tools
+	$(PY) -m pytest -q || { status=$$?; [ $$status != 5 ] || echo "pytest ran no test" >&2; exit $$status; }
+
+# the tests not marked slow, for a quick check while working
+test-fast: setup tools
+	$(PY) -m pytest -q -m "not slow" || { status=$$?; [ $$status != 5 ] || echo "pytest ran no test" >&2; exit $$status; }
 
 lint: setup
 	$(VENV)/bin/ruff check .
@@ -54,7 +65,7 @@ bench: setup
 	$(PY) bench/devchain_store.py
 	$(PY) bench/generator_ceiling.py
 	$(PY) bench/workers_scaling.py --duration 10 --repeats 2
-	bash scripts/install_anvil.sh >/dev/null
+	bash scripts/setup_tools.sh anvil
 	$(PY) bench/anvil_ratio.py
 
 clean:

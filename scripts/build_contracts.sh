@@ -14,8 +14,6 @@ SOLC_VERSION="0.8.28"
 CONTRACT="MVPIoTProcessor"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TOOLS="${ROOT}/.tools/solc"
-SOLC_PKG="${TOOLS}/node_modules/solc"
 SOURCE_REL="stylus_contracts/evm/${CONTRACT}.sol"
 OUT="${ROOT}/stylus_contracts/artifacts/${CONTRACT}.json"
 
@@ -26,21 +24,9 @@ case "${1:-}" in
   *) echo "usage: $0 [--check]" >&2; exit 64 ;;
 esac
 
-for tool in node npm; do
-  command -v "${tool}" >/dev/null 2>&1 || { echo "build_contracts: ${tool} not found" >&2; exit 69; }
-done
-
-installed_version() {
-  [[ -f "${SOLC_PKG}/package.json" ]] || return 0
-  node -e 'process.stdout.write(require(process.argv[1]).version)' "${SOLC_PKG}/package.json"
-}
-
-if [[ "$(installed_version)" != "${SOLC_VERSION}" ]]; then
-  echo "build_contracts: installing solc@${SOLC_VERSION} into ${TOOLS}" >&2
-  mkdir -p "${TOOLS}"
-  npm install --prefix "${TOOLS}" --save-exact --no-audit --no-fund --loglevel=error \
-    "solc@${SOLC_VERSION}" >&2
-fi
+command -v node >/dev/null 2>&1 || { echo "build_contracts: node not found" >&2; exit 69; }
+# the pinned solcjs (scripts/install_solc.sh, run by `make tools`; quick when in place)
+SOLC_PKG="$(SOLC_VERSION="${SOLC_VERSION}" bash "${ROOT}/scripts/install_solc.sh")" || exit 69
 
 node "${ROOT}/stylus_contracts/evm/compile.js" \
   --solc "${SOLC_PKG}" \

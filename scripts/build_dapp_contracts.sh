@@ -11,8 +11,6 @@ SOLC_VERSION="0.8.28"
 CONTRACTS=(KCStablecoin PaymentRouter LendingPool)
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-TOOLS="${ROOT}/.tools/solc"
-SOLC_PKG="${TOOLS}/node_modules/solc"
 
 mode=""
 case "${1:-}" in
@@ -21,21 +19,9 @@ case "${1:-}" in
   *) echo "usage: $0 [--check]" >&2; exit 64 ;;
 esac
 
-for tool in node npm; do
-  command -v "${tool}" >/dev/null 2>&1 || { echo "build_dapp_contracts: ${tool} not found" >&2; exit 69; }
-done
-
-installed_version() {
-  [[ -f "${SOLC_PKG}/package.json" ]] || return 0
-  node -e 'process.stdout.write(require(process.argv[1]).version)' "${SOLC_PKG}/package.json"
-}
-
-if [[ "$(installed_version)" != "${SOLC_VERSION}" ]]; then
-  echo "build_dapp_contracts: installing solc@${SOLC_VERSION} into ${TOOLS}" >&2
-  mkdir -p "${TOOLS}"
-  npm install --prefix "${TOOLS}" --save-exact --no-audit --no-fund --loglevel=error \
-    "solc@${SOLC_VERSION}" >&2
-fi
+command -v node >/dev/null 2>&1 || { echo "build_dapp_contracts: node not found" >&2; exit 69; }
+# the pinned solcjs (scripts/install_solc.sh, run by `make tools`; quick when in place)
+SOLC_PKG="$(SOLC_VERSION="${SOLC_VERSION}" bash "${ROOT}/scripts/install_solc.sh")" || exit 69
 
 status=0
 for contract in "${CONTRACTS[@]}"; do

@@ -5,8 +5,8 @@
 #
 # The npm package @foundry-rs/anvil-linux-amd64 carries the release binary. A second run finds
 # the binary in place and only prints its path. Env: ANVIL_VERSION (default below),
-# ANVIL_PREFIX (default <repo>/.tools/anvil). Exit 3 when npm is missing or the machine is
-# not linux x86_64.
+# ANVIL_PREFIX (default <repo>/.tools/anvil). Exit 77 when the machine is not linux x86_64 (the
+# package's only platform), 3 when npm is missing, 1 when the install fails.
 set -euo pipefail
 
 VERSION="${ANVIL_VERSION:-1.7.1}"
@@ -25,7 +25,7 @@ if [ -x "$BIN" ] && [ "$(installed_version)" = "$VERSION" ]; then
 fi
 if [ "$(uname -s)-$(uname -m)" != "Linux-x86_64" ]; then
     echo "install_anvil.sh: $PACKAGE is for linux x86_64, this is $(uname -s)-$(uname -m)" >&2
-    exit 3
+    exit 77
 fi
 if ! command -v npm >/dev/null 2>&1; then
     echo "install_anvil.sh: npm not found (apt-get install npm)" >&2

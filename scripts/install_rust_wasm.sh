@@ -1,8 +1,14 @@
 #!/usr/bin/env bash
 # Install Debian's Rust toolchain for wasm32-unknown-unknown (rustc, wasm32 std, lld).
 # Idempotent: does nothing when /usr/bin/rustc, the wasm32 std and rust-lld/wasm-ld are present.
-# Exit 0 when the toolchain is usable afterwards, 1 otherwise (e.g. no apt-get on this machine).
+#
+#   bash scripts/install_rust_wasm.sh           install when missing
+#   bash scripts/install_rust_wasm.sh --check   never install: exit 0 present, 1 missing
+#
+# Exit codes: 0 the toolchain is usable afterwards; 1 the install failed (or --check: missing);
+#             77 cannot install on this machine (no apt-get, or not root and no sudo).
 set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/apt_install.sh"
 
 have_toolchain() {
     [ -x /usr/bin/rustc ] || return 1
@@ -15,19 +21,14 @@ have_toolchain() {
 if have_toolchain; then
     exit 0
 fi
-if ! command -v apt-get >/dev/null 2>&1; then
-    echo "install_rust_wasm: no apt-get on this machine; cannot install Debian's rustc" >&2
+if [ "${1:-}" = "--check" ]; then
+    command -v apt-get >/dev/null 2>&1 || exit 77
+    echo "install_rust_wasm: /usr/bin/rustc with the wasm32 std and rust-lld not found" >&2
     exit 1
 fi
-SUDO=""
-if [ "$(id -u)" != "0" ]; then
-    if command -v sudo >/dev/null 2>&1; then SUDO="sudo -n"; else
-        echo "install_rust_wasm: not root and no sudo" >&2; exit 1
-    fi
-fi
-export DEBIAN_FRONTEND=noninteractive
-$SUDO apt-get update -qq
-$SUDO apt-get install -y -qq --no-install-recommends rustc libstd-rust-dev-wasm32 lld >/dev/null
+status=0
+apt_install rustc libstd-rust-dev-wasm32 lld || status=$?
+[ "$status" = 0 ] || exit "$status"
 if have_toolchain; then
     exit 0
 fi

@@ -18,7 +18,7 @@ from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import WalletPool
 from utils.clock import Clock
-from utils.devchain.anvil import AnvilChain
+from utils.devchain.anvil import DEFAULT_BINARY, AnvilChain
 from utils.observe.events import Outcome, TxEvent
 from utils.observe.stats import StatsHub
 
@@ -143,3 +143,15 @@ def test_a_run_on_anvil(anvil_installed: Path, tmp_path: Path) -> None:
     payments = [r for r in rows if r["module"] == "payment_app"]
     assert len(payments) >= 50
     assert all(r["status"] == "success" for r in payments), {r["status"] for r in payments}
+
+
+def test_install_script_finds_the_installed_anvil(anvil_installed: Path) -> None:
+    """Run again after `make tools`, scripts/install_anvil.sh installs nothing and prints the
+    binary the tests use (so `make tools` is cheap on every `make test`)."""
+    if anvil_installed != DEFAULT_BINARY:
+        pytest.skip("KCSTRESS_ANVIL names another anvil")
+    again = subprocess.run(["bash", str(REPO / "scripts" / "install_anvil.sh")],
+                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert again.returncode == 0, again.stderr
+    assert "installing" not in again.stderr
+    assert Path(again.stdout.strip().splitlines()[-1]) == anvil_installed

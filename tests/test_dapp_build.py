@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
@@ -18,6 +17,7 @@ import pytest
 from eth_utils import keccak
 
 from stylus_contracts.dapps import DAPPS, WASM_DAPPS_DIR, load_dapp_artifact, load_dapp_wasm
+from tests.conftest import require_tool
 
 REPO = Path(__file__).resolve().parent.parent
 CONST = re.compile(r"const (\w+): (?:\[u8; 4\]|Word) = \[([^\]]+)\]; // (\S+)")
@@ -67,20 +67,14 @@ def test_storage_layout_is_the_documented_one(role: str) -> None:
 
 
 def test_solidity_artifacts_rebuild_identically() -> None:
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed")
+    require_tool("solc", "the pinned solcjs")
     check = subprocess.run(["bash", str(REPO / "scripts" / "build_dapp_contracts.sh"), "--check"],
                            capture_output=True, text=True, timeout=600, check=False)
-    if check.returncode == 69 or ("npm" in check.stderr and "ERR" in check.stderr):
-        pytest.skip(f"solc cannot be installed here: {check.stderr[-300:]}")
     assert check.returncode == 0, check.stderr
 
 
 def test_stylus_programs_rebuild_identically(tmp_path: Path) -> None:
-    install = subprocess.run(["bash", str(REPO / "scripts" / "install_rust_wasm.sh")],
-                             capture_output=True, text=True, timeout=600, check=False)
-    if install.returncode != 0:
-        pytest.skip(f"Debian's rustc/wasm32 std/lld cannot be installed here: {install.stderr}")
+    require_tool("rust-wasm", "Debian's rustc with the wasm32 std and lld")
     build = subprocess.run(["bash", str(REPO / "scripts" / "build_stylus_dapps.sh"),
                             str(tmp_path)], capture_output=True, text=True, timeout=600,
                            check=False)

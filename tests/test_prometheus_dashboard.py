@@ -16,7 +16,6 @@ from __future__ import annotations
 import csv
 import json
 import math
-import os
 import shutil
 import signal
 import socket
@@ -34,6 +33,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from server import ServerThread, create_app
+from tests.conftest import require_tool, tool_missing
 from tests.test_metrics import iot_operation, tx
 from utils.observe.events import (
     CommitStatusEvent,
@@ -68,20 +68,10 @@ def http_json(url: str) -> Any:
 
 @pytest.fixture(scope="module")
 def prometheus_bin() -> str:
-    if shutil.which("prometheus") is None:
-        if os.geteuid() != 0 and shutil.which("sudo") is None:
-            pytest.skip("prometheus is not installed and this user is not root (no sudo)")
-        if shutil.which("apt-get") is None:
-            pytest.skip("prometheus is not installed and there is no apt-get to install it")
-    done = subprocess.run(
-        ["bash", str(REPO / "scripts" / "install_prometheus.sh")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    if done.returncode == 77:
-        pytest.skip(f"cannot install prometheus here: {done.stderr.strip()}")
-    assert done.returncode == 0, done.stderr
+    """The prometheus that `make tools` installed (tests never install it)."""
+    require_tool("prometheus", "prometheus (Debian's package)")
     path = shutil.which("prometheus")
-    assert path, "install_prometheus.sh succeeded but prometheus is not on PATH"
+    assert path, "install_prometheus.sh --check succeeded but prometheus is not on PATH"
     return path
 
 
@@ -351,7 +341,7 @@ def test_dashboard_uses_the_provisioned_datasource() -> None:
 def test_prometheus_config_is_valid() -> None:
     promtool = shutil.which("promtool")
     if promtool is None:
-        pytest.skip("promtool not installed (scripts/install_prometheus.sh installs it)")
+        tool_missing("prometheus", "promtool (Debian's prometheus package)")
     config = REPO / "deploy" / "prometheus" / "prometheus.yml"
     done = subprocess.run([promtool, "check", "config", str(config)], capture_output=True,
                           text=True, timeout=30, check=False)  # fmt: skip

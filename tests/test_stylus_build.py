@@ -5,20 +5,14 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
+from tests.conftest import require_tool
 from utils.chain.stylus_code import default_program_wasm
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def test_rebuild_gives_the_committed_wasm_bytes(tmp_path: Path) -> None:
-    install = subprocess.run(
-        ["bash", str(REPO / "scripts" / "install_rust_wasm.sh")],
-        capture_output=True, text=True, timeout=600, check=False,
-    )
-    if install.returncode != 0:
-        pytest.skip(f"Debian's rustc/wasm32 std/lld cannot be installed here: {install.stderr}")
+    require_tool("rust-wasm", "Debian's rustc with the wasm32 std and lld")
     out = tmp_path / "rebuilt.wasm"
     build = subprocess.run(
         ["bash", str(REPO / "scripts" / "build_stylus.sh"), str(out)],
