@@ -60,15 +60,31 @@ def test_block_redrawn_in_place_on_a_tty() -> None:
     assert len(rest.splitlines()) == 5
 
 
+class LineCounter(io.StringIO):
+    """A stream that sets ``seen`` once ``wanted`` lines were written to it."""
+
+    def __init__(self, wanted: int) -> None:
+        super().__init__()
+        self.wanted = wanted
+        self.seen = asyncio.Event()
+
+    def write(self, text: str) -> int:
+        written = super().write(text)
+        if self.getvalue().count("\n") >= self.wanted:
+            self.seen.set()
+        return written
+
+
 async def test_run_task_refreshes_and_stops() -> None:
-    stream = io.StringIO()
-    live = LiveDisplay(fed_aggregate(), stream, interval=0.05, tty=False)
+    """One line per interval while running, then exactly one final line on stop."""
+    stream = LineCounter(wanted=3)
+    live = LiveDisplay(fed_aggregate(), stream, interval=0.01, tty=False)
     task = asyncio.create_task(live.run())
-    await asyncio.sleep(0.18)
+    await asyncio.wait_for(stream.seen.wait(), 30)  # a guard against a hang, not a timing
     live.stop()
-    await asyncio.wait_for(task, 1)
+    await asyncio.wait_for(task, 30)
     lines = stream.getvalue().splitlines()
-    assert 3 <= len(lines) <= 5  # ~3 refreshes, then one final line on stop
+    assert len(lines) == 4  # three refreshes, then the final line
     assert all(line.startswith("elapsed ") for line in lines)
 
 
