@@ -58,6 +58,7 @@ dapp-contracts:
 bench: setup
 	$(PY) bench/engine_throughput.py
 	$(PY) bench/iot_pipeline.py
+	$(PY) bench/device_submissions.py
 	$(PY) bench/stylus.py
 	$(PY) bench/dapp_gas.py --calls 16
 	$(PY) bench/iot_costs.py

@@ -339,17 +339,19 @@ async def test_set_accepting_transactions(chain: DevChain) -> None:
 
 async def test_set_block_time(chain: DevChain) -> None:
     """kcdev_setBlockTime: a new interval starts at once, and the previous one comes back."""
-    started = (await call(chain, "kcdev_setBlockTime", 2.0))["result"]
+    started = (await call(chain, "kcdev_setBlockTime", 3600))["result"]
     try:
         async with web3_for(chain) as w3:
             nonce = await funder_nonce(w3, chain)
         signed = sign(chain.funder_key, nonce=nonce, to=chain.funder_address)
         tx_hash = (await call(chain, "eth_sendRawTransaction",
                               "0x" + signed.raw_transaction.hex()))["result"]
-        await asyncio.sleep(0.6)  # well inside the 2 s interval that began with the call
+        # the hour-long interval began with the call: the old 0.02 s one would have sealed the
+        # transaction many times over by now, the new one cannot have (however slow the machine)
+        await asyncio.sleep(0.6)
         assert (await call(chain, "eth_getTransactionReceipt", tx_hash))["result"] is None
-        assert (await call(chain, "kcdev_setBlockTime", 0.02))["result"] == 2.0
-        for _ in range(250):
+        assert (await call(chain, "kcdev_setBlockTime", 0.02))["result"] == 3600
+        for _ in range(1500):  # a bound against a hang (30 s and more), not a timing
             receipt = (await call(chain, "eth_getTransactionReceipt", tx_hash))["result"]
             if receipt is not None:
                 break
