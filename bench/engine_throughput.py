@@ -171,7 +171,7 @@ async def engine_load(setup: Setup, stop: asyncio.Event) -> str:
         elif isinstance(event, FiringEvent):
             missed += event.missed
 
-    hub.subscribe(on_event)
+    hub.tap(on_event)
     async with Rpc(setup.url, hub) as rpc, TxEngine(
         rpc, hub, clock, setup.fees, setup.chain_id
     ) as engine:

@@ -86,7 +86,7 @@ async def run_row(
         if isinstance(event, TxEvent) and event.workload == "data_pipeline":
             events.append(event)
 
-    session.hub.subscribe(keep)
+    session.hub.tap(keep)
     committers = wallets.role("committer")
     committer = EngineCommitter(session.engine, session.rpc, processor.address, processor.abi,
                                 committers)

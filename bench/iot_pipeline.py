@@ -82,7 +82,7 @@ async def run_node(
 ) -> tuple[float, float]:
     hub = StatsHub()
     events = [0]
-    hub.subscribe(lambda _e: events.__setitem__(0, events[0] + 1))
+    hub.tap(lambda _e: events.__setitem__(0, events[0] + 1))
     config = NodeConfig(
         db_path=workdir / "node.db", key_dir=workdir / "keys", require_signatures=signed
     )

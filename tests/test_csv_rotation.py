@@ -12,6 +12,7 @@ from pathlib import Path
 from utils.observe.csv_rotation import Rotation, csv_parts, open_part
 from utils.observe.csv_sinks import CsvFile, DeviceStatsSink, TxCsvSink
 from utils.observe.events import IotEvent, Outcome, TxEvent
+from utils.observe.stats import StatsHub
 from utils.report.data import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -93,11 +94,13 @@ def _tx(n: int) -> TxEvent:
 
 def test_report_reads_rotated_parts(tmp_path: Path) -> None:
     sink = TxCsvSink(tmp_path, rotation=Rotation(0, 3000, 0))
+    hub = StatsHub()
+    hub.add_sink(sink)
     for n in range(300):
-        sink.on_event(_tx(n))
+        hub.emit(_tx(n))
         if n % 20 == 19:
-            sink.flush()
-    sink.close()
+            hub.flush()
+    hub.close()
     assert sink.csv.parts >= 3
     data = load_run(tmp_path)
     totals = data.tx["payment_app"]
@@ -112,13 +115,15 @@ def test_report_reads_rotated_parts(tmp_path: Path) -> None:
 def _device_stats(run_dir: Path, rotation: Rotation | None) -> list[dict[str, str]]:
     clock = FakeClock()
     sink = DeviceStatsSink(run_dir, every=60.0, clock=clock, rotation=rotation)
+    hub = StatsHub()
+    hub.add_sink(sink)
     for minute in range(40):
         clock.now = minute * 60.0
         for device in range(5):
-            sink.on_event(IotEvent(clock.now, f"dev-{device}", "temp", "submit", "total",
-                                   device != 4 or minute % 2 == 0, 0.01))
-        sink.flush()
-    sink.close()
+            hub.emit(IotEvent(clock.now, f"dev-{device}", "temp", "submit", "total",
+                              device != 4 or minute % 2 == 0, 0.01))
+        hub.flush()
+    hub.close()
     rows: list[dict[str, str]] = []
     for part in csv_parts(run_dir / "device_stats.csv"):
         with open_part(part) as fh:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -19,9 +20,9 @@ from utils.observe.csv_sinks import (
     TxCsvSink,
     flush_periodically,
 )
-from utils.observe.events import FiringEvent, IotEvent, Outcome, TxSentEvent
+from utils.observe.events import Event, FiringEvent, IotEvent, Outcome, TxSentEvent
 from utils.observe.kpi_intervals import KPI_COLUMNS, KpiIntervalSink
-from utils.observe.stats import StatsHub
+from utils.observe.stats import Sink, StatsHub
 
 T0 = 1_700_000_000.0
 
@@ -36,6 +37,20 @@ class FakeClock:
         return self.now
 
 
+def feeder(sink: Sink) -> Callable[[Iterable[Event]], None]:
+    """The run's path into ``sink``: a hub it is added to; each call emits events and
+    hands the hub's tally on (its own flush stays the test's to call)."""
+    hub = StatsHub()
+    hub.add_sink(sink)
+
+    def feed(events: Iterable[Event]) -> None:
+        for event in events:
+            hub.emit(event)
+        hub.flush_tally()
+
+    return feed
+
+
 def read(path: Path) -> list[dict[str, str]]:
     with path.open(newline="") as fh:
         return list(csv.DictReader(fh))
@@ -47,12 +62,13 @@ def header(path: Path) -> list[str]:
 
 def test_tx_csv_columns_and_rows(tmp_path: Path) -> None:
     sink = TxCsvSink(tmp_path)
+    feed = feeder(sink)
     assert header(tmp_path / "tx_metrics.csv") == list(TX_COLUMNS)  # header at open
     assert TX_COLUMNS[:7] == ("timestamp", "module", "tx_hash", "status", "gas_used",
                               "latency_sec", "error")  # fmt: skip
-    sink.on_event(tx("payment_app", Outcome.SUCCESS, T0, 0.25, operation="payment"))
-    sink.on_event(tx("merchant_app", Outcome.REJECTED, T0, 0.01, error="nonce too low,\nretry"))
-    sink.on_event(FiringEvent("payment_app", T0, T0))  # not a row
+    feed([tx("payment_app", Outcome.SUCCESS, T0, 0.25, operation="payment")])
+    feed([tx("merchant_app", Outcome.REJECTED, T0, 0.01, error="nonce too low,\nretry")])
+    feed([FiringEvent("payment_app", T0, T0)])  # not a row
     sink.close()
     sink.close()  # idempotent
     ok, rejected = read(tmp_path / "tx_metrics.csv")
@@ -71,12 +87,11 @@ def test_tx_csv_columns_and_rows(tmp_path: Path) -> None:
 
 def test_iot_csv_one_row_per_operation_in_the_original_terms(tmp_path: Path) -> None:
     sink = IotCsvSink(tmp_path)
-    for event in iot_operation(T0, "GH_0002", "submit", ok=False):
-        sink.on_event(event)
-    for event in iot_operation(T0 + 1, "GH_0002", "register"):
-        sink.on_event(event)
-    sink.on_event(IotEvent(T0 + 2, "GH_0003", "", "submit", "total", False, 0.04,
-                           error="unavailable"))  # a remote node refused: no stage reached
+    feed = feeder(sink)
+    feed(iot_operation(T0, "GH_0002", "submit", ok=False))
+    feed(iot_operation(T0 + 1, "GH_0002", "register"))
+    feed([IotEvent(T0 + 2, "GH_0003", "", "submit", "total", False, 0.04,
+                error="unavailable")])  # a remote node refused: no stage reached
     sink.close()
     assert header(tmp_path / "iot_metrics.csv") == list(IOT_COLUMNS)
     assert IOT_COLUMNS[:10] == ("timestamp", "device_id", "device_type", "operation", "success",
@@ -107,12 +122,12 @@ def _submitted(t: float, record_id: int) -> list[IotEvent]:
 def test_iot_csv_joins_a_submission_with_its_commit(tmp_path: Path) -> None:
     clock = FakeClock(0.0)
     sink = IotCsvSink(tmp_path, hold=30.0, clock=clock)
-    for event in _submitted(T0, 1) + _submitted(T0 + 1, 2) + _submitted(T0 + 2, 3):
-        sink.on_event(event)
-    sink.on_event(IotEvent(T0 + 3, "EV_0001", "ev_sensor", "submit", "commit", True, 1.5,
-                           tx_hash="0x" + "cd" * 32, record_id=2))
-    sink.on_event(IotEvent(T0 + 3, "EV_0001", "ev_sensor", "submit", "commit", False, 2.5,
-                           error="reverted", record_id=3))
+    feed = feeder(sink)
+    feed(_submitted(T0, 1) + _submitted(T0 + 1, 2) + _submitted(T0 + 2, 3))
+    feed([IotEvent(T0 + 3, "EV_0001", "ev_sensor", "submit", "commit", True, 1.5,
+                tx_hash="0x" + "cd" * 32, record_id=2)])
+    feed([IotEvent(T0 + 3, "EV_0001", "ev_sensor", "submit", "commit", False, 2.5,
+                error="reverted", record_id=3)])
     sink.flush()
     rows = read(tmp_path / "iot_metrics.csv")
     assert [(r["record_id"], r["commit_status"]) for r in rows] == [("2", "committed"),
@@ -122,8 +137,8 @@ def test_iot_csv_joins_a_submission_with_its_commit(tmp_path: Path) -> None:
     assert rows[1]["error_details"] == "reverted"
     clock.now = 31.0  # record 1 was held longer than `hold`: written without its commit
     sink.flush()
-    sink.on_event(IotEvent(T0 + 40, "EV_0001", "ev_sensor", "submit", "commit", True, 9.0,
-                           record_id=1))  # too late for its row: no second row
+    feed([IotEvent(T0 + 40, "EV_0001", "ev_sensor", "submit", "commit", True, 9.0,
+                record_id=1)])  # too late for its row: no second row
     sink.close()
     rows = read(tmp_path / "iot_metrics.csv")
     assert [(r["record_id"], r["commit_status"], r["commit_sec"]) for r in rows][2:] == [
@@ -133,9 +148,9 @@ def test_iot_csv_joins_a_submission_with_its_commit(tmp_path: Path) -> None:
 
 def test_iot_csv_bounds_the_rows_it_holds(tmp_path: Path) -> None:
     sink = IotCsvSink(tmp_path, max_held=2)
+    feed = feeder(sink)
     for record_id in range(5):
-        for event in _submitted(T0 + record_id, record_id):
-            sink.on_event(event)
+        feed(_submitted(T0 + record_id, record_id))
     sink.flush()
     assert [r["record_id"] for r in read(tmp_path / "iot_metrics.csv")] == ["0", "1", "2"]
     sink.close()
@@ -176,12 +191,10 @@ async def test_flush_periodically_flushes_the_hub(tmp_path: Path) -> None:
 def test_device_stats_snapshots(tmp_path: Path) -> None:
     clock = FakeClock(T0)
     sink = DeviceStatsSink(tmp_path, every=60, locations={"EV_0001": "Downtown"}, clock=clock)
-    for event in iot_operation(T0, "EV_0001", "register"):
-        sink.on_event(event)
-    for event in iot_operation(T0 + 5, "EV_0001", "submit") + iot_operation(
-        T0 + 6, "EV_0001", "submit", ok=False
-    ):
-        sink.on_event(event)
+    feed = feeder(sink)
+    feed(iot_operation(T0, "EV_0001", "register"))
+    feed(iot_operation(T0 + 5, "EV_0001", "submit")
+         + iot_operation(T0 + 6, "EV_0001", "submit", ok=False))
     sink.flush()  # < 60 s: no snapshot yet
     assert read(tmp_path / "device_stats.csv") == []
     clock.now = T0 + 61
@@ -193,8 +206,7 @@ def test_device_stats_snapshots(tmp_path: Path) -> None:
         "total_submissions": "2", "failed_submissions": "1", "success_rate": "0.500",
         "last_submission_timestamp": "2023-11-14T22:13:26.000Z",
     }  # fmt: skip
-    for event in iot_operation(T0 + 70, "GH_0009", "submit"):
-        sink.on_event(event)
+    feed(iot_operation(T0 + 70, "GH_0009", "submit"))
     sink.close()  # final rows for the devices changed since
     rows = read(tmp_path / "device_stats.csv")
     assert [r["device_id"] for r in rows] == ["EV_0001", "GH_0009"]
@@ -204,12 +216,12 @@ def test_device_stats_snapshots(tmp_path: Path) -> None:
 def test_kpi_intervals_rows(tmp_path: Path) -> None:
     clock = FakeClock(T0)
     sink = KpiIntervalSink(tmp_path, interval=10, targets={"payment_app": 2.0}, clock=clock)
-    for event in sample_events(T0):
-        sink.on_event(event)
+    feed = feeder(sink)
+    feed(sample_events(T0))
     clock.now = T0 + 10.5
     sink.flush()  # closes [T0, T0+10)
-    sink.on_event(FiringEvent("payment_app", T0 + 11, T0 + 11.5))  # late
-    sink.on_event(TxSentEvent("payment_app", T0 + 11.6))
+    feed([FiringEvent("payment_app", T0 + 11, T0 + 11.5)])  # late
+    feed([TxSentEvent("payment_app", T0 + 11.6)])
     clock.now = T0 + 34
     assert sink.tick() == 2  # [10, 20) and an empty [20, 30)
     clock.now = T0 + 36.5

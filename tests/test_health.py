@@ -1,16 +1,32 @@
-"""HealthMonitor: which IoT failures make a run unhealthy."""
+"""HealthMonitor: which IoT failures and refusals make a run unhealthy (fed as a run feeds
+it: events emitted to a stats hub, handed on in tallies)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from lcore_node.errors import DEVICE_ERROR_CODES
 from utils.clock import Clock
-from utils.observe.events import IotEvent, Outcome, TxEvent
+from utils.observe.events import Event, IotEvent, Outcome, TxEvent
 from utils.observe.health import (
     LCORE_FAILING_AFTER,
     REFUSALS_JUDGED_FROM,
     HealthMonitor,
     RefusalWindow,
 )
+from utils.observe.stats import StatsHub
+
+
+def feeder(monitor: HealthMonitor) -> Callable[[Iterable[Event]], None]:
+    hub = StatsHub()
+    hub.listen(monitor)
+
+    def feed(events: Iterable[Event]) -> None:
+        for event in events:
+            hub.emit(event)
+        hub.flush_tally()
+
+    return feed
 
 
 def failure(error: str, stage: str = "total") -> IotEvent:
@@ -19,20 +35,20 @@ def failure(error: str, stage: str = "total") -> IotEvent:
 
 def test_node_failures_in_a_row_make_the_run_unhealthy_until_a_success() -> None:
     monitor = HealthMonitor(Clock())
-    for _ in range(LCORE_FAILING_AFTER - 1):
-        monitor.on_event(failure("unavailable"))
+    feed = feeder(monitor)
+    feed([failure("unavailable")] * (LCORE_FAILING_AFTER - 1))
     assert monitor.check()[0]
-    monitor.on_event(failure("storage", stage="commit"))
+    feed([failure("storage", stage="commit")])
     ok, details = monitor.check()
     assert not ok and "lcore node failing" in details["reason"] and "storage" in details["reason"]
-    monitor.on_event(IotEvent(0.0, "dev-1", "ev_sensor", "submit", "total", True, 0.01))
+    feed([IotEvent(0.0, "dev-1", "ev_sensor", "submit", "total", True, 0.01)])
     assert monitor.check()[0]
 
 
 def test_bad_device_input_is_not_node_failure() -> None:
     monitor = HealthMonitor(Clock(), device_errors=DEVICE_ERROR_CODES)
-    for error in ("unauthorized", "stale", "replay", "not_found", "too_large", "invalid") * 3:
-        monitor.on_event(failure(error))
+    errors = ("unauthorized", "stale", "replay", "not_found", "too_large", "invalid") * 3
+    feeder(monitor)([failure(error) for error in errors])
     assert monitor.check() == (True, {"phase": "starting"})
 
 
@@ -45,35 +61,34 @@ def test_mostly_rejected_transactions_are_unhealthy_then_healthy_again() -> None
     clock = Clock()
     monitor = HealthMonitor(clock, refusals=RefusalWindow(window=60.0, share=0.5))
     now = clock.now()
-    for i in range(12):  # 6 of 12 rejected: at the share
-        monitor.on_event(tx(now, Outcome.REJECTED if i % 2 else Outcome.SUCCESS, "refused"))
+    feed = feeder(monitor)  # 6 of 12 rejected: at the share
+    feed([tx(now, Outcome.REJECTED if i % 2 else Outcome.SUCCESS, "refused") for i in range(12)])
     ok, details = monitor.check()
     assert not ok and "6 of 12 rejected" in details["reason"] and "refused" in details["reason"]
-    for _ in range(20):
-        monitor.on_event(tx(now, Outcome.SUCCESS))
+    feed([tx(now, Outcome.SUCCESS)] * 20)
     assert monitor.check()[0]  # 6 of 32: below the share
 
 
 def test_refusals_older_than_the_window_are_forgotten() -> None:
     clock = Clock()
     monitor = HealthMonitor(clock, refusals=RefusalWindow(window=5.0, share=0.5))
-    for _ in range(20):
-        monitor.on_event(tx(clock.now() - 10.0, Outcome.REJECTED))
+    feeder(monitor)([tx(clock.now() - 10.0, Outcome.REJECTED)] * 20)
     assert monitor.check()[0]
 
 
 def test_a_few_transactions_do_not_judge() -> None:
     monitor = HealthMonitor(Clock())
-    for _ in range(REFUSALS_JUDGED_FROM - 1):
-        monitor.on_event(tx(monitor.clock.now(), Outcome.REJECTED))
+    feeder(monitor)([tx(monitor.clock.now(), Outcome.REJECTED)] * (REFUSALS_JUDGED_FROM - 1))
     assert monitor.check()[0]
 
 
 def test_the_window_stays_bounded_when_health_is_never_asked() -> None:
     window = RefusalWindow(window=5.0, share=0.5)
+    feed = feeder(HealthMonitor(Clock(), refusals=window))
     start = 1_000_000.0
-    for i in range(20_000):  # 100 tx/s for 200 s, nobody calling /health
-        window.add(tx(start + i / 100, Outcome.SUCCESS))
-    kept = len(window._outcomes)
-    assert 400 <= kept <= 501, kept  # the last 5 s only
+    for second in range(200):  # 100 tx/s for 200 s, a tally a second, nobody calling /health
+        feed([tx(start + second + i / 100, Outcome.SUCCESS) for i in range(100)])
+    kept = sum(n for _, n, _ in window._outcomes)
+    assert 400 <= kept <= 601, kept  # the last 5 s (and the tally's second) only
+    assert len(window._outcomes) <= 61  # a tenth of a second each
     assert window.judge(start + 200.0) is None

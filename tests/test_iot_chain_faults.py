@@ -85,7 +85,7 @@ class Rig:
 async def open_rig(devchain: DevChain, rpc: Rpc, processor: Processor,
                    seed: int) -> AsyncIterator[Rig]:
     hub, events = StatsHub(), list[object]()
-    hub.subscribe(events.append)
+    hub.tap(events.append)
     fees = await FeePolicy.detect(rpc)
     async with TxEngine(rpc, hub, Clock(), fees, devchain.chain_id,
                         tx_timeout=TX_TIMEOUT) as engine:

@@ -13,6 +13,7 @@ from tests.test_metrics import iot_operation, sample_events, tx
 from utils.observe.aggregate import RunAggregate
 from utils.observe.events import CommitStatusEvent, Outcome
 from utils.observe.kpis import Targets, kpi_snapshot
+from utils.observe.stats import StatsHub
 from utils.report.summary import build_summary, git_commit, strip_secrets, write_summary
 
 T0 = 1_700_000_000.0
@@ -26,8 +27,11 @@ ORIGINAL_KEYS = {
 
 def aggregate_of(events: list, seconds: float = 3600.0) -> RunAggregate:
     agg = RunAggregate({"payment_app": 2.0, "merchant_app": 1.0}, clock=T0)
+    hub = StatsHub()  # the run's path: emitted to the hub, handed on in a tally
+    hub.listen(agg)
     for event in events:
-        agg.on_event(event)
+        hub.emit(event)
+    hub.flush()
     agg.ended_at = T0 + seconds
     return agg
 

@@ -31,7 +31,7 @@ from utils.observe.stats import StatsHub
 def _hub() -> tuple[StatsHub, list[IotEvent]]:
     hub = StatsHub()
     events: list[IotEvent] = []
-    hub.subscribe(lambda e: events.append(e) if isinstance(e, IotEvent) else None)
+    hub.tap(lambda e: events.append(e) if isinstance(e, IotEvent) else None)
     return hub, events
 
 

@@ -11,14 +11,18 @@ from tests.test_csv_sinks import FakeClock
 from tests.test_metrics import sample_events
 from utils.observe.aggregate import RunAggregate
 from utils.observe.live import LiveDisplay
+from utils.observe.stats import StatsHub
 
 T0 = 1_700_000_000.0
 
 
 def fed_aggregate() -> RunAggregate:
     agg = RunAggregate({"payment_app": 2.0, "merchant_app": 1.0}, clock=T0)
+    hub = StatsHub()
+    hub.listen(agg)
     for event in sample_events(T0):
-        agg.on_event(event)
+        hub.emit(event)
+    hub.flush()
     return agg
 
 

@@ -116,6 +116,7 @@ class Feeder:
             i += 1
             for event in self._events(i, time.time()):
                 self.hub.emit(event)
+            self.hub.flush()  # no event loop in this thread: no timer, the feeder flushes
 
     def stop(self) -> None:
         self._stop.set()

@@ -90,7 +90,7 @@ async def _fire(profile: RateProfile, seconds: float, hub: StatsHub) -> list[flo
 
 async def test_intended_times_follow_a_ramp_open_loop() -> None:
     hub, events = StatsHub(), []
-    hub.subscribe(events.append)
+    hub.tap(events.append)
     profile = parse_profile("ramp:0-400:2")
     offsets = await _fire(profile, 2.0, hub)
     # 400 expected firings in 2 s, the n-th at the time the integral reaches n
@@ -118,10 +118,12 @@ def test_kpi_interval_target_is_the_profile_mean(tmp_path: Path) -> None:
                            clock=lambda: now[0])
     events: list[Event] = [TargetRateEvent("payment_app", 1000.0 + t, 10.0 * t)
                            for t in range(21)]  # a ramp 0 -> 200 in steps each second
+    hub = StatsHub()
+    hub.add_sink(sink)
     for event in events:
         now[0] = event.timestamp
-        sink.on_event(event)
-        sink.tick()
+        hub.emit(event)
+        hub.flush()  # the tally handed on, then the sink ticks
     now[0] = 1020.0
     sink.close()
     rows = list(csv.DictReader((tmp_path / "kpi_intervals.csv").open()))

@@ -38,7 +38,7 @@ def simulate_run(run_dir: Path, seconds: int = 60, seed: int = 7) -> RunAggregat
     clock = FakeClock(T0)
     hub = StatsHub()
     agg = RunAggregate(RATES, clock=T0)
-    hub.subscribe(agg.on_event)
+    hub.listen(agg)
     for sink in (
         TxCsvSink(run_dir), IotCsvSink(run_dir), DeviceStatsSink(run_dir, every=30, clock=clock),
         KpiIntervalSink(run_dir, interval=10, targets=RATES, start=T0, clock=clock),

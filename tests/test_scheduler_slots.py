@@ -48,7 +48,7 @@ async def _release() -> None:
 
 async def _run(sends: bool) -> tuple[Waiter, Scheduler, int]:
     hub, events = StatsHub(), list[Event]()
-    hub.subscribe(events.append)
+    hub.tap(events.append)
     scheduler = Scheduler(hub, Clock(), max_in_flight=5, max_steps=40)
     workload, stop = Waiter(sends), asyncio.Event()
     loop = asyncio.get_running_loop()

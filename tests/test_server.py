@@ -51,11 +51,12 @@ def served() -> Iterator[tuple[ServerThread, Health, RunAggregate]]:
     registry = CollectorRegistry()
     aggregate = RunAggregate({"payment_app": 2.0, "merchant_app": 1.0}, clock=T0)
     hub = StatsHub()
-    hub.subscribe(aggregate.on_event)
+    hub.listen(aggregate)
     hub.add_sink(PrometheusSink(registry, run_id="r1", chain_id=31337, version="0.1.0",
                                 targets={"payment_app": 2.0, "merchant_app": 1.0}))  # fmt: skip
     for event in sample_events(T0):
         hub.emit(event)
+    hub.flush()
     aggregate.ended_at = T0 + 10
     health = Health()
     app = create_app(

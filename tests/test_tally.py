@@ -1,5 +1,8 @@
-"""Tallies: a run's sinks fed event by event, through a worker's tally frames over a pipe,
-and through a batching hub end up with the same figures, rows and metrics, exactly."""
+"""One event path: every event reaches every sink in a tally. The figures a run's sinks
+give (the run aggregate, Prometheus, tx_metrics.csv, kpi_intervals.csv, health, gas per
+operation) are checked against figures counted event by event in this file, and are the
+same whether the tallies come from the run's own hub, from a hub's timer, or from a
+worker's frames."""
 
 from __future__ import annotations
 
@@ -7,7 +10,10 @@ import asyncio
 import csv
 import dataclasses
 import io
+import logging
+import math
 import random
+from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +22,11 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from utils.clock import Clock
-from utils.load.event_stream import EventWriter, read_frame
+from utils.load.event_stream import EventWriter, read_frame, tally_body, tally_of
 from utils.load.workers import relay
-from utils.observe.aggregate import RunAggregate
-from utils.observe.aggregate_io import aggregate_to_dict
+from utils.observe.aggregate import LATE_AFTER_SECONDS, RunAggregate, WorkloadStats
+from utils.observe.aggregate_io import aggregate_to_dict, workload_to_dict
+from utils.observe.buckets import LATENCY_BUCKETS, RPC_BUCKETS
 from utils.observe.csv_sinks import TxCsvSink
 from utils.observe.events import (
     Event,
@@ -34,11 +41,12 @@ from utils.observe.events import (
 )
 from utils.observe.goodput import GasPerOperation
 from utils.observe.health import HealthMonitor, RefusalWindow
+from utils.observe.histogram import bucket_bounds, bucket_index
 from utils.observe.kpi_intervals import KpiIntervalSink
 from utils.observe.metrics import PrometheusSink
-from utils.observe.stats import StatsHub
-from utils.observe.tally import Tally
-from utils.observe.tx_rows import tx_line, tx_row
+from utils.observe.stats import BATCH_SECONDS, StatsHub
+from utils.observe.tally import TALLIED, Tally
+from utils.observe.tx_rows import TX_COLUMNS, tx_line, tx_row
 
 T0 = 1_700_000_000.0
 WORKLOADS = ("payment_app", "merchant_app", "lending_app")
@@ -91,7 +99,7 @@ def rounded(value: Any) -> Any:
 
 
 class Sinks:
-    """Every sink a parent of workers feeds with tallies, on one hub."""
+    """The sinks of a run, on one hub."""
 
     def __init__(self, run_dir: Path, hub: StatsHub) -> None:
         self.hub = hub
@@ -100,9 +108,9 @@ class Sinks:
         self.registry = CollectorRegistry()
         self.health = HealthMonitor(Clock(), refusals=RefusalWindow(window=1e9, share=0.2))
         self.gas = GasPerOperation(frozenset(WORKLOADS))
-        hub.subscribe(self.aggregate.on_event)
-        hub.subscribe(self.health.on_event)
-        hub.subscribe(self.gas.on_event)
+        hub.listen(self.aggregate)
+        hub.listen(self.health)
+        hub.listen(self.gas)
         hub.add_sink(PrometheusSink(self.registry, run_id="r", chain_id=1, version="0",
                                     targets=targets))
         hub.add_sink(TxCsvSink(run_dir))
@@ -126,18 +134,155 @@ class Sinks:
         }
 
 
+
+# -- the figures, counted event by event ---------------------------------------------------
+def expected_workloads(events: list[Event]) -> dict[str, dict[str, Any]]:
+    """Each workload's counters and histograms, one event at a time."""
+    wls = {name: WorkloadStats(name, target_rate=10.0) for name in WORKLOADS}
+    for e in events:
+        if isinstance(e, TxEvent):
+            wl = wls[e.workload]
+            wl.outcomes[e.outcome] += 1
+            wl.finished_sent += e.sent_at is not None
+            wl.latency.observe(e.latency)
+            wl.gas_used += e.gas_used
+            wl.l1_gas_used += e.l1_gas_used
+            wl.fee_wei += e.fee_wei
+        elif isinstance(e, TxSentEvent):
+            wls[e.workload].sent += 1
+        elif isinstance(e, FiringEvent):
+            wl = wls[e.workload]
+            wl.missed += e.missed
+            if e.fired:
+                wl.fired += 1
+                wl.late += e.lag > LATE_AFTER_SECONDS
+                wl.lag.observe(e.lag)
+    return {name: rounded(workload_to_dict(wl)) for name, wl in wls.items()}
+
+
+def below(values: list[float], bound: float) -> int:
+    """How many ``values`` lie in the run histogram's buckets under ``bound`` (a bucket edge)."""
+    return sum(bucket_bounds(bucket_index(v))[1] <= bound * (1 + 1e-9) for v in values)
+
+
+Key = tuple[str, tuple[tuple[str, str], ...]]
+
+
+def expected_metrics(events: list[Event]) -> dict[Key, float]:
+    out: dict[Key, float] = defaultdict(float)
+    latencies: dict[str, list[float]] = {name: [] for name in WORKLOADS}
+    rpc: dict[str, list[float]] = {}
+    for e in events:
+        if isinstance(e, TxEvent):
+            out[("kcstress_transactions_total",
+                 (("outcome", e.outcome.value), ("workload", e.workload)))] += 1
+            out[("kcstress_in_flight_transactions", (("workload", e.workload),))] -= (
+                e.sent_at is not None)
+            out[("kcstress_fee_wei_total", (("workload", e.workload),))] += e.fee_wei
+            latencies[e.workload].append(e.latency)
+        elif isinstance(e, TxSentEvent):
+            out[("kcstress_in_flight_transactions", (("workload", e.workload),))] += 1
+        elif isinstance(e, RpcEvent):
+            rpc.setdefault(e.method, []).append(e.duration)
+            out[("kcstress_rpc_errors_total", (("method", e.method),))] += not e.ok
+        elif isinstance(e, TargetRateEvent):
+            out[("kcstress_offered_rate_per_second", (("workload", e.workload),))] = e.rate
+        elif isinstance(e, HeadEvent):
+            out[("kcstress_chain_head_block", ())] = max(out[("kcstress_chain_head_block", ())],
+                                                         e.block_number)
+    for name, values in latencies.items():
+        for bound in LATENCY_BUCKETS[::7]:
+            out[("kcstress_tx_latency_seconds_bucket",
+                 (("le", repr(bound)), ("workload", name)))] = below(values, bound)
+    for method, values in rpc.items():
+        for bound in RPC_BUCKETS:
+            out[("kcstress_rpc_request_duration_seconds_bucket",
+                 (("le", repr(float(bound))), ("method", method)))] = sum(
+                v <= bound for v in values)
+    return dict(out)
+
+
+def expected_csv(events: list[Event]) -> bytes:
+    text = io.StringIO()
+    writer = csv.writer(text)
+    writer.writerow(TX_COLUMNS)
+    for e in events:
+        if isinstance(e, TxEvent):
+            writer.writerow(tx_row(e))
+    return text.getvalue().encode()
+
+
 @pytest.fixture(scope="module")
 def events() -> list[Event]:
     return random_events(random.Random(20261201), 3_000)
 
 
 @pytest.fixture(scope="module")
-def one_by_one(events: list[Event], tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    run_dir = tmp_path_factory.mktemp("events")
+def through_the_hub(events: list[Event], tmp_path_factory: pytest.TempPathFactory
+                    ) -> dict[str, Any]:
+    """The run's path: emit every event to the hub, then flush and close it."""
+    run_dir = tmp_path_factory.mktemp("hub")
     sinks = Sinks(run_dir, StatsHub())
     for event in events:
         sinks.hub.emit(event)
+    sinks.hub.flush()
     return sinks.figures(run_dir)
+
+
+def test_the_aggregate_counts_every_event(events: list[Event],
+                                          through_the_hub: dict[str, Any]) -> None:
+    assert through_the_hub["aggregate"]["workloads"] == expected_workloads(events)
+    heads = [e.block_number for e in events if isinstance(e, HeadEvent)]
+    assert through_the_hub["aggregate"]["head_block"] == max(heads)
+    iot = sum(isinstance(e, IotEvent) for e in events)
+    assert through_the_hub["aggregate"]["iot_ops"] == [["submit", "total", True, iot]]
+
+
+def test_prometheus_counts_every_event(events: list[Event],
+                                       through_the_hub: dict[str, Any]) -> None:
+    metrics = through_the_hub["metrics"]
+    expected = expected_metrics(events)
+    assert len(expected) > 150
+    for key, value in expected.items():
+        assert metrics[key] == pytest.approx(value), key
+    for name in WORKLOADS:
+        txs = [e for e in events if isinstance(e, TxEvent) and e.workload == name]
+        labels = (("workload", name),)
+        assert metrics[("kcstress_tx_latency_seconds_count", labels)] == len(txs)
+        assert metrics[("kcstress_tx_latency_seconds_sum", labels)] == pytest.approx(
+            math.fsum(e.latency for e in txs))
+        fired = [e for e in events if isinstance(e, FiringEvent) and e.workload == name]
+        assert metrics[("kcstress_firings_total", labels)] == sum(e.fired for e in fired)
+        assert metrics[("kcstress_missed_firings_total", labels)] == sum(e.missed for e in fired)
+
+
+def test_tx_metrics_csv_has_one_row_per_transaction(events: list[Event],
+                                                    through_the_hub: dict[str, Any]) -> None:
+    assert through_the_hub["tx_csv"].replace(b"\r\n", b"\n") == expected_csv(events).replace(
+        b"\r\n", b"\n")
+
+
+def test_kpi_interval_health_and_gas_per_operation(events: list[Event],
+                                                   through_the_hub: dict[str, Any]) -> None:
+    rows = list(csv.DictReader(io.StringIO(through_the_hub["kpi_csv"].decode())))
+    assert [r["workload"] for r in rows] == list(WORKLOADS)  # one interval, closed at close
+    txs = [e for e in events if isinstance(e, TxEvent)]
+    for row in rows:
+        mine = Counter(e.outcome.value for e in txs if e.workload == row["workload"])
+        assert {o: int(row[o if o != "success" else "successes"]) for o in mine} == mine
+    rejected = sum(e.outcome is Outcome.REJECTED for e in txs)
+    assert through_the_hub["health"] == (
+        f"chain refusing transactions: {rejected} of {len(txs)} rejected in the last 1e+09 s "
+        f"(last: {[e.error for e in txs if e.outcome is Outcome.REJECTED][-1]})")
+    sums: dict[tuple[str, str], list[int]] = {}
+    for e in txs:
+        if e.outcome is Outcome.SUCCESS:
+            s = sums.setdefault((e.workload, e.operation), [0, 0])
+            s[0] += 1
+            s[1] += e.gas_used
+    gas = through_the_hub["gas"]
+    assert {(w, op): [g["count"], g["gas_per_op"]] for w, ops in gas.items()
+            for op, g in ops.items()} == {k: [n, round(g / n)] for k, (n, g) in sums.items()}
 
 
 async def frames(data: bytes) -> list[tuple[str, Any]]:
@@ -150,41 +295,64 @@ async def frames(data: bytes) -> list[tuple[str, Any]]:
     return out
 
 
-async def test_tally_frames_of_a_worker_give_the_same_figures(
-    events: list[Event], one_by_one: dict[str, Any], tmp_path: Path
+async def test_a_workers_tally_frames_give_the_same_figures(
+    events: list[Event], through_the_hub: dict[str, Any], tmp_path: Path
 ) -> None:
     out = io.BytesIO()
-    writer = EventWriter(out, batch=500, tally=True)
+    worker_hub = StatsHub(batch=500)
+    writer = EventWriter(out, worker_hub)
     for event in events:
-        writer.on_event(event)
+        worker_hub.emit(event)
     writer.flush()
     assert writer.sent_events == len(events)
     received = await frames(out.getvalue())
-    kinds = [kind for kind, _ in received]
-    assert set(kinds) == {"tally"} and len(kinds) > len(events) // 4 // 500  # batched
+    assert {kind for kind, _ in received} == {"tally"} and len(received) == -(-len(events) // 500)
     sinks = Sinks(tmp_path, StatsHub())
-    assert sum(relay(sinks.hub, kind, body) for kind, body in received) == len(events)
-    figures = sinks.figures(tmp_path)
-    assert figures["metrics"] == one_by_one["metrics"]
-    assert figures == one_by_one
-    assert one_by_one["health"] and "rejected" in one_by_one["health"]  # the window judged
+    assert sum(relay(sinks.hub, body) for _, body in received) == len(events)
+    assert sinks.figures(tmp_path) == through_the_hub
 
 
-async def test_a_batching_hub_gives_the_same_figures(
-    events: list[Event], one_by_one: dict[str, Any], tmp_path: Path
+async def test_the_hubs_timer_hands_tallies_on_and_taps_see_each_event(
+    events: list[Event], through_the_hub: dict[str, Any], tmp_path: Path
 ) -> None:
     hub = StatsHub()
     sinks = Sinks(tmp_path, hub)
     seen: list[Event] = []
-    hub.subscribe(seen.append)  # no tally handler: still sees every event, at once
-    hub.batch_events()
+    hub.tap(seen.append)
+    transactions = sum(isinstance(e, TxEvent) for e in events)
     for i, event in enumerate(events):
         hub.emit(event)
-        if i % 1000 == 0:
-            await asyncio.sleep(0.15)  # the hub's timer hands a tally on meanwhile
+        if i % 1000 == 999:
+            await asyncio.sleep(BATCH_SECONDS * 1.5)  # the hub's timer hands a tally on
+            assert 0 < sinks.aggregate.totals().finished < transactions
     assert seen == events
-    assert sinks.aggregate.totals().finished < sum(isinstance(e, TxEvent) for e in events)
-    assert sinks.figures(tmp_path) == one_by_one
+    assert sinks.aggregate.totals().finished < transactions  # the last stretch still open
+    await asyncio.sleep(BATCH_SECONDS * 1.5)
+    assert sinks.aggregate.totals().finished == transactions  # no flush: the timer did it
+    assert sinks.figures(tmp_path) == through_the_hub
+
+
+class Broken:
+    def on_tally(self, tally: Tally) -> None:
+        raise RuntimeError("broken sink")
+
+
+def test_a_broken_listener_is_named_by_its_class_and_the_others_go_on(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    hub = StatsHub()
+    aggregate = RunAggregate({}, clock=T0)
+    hub.listen(Broken())
+    hub.listen(aggregate)
+    hub.tap(Broken().on_tally)  # type: ignore[arg-type]
+    with caplog.at_level(logging.ERROR):
+        hub.emit(TxSentEvent("payment_app", T0))
+        hub.flush()
+    assert aggregate.workloads["payment_app"].sent == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert messages == ["stats tap Broken failed on TxSentEvent",
+                        "stats listener Broken failed on a tally"]
+    assert not any("<" in m or " at 0x" in m for m in messages)
 
 
 @pytest.mark.parametrize("error", ["", "plain", 'says "no", twice', "a,b", "line\r\nbreak",
@@ -199,13 +367,12 @@ def test_a_formatted_line_is_what_csv_writes(events: list[Event], error: str) ->
     assert "".join(map(tx_line, txs)) == text.getvalue()
 
 
-def test_a_tally_survives_its_wire_form(events: list[Event]) -> None:
+def test_a_tally_and_its_other_events_survive_the_wire(events: list[Event]) -> None:
     tally = Tally()
     for event in events:
-        if isinstance(event, TxEvent | TxSentEvent | FiringEvent | RpcEvent):
-            tally.add(event)
-    again = Tally.from_wire(tally.to_wire())
+        tally.add(event)
+    again = tally_of(tally_body(tally))
     assert again.to_wire() == tally.to_wire()
+    assert again.others == tally.others == [e for e in events if type(e) not in TALLIED]
     assert again.csv_rows == sum(isinstance(e, TxEvent) for e in events)
-    with pytest.raises(KeyError):
-        tally.add(HeadEvent(1, T0))
+    assert again.events == len(events)

@@ -32,7 +32,7 @@ async def fund(engine: TxEngine, devchain: DevChain, wallets: list[Wallet]) -> N
 
 def collect(hub: StatsHub) -> list[object]:
     seen: list[object] = []
-    hub.subscribe(seen.append)
+    hub.tap(seen.append)
     return seen
 
 

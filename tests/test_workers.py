@@ -32,8 +32,11 @@ from utils.load.event_stream import (
     read_frame,
 )
 from utils.load.shards import Slice, pool_counts, slice_pool
+from utils.load.workers import relay
 from utils.observe.aggregate_io import read_histograms
-from utils.observe.events import Event, Outcome
+from utils.observe.events import Event, Outcome, TxEvent
+from utils.observe.stats import StatsHub
+from utils.observe.tally import TALLIED, Tally
 
 SEED = 11
 COUNTS = {"user": 16, "merchant": 4, "settlement": 1, "lender": 2, "borrower": 8,
@@ -60,31 +63,45 @@ async def pipe_reader(fd: int) -> asyncio.StreamReader:
     return reader
 
 
-async def test_every_event_type_crosses_a_pipe_unchanged() -> None:
-    events = sample_events() * 300  # more than one batch
+async def test_every_event_type_crosses_a_pipe_in_tallies() -> None:
+    events = sample_events() * 300  # more than one tally
     read_fd, write_fd = os.pipe()
     reader = await pipe_reader(read_fd)
 
     def write() -> None:  # a thread: the pipe holds 64 KiB, the writer blocks until read
         with os.fdopen(write_fd, "wb") as out:
-            writer = EventWriter(out, batch=128)
+            hub = StatsHub(batch=128)  # a worker's hub, its writer listening
+            writer = EventWriter(out, hub)
             for event in events:
-                writer.on_event(event)
+                hub.emit(event)
             writer.flush()
             writer.send("done", {"nonce_resyncs": 0})
 
     writing = asyncio.create_task(asyncio.to_thread(write))
-    received: list[Event] = []
+    parent, received = StatsHub(), Tallies()
+    parent.listen(received)
     kinds = []
     while (message := await read_frame(reader)) is not None:
         kind, body = message
         kinds.append(kind)
-        if kind == "events":
-            received += [decode_event(item) for item in body]
+        if kind == "tally":
+            assert relay(parent, body) == received.tallies[-1].events
     await writing
-    assert received == events
-    assert kinds[-1] == "done" and kinds.count("events") == -(-len(events) // 128)
+    assert kinds[-1] == "done" and kinds.count("tally") == -(-len(events) // 128)
+    assert sum(t.events for t in received.tallies) == len(events)
+    others = [e for t in received.tallies for e in t.others]
+    assert others == [e for e in events if type(e) not in TALLIED]  # unchanged, in order
+    assert sum(t.csv_rows for t in received.tallies) == sum(isinstance(e, TxEvent) for e in events)
+    assert sum(t.sent.get("payment_app", 0) for t in received.tallies) == 300
     assert decode_event(encode_event(events[0])) == events[0]
+
+
+class Tallies:
+    def __init__(self) -> None:
+        self.tallies: list[Tally] = []
+
+    def on_tally(self, tally: Tally) -> None:
+        self.tallies.append(tally)
 
 
 async def test_a_truncated_stream_is_an_error_not_a_hang() -> None:

@@ -1,14 +1,14 @@
 """Events over a pipe: how a worker process streams its measured events to the parent.
 
-A frame is a 4-byte big-endian length and a :mod:`marshal` payload ``(kind, body)``.
-Events travel in batches (kind ``"events"``, body a list of tuples: a type code then the
-event's fields in declaration order), so one frame carries hundreds of events and the
-parent rebuilds each as the same dataclass the worker emitted: every sink of the parent
-sees a worker's events as if they were its own. A worker tallies its frequent events
-(kind ``"tally"``, body ``(Tally.to_wire(), events)``: :mod:`utils.observe.tally`, with the
-other events of the batch beside it), so the parent hands each sink one tally per batch
-instead of thousands of events. Other kinds carry control messages (``"ready"``,
-``"done"``, ``"error"``) with a small JSON-able body.
+A frame is a 4-byte big-endian length and a :mod:`marshal` payload ``(kind, body)``. A
+worker's stats hub tallies its events (:mod:`utils.observe.tally`) like any hub, and its
+:class:`EventWriter` sends each tally as one frame (kind ``"tally"``, body
+:func:`tally_body`: the tally's counts, and its other events as tuples, a type code then the
+event's fields in declaration order). The parent rebuilds the tally (:func:`tally_of`), its
+other events as the same dataclasses the worker emitted, and hands it to its own hub
+(``emit_tally``): every sink of the parent takes a worker's events the way it takes its
+own. Other kinds carry control messages (``"ready"``, ``"done"``, ``"error"``) with a small
+JSON-able body.
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from typing import Any, BinaryIO
 
 from utils.errors import KcStressError
 from utils.observe.events import Event, Outcome, TxEvent
-from utils.observe.tally import TALLIED, Tally
+from utils.observe.stats import StatsHub
+from utils.observe.tally import Tally
 
 _HEADER = struct.Struct(">I")
 MAX_FRAME = 64 * 1024 * 1024
@@ -63,44 +64,36 @@ def frame(kind: str, body: Any) -> bytes:
     return _HEADER.pack(len(payload)) + payload
 
 
+def tally_body(tally: Tally) -> tuple[Any, ...]:
+    """A tally as a frame's body: its counts, and its other events encoded."""
+    return tally.to_wire(), [encode_event(event) for event in tally.others]
+
+
+def tally_of(body: tuple[Any, ...]) -> Tally:
+    """The tally :func:`tally_body` sent."""
+    wire, others = body
+    return Tally.from_wire(wire, [decode_event(item) for item in others])
+
+
 class EventWriter:
-    """Worker side: a stats-hub listener buffering events into frames on ``out``.
+    """Worker side: listens to ``hub`` and writes each of its tallies as a frame on ``out``.
 
-    :meth:`on_event` only appends (or, with ``tally``, counts the event into the open
-    :class:`Tally`); :meth:`flush` (called by a periodic task, at a full batch and at the
-    end) writes one frame. The write blocks when the parent reads slower than the worker
-    emits: that is the back-pressure, never a growing buffer."""
+    :meth:`flush` (called by a periodic task and at the end) hands the hub's open tally on,
+    so everything emitted so far is written. The write blocks when the parent reads slower
+    than the worker emits: that is the back-pressure, never a growing buffer."""
 
-    def __init__(self, out: BinaryIO, batch: int = 512, *, tally: bool = False) -> None:
+    def __init__(self, out: BinaryIO, hub: StatsHub) -> None:
         self._out = out
-        self._batch = batch
-        self._buffer: list[tuple[Any, ...]] = []
-        self._tally = Tally() if tally else None
+        self._hub = hub
         self.sent_events = 0
+        hub.listen(self)
 
-    def on_event(self, event: Event) -> None:
-        tally = self._tally
-        if tally is not None and type(event) in TALLIED:
-            tally.add(event)
-            if tally.events >= self._batch:
-                self.flush()
-            return
-        self._buffer.append(encode_event(event))
-        if len(self._buffer) >= self._batch:
-            self.flush()
+    def on_tally(self, tally: Tally) -> None:
+        self.sent_events += tally.events
+        self.send("tally", tally_body(tally))
 
     def flush(self) -> None:
-        tally = self._tally
-        if tally:
-            assert tally is not None
-            events, self._buffer = self._buffer, []
-            self._tally = Tally()
-            self.sent_events += tally.events + len(events)
-            self.send("tally", (tally.to_wire(), events))
-        elif self._buffer:
-            events, self._buffer = self._buffer, []
-            self.sent_events += len(events)
-            self.send("events", events)
+        self._hub.flush_tally()
 
     def send(self, kind: str, body: Any) -> None:
         self._out.write(frame(kind, body))

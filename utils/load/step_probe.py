@@ -1,4 +1,4 @@
-"""What one capacity step measured: a stats-hub listener for the step's measured window.
+"""What one capacity step measured: a stats-hub tap for the step's measured window.
 
 An operation belongs to the window when its *intended* time falls in it, wherever its
 outcome lands (a transaction intended in the window and included during the settle after
@@ -41,7 +41,8 @@ def _edge_mean(values: list[float], first: bool, share: float = 0.2) -> float:
 
 @dataclass(slots=True)
 class StepProbe:
-    """Subscribe :meth:`on_event`; ``start``/``end`` bound the measured window (run clock)."""
+    """Tap the hub with :meth:`see` (each event, by its own timestamps: a tally would lose
+    them); ``start``/``end`` bound the measured window (run clock)."""
 
     start: float
     end: float
@@ -62,7 +63,7 @@ class StepProbe:
     def _inside(self, t: float) -> bool:
         return self.start <= t < self.end
 
-    def on_event(self, event: Event) -> None:
+    def see(self, event: Event) -> None:
         if isinstance(event, TxEvent):
             if event.workload not in self.workloads:
                 return

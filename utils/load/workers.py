@@ -3,8 +3,8 @@
 Each worker is ``python -m utils.run.worker``: its configuration (a JSON line, secrets
 included, so it goes through the pipe and never into argv or the environment) and later
 ``go START_AT`` and ``stop`` lines arrive on its stdin; its events come back as frames on
-its stdout (:mod:`utils.load.event_stream`) and are emitted to the parent's stats hub, so
-every sink of the run sees them as its own. Its log goes to ``worker-K.log`` in the run
+its stdout as tallies (:mod:`utils.load.event_stream`) and are handed to the parent's stats
+hub, so every sink of the run takes them as its own. Its log goes to ``worker-K.log`` in the run
 directory. A worker whose stream ends before its ``done`` frame has died: the pool records
 the reason and calls ``on_failure`` once, so the run stops and ends cleanly. The stdin
 pipe doubles as a lifeline: a worker whose parent is gone sees end of file and stops.
@@ -24,9 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import KcStressError
-from utils.load.event_stream import StreamError, decode_event, read_frame
+from utils.load.event_stream import StreamError, read_frame, tally_of
 from utils.observe.stats import StatsHub
-from utils.observe.tally import Tally
 
 log = logging.getLogger(__name__)
 
@@ -61,19 +60,11 @@ def describe_exit(code: int | None) -> str:
     return f"exit status {code}"
 
 
-def relay(hub: StatsHub, kind: str, body: Any) -> int:
-    """Emit a worker's ``"tally"`` or ``"events"`` frame to ``hub``; how many events."""
-    emit = hub.emit
-    if kind == "events":
-        for item in body:
-            emit(decode_event(item))
-        return len(body)
-    wire, events = body
-    tally = Tally.from_wire(wire)
-    for item in events:
-        emit(decode_event(item))
+def relay(hub: StatsHub, body: Any) -> int:
+    """Hand a worker's ``"tally"`` frame to ``hub``; how many events it tallied."""
+    tally = tally_of(body)
     hub.emit_tally(tally)
-    return tally.events + len(events)
+    return tally.events
 
 
 class WorkerPool:
@@ -132,8 +123,8 @@ class WorkerPool:
         try:
             while (message := await read_frame(worker.proc.stdout)) is not None:
                 kind, body = message
-                if kind in ("tally", "events"):
-                    worker.events += relay(self.hub, kind, body)
+                if kind == "tally":
+                    worker.events += relay(self.hub, body)
                 elif kind == "ready":
                     worker.ready.set()
                 elif kind == "done":

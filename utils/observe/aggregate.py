@@ -1,4 +1,4 @@
-"""Running totals per workload, fed by the stats hub.
+"""Running totals per workload, fed by the stats hub's tallies.
 
 One aggregator serves the final table, summary.json, /kpis and the live
 display, so they cannot disagree.
@@ -11,16 +11,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from utils.observe.events import (
-    CommitStatusEvent,
-    Event,
-    FiringEvent,
-    HeadEvent,
-    IotEvent,
-    Outcome,
-    TxEvent,
-    TxSentEvent,
-)
+from utils.observe.events import CommitStatusEvent, HeadEvent, IotEvent, Outcome
 from utils.observe.histogram import Histogram
 
 if TYPE_CHECKING:
@@ -110,7 +101,7 @@ class CommitStatusTracker:
 
 
 class RunAggregate:
-    """Subscribe :meth:`on_event` to the hub; read totals at any time."""
+    """``hub.listen(aggregate)``; read totals at any time."""
 
     def __init__(
         self,
@@ -140,38 +131,8 @@ class RunAggregate:
             stats = self.workloads[name] = WorkloadStats(name)
         return stats
 
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, TxEvent):
-            wl = self._wl(event.workload)
-            wl.outcomes[event.outcome] += 1
-            if event.sent_at is not None:
-                wl.finished_sent += 1
-            wl.latency.observe(event.latency)
-            wl.gas_used += event.gas_used
-            wl.l1_gas_used += event.l1_gas_used
-            wl.fee_wei += event.fee_wei
-        elif isinstance(event, TxSentEvent):
-            self._wl(event.workload).sent += 1
-        elif isinstance(event, FiringEvent) and event.workload not in self._skip:
-            wl = self._wl(event.workload)
-            wl.missed += event.missed
-            if event.fired:
-                wl.fired += 1
-                wl.lag.observe(event.lag)
-                if event.lag > LATE_AFTER_SECONDS:
-                    wl.late += 1
-        elif isinstance(event, IotEvent):
-            self.iot_ops[(event.operation, event.stage, event.success)] += 1
-            self.iot_latency.setdefault(event.stage, Histogram()).observe(event.latency)
-            if event.stage == IOT_TOTAL_STAGE:
-                self.iot_bytes += event.data_size
-        elif isinstance(event, CommitStatusEvent):
-            self.commits.on_status(event)
-        elif isinstance(event, HeadEvent):
-            self.head_block = max(self.head_block or 0, event.block_number)
-
     def on_tally(self, tally: Tally) -> None:
-        """The same figures as :meth:`on_event` for each event ``tally`` counted."""
+        """Add a tally's events (the stats hub hands one on every tenth of a second)."""
         for name, tx in tally.tx.items():
             wl = self._wl(name)
             for outcome, n in tx.outcomes.items():
@@ -191,6 +152,16 @@ class RunAggregate:
             wl.fired += firing.fired
             wl.late += firing.late
             wl.lag.merge(firing.lag)
+        for event in tally.others:
+            if isinstance(event, IotEvent):
+                self.iot_ops[(event.operation, event.stage, event.success)] += 1
+                self.iot_latency.setdefault(event.stage, Histogram()).observe(event.latency)
+                if event.stage == IOT_TOTAL_STAGE:
+                    self.iot_bytes += event.data_size
+            elif isinstance(event, CommitStatusEvent):
+                self.commits.on_status(event)
+            elif isinstance(event, HeadEvent):
+                self.head_block = max(self.head_block or 0, event.block_number)
 
     def iot_count(self, operation: str | None = None, success: bool | None = None) -> int:
         """Whole IoT operations (stage ``total``), optionally of one kind / result."""

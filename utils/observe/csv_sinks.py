@@ -1,4 +1,4 @@
-"""CSV writers subscribed to the stats hub (Locust-style lifecycle).
+"""CSV writers fed by the stats hub's tallies (Locust-style lifecycle).
 
 Each writer opens its file and writes the header when constructed, flushes on
 a write when the last flush is at least ``flush_every`` seconds old (and on
@@ -18,13 +18,13 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE
 from utils.observe.csv_file import CsvFile
 from utils.observe.csv_rotation import Rotation
 from utils.observe.device_stats import DeviceStatsSink
-from utils.observe.events import Event, IotEvent, TxEvent
+from utils.observe.events import IotEvent
 from utils.observe.iot_rows import IOT_COLUMNS, iot_row
 from utils.observe.stats import StatsHub
 from utils.observe.tx_rows import TX_COLUMNS, iso_utc, tx_row, unix_ms
@@ -37,11 +37,12 @@ __all__ = ["IOT_COLUMNS", "TX_COLUMNS", "CsvFile", "DeviceStatsSink", "IotCsvSin
 
 log = logging.getLogger(__name__)
 
-class _RowSink:
-    """One CSV row per event of ``event_type``; subclasses name the file and the row."""
+class TxCsvSink:
+    """``tx_metrics.csv``: one row per :class:`~utils.observe.events.TxEvent` (the final
+    outcome of a transaction), formatted where the tally counted it."""
 
-    FILENAME: ClassVar[str]
-    COLUMNS: ClassVar[tuple[str, ...]]
+    FILENAME = "tx_metrics.csv"
+    COLUMNS = TX_COLUMNS
 
     def __init__(
         self, run_dir: Path, *, flush_every: float = 1.0, rotation: Rotation | None = None
@@ -50,33 +51,15 @@ class _RowSink:
             Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every, rotation=rotation
         )
 
-    def row(self, event: Event) -> list[Any] | None:
-        raise NotImplementedError
-
-    def on_event(self, event: Event) -> None:
-        row = self.row(event)
-        if row is not None:
-            self.csv.write(row)
+    def on_tally(self, tally: Tally) -> None:
+        if tally.csv_rows:
+            self.csv.write_text(tally.csv_text, tally.csv_rows)
 
     def flush(self) -> None:
         self.csv.flush()
 
     def close(self) -> None:
         self.csv.close()
-
-
-class TxCsvSink(_RowSink):
-    """``tx_metrics.csv``: one row per :class:`TxEvent` (final outcome of a transaction)."""
-
-    FILENAME = "tx_metrics.csv"
-    COLUMNS = TX_COLUMNS
-
-    def row(self, event: Event) -> list[Any] | None:
-        return tx_row(event) if isinstance(event, TxEvent) else None
-
-    def on_tally(self, tally: Tally) -> None:
-        if tally.csv_rows:
-            self.csv.write_text(tally.csv_text, tally.csv_rows)
 
 
 class IotCsvSink:
@@ -110,9 +93,12 @@ class IotCsvSink:
         self._max_held = max_held
         self._clock = clock
 
-    def on_event(self, event: Event) -> None:
-        if not isinstance(event, IotEvent):
-            return
+    def on_tally(self, tally: Tally) -> None:
+        for event in tally.others:
+            if isinstance(event, IotEvent):
+                self._on_iot(event)
+
+    def _on_iot(self, event: IotEvent) -> None:
         if event.stage == IOT_TOTAL_STAGE:
             if event.record_id is None or not event.success:
                 self.csv.write(iot_row(event))

@@ -11,7 +11,8 @@ from typing import Any
 from utils.observe.aggregate import IOT_TOTAL_STAGE
 from utils.observe.csv_file import CsvFile
 from utils.observe.csv_rotation import Rotation
-from utils.observe.events import Event, IotEvent
+from utils.observe.events import IotEvent
+from utils.observe.tally import Tally
 from utils.observe.tx_rows import iso_utc
 
 DEVICE_COLUMNS: tuple[str, ...] = (
@@ -67,9 +68,12 @@ class DeviceStatsSink:
         self._dirty: set[str] = set()
         self._snapshot_at = clock()
 
-    def on_event(self, event: Event) -> None:
-        if not isinstance(event, IotEvent) or event.stage != IOT_TOTAL_STAGE:
-            return
+    def on_tally(self, tally: Tally) -> None:
+        for event in tally.others:
+            if isinstance(event, IotEvent) and event.stage == IOT_TOTAL_STAGE:
+                self._on_operation(event)
+
+    def _on_operation(self, event: IotEvent) -> None:
         dev = self.devices.get(event.device_id)
         if dev is None:
             dev = self.devices[event.device_id] = _Device(event.device_type)

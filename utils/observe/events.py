@@ -2,7 +2,7 @@
 
 Workloads, the transaction engine and the lcore node emit events to a
 :class:`utils.observe.stats.StatsHub`; sinks (CSV writers, Prometheus, the live line,
-the final report) subscribe to it. An event is emitted exactly once per
+the final report) listen to it, a tally at a time. An event is emitted exactly once per
 operation, success or failure. Events are values: nobody changes one once made. Most are
 frozen; the three made for every transaction (:class:`TxEvent`, :class:`TxSentEvent`,
 :class:`FiringEvent`) are not, because a frozen dataclass sets each field through

@@ -18,7 +18,6 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client import Histogram as PromHistogram
 
-from utils.observe.events import Outcome, TxEvent
 from utils.observe.histogram import Histogram
 from utils.observe.tally import Tally
 
@@ -93,22 +92,13 @@ class Goodput:
 
 
 class GasPerOperation:
-    """Stats-hub listener: gas (L2 and L1) of the successful transactions of each
-    (workload, operation), for "gas per operation" in the summary and the report."""
+    """Stats-hub listener (``hub.listen(gas)``): gas (L2 and L1) of the successful
+    transactions of each (workload, operation), for "gas per operation" in the summary and
+    the report, from the tallies' per-operation sums."""
 
     def __init__(self, workloads: frozenset[str]) -> None:
         self._workloads = workloads
         self._sums: dict[tuple[str, str], list[int]] = {}  # -> [count, gas, l1 gas]
-
-    def on_event(self, event: object) -> None:
-        if not isinstance(event, TxEvent) or event.workload not in self._workloads:
-            return
-        if event.outcome is not Outcome.SUCCESS:
-            return
-        sums = self._sums.setdefault((event.workload, event.operation), [0, 0, 0])
-        sums[0] += 1
-        sums[1] += event.gas_used
-        sums[2] += event.l1_gas_used
 
     def on_tally(self, tally: Tally) -> None:
         for workload, tx in tally.tx.items():

@@ -1,6 +1,6 @@
 """Is the run healthy? The chain answers, and the lcore node is not failing.
 
-A :class:`HealthMonitor` subscribes to the stats hub (commit and IoT events)
+A :class:`HealthMonitor` listens to the stats hub (refusals, commit and IoT events)
 and reads the block follower's last successful poll; ``check()`` is what
 ``GET /health`` serves (called from the HTTP thread: it only reads).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from utils.clock import Clock
-from utils.observe.events import Event, IotEvent, Outcome, TxEvent
+from utils.observe.events import IotEvent
 from utils.observe.tally import REFUSAL_TICK, Tally
 
 CHAIN_SILENT_AFTER = 10.0  # seconds without a successful poll of the chain
@@ -23,8 +23,9 @@ REFUSALS_JUDGED_FROM = 10  # transactions in the window before refusals can make
 
 @dataclass
 class RefusalWindow:
-    """Outcomes of the transactions that ended in the last ``window`` seconds (added on the
-    event loop, judged from the HTTP thread: a lock keeps the two apart)."""
+    """Outcomes of the transactions that ended in the last ``window`` seconds, per tenth of
+    a second (added from tallies on the event loop, judged from the HTTP thread: a lock
+    keeps the two apart)."""
 
     window: float = 10.0
     share: float = 0.5  # unhealthy at or over this share rejected
@@ -32,14 +33,6 @@ class RefusalWindow:
     _outcomes: deque[tuple[float, int, int]] = field(default_factory=deque)
     last_error: str = ""
     _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def add(self, event: TxEvent) -> None:
-        rejected = event.outcome is Outcome.REJECTED
-        with self._lock:
-            self._outcomes.append((event.finished_at, 1, int(rejected)))
-            if rejected:
-                self.last_error = event.error
-            self._trim(event.finished_at)  # bounded even when /health is never asked
 
     def add_tally(self, tally: Tally) -> None:
         """A tally's transactions, by the tenth of a second they finished in."""
@@ -90,20 +83,18 @@ class HealthMonitor:
     last_iot_error: str = ""
     phase: str = "starting"
 
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, TxEvent):
-            self.refusals.add(event)
-            return
-        if not isinstance(event, IotEvent) or event.stage not in ("total", "commit"):
-            return
+    def on_tally(self, tally: Tally) -> None:
+        self.refusals.add_tally(tally)
+        for event in tally.others:
+            if isinstance(event, IotEvent) and event.stage in ("total", "commit"):
+                self._on_iot(event)
+
+    def _on_iot(self, event: IotEvent) -> None:
         if event.success:
             self.consecutive_iot_failures = 0
         elif event.error not in self.device_errors:  # bad device input is not node failure
             self.consecutive_iot_failures += 1
             self.last_iot_error = event.error
-
-    def on_tally(self, tally: Tally) -> None:
-        self.refusals.add_tally(tally)
 
     def check(self) -> tuple[bool, dict[str, Any]]:
         details: dict[str, Any] = {"phase": self.phase}

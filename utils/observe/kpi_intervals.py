@@ -1,7 +1,7 @@
 """``kpi_intervals.csv``: one row per workload per fixed interval.
 
-Events are counted in the interval in which they reach the sink (they are
-emitted as they happen, so this is their own time to within a tick). An
+Events are counted in the interval in which they reach the sink (the stats hub hands
+them on, tallied, every tenth of a second, so this is their own time to within a tick). An
 interval is closed by :meth:`KpiIntervalSink.tick` (the run calls it, and
 :meth:`flush`, which the hub's periodic flush calls each second, does too);
 the last, partial interval is written at :meth:`close`. Interval bounds are
@@ -18,16 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from utils.observe.aggregate import LATE_AFTER_SECONDS
 from utils.observe.csv_sinks import CsvFile, unix_ms
-from utils.observe.events import (
-    Event,
-    FiringEvent,
-    Outcome,
-    TargetRateEvent,
-    TxEvent,
-    TxSentEvent,
-)
+from utils.observe.events import Outcome, TargetRateEvent
 from utils.observe.histogram import Histogram
 
 if TYPE_CHECKING:
@@ -98,30 +90,8 @@ class KpiIntervalSink:
             win = self._windows[workload] = _Window()
         return win
 
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, TxEvent):
-            win = self._window(event.workload)
-            win.outcomes[event.outcome] += 1
-            win.latency.observe(event.latency)
-            win.gas_used += event.gas_used
-            if event.sent_at is not None:
-                self._in_flight[event.workload] -= 1
-        elif isinstance(event, TxSentEvent):
-            self._window(event.workload)
-            self._in_flight[event.workload] += 1
-        elif isinstance(event, TargetRateEvent):
-            self._window(event.workload)
-            self._add_target_area(event.workload, event.timestamp)
-            self._rate[event.workload] = (event.rate, max(event.timestamp, self._start))
-        elif isinstance(event, FiringEvent):
-            win = self._window(event.workload)
-            win.missed += event.missed
-            if event.fired:
-                win.fired += 1
-                win.late += 1 if event.lag > LATE_AFTER_SECONDS else 0
-
     def on_tally(self, tally: Tally) -> None:
-        """What :meth:`on_event` counts, for every event of ``tally`` (in the open interval)."""
+        """Count a tally's events in the open interval; follow the target rates."""
         for name, tx in tally.tx.items():
             win = self._window(name)
             for outcome, n in tx.outcomes.items():
@@ -137,6 +107,11 @@ class KpiIntervalSink:
             win.missed += firing.missed
             win.fired += firing.fired
             win.late += firing.late
+        for event in tally.others:
+            if isinstance(event, TargetRateEvent):
+                self._window(event.workload)
+                self._add_target_area(event.workload, event.timestamp)
+                self._rate[event.workload] = (event.rate, max(event.timestamp, self._start))
 
     def _add_target_area(self, name: str, until: float) -> None:
         rate, since = self._rate.get(name, (0.0, self._start))

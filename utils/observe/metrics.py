@@ -9,28 +9,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE, LATE_AFTER_SECONDS, CommitStatusTracker
-from utils.observe.buckets import IOT_BUCKETS, LAG_BUCKETS, RPC_BUCKETS, TX_LATENCY_BUCKETS
+from utils.observe.buckets import LATENCY_BUCKETS, RPC_BUCKETS
 from utils.observe.events import (
     CommitStatusEvent,
     Event,
-    FiringEvent,
     HeadEvent,
     IotEvent,
     Outcome,
-    RpcEvent,
     TargetRateEvent,
-    TxEvent,
-    TxSentEvent,
 )
 from utils.observe.prom_series import CounterSeries, GaugeSeries, HistogramSeries, SeriesCollector
 from utils.observe.tally import Tally
 
-__all__ = ["IOT_BUCKETS", "LAG_BUCKETS", "RPC_BUCKETS", "TX_LATENCY_BUCKETS", "PrometheusSink"]
+__all__ = ["LATENCY_BUCKETS", "RPC_BUCKETS", "PrometheusSink"]
 
-#: label values known in advance (utils/events.py), created at 0 so dashboards have series
+#: label values known in advance (utils/observe/events.py), created at 0 so dashboards have
+#: series
 IOT_OPERATIONS = ("register", "submit")
 IOT_STAGES = ("validate", "encrypt", "store", "commit", IOT_TOTAL_STAGE)
 COMMIT_STATUSES = ("pending", "submitted", "committed", "failed")
@@ -39,9 +36,12 @@ COMMIT_STATUSES = ("pending", "submitted", "committed", "failed")
 class PrometheusSink:
     """Stats-hub sink updating ``kcstress_*`` metrics in ``registry``.
 
-    The per-transaction series (transactions, latency, gas, fees, firings, lag, JSON-RPC)
-    are plain numbers exported at scrape time (:mod:`utils.observe.prom_series`); the rare
-    ones (IoT, commit statuses, head, rates, run info) are prometheus_client metrics."""
+    Fed by the stats hub's tallies (:meth:`on_tally`). The per-transaction series
+    (transactions, latency, gas, fees, firings, lag, JSON-RPC) and the IoT stage latency are
+    plain numbers exported at scrape time (:mod:`utils.observe.prom_series`); the latency
+    and lag buckets are the tally's own histograms re-bucketed (:mod:`utils.observe.buckets`).
+    The rare ones (IoT counts, commit statuses, head, rates, run info) are prometheus_client
+    metrics."""
 
     def __init__(
         self,
@@ -83,7 +83,7 @@ class PrometheusSink:
                                   "Transactions accepted by the node", wl)
         self.tx_latency = HistogramSeries(
             "kcstress_tx_latency_seconds", "Intended send time to outcome known, all outcomes",
-            wl, TX_LATENCY_BUCKETS)
+            wl, LATENCY_BUCKETS)
         self.gas = CounterSeries("kcstress_gas_used", "Gas used by finished transactions", wl)
         self.gas_by_dimension = CounterSeries(
             "kcstress_gas", "Gas of finished transactions: dimension l1 = the L1 data charge "
@@ -95,7 +95,7 @@ class PrometheusSink:
                                      "Sent, outcome not known yet", wl)
         self.firings = CounterSeries("kcstress_firings", "Scheduler firings (offered load)", wl)
         self.lag = HistogramSeries("kcstress_scheduler_lag_seconds",
-                                   "Firing time minus intended time", wl, LAG_BUCKETS)
+                                   "Firing time minus intended time", wl, LATENCY_BUCKETS)
         self.late = CounterSeries("kcstress_late_firings",
                                   f"Firings later than {LATE_AFTER_SECONDS}s", wl)
         self.missed = CounterSeries("kcstress_missed_firings",
@@ -113,10 +113,10 @@ class PrometheusSink:
             "kcstress_iot_operations", "IoT pipeline operations and stages, by outcome",
             ["operation", "stage", "outcome"], registry=r,
         )  # fmt: skip
-        self.iot_latency = Histogram(
-            "kcstress_iot_stage_latency_seconds", "IoT pipeline stage duration",
-            ["stage"], buckets=IOT_BUCKETS, registry=r,
-        )  # fmt: skip
+        self.iot_latency = HistogramSeries(
+            "kcstress_iot_stage_latency_seconds", "IoT pipeline stage duration", ["stage"],
+            LATENCY_BUCKETS)
+        SeriesCollector(r, [self.iot_latency])
         self.iot_bytes = Counter(
             "kcstress_iot_payload_bytes", "Plaintext bytes of whole IoT operations",
             ["operation"], registry=r,
@@ -130,7 +130,7 @@ class PrometheusSink:
         )
         self.head = Gauge("kcstress_chain_head_block", "Highest block number seen", registry=r)
         for stage in IOT_STAGES:
-            self.iot_latency.labels(stage)
+            self.iot_latency.touch(stage)
             for operation in IOT_OPERATIONS:
                 self.iot_ops.labels(operation, stage, "success")
                 self.iot_ops.labels(operation, stage, "failure")
@@ -151,66 +151,31 @@ class PrometheusSink:
         for dimension in ("l1", "l2"):
             self.gas_by_dimension.touch(name, dimension)
 
-    def on_event(self, event: Event) -> None:
-        if isinstance(event, TxEvent):
-            self._on_tx(event)
-        elif isinstance(event, TxSentEvent):
-            key = (event.workload,)
-            self.sent.inc(key)
-            self.in_flight.inc(key)
-        elif isinstance(event, FiringEvent):
-            self._on_firing(event)
-        elif isinstance(event, TargetRateEvent):
-            self.offered_rate.labels(event.workload).set(event.rate)
-        elif isinstance(event, IotEvent):
-            outcome = "success" if event.success else "failure"
-            self.iot_ops.labels(event.operation, event.stage, outcome).inc()
-            self.iot_latency.labels(event.stage).observe(event.latency)
-            if event.stage == IOT_TOTAL_STAGE and event.data_size:
-                self.iot_bytes.labels(event.operation).inc(event.data_size)
-        elif isinstance(event, CommitStatusEvent):
-            self._on_commit(event)
-        elif isinstance(event, HeadEvent):
-            if event.block_number > self._head:
-                self._head = event.block_number
-                self.head.set(event.block_number)
-        elif isinstance(event, RpcEvent):
-            key = (event.method,)
-            self.rpc.observe(key, event.duration)
-            if not event.ok:
-                self.rpc_errors.inc(key)
-
-    def _on_tx(self, event: TxEvent) -> None:
-        key = (event.workload,)
-        self.transactions.inc((event.workload, event.outcome.value))
-        self.tx_latency.observe(key, event.latency)
-        if event.gas_used:
-            self.gas.inc(key, event.gas_used)
-            self.gas_by_dimension.inc((event.workload, "l2"), event.l2_gas_used)
-            if event.l1_gas_used:
-                self.gas_by_dimension.inc((event.workload, "l1"), event.l1_gas_used)
-            if event.fee_wei:
-                self.fee.inc(key, event.fee_wei)
-        if event.sent_at is not None:
-            self.in_flight.inc(key, -1)
-
-    def _on_firing(self, event: FiringEvent) -> None:
-        key = (event.workload,)
-        if event.fired:
-            self.firings.inc(key)
-            self.lag.observe(key, event.lag)
-            if event.lag > LATE_AFTER_SECONDS:
-                self.late.inc(key)
-        if event.missed:
-            self.missed.inc(key, event.missed)
-
     def on_tally(self, tally: Tally) -> None:
-        """The series :meth:`on_event` would have moved, for every event of ``tally``."""
+        """Every series, from the frequent events' counts and the others in order."""
+        self._on_transactions(tally)
+        for name, firing in tally.firing.items():
+            key = (name,)
+            if firing.fired:
+                self.firings.inc(key, firing.fired)
+                self.lag.add_histogram(key, firing.lag)
+                if firing.late:
+                    self.late.inc(key, firing.late)
+            if firing.missed:
+                self.missed.inc(key, firing.missed)
+        for method, rpc in tally.rpc.items():
+            self.rpc.add((method,), rpc.buckets, rpc.total)
+            if rpc.errors:
+                self.rpc_errors.inc((method,), rpc.errors)
+        for event in tally.others:
+            self._on_other(event)
+
+    def _on_transactions(self, tally: Tally) -> None:
         for name, tx in tally.tx.items():
             key = (name,)
             for outcome, n in tx.outcomes.items():
                 self.transactions.inc((name, outcome), n)
-            self.tx_latency.add(key, tx.prom_latency, tx.latency.total)
+            self.tx_latency.add_histogram(key, tx.latency)
             if tx.gas_used:
                 self.gas.inc(key, tx.gas_used)
                 self.gas_by_dimension.inc((name, "l2"), tx.l2_gas_used)
@@ -223,19 +188,21 @@ class PrometheusSink:
         for name, n in tally.sent.items():
             self.sent.inc((name,), n)
             self.in_flight.inc((name,), n)
-        for name, firing in tally.firing.items():
-            key = (name,)
-            if firing.fired:
-                self.firings.inc(key, firing.fired)
-                self.lag.add(key, firing.prom_lag, firing.lag.total)
-                if firing.late:
-                    self.late.inc(key, firing.late)
-            if firing.missed:
-                self.missed.inc(key, firing.missed)
-        for method, rpc in tally.rpc.items():
-            self.rpc.add((method,), rpc.buckets, rpc.total)
-            if rpc.errors:
-                self.rpc_errors.inc((method,), rpc.errors)
+
+    def _on_other(self, event: Event) -> None:
+        if isinstance(event, IotEvent):
+            outcome = "success" if event.success else "failure"
+            self.iot_ops.labels(event.operation, event.stage, outcome).inc()
+            self.iot_latency.observe((event.stage,), event.latency)
+            if event.stage == IOT_TOTAL_STAGE and event.data_size:
+                self.iot_bytes.labels(event.operation).inc(event.data_size)
+        elif isinstance(event, CommitStatusEvent):
+            self._on_commit(event)
+        elif isinstance(event, TargetRateEvent):
+            self.offered_rate.labels(event.workload).set(event.rate)
+        elif isinstance(event, HeadEvent) and event.block_number > self._head:
+            self._head = event.block_number
+            self.head.set(event.block_number)
 
     def _on_commit(self, event: CommitStatusEvent) -> None:
         retries = self._commits.retries

@@ -7,8 +7,10 @@ scrape (the HTTP thread) through :class:`SeriesCollector`, which snapshots them:
 scrape sees every series as it was between two updates. Names, help, label names, the
 ``_total`` / ``_bucket`` / ``_sum`` / ``_count`` / ``_created`` samples and the bucket
 bounds are what prometheus_client's own ``Counter``, ``Gauge`` and ``Histogram`` export.
-A histogram can take bucket counts counted elsewhere (:meth:`HistogramSeries.add`), so a
-worker's tally lands exactly as its observations would have.
+A histogram can take bucket counts counted elsewhere (:meth:`HistogramSeries.add`), or the
+run's own log-linear histogram of a tally, re-bucketed (:meth:`HistogramSeries.add_histogram`,
+bounds from :mod:`utils.observe.buckets`): the Prometheus buckets then hold exactly what the
+report's percentiles are read from.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ from prometheus_client.metrics_core import (
 )
 from prometheus_client.utils import floatToGoString
 
-from utils.observe.buckets import bucket_of
+from utils.observe.buckets import bucket_of, fine_map
+from utils.observe.histogram import Histogram
 
 Labels = tuple[str, ...]
 
@@ -94,6 +97,7 @@ class HistogramSeries(_Series):
         self.bounds = tuple(float(b) for b in buckets)
         self._les = [floatToGoString(b) for b in self.bounds] + ["+Inf"]
         self.cells: dict[Labels, list[float]] = {}
+        self._of_fine: tuple[int, ...] | None = None  # see add_histogram
 
     def _cell(self, labels: Labels) -> list[float]:
         cell = self.cells.get(labels)
@@ -117,6 +121,17 @@ class HistogramSeries(_Series):
             if n:
                 cell[index] += n
         cell[-1] += total
+
+    def add_histogram(self, labels: Labels, hist: Histogram) -> None:
+        """The observations of the run's histogram ``hist`` (the bounds must be edges of
+        its buckets: :func:`~utils.observe.buckets.fine_map`)."""
+        of_fine = self._of_fine
+        if of_fine is None:
+            of_fine = self._of_fine = fine_map(self.bounds)
+        cell = self.cells.get(labels) or self._cell(labels)
+        for index, n in hist.counts.items():
+            cell[of_fine[index]] += n
+        cell[-1] += hist.total
 
     def collect(self) -> Metric:
         family = HistogramMetricFamily(self.name, self.documentation, labels=self.labelnames)

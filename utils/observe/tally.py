@@ -1,17 +1,21 @@
-"""Tallies: the frequent events of a stretch of a run, pre-aggregated exactly.
+"""Tallies: every event of a stretch of a run, the frequent ones pre-aggregated exactly.
 
 A transaction costs about three events (its firing, its send, its outcome), a JSON-RPC
-call one more. Fanned out one by one to every sink of a run that is most of what a parent
-of ``--workers`` spends its CPU on. A :class:`Tally` instead counts them where they
-happen (in a worker process, or in the run's own hub, :meth:`StatsHub.batch_events`) and
-hands every sink the whole stretch at once (``on_tally``): per workload the outcomes, the
-gas, L1 gas and fee sums, the latency and firing-lag histograms (exact: the run's own
-log-linear buckets, and the Prometheus buckets counted as ``observe`` would count them),
-per JSON-RPC method its round trips and errors, and the tx_metrics.csv rows already
-formatted. Nothing is averaged: counts and sums add, histograms merge bucket by bucket.
+call one more. Fanned out one by one to every sink of a run that was most of what a run
+spent its CPU on. The stats hub (:mod:`utils.observe.stats`) instead adds every event to
+its open :class:`Tally` and hands every sink the whole stretch at once (``on_tally``, the
+sinks' only way in); a worker process does the same and sends its tallies to the parent.
+The frequent events (:data:`TALLIED`) are counted where they happen: per workload the
+outcomes, the gas, L1 gas and fee sums, the latency and firing-lag histograms (the run's
+log-linear buckets; the Prometheus buckets are read off them), per JSON-RPC method its
+round trips (Prometheus buckets) and errors, and the tx_metrics.csv rows already formatted.
+Nothing is averaged: counts and sums add, histograms merge bucket by bucket. Every other
+event (IoT, commit statuses, target rates, heads) is kept as itself in :attr:`Tally.others`,
+in emission order.
 
-Over a pipe a tally travels as :meth:`to_wire` (plain tuples, dicts and numbers for
-:mod:`marshal`) and comes back with :meth:`from_wire`.
+Over a pipe a tally's counts travel as :meth:`to_wire` (plain tuples, dicts and numbers for
+:mod:`marshal`) and come back with :meth:`from_wire`; its other events travel beside them
+(:mod:`utils.load.event_stream`).
 """
 
 from __future__ import annotations
@@ -21,12 +25,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from utils.observe.aggregate import LATE_AFTER_SECONDS
-from utils.observe.buckets import LAG_BUCKETS, RPC_BUCKETS, TX_LATENCY_BUCKETS, bucket_of
+from utils.observe.buckets import RPC_BUCKETS, bucket_of
 from utils.observe.events import Event, FiringEvent, Outcome, RpcEvent, TxEvent, TxSentEvent
 from utils.observe.histogram import Histogram
 from utils.observe.tx_rows import tx_line
 
-#: the event types a tally counts; every other event travels (and is emitted) as itself
+#: the event types a tally counts; every other event is kept in the tally as itself
 TALLIED: frozenset[type[Any]] = frozenset({TxEvent, TxSentEvent, FiringEvent, RpcEvent})
 #: refusals are kept per tenth of a second of their finishing time (health's window)
 REFUSAL_TICK = 0.1
@@ -39,7 +43,6 @@ class TxCell:
     outcomes: dict[str, int] = field(default_factory=dict)  # Outcome value -> count
     finished_sent: int = 0  # of them, transactions that had been sent (in-flight bookkeeping)
     latency: Histogram = field(default_factory=Histogram)
-    prom_latency: list[int] = field(default_factory=lambda: [0] * (len(TX_LATENCY_BUCKETS) + 1))
     gas_used: int = 0
     l1_gas_used: int = 0
     l2_gas_used: int = 0  # sum of each transaction's max(0, gas - l1)
@@ -56,7 +59,6 @@ class FiringCell:
     late: int = 0
     missed: int = 0
     lag: Histogram = field(default_factory=Histogram)
-    prom_lag: list[int] = field(default_factory=lambda: [0] * (len(LAG_BUCKETS) + 1))
 
 
 @dataclass(slots=True)
@@ -69,7 +71,7 @@ class RpcCell:
 
 
 class Tally:
-    """``add(event)`` for each event of :data:`TALLIED`; sinks read the fields."""
+    """``add(event)`` for every event; sinks read the fields (and :attr:`others`)."""
 
     def __init__(self) -> None:
         self.events = 0
@@ -81,6 +83,8 @@ class Tally:
         self.refusals: dict[int, list[int]] = {}
         self.last_refusal = ""  # the error of the last rejected transaction
         self.csv_rows = 0
+        #: the events not of :data:`TALLIED`, in emission order
+        self.others: list[Event] = []
         self._lines: list[str] = []
         self._csv_text = ""
         self._add: dict[type[Any], Callable[[Any], None]] = {
@@ -92,8 +96,12 @@ class Tally:
         return self.events > 0
 
     def add(self, event: Event) -> None:
-        """Count ``event`` (one of :data:`TALLIED`; KeyError for any other type)."""
-        self._add[type(event)](event)
+        """Count ``event`` (one of :data:`TALLIED`), or keep it in :attr:`others`."""
+        add = self._add.get(type(event))
+        if add is None:
+            self.others.append(event)
+        else:
+            add(event)
         self.events += 1
 
     @property
@@ -112,9 +120,7 @@ class Tally:
         cell.outcomes[outcome] = cell.outcomes.get(outcome, 0) + 1
         if e.sent_at is not None:
             cell.finished_sent += 1
-        latency = e.latency
-        cell.latency.observe(latency)
-        cell.prom_latency[bucket_of(TX_LATENCY_BUCKETS, latency)] += 1
+        cell.latency.observe(e.latency)
         gas, l1 = e.gas_used, e.l1_gas_used
         if gas or l1:
             cell.gas_used += gas
@@ -151,7 +157,6 @@ class Tally:
             lag = e.lag
             cell.fired += 1
             cell.lag.observe(lag)
-            cell.prom_lag[bucket_of(LAG_BUCKETS, lag)] += 1
             if lag > LATE_AFTER_SECONDS:
                 cell.late += 1
 
@@ -166,27 +171,30 @@ class Tally:
 
     # -- over a pipe -------------------------------------------------------------------------
     def to_wire(self) -> tuple[Any, ...]:
+        """The counts (not :attr:`others`: events need their own codec) as marshal-able data."""
         return (
             self.events,
-            {name: (c.outcomes, c.finished_sent, _hist_wire(c.latency), c.prom_latency,
-                    c.gas_used, c.l1_gas_used, c.l2_gas_used, c.fee_wei, c.operations)
+            {name: (c.outcomes, c.finished_sent, _hist_wire(c.latency), c.gas_used,
+                    c.l1_gas_used, c.l2_gas_used, c.fee_wei, c.operations)
              for name, c in self.tx.items()},
             self.sent,
-            {name: (c.fired, c.late, c.missed, _hist_wire(c.lag), c.prom_lag)
+            {name: (c.fired, c.late, c.missed, _hist_wire(c.lag))
              for name, c in self.firing.items()},
             {name: (c.buckets, c.total, c.errors) for name, c in self.rpc.items()},
             self.refusals, self.last_refusal, self.csv_rows, self.csv_text,
         )  # fmt: skip
 
     @classmethod
-    def from_wire(cls, wire: tuple[Any, ...]) -> Tally:
+    def from_wire(cls, wire: tuple[Any, ...], others: list[Event] | None = None) -> Tally:
+        """The tally :meth:`to_wire` gave, with ``others`` (its other events) put back."""
         tally = cls()
+        tally.others = others or []
         (tally.events, tx, tally.sent, firing, rpc, tally.refusals, tally.last_refusal,
          tally.csv_rows, tally._csv_text) = wire  # fmt: skip
-        tally.tx = {name: TxCell(o, fs, _hist(h), list(pl), g, l1, l2, fee, ops)
-                    for name, (o, fs, h, pl, g, l1, l2, fee, ops) in tx.items()}
-        tally.firing = {name: FiringCell(f, late, m, _hist(h), list(pl))
-                        for name, (f, late, m, h, pl) in firing.items()}
+        tally.tx = {name: TxCell(o, fs, _hist(h), g, l1, l2, fee, ops)
+                    for name, (o, fs, h, g, l1, l2, fee, ops) in tx.items()}
+        tally.firing = {name: FiringCell(f, late, m, _hist(h))
+                        for name, (f, late, m, h) in firing.items()}
         tally.rpc = {name: RpcCell(list(b), t, err) for name, (b, t, err) in rpc.items()}
         return tally
 

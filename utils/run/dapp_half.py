@@ -202,5 +202,5 @@ async def open_dapps(settings: Settings, session: ChainSession, wallets: WalletP
                             random.Random(rng.random())),
     ]
     gas = GasPerOperation(WORKLOADS)
-    hub.subscribe(gas.on_event)
+    hub.listen(gas)
     return DAppParts(contracts, workloads, wallets, ledger, book, goodput, gas)

@@ -60,9 +60,8 @@ def transfer_workloads(engine: TxEngine, wallets: WalletPool, rng: random.Random
 class Worker:
     def __init__(self, config: dict[str, Any], out: BinaryIO) -> None:
         self.config = config
-        self.writer = EventWriter(out, batch=BATCH, tally=True)
-        self.hub = StatsHub()
-        self.hub.subscribe(self.writer.on_event)
+        self.hub = StatsHub(batch=BATCH)
+        self.writer = EventWriter(out, self.hub)  # each tally of the hub, a frame
         self.clock = Clock()
         self.go = asyncio.Event()
         self.stop = asyncio.Event()
