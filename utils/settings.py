@@ -8,13 +8,13 @@ workload name.
 
 from __future__ import annotations
 
-import tomllib
+from collections.abc import Mapping
 from contextvars import ContextVar
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -22,27 +22,12 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from utils.errors import ConfigError
-
-#: workload name -> the Settings field holding its rate (steps per second)
-RATE_FIELDS: dict[str, str] = {
-    "payment_app": "payment_rate",
-    "merchant_app": "merchant_rate",
-    "lending_app": "lending_rate",
-    "iot_registration": "iot_registration_rate",
-    "data_pipeline": "iot_data_submission_rate",
-}
-#: workloads whose steps are not chain transactions (kept out of transaction totals)
-NON_TX_WORKLOADS = frozenset({"iot_registration"})
-RATE_ALIASES: dict[str, str] = {
-    "payment": "payment_app",
-    "merchant": "merchant_app",
-    "lending": "lending_app",
-    "iot": "data_pipeline",
-    "iot_data": "data_pipeline",
-    "registration": "iot_registration",
-}
-
+from utils.setting_sources import SettingNames, read_scenario
+from utils.workload_names import NON_TX_WORKLOADS as NON_TX_WORKLOADS
+from utils.workload_names import RATE_ALIASES as RATE_ALIASES
+from utils.workload_names import RATE_FIELDS as RATE_FIELDS
+from utils.workload_names import canonical_workload as canonical_workload
+from utils.workload_names import parse_rate as parse_rate
 
 #: the scenario file's values while Settings is being built (lowest-priority source)
 _SCENARIO: ContextVar[dict[str, Any] | None] = ContextVar("kcstress_scenario", default=None)
@@ -56,6 +41,7 @@ class Settings(BaseSettings):
     """Everything a run needs to know, validated once at start."""
 
     model_config = SettingsConfigDict(extra="forbid", populate_by_name=True, case_sensitive=False)
+    _sources: SettingNames | None = PrivateAttr(None)
 
     duration: float = Field(0.0, ge=0, description="seconds; 0 = until stopped")
     rpc_url: str | None = Field(None, validation_alias=_env("rpc_url", "RPC_HTTP_URL"))
@@ -136,6 +122,11 @@ class Settings(BaseSettings):
     )
     target_daily_entries: int = Field(
         10_000, ge=0, validation_alias=_env("target_daily_entries", "TARGET_DAILY_ENTRIES")
+    )
+    #: the share of the firings a profile asked for that the scheduler may miss
+    target_max_missed_share: float = Field(
+        0.01, ge=0, le=1,
+        validation_alias=_env("target_max_missed_share", "TARGET_MAX_MISSED_SHARE"),
     )
 
     default_gas_limit: int | None = Field(
@@ -267,6 +258,10 @@ class Settings(BaseSettings):
             raise ValueError("must be 32 bytes in hex (64 hex digits)")
         return SecretStr(text)
 
+    def given_as(self, field: str) -> str:
+        """The option, environment variable or ``FILE: key`` the user gave ``field`` as."""
+        return self._sources.name(field) if self._sources else field
+
     def rates(self) -> dict[str, float]:
         """Target rate per workload name."""
         return {name: float(getattr(self, field)) for name, field in RATE_FIELDS.items()}
@@ -308,74 +303,27 @@ def environment_names() -> list[str]:
     return sorted(names) + list(LCORE_ENV) + list(SHARD_ENV)
 
 
-def describe_setting(field: str) -> str:
-    """How a user names a field: its CLI flag and environment variable(s)."""
-    info = Settings.model_fields.get(field)
-    if info is None:
-        return field
-    names = [f"--{field.replace('_', '-')}"]
-    alias = info.validation_alias
-    if isinstance(alias, AliasChoices):
-        names += [c for c in alias.choices if isinstance(c, str) and c.isupper()]
-    return " / ".join(names)
-
-
-def canonical_workload(name: str) -> str:
-    """The workload's canonical name, or ConfigError for an unknown one."""
-    key = name.strip().lower().replace("-", "_")
-    key = RATE_ALIASES.get(key, key)
-    if key not in RATE_FIELDS:
-        known = ", ".join(sorted(RATE_FIELDS))
-        raise ConfigError("--rate", f"unknown workload {name!r} (known: {known})")
-    return key
-
-
-def parse_rate(spec: str) -> tuple[str, float]:
-    """``NAME=TX_PER_SECOND`` -> (canonical name, rate)."""
-    name, sep, value = spec.partition("=")
-    if not sep:
-        raise ConfigError("--rate", f"expected WORKLOAD=TX_PER_SECOND, got {spec!r}")
+def load_settings(cli: Mapping[str, Any], scenario: Path | None = None,
+                  names: Mapping[str, str] | None = None) -> Settings:
+    """Merge CLI over env over scenario over defaults; ConfigError if invalid, naming the
+    option, environment variable or scenario key the bad value was given under. ``cli``
+    holds every option of the command line (None: not given); ``names`` the option each key
+    is written as when not ``--KEY`` (default: ``--rate`` for the rate fields)."""
+    options = {key: (names or {}).get(key) or _option(key) for key in cli}
+    given = {k: v for k, v in cli.items() if v is not None}
+    file = read_scenario(scenario) if scenario else None
+    sources = SettingNames.of(dict(Settings.model_fields), {k: options[k] for k in given},
+                              options, file)
+    token = _SCENARIO.set(file.values if file else {})
     try:
-        rate = float(value)
-    except ValueError:
-        raise ConfigError("--rate", f"{spec!r}: {value!r} is not a number") from None
-    if not rate >= 0 or rate == float("inf"):
-        raise ConfigError("--rate", f"{spec!r}: rate must be a finite number >= 0")
-    return canonical_workload(name), rate
-
-
-def read_scenario(path: Path) -> dict[str, Any]:
-    """A scenario TOML as flat Settings keys (its [rates] table mapped to rate fields)."""
-    try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise ConfigError("--scenario", f"no such file: {path}") from None
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError("--scenario", f"{path}: invalid TOML: {exc}") from None
-    rates = data.pop("rates", {})
-    if not isinstance(rates, dict):
-        raise ConfigError("--scenario", f"{path}: [rates] must be a table")
-    data.pop("capacity", None)  # the capacity search's own table (utils.run.capacity_cli)
-    profiles: dict[str, Any] = {}
-    for name, value in rates.items():
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            workload, rate = parse_rate(f"{name}={value}")
-            data[RATE_FIELDS[workload]] = rate
-        else:  # a profile: checked and turned into a peak rate by utils.load.profiles
-            profiles[canonical_workload(name)] = value
-    if profiles:
-        data["rate_profiles"] = profiles
-    return data
-
-
-def load_settings(cli: dict[str, Any], scenario: Path | None = None) -> Settings:
-    """Merge CLI (given keys only) over env over scenario over defaults; ConfigError if invalid."""
-    token = _SCENARIO.set(read_scenario(scenario) if scenario else {})
-    try:
-        return Settings(**{k: v for k, v in cli.items() if v is not None})
+        settings = Settings(**given)
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = str(err["loc"][0]) if err["loc"] else "settings"
-        raise ConfigError(describe_setting(field), err["msg"]) from None
+        raise sources.error(exc) from None
     finally:
         _SCENARIO.reset(token)
+    settings._sources = sources
+    return settings
+
+
+def _option(key: str) -> str:
+    return "--rate" if key in RATE_FIELDS.values() else f"--{key.replace('_', '-')}"

@@ -14,8 +14,9 @@ from typing import Any
 
 from utils.errors import ConfigError
 from utils.load.capacity import CapacityConfig
-from utils.load.slo import slo_set
+from utils.load.slo import Slo, slo_set
 from utils.settings import RATE_FIELDS, Settings, canonical_workload, load_settings
+from utils.workload_names import check_rate
 
 _SEARCH_KEYS = {  # [capacity] key / option -> CapacityConfig field
     "start_rate": "start_rate", "factor": "factor", "precision": "precision",
@@ -90,13 +91,10 @@ def _weights(specs: list[str], where: str) -> dict[str, float]:
     mix: dict[str, float] = {}
     for spec in specs:
         name, sep, value = str(spec).partition("=")
-        try:
-            weight = float(value)
-        except ValueError:
-            weight = -1.0
-        if not sep or not weight >= 0 or weight == float("inf"):
+        if not sep:
             raise ConfigError(where, f"expected WORKLOAD=WEIGHT (>= 0), got {spec!r}")
-        mix[canonical_workload(name)] = weight
+        workload = canonical_workload(name, where)
+        mix[workload] = check_rate(value, where, f"{spec!r}: weight")
     return mix
 
 
@@ -107,19 +105,28 @@ def _scenario(path: Path | None) -> dict[str, Any]:
         return tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError("--scenario", f"no such file: {path}") from None
+    except OSError as exc:
+        raise ConfigError("--scenario", f"cannot read {path}: {exc.strerror}") from None
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ConfigError("--scenario", f"{path}: invalid TOML: {exc}") from None
 
 
-def _mix(args: argparse.Namespace, scenario: dict[str, Any]) -> dict[str, float]:
+def _table(scenario: dict[str, Any], path: Path | None) -> dict[str, Any]:
     table = scenario.get("capacity") or {}
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: capacity", "[capacity] must be a table")
+    return dict(table)
+
+
+def _mix(args: argparse.Namespace, scenario: dict[str, Any]) -> dict[str, float]:
+    table, path = _table(scenario, args.scenario), args.scenario
     if args.mix:
         mix = _weights(args.mix, "--mix")
     elif isinstance(table.get("mix"), dict):
-        mix = _weights([f"{k}={v}" for k, v in table["mix"].items()], "[capacity] mix")
+        mix = _weights([f"{k}={v}" for k, v in table["mix"].items()], f"{path}: [capacity] mix")
     elif isinstance(scenario.get("rates"), dict) and all(
             isinstance(v, int | float) for v in scenario["rates"].values()):
-        mix = _weights([f"{k}={v}" for k, v in scenario["rates"].items()], "[rates]")
+        mix = _weights([f"{k}={v}" for k, v in scenario["rates"].items()], f"{path}: [rates]")
     else:
         mix = {"payment_app": 1.0}
     mix = {k: v for k, v in mix.items() if v > 0}
@@ -129,40 +136,54 @@ def _mix(args: argparse.Namespace, scenario: dict[str, Any]) -> dict[str, float]
 
 
 def capacity_config(args: argparse.Namespace, scenario: dict[str, Any]) -> CapacityConfig:
-    table = dict(scenario.get("capacity") or {})
+    table = _table(scenario, args.scenario)
     values: dict[str, Any] = {}
+    names: dict[str, str] = {}  # CapacityConfig field -> the option or [capacity] key given
     for key, field in _SEARCH_KEYS.items():
-        value = getattr(args, key)
-        value = table.get(key) if value is None else value
+        value, names[field] = getattr(args, key), f"--{key.replace('_', '-')}"
+        if value is None and key in table:
+            value, names[field] = table[key], f"{args.scenario}: [capacity] {key}"
         if value is not None:
             try:
                 values[field] = float(value)
             except (TypeError, ValueError):
-                raise ConfigError(f"--{key.replace('_', '-')}", f"{value!r} is not a number"
-                                  ) from None
-    slo_texts = list(args.slo) or [str(s) for s in table.get("slo", [])]
-    config = CapacityConfig(mix=_mix(args, scenario), slos=slo_set(slo_texts), **values)
-    _check(config)
+                raise ConfigError(names[field], f"{value!r} is not a number") from None
+    config = CapacityConfig(mix=_mix(args, scenario), slos=_slos(args, table), **values)
+    _check(config, names)
     return config
 
 
-def _check(cfg: CapacityConfig) -> None:
+def _slos(args: argparse.Namespace, table: dict[str, Any]) -> tuple[Slo, ...]:
+    """``--slo`` options, else the scenario's ``[capacity] slo`` list (errors name it)."""
+    if args.slo or "slo" not in table:
+        return slo_set(list(args.slo))
+    where = f"{args.scenario}: [capacity] slo"
+    if not isinstance(table["slo"], list):
+        raise ConfigError(where, "must be a list of SLO strings such as \"p95<2s\"")
+    try:
+        return slo_set([str(s) for s in table["slo"]])
+    except ConfigError as exc:
+        raise ConfigError(where, str(exc).removeprefix(f"{exc.setting}: ")) from None
+
+
+def _check(cfg: CapacityConfig, names: dict[str, str]) -> None:
     problems = [
-        ("--start-rate", cfg.start_rate > 0, "must be > 0"),
-        ("--factor", cfg.factor > 1, "must be > 1"),
-        ("--precision", 0 < cfg.precision < 1, "must be between 0 and 1"),
-        ("--hold", cfg.hold > 0, "must be > 0"),
-        ("--warmup", cfg.warmup >= 0, "must be >= 0"),
-        ("--settle", cfg.settle >= 0, "must be >= 0"),
-        ("--max-rate", cfg.max_rate >= cfg.start_rate, "must be >= --start-rate"),
-        ("--max-duration", cfg.max_duration >= 0, "must be >= 0"),
+        ("start_rate", cfg.start_rate > 0, "must be > 0"),
+        ("factor", cfg.factor > 1, "must be > 1"),
+        ("precision", 0 < cfg.precision < 1, "must be between 0 and 1"),
+        ("hold", cfg.hold > 0, "must be > 0"),
+        ("warmup", cfg.warmup >= 0, "must be >= 0"),
+        ("settle", cfg.settle >= 0, "must be >= 0"),
+        ("max_rate", cfg.max_rate >= cfg.start_rate,
+         f"must be >= the start rate ({cfg.start_rate:g})"),
+        ("max_duration", cfg.max_duration >= 0, "must be >= 0"),
     ]
-    for flag, ok, text in problems:
+    for field, ok, text in problems:
         if not ok:
-            raise ConfigError(flag, text)
+            raise ConfigError(names[field], text)
     if 0 < cfg.max_duration < cfg.step_seconds + cfg.settle:
-        raise ConfigError("--max-duration", f"shorter than one step ({cfg.step_seconds:g} s + "
-                          f"{cfg.settle:g} s settle)")
+        raise ConfigError(names["max_duration"], f"shorter than one step "
+                          f"({cfg.step_seconds:g} s + {cfg.settle:g} s settle)")
 
 
 def capacity_settings(args: argparse.Namespace) -> tuple[Settings, CapacityConfig]:
@@ -178,4 +199,5 @@ def capacity_settings(args: argparse.Namespace) -> tuple[Settings, CapacityConfi
         cli[field] = config.mix.get(name, 0.0)
     cli["duration"] = 0.0
     cli["rate_profiles"] = {}
-    return load_settings(cli, args.scenario), config
+    names = {field: "--mix" for field in RATE_FIELDS.values()}
+    return load_settings(cli, args.scenario, names), config
