@@ -186,6 +186,7 @@ def benchmark(argv: list[str], prestarted: PrestartedChain | None,
     try:
         settings = load_settings(cli_settings(args), args.scenario)
         settings = apply_profiles(settings, cli_profiles(args.rate))
+        preflight(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
@@ -207,6 +208,22 @@ def benchmark(argv: list[str], prestarted: PrestartedChain | None,
         return execute(run, args.log_level)
     finally:
         chain.stop()  # idempotent: the run stops it, unless it ended before taking it
+
+
+def preflight(settings: Any) -> None:
+    """What the user gave that can be checked before any chain starts: a writable output
+    folder, a free port, a funder key for --rpc-url; ConfigError naming the option,
+    variable or scenario key the value came from."""
+    from server import check_port
+    from utils.run.run_dir import check_out_dir
+
+    check_out_dir(settings.out, settings.given_as("out"))
+    if settings.port:
+        check_port(settings.host, settings.port, settings.given_as("port"),
+                   settings.given_as("host"))
+    if settings.rpc_url and settings.private_key is None:
+        raise ConfigError("PRIVATE_KEY", f"required with {settings.given_as('rpc_url')} "
+                          "(the funder's key)")
 
 
 def prestart_chain(argv: list[str]) -> PrestartedChain | None:
@@ -249,6 +266,7 @@ def run_capacity(argv: list[str]) -> int:
     args = capacity_parser().parse_args(argv)
     try:
         settings, config = capacity_settings(args)
+        preflight(settings)
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG

@@ -66,10 +66,12 @@ class _QuietHandler(WSGIRequestHandler):
 class ServerThread:
     """Serve ``app`` on ``host:port`` (port 0 = any free one) in a daemon thread."""
 
-    def __init__(self, app: Flask, *, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(self, app: Flask, *, host: str = "127.0.0.1", port: int = 0,
+                 setting: str = "--port") -> None:
         self.app = app
         self.host = host
         self.requested_port = port
+        self.setting = setting  # what a bind error names: the option or variable of ``port``
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
 
@@ -88,7 +90,7 @@ class ServerThread:
     def start(self) -> ServerThread:
         if self._server is not None:
             return self
-        sock = _bind(self.host, self.requested_port)
+        sock = _bind(self.host, self.requested_port, self.setting)
         try:
             self._server = make_server(
                 self.host, 0, self.app, threaded=True, request_handler=_QuietHandler,
@@ -121,7 +123,16 @@ class ServerThread:
         self.stop()
 
 
-def _bind(host: str, port: int) -> socket.socket:
+def check_port(host: str, port: int, setting: str = "--port",
+               host_setting: str = "--host") -> None:
+    """ConfigError (naming ``setting``, or ``host_setting`` for a host that does not resolve)
+    unless ``host:port`` can be listened on now; the socket is closed again (a run checks
+    this before it starts its chain)."""
+    _bind(host, port, setting, host_setting).close()
+
+
+def _bind(host: str, port: int, setting: str = "--port",
+          host_setting: str = "--host") -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     try:
@@ -130,9 +141,12 @@ def _bind(host: str, port: int) -> socket.socket:
         sock.listen(128)
     except OSError as exc:
         sock.close()
+        if isinstance(exc, socket.gaierror):
+            raise ConfigError(host_setting, f"cannot listen on {host!r}: {exc.strerror}"
+                              ) from exc
         if exc.errno == errno.EADDRINUSE:
-            raise ConfigError(
-                "HEALTHCHECK_PORT", f"port {port} on {host} is already in use"
-            ) from exc
-        raise ConfigError("HEALTHCHECK_PORT", f"cannot listen on {host}:{port}: {exc}") from exc
+            raise ConfigError(setting, f"port {port} on {host} is already in use (another "
+                              "run? --port 0 takes any free port)") from exc
+        reason = exc.strerror or str(exc)
+        raise ConfigError(setting, f"cannot listen on {host}:{port}: {reason}") from exc
     return sock
