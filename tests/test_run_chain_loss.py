@@ -10,7 +10,6 @@ import re
 import signal
 import sqlite3
 import subprocess
-import time
 from pathlib import Path
 
 from tests.conftest import clean_env, main_cmd
@@ -45,21 +44,19 @@ def test_killed_chain_ends_the_run_as_chain_unavailable(tmp_path: Path) -> None:
         log = (run_dir / "run.log").read_text()
         chain_pid = int(re.search(r"embedded chain \d+ \(pid (\d+)\)", log).group(1))  # type: ignore[union-attr]
         os.kill(chain_pid, signal.SIGKILL)
-        killed_at = time.monotonic()
         stdout, stderr = proc.communicate(timeout=GRACE + 60)
-        took = time.monotonic() - killed_at
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode == 1, stderr[-3000:]
-    assert took < GRACE + 30  # not the whole 90 s duration plus the drain
     assert "Traceback" not in stderr, stderr[stderr.find("Traceback") - 2000:][:5000]
     assert "chain unavailable" in stdout and "results in" in stdout
     assert "payment_app" in stdout  # the final table
     run_dir = run_dir.resolve()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["exit_reason"].startswith("chain unavailable")
+    assert summary["duration_sec"] < 90  # the load ended at the loss, not after its 90 s
     assert (run_dir / "report.html").exists()
     assert (run_dir / "run.log").read_text().count("chain unavailable: no answer for") == 1
     assert not pid_alive(chain_pid)
