@@ -23,6 +23,59 @@ from utils.observe.stats import StatsHub
 REPO = Path(__file__).resolve().parent.parent
 
 
+#: Tests marked ``slow`` (`make test` runs them, `make test-fast` leaves them out): those that
+#: start whole runs of main.py, a real node (anvil, prometheus), a toolchain build, or a long
+#: differential or fuzz sequence. A file name marks every test in it; ``file::test`` one test
+#: (with all its parameters). An entry that names no file or test stops the collection.
+SLOW = (
+    "tests/test_anvil.py",
+    "tests/test_capacity.py",
+    "tests/test_contract_artifact.py::test_rebuild_gives_identical_artifact",
+    "tests/test_dapp_build.py::test_solidity_artifacts_rebuild_identically",
+    "tests/test_dapp_build.py::test_stylus_programs_rebuild_identically",
+    "tests/test_dapp_differential.py",
+    "tests/test_dapp_run.py",
+    "tests/test_db_binding.py",
+    "tests/test_iot_chain_faults.py",
+    "tests/test_iot_remote_node.py",
+    "tests/test_lcore_fuzz.py",
+    "tests/test_nitro_pricing.py::test_on_anvil_cost_columns_are_zero_and_stylus_is_refused",
+    "tests/test_prometheus_dashboard.py",
+    "tests/test_run_chain_loss.py",
+    "tests/test_run_e2e.py",
+    "tests/test_run_health.py",
+    "tests/test_run_lifecycle.py::test_signal_stops_drains_and_ends_the_chain",
+    "tests/test_run_lifecycle.py::test_signal_during_set_up_ends_cleanly",
+    "tests/test_run_lifecycle.py::test_a_run_without_end_tops_its_wallets_up_again",
+    "tests/test_run_preflight.py::test_taken_port",
+    "tests/test_run_preflight.py::test_a_second_run_on_the_same_port_is_refused",
+    "tests/test_run_refusals.py",
+    "tests/test_scheduler_slots.py::test_the_engine_releases_the_slot_when_the_node_answered",
+    "tests/test_shards.py",
+    "tests/test_soak_short.py",
+    "tests/test_stylus_build.py",
+    "tests/test_stylus_differential.py",
+    "tests/test_verdict_runs.py",
+    "tests/test_workers.py",
+)
+
+
+def _slow_entry_exists(entry: str) -> bool:
+    path, _, name = entry.partition("::")
+    file = REPO / path
+    return file.is_file() and (not name or f"def {name}(" in file.read_text())
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    stale = [entry for entry in SLOW if not _slow_entry_exists(entry)]
+    if stale:
+        raise pytest.UsageError(f"tests/conftest.py SLOW names no file or test: {stale}")
+    for item in items:
+        path, _, name = item.nodeid.partition("::")
+        if path in SLOW or f"{path}::{name.split('[')[0]}" in SLOW:
+            item.add_marker(pytest.mark.slow)
+
+
 @pytest.fixture(scope="module")
 def devchain() -> Iterator[DevChain]:
     with DevChain.start() as chain:
