@@ -270,11 +270,12 @@ def run_capacity(argv: list[str]) -> int:
     except ConfigError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return EXIT_CONFIG
-    from utils.run.capacity_run import CapacityRun
+    from utils.run.capacity_run import CapacityLoad
+    from utils.run.run import Run
 
     run_id = new_run_id()
     run_dir = settings.out / run_id
-    return execute(CapacityRun(settings, run_id=run_id, run_dir=run_dir, capacity=config),
+    return execute(Run(settings, run_id=run_id, run_dir=run_dir, load=CapacityLoad(config)),
                    args.log_level)
 
 

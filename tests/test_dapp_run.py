@@ -25,6 +25,7 @@ from contracts.token_payments import PaymentLedger
 from stylus_contracts.dapps import call_data
 from tests.conftest import clean_env, main_cmd
 from utils.chain.dapp_deploy import _funder_call
+from utils.run.parts import Prepared, RunBase
 from utils.run.run import EXIT_MISSED, Run
 from utils.run.run_dir import new_run_id
 from utils.settings import load_settings
@@ -74,15 +75,12 @@ def test_goodput_is_reported_everywhere(stylus_run: dict[str, Any]) -> None:
     assert 50_000 < gas < 400_000
 
 
-class BrokenBooksRun(Run):
-    """A run whose token supply is changed behind the books' back before they are checked."""
-
-    async def _verify(self) -> None:
-        assert self.session is not None and self.dapps is not None
-        outsider = Account.create().address
-        await _funder_call(self.session, self.dapps.contracts.token,
-                           call_data("mint(address,uint256)", outsider, 12_345))
-        await super()._verify()
+async def _mint_behind_the_books(_base: RunBase, prepared: Prepared) -> None:
+    """The token supply is changed behind the books' back before they are checked."""
+    assert prepared.dapps is not None
+    outsider = Account.create().address
+    await _funder_call(prepared.session, prepared.dapps.contracts.token,
+                       call_data("mint(address,uint256)", outsider, 12_345))
 
 
 def test_a_broken_book_fails_the_run(tmp_path: Path) -> None:
@@ -94,7 +92,8 @@ def test_a_broken_book_fails_the_run(tmp_path: Path) -> None:
                               "iot_data_submission_rate": 0}, None)
     run_id = new_run_id()
     printed = io.StringIO()
-    run = BrokenBooksRun(settings, run_id=run_id, run_dir=tmp_path / run_id, out=printed)
+    run = Run(settings, run_id=run_id, run_dir=tmp_path / run_id, out=printed,
+              before_checks=_mint_behind_the_books)
     code = asyncio.run(run.execute())
     assert code == EXIT_MISSED
     text = printed.getvalue()
@@ -105,29 +104,22 @@ def test_a_broken_book_fails_the_run(tmp_path: Path) -> None:
     assert "books do not balance" in summary["exit_reason"]
 
 
-async def _check_after_a_stray_deposit(run: Run) -> list[str]:
-    assert run.session is not None and run.dapps is not None and run.wallets is not None
-    parts = run.dapps
-    lender = run.wallets.role("lender")[0]
+async def _check_after_a_stray_deposit(prepared: Prepared) -> list[str]:
+    assert prepared.dapps is not None
+    parts = prepared.dapps
+    lender = prepared.wallets.role("lender")[0]
     # the lender deposits once more, behind the local book's back
     from utils.chain.dapp_deploy import SetupStep, run_setup
     from utils.chain.tx_engine import TxEngine
     from utils.observe.stats import StatsHub
 
-    session = run.session
+    session = prepared.session
     async with TxEngine(session.rpc, StatsHub(), session.clock, session.fees,
                         session.info.chain_id) as engine:
         await run_setup(engine, [SetupStep(lender, parts.contracts.pool,
                                            call_data("deposit(uint256)", 777), "deposit")])
     books = Books(parts.contracts, parts.holders(), parts.minted, PaymentLedger(), parts.book)
     return [d.line() for d in await check_books(session.rpc, books)]
-
-
-class StrayDepositRun(Run):
-    found: list[str]
-
-    async def _verify(self) -> None:
-        self.found = await _check_after_a_stray_deposit(self)
 
 
 def test_books_see_a_deposit_the_run_did_not_make(tmp_path: Path) -> None:
@@ -138,9 +130,15 @@ def test_books_see_a_deposit_the_run_did_not_make(tmp_path: Path) -> None:
                               "lending_rate": 1, "iot_registration_rate": 0,
                               "iot_data_submission_rate": 0}, None)
     run_id = new_run_id()
-    run = StrayDepositRun(settings, run_id=run_id, run_dir=tmp_path / run_id,
-                          out=io.StringIO())
+    found: list[str] = []
+
+    async def stray_deposit(_base: RunBase, prepared: Prepared) -> None:
+        found.extend(await _check_after_a_stray_deposit(prepared))
+
+    run = Run(settings, run_id=run_id, run_dir=tmp_path / run_id, out=io.StringIO(),
+              before_checks=stray_deposit)
     asyncio.run(run.execute())
     assert any("pool: total deposits vs the run's deposits" in line and "+777" in line
-               for line in run.found), run.found
-    assert isinstance(run.dapps.book if run.dapps else None, PoolBook)
+               for line in found), found
+    prepared = run.prepared
+    assert isinstance(prepared.dapps.book if prepared and prepared.dapps else None, PoolBook)

@@ -58,7 +58,7 @@ def devchain() -> Iterator[DevChain]:
 @pytest_asyncio.fixture(loop_scope="module", scope="module")
 async def rig(devchain: DevChain) -> AsyncIterator[dict[str, Any]]:
     hub, events = StatsHub(), list[object]()
-    hub.subscribe(events.append)
+    hub.tap(events.append)
     async with Rpc(devchain.url) as rpc:
         fees = await FeePolicy.detect(rpc)
         artifact = load_artifact()

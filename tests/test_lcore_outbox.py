@@ -49,7 +49,7 @@ def _statuses(db: Path) -> Counter[str]:
 
 def _hub() -> tuple[StatsHub, list[object]]:
     hub, events = StatsHub(), list[object]()
-    hub.subscribe(events.append)
+    hub.tap(events.append)
     return hub, events
 
 

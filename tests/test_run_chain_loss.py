@@ -55,7 +55,8 @@ def test_killed_chain_ends_the_run_as_chain_unavailable(tmp_path: Path) -> None:
     assert "payment_app" in stdout  # the final table
     run_dir = run_dir.resolve()
     summary = json.loads((run_dir / "summary.json").read_text())
-    assert summary["exit_reason"].startswith("chain unavailable")
+    assert summary["exit_reason"].startswith("targets NOT met: chain unavailable (no answer")
+    assert summary["verdict"]["conditions"][0]["reason"] == "chain unavailable"
     assert summary["duration_sec"] < 90  # the load ended at the loss, not after its 90 s
     assert (run_dir / "report.html").exists()
     assert (run_dir / "run.log").read_text().count("chain unavailable: no answer for") == 1

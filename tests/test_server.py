@@ -150,8 +150,9 @@ def test_port_in_use_is_a_config_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError) as info:
             ServerThread(app, port=port).start()
-    assert info.value.setting == "HEALTHCHECK_PORT"
-    assert str(info.value) == f"HEALTHCHECK_PORT: port {port} on 127.0.0.1 is already in use"
+    assert info.value.setting == "--port"
+    assert str(info.value).startswith(f"--port: port {port} on 127.0.0.1 is already in use")
+    assert "--port 0" in str(info.value)
 
 
 def test_stop_is_clean_and_idempotent() -> None:

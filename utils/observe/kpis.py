@@ -7,36 +7,28 @@ data_submissions, on_chain_commitments, daily_submission_rate, the three
 ``meets_*`` verdicts and ``targets``. Differences from the original, on purpose:
 
 - the latency target is checked against the p95 latency, not the mean;
-- ``daily_submission_rate`` extrapolates *successful* data submissions;
+- ``daily_submission_rate`` extrapolates *successful* data submissions over the load
+  window (the drain after it offers no load);
 - a ``meets_*`` value is ``None`` (JSON null) when it was not evaluated: IoT
   targets when the run has no IoT pipeline (``iot=False``).
 
 ``transactions`` (all workloads merged) and ``workloads`` add transaction
-figures and verdicts; ``all_targets_met`` is true when every evaluated verdict is.
+figures; the ``meets_*`` keys and ``all_targets_met`` are read from the checks of
+:mod:`utils.observe.verdict`, where every target is judged.
 """
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
 from typing import Any
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE, RunAggregate, WorkloadStats
 from utils.observe.events import Outcome
 from utils.observe.histogram import Histogram
+from utils.observe.verdict import Targets, Verdict, target_checks
+
+__all__ = ["Targets", "kpi_snapshot", "latency_summary"]
 
 SECONDS_PER_DAY = 86_400.0
-
-
-@dataclass(frozen=True, slots=True)
-class Targets:
-    """Pass/fail thresholds (TARGET_SUCCESS_RATE, TARGET_MAX_LATENCY_SEC, TARGET_DAILY_ENTRIES)."""
-
-    success_rate: float = 0.95
-    max_latency_sec: float = 5.0  # applied to p95
-    daily_entries: int = 10_000
-
-    def as_dict(self) -> dict[str, float]:
-        return {k: float(v) for k, v in asdict(self).items()}
 
 
 def _round(value: float, digits: int = 6) -> float:
@@ -93,10 +85,9 @@ def iot_costs_per_record(
     }
 
 
-def workload_kpis(wl: WorkloadStats, elapsed: float, targets: Targets) -> dict[str, Any]:
-    """Figures and verdicts of one workload (transactions it sent)."""
+def workload_kpis(wl: WorkloadStats, elapsed: float) -> dict[str, Any]:
+    """Figures of one workload (transactions it sent)."""
     finished = wl.finished
-    p95 = wl.latency.percentile(0.95)
     return {
         "target_rate": wl.target_rate,
         "offered_rate": _round(wl.fired / elapsed if elapsed > 0 else 0.0, 3),
@@ -115,61 +106,62 @@ def workload_kpis(wl: WorkloadStats, elapsed: float, targets: Targets) -> dict[s
         "scheduler_lag_p95": _round(wl.lag.percentile(0.95), LATENCY_DIGITS),
         "gas_used": wl.gas_used,
         "costs": cost_summary(wl),
-        "meets_success_target": wl.success_rate >= targets.success_rate if finished else None,
-        "meets_latency_target": p95 <= targets.max_latency_sec if finished else None,
     }
 
 
 def kpi_snapshot(
     aggregate: RunAggregate, *, targets: Targets, iot: bool = True, now: float | None = None
 ) -> dict[str, Any]:
-    """All KPIs as a JSON-able dict. ``iot``: the run includes the IoT pipeline."""
+    """All KPIs as a JSON-able dict. ``iot``: the run includes the IoT pipeline. The
+    ``meets_*`` keys and ``all_targets_met`` are read from :func:`judge_targets`."""
     elapsed = aggregate.elapsed(now)
     load = aggregate.load_elapsed(now)  # rates are over the load window, not load + drain
     total_ops = aggregate.iot_count()
     ok_ops = aggregate.iot_count(success=True)
     latency = aggregate.iot_latency.get(IOT_TOTAL_STAGE, Histogram())
-    success_rate = ok_ops / total_ops if total_ops else 0.0
-    p95 = latency.percentile(0.95)
     ok_submissions = aggregate.iot_count("submit", success=True)
-    daily = ok_submissions / elapsed * SECONDS_PER_DAY if elapsed > 0 else 0.0
+    daily = ok_submissions / load * SECONDS_PER_DAY if load > 0 else 0.0
     snapshot: dict[str, Any] = {
         "runtime_hours": _round(elapsed / 3600.0, 4),
         "total_operations": total_ops,
         "successful_operations": ok_ops,
-        "success_rate": _round(success_rate, 4),
+        "success_rate": _round(ok_ops / total_ops if total_ops else 0.0, 4),
         "avg_latency_sec": _round(latency.mean, LATENCY_DIGITS),
-        "p95_latency_sec": _round(p95, LATENCY_DIGITS),
+        "p95_latency_sec": _round(latency.percentile(0.95), LATENCY_DIGITS),
         "registrations": aggregate.iot_count("register"),
         "data_submissions": aggregate.iot_count("submit"),
         "successful_submissions": ok_submissions,
         "on_chain_commitments": aggregate.commits.counts["committed"],
         "daily_submission_rate": _round(daily, 1),
-        "meets_success_target": success_rate >= targets.success_rate if iot else None,
-        "meets_latency_target": (p95 <= targets.max_latency_sec and total_ops > 0)
-        if iot
-        else None,
-        "meets_volume_target": daily >= targets.daily_entries if iot else None,
         "targets": targets.as_dict(),
         "iot_records": dict(sorted(aggregate.commits.counts.items())),
         "iot_commit_retries": aggregate.commits.retries,
         "iot_stages": {s: latency_summary(h) for s, h in sorted(aggregate.iot_latency.items())},
         "chain_head_block": aggregate.head_block,
         "load_window_sec": _round(load, 3),
-        "transactions": workload_kpis(aggregate.totals(), load, targets),
+        "transactions": workload_kpis(aggregate.totals(), load),
         "workloads": {
-            name: workload_kpis(wl, load, targets)
+            name: workload_kpis(wl, load)
             for name, wl in list(aggregate.workloads.items())  # /kpis reads from another thread
         },
     }
-    snapshot["all_targets_met"] = all_targets_met(snapshot)
+    mark_verdicts(snapshot, judge_targets(snapshot, targets, iot))
     return snapshot
 
 
-def all_targets_met(snapshot: dict[str, Any]) -> bool:
-    """True when every evaluated ``meets_*`` verdict (top level and per workload) is true."""
-    verdicts = [v for k, v in snapshot.items() if k.startswith("meets_")]
-    parts = [snapshot.get("transactions") or {}, *snapshot.get("workloads", {}).values()]
-    for part in parts:
-        verdicts += [v for k, v in part.items() if k.startswith("meets_")]
-    return all(v for v in verdicts if v is not None)
+def judge_targets(snapshot: dict[str, Any], targets: Targets, iot: bool) -> Verdict:
+    """The targets' checks of a snapshot, as a verdict without run conditions."""
+    return Verdict(target_checks(snapshot, targets, iot))
+
+
+def mark_verdicts(snapshot: dict[str, Any], verdict: Verdict) -> None:
+    """The original system's ``meets_*`` keys (and per workload), read from ``verdict``."""
+    snapshot["meets_success_target"] = verdict.status_of("iot.success_rate")
+    snapshot["meets_latency_target"] = verdict.status_of("iot.p95")
+    snapshot["meets_volume_target"] = verdict.status_of("iot.volume")
+    for prefix, part in [("transactions", snapshot["transactions"]),
+                         *((f"workloads.{n}", wl) for n, wl in snapshot["workloads"].items())]:
+        part["meets_success_target"] = verdict.status_of(f"{prefix}.success_rate")
+        part["meets_latency_target"] = verdict.status_of(f"{prefix}.p95")
+    snapshot["meets_missed_target"] = verdict.status_of("firings.missed_share")
+    snapshot["all_targets_met"] = not verdict.missed

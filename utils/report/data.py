@@ -21,6 +21,7 @@ from utils.observe.csv_rotation import csv_parts, open_part
 from utils.observe.histogram import Histogram
 from utils.observe.iot_rows import OPERATION_NAMES
 from utils.observe.iot_rows import STAGES as IOT_STAGES
+from utils.observe.verdict import Status, Verdict
 
 OUTCOMES = ("success", "reverted", "rejected", "dropped", "timeout")
 FAILURE_COLUMNS = OUTCOMES[1:]
@@ -188,30 +189,10 @@ def tx_table(data: ReportData) -> list[dict[str, Any]]:
     return rows
 
 
-def targets_rows(data: ReportData) -> list[tuple[str, str, str, bool | None]]:
-    """(target, threshold, measured, met) from summary.json; empty without it."""
-    kpis = data.summary.get("kpis") or {}
-    targets = data.summary.get("targets") or kpis.get("targets") or {}
-    if not kpis or not targets:
-        return []
-    rows: list[tuple[str, str, str, bool | None]] = [
-        ("IoT success rate", f">= {targets.get('success_rate', 0):.1%}",
-         f"{kpis.get('success_rate', 0):.1%}", kpis.get("meets_success_target")),
-        ("IoT p95 latency", f"<= {targets.get('max_latency_sec', 0):g} s",
-         f"{kpis.get('p95_latency_sec', 0):.3f} s", kpis.get("meets_latency_target")),
-        ("IoT entries per day", f">= {targets.get('daily_entries', 0):,.0f}",
-         f"{kpis.get('daily_submission_rate', 0):,.1f}", kpis.get("meets_volume_target")),
-    ]  # fmt: skip
-    for name, wl in sorted((kpis.get("workloads") or {}).items()):
-        rows.append(
-            (f"{name} success rate", f">= {targets.get('success_rate', 0):.1%}",
-             f"{wl.get('success_rate', 0):.1%}", wl.get("meets_success_target"))
-        )  # fmt: skip
-        rows.append(
-            (f"{name} p95 latency", f"<= {targets.get('max_latency_sec', 0):g} s",
-             f"{wl.get('p95', 0):.3f} s", wl.get("meets_latency_target"))
-        )  # fmt: skip
-    return rows
+def targets_rows(verdict: Verdict) -> list[tuple[str, str, str, Status]]:
+    """(target, threshold, measured, status) of every check of ``verdict``."""
+    return [(c.label, f"{c.op} {c.fmt(c.threshold)}", c.fmt(c.measured), c.status)
+            for c in verdict.checks]
 
 
 def iot_table(data: ReportData) -> list[dict[str, Any]]:

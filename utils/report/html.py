@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 
 from utils.errors import ConfigError
+from utils.observe.verdict import Status
 from utils.report.capacity_html import capacity_section
 from utils.report.costs_html import costs_section
 from utils.report.data import (
@@ -25,6 +26,7 @@ from utils.report.data import (
 )
 from utils.report.figure_process import DrawnFigures
 from utils.report.figures import figures_of, render_figures, report_max_latency
+from utils.report.summary import summary_verdict
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +54,8 @@ td,th{border:1px solid #ddd;padding:4px 8px;text-align:right}
 th{background:#f5f5f5} td:first-child,th:first-child{text-align:left}
 .met{background:#e8f5e9;color:#1b5e20;font-weight:600}
 .missed{background:#ffebee;color:#b71c1c;font-weight:600}
-.na{color:#757575} .meta td{text-align:left} img{max-width:100%} .note{color:#757575}
+.na{color:#757575} .verdict{padding:.4em .6em;display:inline-block}
+.meta td{text-align:left} img{max-width:100%} .note{color:#757575}
 """
 
 
@@ -68,10 +71,10 @@ def _table(header: list[str], rows: list[list[str]], raw: bool = False) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
-def _verdict(met: bool | None) -> str:
-    if met is None:
-        return '<td class="na">not evaluated</td>'
-    return '<td class="met">met</td>' if met else '<td class="missed">missed</td>'
+def _status_cell(status: Status, note: str = "") -> str:
+    css = {Status.MET: "met", Status.MISSED: "missed"}.get(status, "na")
+    text = f"{status.value} ({note})" if note else status.value
+    return f'<td class="{css}">{_e(text)}</td>'
 
 
 def _meta_section(data: ReportData) -> str:
@@ -92,15 +95,25 @@ def _meta_section(data: ReportData) -> str:
 
 
 def _targets_section(data: ReportData) -> str:
-    rows = targets_rows(data)
-    if not rows:
-        return '<p class="note">No summary.json: targets were not evaluated.</p>'
+    """The run's verdict (from summary.json, as the exit code and final line have it): its
+    headline, every condition that makes it not clean, and every target checked."""
+    verdict = summary_verdict(data.summary)
+    if verdict is None:
+        return '<p class="note">No verdict: summary.json is missing or was written by a ' \
+            'version that did not record one.</p>'
+    css = "met" if verdict.clean else "missed"
+    head = f'<p class="verdict {css}">{_e(verdict.headline())} (exit {verdict.code})</p>'
+    conditions = "".join(f"<li>{_e(c.line())}</li>" for c in verdict.conditions)
+    if conditions:
+        head += f"<p>Not clean:</p><ul>{conditions}</ul>"
+    notes = {c.label: c.note for c in verdict.checks}
     body = "".join(
-        f"<tr><td>{_e(n)}</td><td>{_e(t)}</td><td>{_e(m)}</td>{_verdict(v)}</tr>"
-        for n, t, m, v in rows
-    )
-    return "<table><tr><th>target</th><th>threshold</th><th>measured</th><th>verdict</th></tr>" \
-        f"{body}</table>"
+        f"<tr><td>{_e(n)}</td><td>{_e(t)}</td><td>{_e(m)}</td>{_status_cell(v, notes[n])}</tr>"
+        for n, t, m, v in targets_rows(verdict))
+    if not body:
+        return head
+    return head + "<table><tr><th>target</th><th>threshold</th><th>measured</th>" \
+        f"<th>verdict</th></tr>{body}</table>"
 
 
 def _tx_section(data: ReportData) -> str:
@@ -195,7 +208,7 @@ def render_html(data: ReportData, figures: DrawnFigures | None = None) -> str:
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
 <style>{_CSS}</style></head><body>
 <h1>{_e(title)}</h1>{_meta_section(data)}{missing}
-<h2>Targets</h2>{_targets_section(data)}
+<h2>Verdict</h2>{_targets_section(data)}
 {capacity_section(data.summary)}
 <h2>Throughput: offered vs achieved</h2>
 <p class="note">Offered = scheduler firings/s; achieved = successful (included, status 1)

@@ -27,9 +27,9 @@ from typing import Any
 from utils.errors import ConfigError
 from utils.observe.aggregate_io import merge_aggregates, read_histograms, write_histograms
 from utils.observe.histogram import Histogram
-from utils.observe.kpis import Targets
+from utils.observe.verdict import Condition, Targets
 from utils.report.summary import FILENAME as SUMMARY
-from utils.report.summary import build_summary, write_summary
+from utils.report.summary import build_summary, summary_verdict, write_summary
 
 log = logging.getLogger(__name__)
 
@@ -72,15 +72,14 @@ def merge_runs(dirs: list[Path], out: Path) -> Path:
 def merged_summary(total: Any, summaries: list[dict[str, Any]], dirs: list[Path],
                    out: Path) -> dict[str, Any]:
     first = summaries[0]
-    t = first.get("targets") or {}
-    targets = Targets(float(t.get("success_rate", 0.95)), float(t.get("max_latency_sec", 5.0)),
-                      int(t.get("daily_entries", 10_000)))
+    targets = Targets.from_dict(first.get("targets") or {})
     iot = any((s.get("kpis") or {}).get("meets_success_target") is not None for s in summaries)
-    reasons = sorted({str(s.get("exit_reason", "")) for s in summaries} - {""})
+    conditions: list[Condition] = []
+    for verdict in (summary_verdict(s) for s in summaries):
+        conditions += [c for c in (verdict.conditions if verdict else ()) if c not in conditions]
     summary = build_summary(
         total, run_id=out.name, targets=targets, settings=first.get("settings") or {},
-        seed=first.get("seed"), chain_id=first.get("chain_id"), iot=iot,
-        exit_reason="; ".join(reasons),
+        seed=first.get("seed"), chain_id=first.get("chain_id"), iot=iot, conditions=conditions,
     )
     summary["merged_from"] = [
         {"dir": str(d), "run_id": s.get("run_id"), "shard": s.get("shard"),

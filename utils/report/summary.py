@@ -7,20 +7,22 @@ import logging
 import platform
 import subprocess
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from utils.observe.aggregate import RunAggregate
 from utils.observe.csv_sinks import iso_utc
-from utils.observe.kpis import Targets, kpi_snapshot
+from utils.observe.kpis import judge_targets, kpi_snapshot
+from utils.observe.verdict import Condition, Targets, Verdict
 
 log = logging.getLogger(__name__)
 
 FILENAME = "summary.json"
 SECRET_MARKERS = ("key", "secret", "password", "token", "mnemonic")
-_PACKAGES = {"web3": "web3", "py-evm": "py-evm", "eth-tester": "eth-tester", "kcstress": "kcstress"}
+#: what ran: the embedded chain's EVM and this package (web3 and eth-tester are test tools)
+_PACKAGES = {"py-evm": "py-evm", "kcstress": "kcstress"}
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -80,16 +82,25 @@ def build_summary(
     seed: int | None,
     chain_id: int | None,
     iot: bool = True,
-    exit_reason: str = "",
+    conditions: Sequence[Condition] = (),
+    result: tuple[int, str] | None = None,
 ) -> dict[str, Any]:
+    """The summary and, under ``verdict``, the run's one verdict: its targets judged from the
+    same KPI snapshot, with ``conditions``. ``result``: a capacity search's (exit code,
+    headline), which replaces the run's targets (a search judges its steps by its SLOs)."""
     kpis = kpi_snapshot(aggregate, targets=targets, iot=iot)
+    verdict = judge_targets(kpis, targets, iot).with_conditions(conditions)
+    if result is not None:
+        code, headline = result
+        verdict = Verdict((), verdict.conditions, code or (1 if conditions else 0), headline)
     ended = aggregate.ended_at
     return {
         "run_id": run_id,
         "started_at": _iso(aggregate.started_at),
         "ended_at": _iso(ended),
         "duration_sec": round(aggregate.elapsed(), 3),
-        "exit_reason": exit_reason,
+        "exit_reason": verdict.headline(),
+        "verdict": verdict.as_dict(),
         "seed": seed,
         "chain_id": chain_id,
         "versions": versions(),
@@ -100,11 +111,18 @@ def build_summary(
             "success_rate": kpis["meets_success_target"],
             "latency": kpis["meets_latency_target"],
             "volume": kpis["meets_volume_target"],
+            "missed_firings": kpis["meets_missed_target"],
             "all": kpis["all_targets_met"],
         },
         "totals": kpis["transactions"],
         "kpis": kpis,
     }
+
+
+def summary_verdict(summary: Mapping[str, Any]) -> Verdict | None:
+    """The verdict a summary.json holds (None: written by a version without one)."""
+    block = summary.get("verdict")
+    return Verdict.from_dict(block) if isinstance(block, Mapping) else None
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:

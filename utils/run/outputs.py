@@ -23,14 +23,15 @@ from utils.observe.csv_rotation import MB, Rotation
 from utils.observe.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink, flush_periodically
 from utils.observe.health import HealthMonitor, RefusalWindow
 from utils.observe.kpi_intervals import KpiIntervalSink
-from utils.observe.kpis import Targets, kpi_snapshot
+from utils.observe.kpis import judge_targets, kpi_snapshot
 from utils.observe.live import LiveDisplay
 from utils.observe.metrics import PrometheusSink
 from utils.observe.shard_labels import exposed_registry
 from utils.observe.stats import StatsHub
+from utils.observe.verdict import Condition, Targets, Verdict
 from utils.report.figure_process import FigureProcess
 from utils.report.html import build_report
-from utils.report.summary import build_summary, write_summary
+from utils.report.summary import build_summary, summary_verdict, write_summary
 from utils.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ class RunOutputs:
         self.hub = hub
         self.aggregate = aggregate
         self.targets = Targets(settings.target_success_rate, settings.target_max_latency_sec,
-                               settings.target_daily_entries)
+                               settings.target_daily_entries, settings.target_max_missed_share)
         self.registry = CollectorRegistry()
         # what /metrics and metrics.prom show: a shard's metrics carry its shard label
         shard = settings.shard.split("/")[0] if settings.shard else None
@@ -65,17 +66,32 @@ class RunOutputs:
             clock, device_errors=DEVICE_ERROR_CODES,
             refusals=RefusalWindow(settings.health_reject_window, settings.health_reject_share),
         )
-        hub.subscribe(self.health.on_event)
+        hub.listen(self.health)
         self.server: ServerThread | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._live: LiveDisplay | None = None
         self._closed = False
         self._figures: FigureProcess | None = None
+        self.verdict: Verdict | None = None  # the run's one verdict, once finished
         self.iot = settings.iot_device_count > 0 and settings.iot_data_submission_rate > 0
 
     def kpis(self) -> dict[str, Any]:
         return kpi_snapshot(self.aggregate, targets=self.targets, iot=self.iot,
                             now=self.clock.now())
+
+    def health_check(self) -> tuple[bool, dict[str, Any]]:
+        """``GET /health``: is the run healthy (the chain answers, the node works), and its
+        verdict so far (or, once finished, the run's)."""
+        ok, details = self.health.check()
+        return ok, details | {"verdict": self.verdict_now()}
+
+    def verdict_now(self) -> dict[str, Any]:
+        """What /health shows of the verdict: the run's once it finished, else its targets
+        judged so far (``final`` false: conditions are known only at the end)."""
+        if self.verdict is not None:
+            return {"final": True, **self.verdict.as_dict()}
+        live = judge_targets(self.kpis(), self.targets, self.iot)
+        return {"final": False, **live.as_dict()}
 
     @property
     def live(self) -> LiveDisplay | None:
@@ -83,14 +99,14 @@ class RunOutputs:
         return self._live
 
     def start_server(self) -> None:
-        app = create_app(registry=self.exposed, health=self.health.check, kpis=self.kpis)
-        self.server = ServerThread(app, host=self.settings.host, port=self.settings.port).start()
+        app = create_app(registry=self.exposed, health=self.health_check, kpis=self.kpis)
+        self.server = ServerThread(app, host=self.settings.host, port=self.settings.port,
+                                   setting=self.settings.given_as("port")).start()
         log.info("serving /health, /metrics and /kpis on %s", self.server.url)
 
     def open(self, chain_id: int) -> None:
         """Subscribe the sinks (files are created now) and start the periodic tasks."""
         rates = self.settings.rates()
-        self.hub.batch_events()  # frequent events reach the sinks as tallies (as workers')
         self.hub.add_sink(PrometheusSink(self.registry, run_id=self.run_id, chain_id=chain_id,
                                          version=package_version(), targets=rates))
         rotation = Rotation(self.settings.csv_rotate_seconds,
@@ -151,11 +167,16 @@ class RunOutputs:
             self.server = None
 
     def finish(self, *, chain_id: int | None, seed: int, extra: dict[str, Any],
-               exit_reason: str) -> None:
-        """summary.json and report.html (a failing report does not lose the summary)."""
+               conditions: list[Condition], result: tuple[int, str] | None) -> Verdict:
+        """summary.json (with the run's one verdict, returned) and report.html (a failing
+        report does not lose the summary)."""
         summary = build_summary(self.aggregate, run_id=self.run_id, targets=self.targets,
                                 settings=self.settings.public_dict(), seed=seed,
-                                chain_id=chain_id, iot=self.iot, exit_reason=exit_reason)
+                                chain_id=chain_id, iot=self.iot, conditions=conditions,
+                                result=result)
+        verdict = summary_verdict(summary)
+        assert verdict is not None
+        self.verdict = verdict
         summary.update(extra)
         write_summary(self.run_dir, summary)
         figures = self._figures.result() if self._figures is not None else None
@@ -165,3 +186,4 @@ class RunOutputs:
         except Exception:
             log.exception("report.html could not be built; rebuild with "
                           "`python main.py report %s`", self.run_dir)
+        return verdict

@@ -1,0 +1,231 @@
+"""The run's verdict: every target checked once, every reason a run is not clean, one object.
+
+A target is compared with its threshold here and nowhere else. A :class:`Verdict` holds
+every :class:`Check` (met, missed or not evaluated, with the measured value and the
+threshold) and every :class:`Condition` that makes a run not clean (interrupted, chain lost,
+books unbalanced, generator-bound, ...). The exit code, the final line, summary.json's
+``verdict`` (and the ``targets_met`` / ``meets_*`` keys derived from it), the report and
+``/health`` all read that one object, so they cannot disagree.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass
+from typing import Any
+
+EXIT_CLEAN, EXIT_NOT_CLEAN = 0, 1
+
+
+class Status(enum.StrEnum):
+    MET = "met"
+    MISSED = "missed"
+    NOT_EVALUATED = "not evaluated"
+
+
+@dataclass(frozen=True, slots=True)
+class Targets:
+    """Thresholds (TARGET_SUCCESS_RATE, TARGET_MAX_LATENCY_SEC, TARGET_DAILY_ENTRIES,
+    TARGET_MAX_MISSED_SHARE)."""
+
+    success_rate: float = 0.95
+    max_latency_sec: float = 5.0  # applied to p95
+    daily_entries: int = 10_000
+    max_missed_share: float = 0.01  # of the firings a workload's profile asked for
+
+    def as_dict(self) -> dict[str, float]:
+        return {k: float(v) for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Targets:
+        base = cls()
+        return cls(float(d.get("success_rate", base.success_rate)),
+                   float(d.get("max_latency_sec", base.max_latency_sec)),
+                   int(d.get("daily_entries", base.daily_entries)),
+                   float(d.get("max_missed_share", base.max_missed_share)))
+
+
+_UNITS = {"ratio": lambda v: f"{v:.2%}", "s": lambda v: f"{v:.3f} s",
+          "per_day": lambda v: f"{v:,.1f}/day"}
+
+
+@dataclass(frozen=True, slots=True)
+class Check:
+    """One target: ``measured op threshold`` (op ``>=`` or ``<=``)."""
+
+    key: str  # e.g. "transactions.p95", "workloads.payment_app.success_rate", "iot.volume"
+    label: str  # e.g. "transaction p95 latency"
+    status: Status
+    measured: float | None
+    op: str
+    threshold: float
+    unit: str  # "ratio" | "s" | "per_day"
+    note: str = ""  # why it was not evaluated
+
+    def fmt(self, value: float | None) -> str:
+        return "n/a" if value is None else _UNITS[self.unit](value)
+
+    def line(self) -> str:
+        """``transaction p95 latency 6.100 s > target 5.000 s`` (a missed check)."""
+        if self.status is Status.NOT_EVALUATED:
+            return f"{self.label}: not evaluated ({self.note})"
+        sign = self.op if self.status is Status.MET else {">=": "<", "<=": ">"}[self.op]
+        return f"{self.label} {self.fmt(self.measured)} {sign} target {self.fmt(self.threshold)}"
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = self.status.value
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Check:
+        return cls(str(d["key"]), str(d["label"]), Status(d["status"]), d.get("measured"),
+                   str(d["op"]), float(d["threshold"]), str(d["unit"]), str(d.get("note", "")))
+
+
+def check(key: str, label: str, measured: float | None, op: str, threshold: float, unit: str,
+          *, not_evaluated: str = "") -> Check:
+    """Judge ``measured op threshold``; ``not_evaluated`` (a reason) skips the judgement."""
+    if not_evaluated or measured is None:
+        return Check(key, label, Status.NOT_EVALUATED, measured, op, threshold, unit,
+                     not_evaluated or "nothing measured")
+    ok = measured >= threshold if op == ">=" else measured <= threshold
+    return Check(key, label, Status.MET if ok else Status.MISSED, measured, op, threshold, unit)
+
+
+class Reason(enum.StrEnum):
+    """Why a run is not clean although its targets may be met."""
+
+    NOTHING_MEASURED = "nothing measured"
+    INTERRUPTED = "interrupted"
+    CHAIN_LOST = "chain unavailable"  # the chain stopped answering for longer than its grace
+    WORKER_FAILED = "worker failed"
+    BOOKS_UNBALANCED = "books do not balance"
+    NOT_VERIFIED = "records not verified"
+    GENERATOR_BOUND = "generator-bound"
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    reason: Reason
+    detail: str = ""
+
+    def line(self) -> str:
+        return f"{self.reason.value} ({self.detail})" if self.detail else self.reason.value
+
+    def as_dict(self) -> dict[str, str]:
+        return {"reason": self.reason.value, "detail": self.detail}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Condition:
+        return cls(Reason(d["reason"]), str(d.get("detail", "")))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """``exit_code`` 0 only when no check is missed and no condition holds; a capacity search
+    keeps its own code and headline (:func:`utils.report.summary.build_summary`)."""
+
+    checks: tuple[Check, ...]
+    conditions: tuple[Condition, ...] = ()
+    exit_code: int | None = None  # None: derived (0 clean, 1 not)
+    headline_text: str = ""  # a capacity search's result line; "" for a run
+
+    @property
+    def missed(self) -> tuple[Check, ...]:
+        return tuple(c for c in self.checks if c.status is Status.MISSED)
+
+    @property
+    def clean(self) -> bool:
+        return not self.missed and not self.conditions
+
+    @property
+    def code(self) -> int:
+        if self.exit_code is not None:
+            return self.exit_code
+        return EXIT_CLEAN if self.clean else EXIT_NOT_CLEAN
+
+    def reasons(self) -> list[str]:
+        """Conditions first (they say what the figures are worth), then missed targets."""
+        return [c.line() for c in self.conditions] + [c.line() for c in self.missed]
+
+    def headline(self) -> str:
+        """The final line's verdict: ``targets met`` or ``targets NOT met: ...``."""
+        if self.headline_text:
+            return self.headline_text
+        return "targets met" if self.clean else "targets NOT met: " + "; ".join(self.reasons())
+
+    def status_of(self, key: str) -> bool | None:
+        """A check's result as the ``meets_*`` keys have it (None: not evaluated / absent)."""
+        for c in self.checks:
+            if c.key == key:
+                return None if c.status is Status.NOT_EVALUATED else c.status is Status.MET
+        return None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"clean": self.clean, "exit_code": self.code, "headline": self.headline(),
+                "checks": [c.as_dict() for c in self.checks],
+                "conditions": [c.as_dict() for c in self.conditions]}
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
+        return cls(tuple(Check.from_dict(c) for c in d.get("checks", ())),
+                   tuple(Condition.from_dict(c) for c in d.get("conditions", ())),
+                   d.get("exit_code"), str(d.get("headline", "")))
+
+    def with_conditions(self, extra: Iterable[Condition]) -> Verdict:
+        return Verdict(self.checks, (*self.conditions, *extra), self.exit_code,
+                       self.headline_text)
+
+
+def workload_checks(prefix: str, label: str, wl: Mapping[str, Any], targets: Targets,
+                    *, always: bool) -> list[Check]:
+    """Success rate and p95 of a set of transactions (a workload's or all of them);
+    ``always``: list them even when nothing finished (then not evaluated)."""
+    if not wl.get("finished"):
+        if not always:
+            return []
+        why = "no transactions"
+        return [check(f"{prefix}.success_rate", f"{label} success rate", None, ">=",
+                      targets.success_rate, "ratio", not_evaluated=why),
+                check(f"{prefix}.p95", f"{label} p95 latency", None, "<=",
+                      targets.max_latency_sec, "s", not_evaluated=why)]
+    return [check(f"{prefix}.success_rate", f"{label} success rate", wl["success_rate"], ">=",
+                  targets.success_rate, "ratio"),
+            check(f"{prefix}.p95", f"{label} p95 latency", wl["p95"], "<=",
+                  targets.max_latency_sec, "s")]
+
+
+def missed_check(tx: Mapping[str, Any], targets: Targets) -> Check:
+    asked = tx.get("fired", 0) + tx.get("missed", 0)
+    share = tx.get("missed", 0) / asked if asked else None
+    return check("firings.missed_share", "missed firings", share, "<=", targets.max_missed_share,
+                 "ratio", not_evaluated="" if asked else "nothing fired")
+
+
+def iot_checks(kpis: Mapping[str, Any], targets: Targets, iot: bool) -> list[Check]:
+    """IoT success rate and p95 over whole operations, and the volume (successful
+    submissions per day, extrapolated from the load window: 0 when none succeeded)."""
+    why = "" if iot else "no IoT pipeline in this run"
+    ops_why = why or ("" if kpis.get("total_operations") else "no IoT operation finished")
+    return [
+        check("iot.success_rate", "IoT success rate", kpis.get("success_rate"), ">=",
+              targets.success_rate, "ratio", not_evaluated=ops_why),
+        check("iot.p95", "IoT p95 latency", kpis.get("p95_latency_sec"), "<=",
+              targets.max_latency_sec, "s", not_evaluated=ops_why),
+        check("iot.volume", "IoT entries per day", kpis.get("daily_submission_rate"), ">=",
+              float(targets.daily_entries), "per_day", not_evaluated=why),
+    ]
+
+
+def target_checks(kpis: Mapping[str, Any], targets: Targets, iot: bool) -> tuple[Check, ...]:
+    """Every target of a run, from the figures of a KPI snapshot (its ``transactions``,
+    ``workloads`` and IoT keys)."""
+    tx = kpis.get("transactions") or {}
+    checks = workload_checks("transactions", "transaction", tx, targets, always=True)
+    checks.append(missed_check(tx, targets))
+    for name, wl in sorted((kpis.get("workloads") or {}).items()):
+        checks += workload_checks(f"workloads.{name}", name, wl, targets, always=False)
+    checks += iot_checks(kpis, targets, iot)
+    return tuple(checks)

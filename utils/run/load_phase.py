@@ -1,0 +1,131 @@
+"""A run's load phase: the strategy between set-up and finish. :class:`FixedRateLoad` offers
+every workload its rate profile for the run's duration (the benchmark);
+:class:`utils.run.capacity_run.CapacityLoad` steps the offered rate (the capacity search).
+Both run over the same parts (:class:`~utils.run.parts.RunBase`,
+:class:`~utils.run.parts.Prepared`) and end with the same :func:`drain`."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from typing import Any, Protocol
+
+from utils.aio import wait_event
+from utils.load.scheduler import Scheduler
+from utils.report.final_table import render
+from utils.run.distributed import sleep_until
+from utils.run.funding import Funding, Needs, whole_run_needs
+from utils.run.parts import Prepared, RunBase
+
+log = logging.getLogger(__name__)
+
+
+class LoadPhase(Protocol):
+    def needs(self, base: RunBase) -> Needs:
+        """What the wallets must be funded with before the load (and at each top-up)."""
+        ...
+
+    async def run(self, base: RunBase, prepared: Prepared) -> None:
+        """Offer the load until it ends or ``base.stop`` is set, then drain."""
+        ...
+
+    def summary(self) -> dict[str, Any]:
+        """The phase's own keys of summary.json."""
+        ...
+
+    def result(self) -> tuple[int, str] | None:
+        """(exit code, headline) of a phase that judges itself (a capacity search); None:
+        the run's targets judge it."""
+        ...
+
+    def table(self, base: RunBase) -> str:
+        """The final table printed before the verdict."""
+        ...
+
+
+async def drain(base: RunBase, prepared: Prepared, scheduler: Scheduler) -> None:
+    """Firing has stopped: let steps, the IoT outbox and the engine finish by a shared
+    deadline; what is left then is counted as timeout."""
+    loop = asyncio.get_running_loop()
+    session = prepared.session
+    timeout = base.settings.drain_timeout
+    # a lost chain commits nothing more: what is in flight counts as timeout at once
+    deadline = loop.time() + (0.0 if prepared.chain_lost() else timeout)
+    log.info("draining: %d steps, %d transactions in flight (deadline %g s)",
+             scheduler.running_steps, session.engine.in_flight, timeout)
+    await scheduler.wait_steps(max(0.0, deadline - loop.time()))
+    node = prepared.iot.node if prepared.iot is not None else None
+    if node is not None and node.outbox:
+        left = await node.outbox.drain(max(0.0, deadline - loop.time()))
+        if left:
+            log.warning("%d IoT records not committed by the drain deadline", left)
+    timed_out = await session.engine.drain(max(0.0, deadline - loop.time()))
+    if timed_out:
+        log.warning("%d transactions counted as timeout at the drain deadline", timed_out)
+
+
+class FixedRateLoad:
+    """Every workload at its rate profile (spread over workers or shards) for the duration,
+    or until stopped; a run without an end tops its wallets up as it goes."""
+
+    def needs(self, base: RunBase) -> Needs:
+        return whole_run_needs(base.settings)
+
+    def summary(self) -> dict[str, Any]:
+        return {}
+
+    def result(self) -> tuple[int, str] | None:
+        return None
+
+    def table(self, base: RunBase) -> str:
+        return render(base.aggregate)
+
+    async def run(self, base: RunBase, prepared: Prepared) -> None:
+        s, dist, session = base.settings, base.dist, prepared.session
+        # with worker processes each fires a slice: the target stays the whole run's rate
+        scheduler = Scheduler(base.hub, base.clock, arrival=s.arrival, seed=base.seed,
+                              report_targets=dist.workers == 1)
+        local = dist.local_workloads(prepared.workloads, session.engine, prepared.wallets,
+                                     random.Random(base.rng.random()))
+        await dist.start_workers(base.hub, base.run_dir, dist.worker_configs(
+            session, prepared.wallets, base.seed, prepared.wallet_counts,
+            logging.getLevelName(logging.getLogger().getEffectiveLevel())),
+            lambda _reason: _stop(base))
+        start_at = await dist.synchronise_start(session, prepared.wallets, base.seed,
+                                                base.clock.now)
+        await sleep_until(base.stop, start_at, base.clock.now)
+        base.aggregate.started_at = base.clock.now()
+        log.info("load started: %s", ", ".join(f"{w.name}" for w in local) or "workers only")
+        base.selfwatch.start_run()
+        tasks = [asyncio.create_task(base.selfwatch.run(base.stop), name="selfwatch"),
+                 asyncio.create_task(prepared.chain_watch.run(base.stop), name="chain")]
+        tasks += [asyncio.create_task(scheduler.run(w, self._rate(base, w.name), base.stop),
+                                      name=f"fire-{w.name}") for w in local]
+        if s.duration == 0:
+            refill = Funding(base, prepared, self.needs(base)).refill()
+            tasks.append(asyncio.create_task(refill, name="refill"))
+        if s.duration > 0:
+            await wait_event(base.stop, s.duration)
+            base.stop.set()
+        else:
+            await base.stop.wait()
+        await asyncio.gather(*tasks)
+        base.aggregate.load_ended_at = base.clock.now()
+        base.selfwatch.end_run()
+        await asyncio.gather(dist.stop_workers(), drain(base, prepared, scheduler))
+
+    @staticmethod
+    def _rate(base: RunBase, name: str) -> Any:
+        """What this process fires for ``name``: its profile, or its slice's share of the
+        rate when the run is spread over workers or shards (profiles then run constant)."""
+        dist = base.dist
+        if dist.slices == 1 and dist.workers == 1:
+            return base.profiles.get(name, 0.0)
+        return dist.rates(base.settings.rates()).get(name, 0.0)
+
+
+def _stop(base: RunBase) -> None:
+    """A worker died: the run stops firing and ends cleanly, with the reason."""
+    base.outputs.health.phase = "draining"
+    base.stop.set()
