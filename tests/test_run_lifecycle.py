@@ -50,16 +50,17 @@ def test_signal_stops_drains_and_ends_the_chain(tmp_path: Path, sig: signal.Sign
         assert wait_for(lambda: csv_path.exists() and csv_path.read_text().count("\n") > 20, 60)
         chain_pid = int(re.search(r"\(pid (\d+)\)", log.read_text()).group(1))  # type: ignore
         assert pid_alive(chain_pid)
-        sent_at = time.monotonic()
         proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=drain + 20)
-        took = time.monotonic() - sent_at
+        stdout, stderr = proc.communicate(timeout=drain + 60)  # a hang guard, not a bound
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
     assert proc.returncode in (0, 1), stderr
-    assert took < drain + 10
+    text = log.read_text()
+    # the signal stopped the load, then the drain ran under its deadline, then the outputs
+    assert text.index(f"{sig.name} received") < text.index(f"(deadline {drain} s)") \
+        < text.index("summary written")
     assert "payment_app" in stdout and "results in" in stdout  # the final table was printed
     assert f"{sig.name} received" in log.read_text()
     assert wait_for(lambda: not pid_alive(chain_pid), 5)
@@ -68,6 +69,8 @@ def test_signal_stops_drains_and_ends_the_chain(tmp_path: Path, sig: signal.Sign
     assert int(table_rows(stdout)["payment_app"]["sent"]) == len(payments) > 15
     summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
     assert summary["contract"]["flavour"] == "stylus"  # the embedded chain's default
+    # a run without an end is meant to be stopped: a signal does not make it "interrupted"
+    assert "interrupted" not in {c["reason"] for c in summary["verdict"]["conditions"]}
 
 
 def payment_rows(path: Path) -> list[dict[str, str]]:
@@ -88,7 +91,7 @@ def run_main(*args: str, env: dict[str, str] | None = None) -> subprocess.Comple
         (["--rate", "bogus=3"], {}, "--rate"),
         (["--rate", "payment=-1"], {}, "--rate"),
         (["--rate", "payment"], {}, "--rate"),
-        (["--rpc-url", "not a url"], {}, "--rpc-url / RPC_HTTP_URL"),
+        (["--rpc-url", "not a url"], {}, "--rpc-url"),
         ([], {"RPC_HTTP_URL": "ftp://example.invalid"}, "RPC_HTTP_URL"),
         ([], {"IOT_DEVICE_COUNT": "-4"}, "IOT_DEVICE_COUNT"),
         ([], {"TARGET_SUCCESS_RATE": "1.5"}, "TARGET_SUCCESS_RATE"),

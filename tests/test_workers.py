@@ -198,16 +198,14 @@ def test_a_worker_killed_with_sigkill_ends_the_run_cleanly(
         pid = wait_for_worker(tmp_path, proc, index=1)
         time.sleep(3)  # let it send for a while
         os.kill(pid, signal.SIGKILL)
-        killed_at = time.monotonic()
-        stdout, stderr = proc.communicate(timeout=60)
-        ended_in = time.monotonic() - killed_at
+        stdout, stderr = proc.communicate(timeout=120)  # a hang guard, not a bound
     finally:
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == 1, stdout[-2000:] + stderr[-3000:]
-    assert ended_in < 20, ended_in
     run_dir = (tmp_path / "latest").resolve()
     summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["duration_sec"] < 60  # the worker's death ended the 60 s run early
     assert "worker 1" in summary["exit_reason"] and "SIGKILL" in summary["exit_reason"]
     exits = {p["index"]: p["exit"] for p in summary["workers"]["processes"]}
     assert exits == {0: "exit status 0", 1: "killed by SIGKILL"}
