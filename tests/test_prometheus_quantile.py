@@ -148,3 +148,25 @@ def test_the_old_buckets_were_the_issue(tmp_path: Path) -> None:
     report, grafana = run_with(latencies, tmp_path)
     assert report == pytest.approx(0.2875, rel=0.02)
     assert grafana == pytest.approx(report, rel=0.05)
+
+
+@pytest.mark.parametrize("median", [0.02, 0.8, 45.0, 900.0])
+def test_business_operation_quantiles_agree_with_the_goodput_p95(median: float) -> None:
+    """Goodput's own p95 (summary.json's ``dapp.goodput``) and Grafana's over its histogram,
+    for operations from tens of milliseconds to a loan's lifecycle of many minutes."""
+    from utils.observe.goodput import Goodput
+
+    registry = CollectorRegistry()
+    goodput = Goodput(registry)
+    rng = random.Random(int(median * 1000))
+    for _ in range(N):
+        goodput.record("lending_app", "loan_repaid", 0.0, rng.lognormvariate(math.log(median), 0.6))
+    text = generate_latest(registry).decode()
+    buckets = [
+        (float(s.labels["le"]), s.value)
+        for family in text_string_to_metric_families(text)
+        if family.name == "kcstress_business_operation_latency_seconds"
+        for s in family.samples if s.name.endswith("_bucket")
+    ]
+    report = goodput.summary(1.0)["lending_app"]["loan_repaid"]["latency_p95_sec"]
+    assert bucket_quantile(Q, buckets) == pytest.approx(report, rel=0.05)

@@ -18,12 +18,18 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter
 from prometheus_client import Histogram as PromHistogram
 
+from utils.observe.buckets import FINE_TO, LATENCY_BUCKETS, OCTAVE_STEPS
 from utils.observe.histogram import Histogram
 from utils.observe.tally import Tally
 
 __all__ = ["GasPerOperation", "Goodput", "OperationStats"]
 
-LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+#: business-operation latency: the transaction latency bounds from 10 ms, continued with the
+#: same cuts per octave up to 2**32 us (71 min, a loan's lifecycle): fine enough that Grafana's
+#: quantiles agree with summary.json's goodput p95 (utils/observe/buckets.py)
+OPERATION_BUCKETS = (*(b for b in LATENCY_BUCKETS if b >= 0.01),
+                     *(2**k * step // 64 / 1e6 for k in range(FINE_TO, 32)
+                       for step in (*OCTAVE_STEPS[1:], 128)))
 
 
 @dataclass
@@ -48,7 +54,7 @@ class Goodput:
             self._histogram = PromHistogram(
                 "kcstress_business_operation_latency_seconds", "From the operation's intended "
                 "start to its completion (a loan: borrow to repaid)", ["workload", "operation"],
-                buckets=LATENCY_BUCKETS, registry=registry)
+                buckets=OPERATION_BUCKETS, registry=registry)
 
     def record(self, workload: str, operation: str, started_at: float,
                finished_at: float) -> None:
