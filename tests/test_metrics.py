@@ -152,7 +152,8 @@ def test_iot_chain_rpc_and_info(fed: tuple) -> None:
         value("kcstress_rpc_request_duration_seconds_count", {"method": "eth_sendRawTransaction"})
         == 1
     )
-    assert value("kcstress_rpc_errors_total", {"method": "eth_getBlockByNumber"}) == 1
+    assert value("kcstress_rpc_errors_total",
+                 {"method": "eth_getBlockByNumber", "kind": "final"}) == 1
     assert (
         value("kcstress_run_info", {"run_id": "r1", "chain_id": "31337", "version": "0.1.0"}) == 1
     )

@@ -79,8 +79,11 @@ def random_events(rng: random.Random, n: int) -> list[Event]:
             rng.randrange(0, gas // 3 + 1) if gas and rng.random() < 0.5 else 0,
             rng.randrange(10**8, 10**10) if included else 0,
         ))  # fmt: skip
-        events.append(RpcEvent(rng.choice(METHODS), rng.lognormvariate(-5, 1.5),
-                               rng.random() > 0.1))
+        ok = rng.random() > 0.1
+        kind = "" if ok else rng.choice(("throttled", "transient", "connection", "final", ""))
+        retried = kind not in ("", "final") and rng.random() < 0.7
+        events.append(RpcEvent(rng.choice(METHODS), rng.lognormvariate(-5, 1.5), ok, kind,
+                               retried, rng.uniform(0, 2) if kind == "throttled" else 0.0))
         if i % 97 == 0:
             events += [HeadEvent(i, t), TargetRateEvent(name, t, rng.uniform(1, 50)),
                        IotEvent(t, "EV_1", "ev_sensor", "submit", "total", True, 0.002)]
@@ -184,7 +187,12 @@ def expected_metrics(events: list[Event]) -> dict[Key, float]:
             out[("kcstress_in_flight_transactions", (("workload", e.workload),))] += 1
         elif isinstance(e, RpcEvent):
             rpc.setdefault(e.method, []).append(e.duration)
-            out[("kcstress_rpc_errors_total", (("method", e.method),))] += not e.ok
+            if not e.ok:  # an error without a kind counts as final
+                kind = e.kind or "final"
+                out[("kcstress_rpc_errors_total", (("kind", kind), ("method", e.method)))] += 1
+                if e.retried:
+                    out[("kcstress_rpc_retries_total", (("kind", kind),))] += 1
+                out[("kcstress_rpc_throttled_seconds_total", ())] += e.held
         elif isinstance(e, TargetRateEvent):
             out[("kcstress_offered_rate_per_second", (("workload", e.workload),))] = e.rate
         elif isinstance(e, HeadEvent):

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from utils.chain.pending import Pending
 from utils.chain.rpc import Rpc, TypedReply, hex_int
+from utils.chain.rpc_faults import is_unsupported
 from utils.chain.trace_outcomes import (
     decode_trace_block,
     is_anvil,
@@ -30,8 +31,6 @@ from utils.observe.events import Outcome
 log = logging.getLogger(__name__)
 
 BLOCK_RECEIPTS_SHARE = 0.25  # eth_getBlockReceipts when at least this share of a block is ours
-#: answers meaning "no such method" (JSON-RPC -32601; some nodes say it in words)
-NO_METHOD_CODES = (-32601, -32600, -32602)
 ReceiptPath = Literal["auto", "block", "hash", "trace"]
 Finish = Callable[..., None]  # BlockFollower._finish(pending, outcome, *, block=, gas_used=, ...)
 
@@ -40,7 +39,9 @@ _UNSERVED = object()  # a method the node does not have
 
 
 def _no_method(exc: RpcError) -> bool:
-    return exc.code in NO_METHOD_CODES or "not found" in exc.rpc_message.lower()
+    """Any node's "no such method" (-32601, -32004, -32700, -32000 + text, HTTP 4xx); a
+    transient error is never read so (the transport retried it)."""
+    return is_unsupported(exc)
 
 
 class OutcomeReader:

@@ -10,13 +10,17 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from utils.chain.fees import FeePolicy
-from utils.chain.rpc import Rpc, hex_int
+from utils.chain.rpc import RetryPolicy, Rpc, hex_int
 from utils.chain.signer import Signer
 from utils.chain.tx_request import sign_tx
-from utils.errors import ChainError, ConfigError, RpcError
+from utils.errors import ChainError, ConfigError, RpcError, RpcTransientError
 from utils.settings import Settings
 
 log = logging.getLogger(__name__)
+
+#: the first request to a node: a few tries (a node still starting, a throttled first call),
+#: not a minute of them against a URL where nothing listens
+FIRST_CONTACT = RetryPolicy(attempts=4, budget=15.0)
 
 
 class LocalChain(Protocol):
@@ -71,13 +75,17 @@ async def open_chain(
 
 
 async def check_chain(rpc: Rpc, info: ChainInfo, expected_chain_id: int | None) -> None:
-    """Read chain id and client; refuse a node on another chain than configured."""
+    """Read chain id and client; refuse a node on another chain than configured. A node that
+    stays unreachable through :data:`FIRST_CONTACT`'s tries is a ChainError; a client version
+    is "unknown" only where the node does not serve it (a transient failure is raised)."""
     try:
-        info.chain_id = hex_int(await rpc.call("eth_chainId"))
+        info.chain_id = hex_int(await rpc.call("eth_chainId", retry=FIRST_CONTACT))
     except RpcError as exc:
         raise ChainError(f"cannot reach the chain at {rpc.url}: {exc}") from exc
     try:
         info.client_version = str(await rpc.call("web3_clientVersion"))
+    except RpcTransientError:
+        raise
     except RpcError:
         info.client_version = "unknown"
     if expected_chain_id is not None and expected_chain_id != info.chain_id:

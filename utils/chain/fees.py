@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from utils.chain.rpc import Rpc, hex_int
-from utils.errors import RpcError
+from utils.chain.rpc_faults import is_unsupported
+from utils.errors import RpcError, RpcTransientError
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,8 @@ async def robust_gas_limit(rpc: Rpc, call: dict[str, Any], margin: float = 1.25)
     On Nitro the L1 data part of a transaction's gas is its L1 cost divided by the base fee, so
     it grows as the base fee falls: the L1 part (NodeInterface.gasEstimateComponents) is
     scaled to Nitro's minimum base fee of 0.1 gwei. Elsewhere (no NodeInterface) the plain
-    estimate. Times ``margin``; unused gas is refunded."""
+    estimate. Times ``margin``; unused gas is refunded. A transient failure (retried by the
+    transport) is raised, never read as "no NodeInterface"."""
     data = bytes.fromhex(str(call.get("data", "0x"))[2:])
     to = str(call.get("to") or "0x" + "00" * 20)
     args = (SEL_GAS_ESTIMATE_COMPONENTS + bytes(12) + bytes.fromhex(to[2:])
@@ -37,7 +39,9 @@ async def robust_gas_limit(rpc: Rpc, call: dict[str, Any], margin: float = 1.25)
         out = await rpc.call("eth_call", {**probe, "to": NODE_INTERFACE,
                                           "data": "0x" + args.hex()}, "latest")
         raw = bytes.fromhex(str(out)[2:])
-    except RpcError:
+    except RpcTransientError:
+        raise
+    except RpcError:  # no NodeInterface here: the call reverts or finds no code
         raw = b""
     if len(raw) >= 128:
         total, l1, base_fee = (int.from_bytes(raw[i:i + 32], "big") for i in (0, 32, 64))
@@ -48,12 +52,15 @@ async def robust_gas_limit(rpc: Rpc, call: dict[str, Any], margin: float = 1.25)
 
 async def transfer_gas_limit(rpc: Rpc) -> int:
     """21,000 where a transfer costs that (anvil, geth); more where the chain charges L1 data
-    (Nitro), from :func:`robust_gas_limit`."""
+    (Nitro), from :func:`robust_gas_limit`; 21,000 when the estimate fails for good (a
+    transient failure is raised: 21,000 would be short on Nitro)."""
     call = {"from": PROBE_ADDRESS, "to": PROBE_ADDRESS, "value": "0x0"}
     try:
         if hex_int(await rpc.call("eth_estimateGas", call)) <= TRANSFER_GAS:
             return TRANSFER_GAS
         return max(TRANSFER_GAS, await robust_gas_limit(rpc, call))
+    except RpcTransientError:
+        raise
     except RpcError as exc:
         log.info("transfer gas estimate failed (%s); using %s", exc, TRANSFER_GAS)
         return TRANSFER_GAS
@@ -82,8 +89,11 @@ class FeePolicy:
             return cls(eip1559=False, gas_price=hex_int(await rpc.call("eth_gasPrice")))
         try:
             priority = hex_int(await rpc.call("eth_maxPriorityFeePerGas"))
-        except RpcError:
-            log.info("eth_maxPriorityFeePerGas unsupported; using a 0 tip")
+        except RpcTransientError:
+            raise  # retried by the transport; never read as "not served"
+        except RpcError as exc:
+            log.info("eth_maxPriorityFeePerGas %s (%s); using a 0 tip",
+                     "not served" if is_unsupported(exc) else "failed", exc)
             priority = 0
         policy = cls(eip1559=True, base_fee=hex_int(base), priority_fee=priority)
         policy.transfer_gas = await transfer_gas_limit(rpc)

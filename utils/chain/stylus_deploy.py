@@ -39,7 +39,7 @@ from utils.chain.stylus_code import (
     stylus_code,
     stylus_init_code,
 )
-from utils.errors import ChainError, ConfigError, RpcError
+from utils.errors import ChainError, ConfigError, RpcError, RpcTransientError
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,14 @@ class StylusDeployment:
 
 
 async def stylus_version(rpc: Rpc) -> int | None:
-    """ArbWasm's Stylus version, or None on a chain without Stylus."""
+    """ArbWasm's Stylus version, or None on a chain without Stylus (no code at 0x71, a revert,
+    any "not supported"). A transient failure, retried by the transport, is raised: never read
+    as "no Stylus" (the run would deploy its EVM twins instead)."""
     try:
         call = {"to": ARB_WASM, "data": "0x" + SELECTOR_STYLUS_VERSION.hex()}
         out = await rpc.call("eth_call", call, "latest")
+    except RpcTransientError:
+        raise
     except RpcError:
         return None
     raw = bytes.fromhex(str(out)[2:]) if out else b""
@@ -77,6 +81,8 @@ async def codehash_version(rpc: Rpc, codehash: bytes) -> int | None:
     data = SELECTOR_CODEHASH_VERSION + codehash
     try:
         out = await rpc.call("eth_call", {"to": ARB_WASM, "data": "0x" + data.hex()}, "latest")
+    except RpcTransientError:
+        raise  # not an answer: activating again would pay the data fee twice
     except RpcError:
         return None  # ProgramNotActivated / NeedsUpgrade / Expired revert
     raw = bytes.fromhex(str(out)[2:]) if out else b""

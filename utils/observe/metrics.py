@@ -22,7 +22,7 @@ from utils.observe.events import (
     TargetRateEvent,
 )
 from utils.observe.prom_series import CounterSeries, GaugeSeries, HistogramSeries, SeriesCollector
-from utils.observe.tally import Tally
+from utils.observe.tally import RpcCell, Tally
 
 __all__ = ["LATENCY_BUCKETS", "RPC_BUCKETS", "PrometheusSink"]
 
@@ -31,6 +31,8 @@ __all__ = ["LATENCY_BUCKETS", "RPC_BUCKETS", "PrometheusSink"]
 IOT_OPERATIONS = ("register", "submit")
 IOT_STAGES = ("validate", "encrypt", "store", "commit", IOT_TOTAL_STAGE)
 COMMIT_STATUSES = ("pending", "submitted", "committed", "failed")
+#: the JSON-RPC failure kinds the transport retries (utils/chain/rpc_faults.py RETRYABLE)
+RETRIED_KINDS = ("throttled", "transient", "connection", "timeout")
 
 
 class PrometheusSink:
@@ -102,11 +104,22 @@ class PrometheusSink:
                                     "Firings given up (workload too far behind)", wl)
         self.rpc = HistogramSeries("kcstress_rpc_request_duration_seconds",
                                    "JSON-RPC round trip", ["method"], RPC_BUCKETS)
-        self.rpc_errors = CounterSeries("kcstress_rpc_errors", "JSON-RPC calls that failed",
-                                        ["method"])
+        self.rpc_errors = CounterSeries(
+            "kcstress_rpc_errors", "JSON-RPC requests that failed, by kind (throttled, transient, "
+            "connection, timeout, unsupported, reply, final)", ["method", "kind"])
+        self.rpc_retries = CounterSeries("kcstress_rpc_retries",
+                                         "JSON-RPC requests tried again, by the failure's kind",
+                                         ["kind"])
+        self.rpc_held = CounterSeries(
+            "kcstress_rpc_throttled_seconds", "Seconds no JSON-RPC request could leave: the "
+            "provider's Retry-After (or throttle backoff) windows")
+        self.rpc_held.touch()
+        for kind in RETRIED_KINDS:
+            self.rpc_retries.touch(kind)
         SeriesCollector(r, [self.transactions, self.sent, self.tx_latency, self.gas,
                             self.gas_by_dimension, self.fee, self.in_flight, self.firings,
-                            self.lag, self.late, self.missed, self.rpc, self.rpc_errors])
+                            self.lag, self.late, self.missed, self.rpc, self.rpc_errors,
+                            self.rpc_retries, self.rpc_held])
 
     def _init_iot_and_chain(self, r: CollectorRegistry) -> None:
         self.iot_ops = Counter(
@@ -166,9 +179,17 @@ class PrometheusSink:
         for method, rpc in tally.rpc.items():
             self.rpc.add((method,), rpc.buckets, rpc.total)
             if rpc.errors:
-                self.rpc_errors.inc((method,), rpc.errors)
+                self._on_rpc_errors(method, rpc)
         for event in tally.others:
             self._on_other(event)
+
+    def _on_rpc_errors(self, method: str, rpc: RpcCell) -> None:
+        for kind, n in rpc.kinds.items():
+            self.rpc_errors.inc((method, kind), n)
+        for kind, n in rpc.retries.items():
+            self.rpc_retries.inc((kind,), n)
+        if rpc.held:
+            self.rpc_held.inc((), rpc.held)
 
     def _on_transactions(self, tally: Tally) -> None:
         for name, tx in tally.tx.items():

@@ -8,7 +8,8 @@ sinks' only way in); a worker process does the same and sends its tallies to the
 The frequent events (:data:`TALLIED`) are counted where they happen: per workload the
 outcomes, the gas, L1 gas and fee sums, the latency and firing-lag histograms (the run's
 log-linear buckets; the Prometheus buckets are read off them), per JSON-RPC method its
-round trips (Prometheus buckets) and errors, and the tx_metrics.csv rows already formatted.
+round trips (Prometheus buckets) and errors (by kind, retried or not), and the tx_metrics.csv
+rows already formatted.
 Nothing is averaged: counts and sums add, histograms merge bucket by bucket. Every other
 event (IoT, commit statuses, target rates, heads) is kept as itself in :attr:`Tally.others`,
 in emission order.
@@ -68,6 +69,9 @@ class RpcCell:
     buckets: list[int] = field(default_factory=lambda: [0] * (len(RPC_BUCKETS) + 1))
     total: float = 0.0
     errors: int = 0
+    kinds: dict[str, int] = field(default_factory=dict)  # failures by kind
+    retries: dict[str, int] = field(default_factory=dict)  # failures retried, by kind
+    held: float = 0.0  # seconds the failures added to the provider's hold window
 
 
 class Tally:
@@ -168,6 +172,11 @@ class Tally:
         cell.total += e.duration
         if not e.ok:
             cell.errors += 1
+            kind = e.kind or "final"
+            cell.kinds[kind] = cell.kinds.get(kind, 0) + 1
+            if e.retried:
+                cell.retries[kind] = cell.retries.get(kind, 0) + 1
+            cell.held += e.held
 
     # -- over a pipe -------------------------------------------------------------------------
     def to_wire(self) -> tuple[Any, ...]:
@@ -180,7 +189,8 @@ class Tally:
             self.sent,
             {name: (c.fired, c.late, c.missed, _hist_wire(c.lag))
              for name, c in self.firing.items()},
-            {name: (c.buckets, c.total, c.errors) for name, c in self.rpc.items()},
+            {name: (c.buckets, c.total, c.errors, c.kinds, c.retries, c.held)
+             for name, c in self.rpc.items()},
             self.refusals, self.last_refusal, self.csv_rows, self.csv_text,
         )  # fmt: skip
 
@@ -195,7 +205,8 @@ class Tally:
                     for name, (o, fs, h, g, l1, l2, fee, ops) in tx.items()}
         tally.firing = {name: FiringCell(f, late, m, _hist(h))
                         for name, (f, late, m, h) in firing.items()}
-        tally.rpc = {name: RpcCell(list(b), t, err) for name, (b, t, err) in rpc.items()}
+        tally.rpc = {name: RpcCell(list(b), t, err, dict(k), dict(r), h)
+                     for name, (b, t, err, k, r, h) in rpc.items()}
         return tally
 
 
