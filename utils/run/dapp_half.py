@@ -125,9 +125,12 @@ class DAppParts:
         minted = asyncio.ensure_future(run_setup(engine, minting))
         funded = asyncio.ensure_future(funding)
         await all_or_cancel(minted, funded)
-        await run_setup(engine, own + deposits)
+        events = [*minted.result(), *await run_setup(engine, own + deposits)]
         self.book.deposits = LENDER_DEPOSIT * len(deposits)
-        self.first_block = hex_int(await session.rpc.call("eth_blockNumber")) + 1
+        # the load's blocks start after the last set-up transaction's, whatever a lagging
+        # eth_blockNumber says (a stale head would book set-up deposits a second time)
+        head = hex_int(await session.rpc.call("eth_blockNumber"))
+        self.first_block = max([head, *(e.block_number or 0 for e in events)]) + 1
         log.info("dApp set-up done: %d mints, %d deposits", len(minting), len(deposits))
 
     def holders(self) -> list[str]:
