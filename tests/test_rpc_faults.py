@@ -11,6 +11,7 @@ are checked against anvil, Hardhat 3 and ganache 7 where they are installed.
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -23,7 +24,13 @@ from aiohttp import web
 from prometheus_client import CollectorRegistry
 
 from utils.chain.rpc import RetryPolicy, Rpc, hex_int
-from utils.chain.rpc_faults import is_unsupported
+from utils.chain.rpc_faults import (
+    http_error,
+    is_unsupported,
+    reply_error,
+    reply_kind,
+    retry_after_of,
+)
 from utils.chain.rpc_retry import throttled_reason
 from utils.chain.signer import Signer, keccak256
 from utils.errors import (
@@ -430,3 +437,48 @@ async def test_real_node_dialects(kind: str) -> None:
             with pytest.raises(RpcError) as bad:
                 await rpc.call("eth_sendRawTransaction", "0x1234")
             assert bad.value.kind in ("final", "unsupported") and len(rpc.book.errors) == 2
+
+
+CLASSIFIED = [  # (method, code, message) -> kind: the table of utils/chain/rpc_faults.py
+    ("eth_call", 3, "execution reverted: timeout", "final"),
+    ("eth_call", -32000, "VM Exception while processing transaction: revert", "final"),
+    ("eth_sendRawTransaction", -32003, "transaction already imported", "final"),
+    ("eth_sendRawTransaction", -32000, "nonce too low", "final"),
+    ("eth_sendRawTransaction", -32000, "node is not accepting transactions", "final"),
+    ("eth_sendRawTransaction", -32603, "insufficient funds for gas * price + value", "final"),
+    ("eth_blockNumber", -32005, "limit exceeded", "throttled"),
+    ("eth_blockNumber", 429, "Your app has exceeded its compute units per second capacity",
+     "throttled"),
+    ("eth_blockNumber", -32000, "Too Many Requests", "throttled"),
+    ("eth_blockNumber", -32603, "Internal error", "transient"),
+    ("eth_call", -32000, "header not found", "transient"),
+    ("eth_call", -32700, "header not found", "transient"),  # ganache, a block not there yet
+    ("trace_block", -32601, "Method not found", "unsupported"),
+    ("trace_block", -32004, "Method trace_block is not supported", "unsupported"),
+    ("trace_block", -32700, "The method trace_block does not exist/is not available",
+     "unsupported"),
+    ("trace_block", -32000, "trace_block not found", "unsupported"),
+    ("eth_getBlockReceipts", -32602, "invalid argument 0", "final"),
+]
+
+
+@pytest.mark.parametrize(("method", "code", "message", "kind"), CLASSIFIED)
+async def test_classification_table(method: str, code: int, message: str, kind: str) -> None:
+    assert reply_kind(method, code, message) == kind
+    error = reply_error(method, {"code": code, "message": message})
+    assert error.kind == kind
+    assert is_unsupported(error) == (kind == "unsupported" or code == -32602)
+
+
+async def test_retry_after_forms() -> None:
+    assert retry_after_of({"Retry-After": "7"}, None, "") == 7
+    later = email.utils.formatdate(time.time() + 60, usegmt=True)  # an HTTP date
+    assert 50 < (retry_after_of({"Retry-After": later}, None, "") or 0) <= 60
+    assert retry_after_of({"Retry-After": "86400"}, None, "") == 600  # bounded
+    assert retry_after_of(None, {"rate": {"backoff_seconds": 30}}, "") == 30
+    assert retry_after_of(None, {"retryAfter": 2}, "") == 2
+    assert retry_after_of(None, None, "rate limited, try again in 250ms") == 0.25
+    assert retry_after_of(None, None, "limit exceeded") is None
+    status = http_error("eth_call", 503, b"<html>down</html>", {"Retry-After": "2"})
+    assert status.kind == "transient" and status.maybe_processed
+    assert getattr(status, "retry_after", None) == 2
