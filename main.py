@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 # light imports only: the chain's child is spawned before the heavy ones (pydantic, web3...)
 from utils.errors import ConfigError, KcStressError
+from utils.redact import Redactor, redact_text
 from utils.run.log_setup import FILE_ONLY, RunLog, setup_logging
 from utils.run.run_dir import new_run_id
 
@@ -154,14 +155,15 @@ def _is_number(text: str) -> bool:
 def execute(run: Run, log_level: str) -> int:
     """Run ``run``; its run.log is written once its directory exists. A configuration
     error is printed once and leaves no run directory (exit 2)."""
+    redactor = Redactor([run.settings.rpc_url, run.settings.lcore_node_url])
     run_log = RunLog(log_level)
-    setup_logging(log_level, run_log)
+    setup_logging(log_level, run_log, redactor)
     run.on_run_dir = lambda run_dir: run_log.attach(run_dir / "run.log")
     try:
         return asyncio.run(run.execute())
     except (ConfigError, KcStressError) as exc:
         logging.getLogger("main").error("%s", exc, extra=FILE_ONLY)
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redactor.text(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
 
 
@@ -188,12 +190,12 @@ def benchmark(argv: list[str], prestarted: PrestartedChain | None,
         settings = apply_profiles(settings, cli_profiles(args.rate))
         preflight(settings)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     try:
         chain = start_chain(settings, prestarted)
     except KcStressError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     finally:
         importer.join()
@@ -268,7 +270,7 @@ def run_capacity(argv: list[str]) -> int:
         settings, config = capacity_settings(args)
         preflight(settings)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
     from utils.run.capacity_run import CapacityLoad
     from utils.run.run import Run

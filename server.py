@@ -20,6 +20,7 @@ from prometheus_client.exposition import choose_encoder
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from utils.errors import ConfigError
+from utils.redact import redact_text
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,8 @@ def create_app(*, registry: CollectorRegistry, health: HealthCheck, kpis: KpiSou
             ok, details = health()
         except Exception as exc:  # a failing check is an unhealthy run, not a 500
             log.exception("health check failed")
-            ok, details = False, {"reason": f"health check raised {type(exc).__name__}: {exc}"}
+            reason = redact_text(f"health check raised {type(exc).__name__}: {exc}")
+            ok, details = False, {"reason": reason}
         if ok:
             return jsonify({**details, "status": "ok"}), 200
         body = {**details, "status": "unhealthy"}

@@ -267,9 +267,15 @@ class Settings(BaseSettings):
         return {name: float(getattr(self, field)) for name, field in RATE_FIELDS.items()}
 
     def public_dict(self) -> dict[str, Any]:
-        """The effective settings without secrets (for summary.json)."""
+        """The effective settings without secrets (for summary.json): no private key, and
+        URLs as scheme://host:port (:func:`utils.redact.redact_url`)."""
+        from utils.redact import redact_url
+
         data = self.model_dump(mode="json", exclude={"private_key"})
         data["private_key"] = "<set>" if self.private_key else None
+        for name in ("rpc_url", "lcore_node_url"):
+            if data.get(name):
+                data[name] = redact_url(data[name])
         return data
 
     @classmethod

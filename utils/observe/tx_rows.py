@@ -3,7 +3,9 @@
 Time columns: ``timestamp`` is ISO-8601 UTC with milliseconds
 (``2025-01-31T12:00:00.123Z``); every ``*_at`` column is unix seconds with
 millisecond precision (``1738324800.123``); empty when unknown. A worker process
-formats its rows itself (:mod:`utils.observe.tally`), with the same function.
+formats its rows itself (:mod:`utils.observe.tally`), with the same function. The
+``error`` column shows a URL as scheme://host:port (:mod:`utils.redact`: an RPC error
+quotes the endpoint, whose path or query may hold an API key).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from utils.observe.events import TxEvent
+from utils.redact import redact_text
 
 #: characters that make the ``csv`` module (excel dialect, minimal quoting) quote a field
 _SPECIAL = frozenset(',"\r\n')
@@ -37,7 +40,8 @@ def unix_ms(unix: float | None) -> str:
 
 
 def one_line(text: str) -> str:
-    return " ".join(text.split())
+    """``text`` on one line, URLs in it redacted (the error column)."""
+    return redact_text(" ".join(text.split())) if text else text
 
 
 def tx_row(e: TxEvent) -> list[Any]:

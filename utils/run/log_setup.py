@@ -1,6 +1,7 @@
 """The one logging set-up of the command line: the console, and ``run.log`` once a run's
 directory exists (records before that are held in memory and written then, so a run that
-fails its start-up checks leaves no file behind)."""
+fails its start-up checks leaves no file behind). Every handler redacts URLs
+(:class:`utils.redact.RedactFilter`): a record shows an endpoint as scheme://host:port."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import logging
 import logging.handlers
 import sys
 from pathlib import Path
+
+from utils.redact import RedactFilter, Redactor
 
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 NOISY = ("web3", "urllib3", "asyncio", "aiohttp.access", "werkzeug")
@@ -24,6 +27,12 @@ class RunLog:
         )
         self._memory.setLevel(level)
         self._file: logging.FileHandler | None = None
+        self._filters: list[logging.Filter] = []
+
+    def add_filter(self, log_filter: logging.Filter) -> None:
+        """A filter of the held records now and of the file's once attached."""
+        self._filters.append(log_filter)
+        self.handler.addFilter(log_filter)
 
     @property
     def handler(self) -> logging.Handler:
@@ -33,6 +42,8 @@ class RunLog:
         file = logging.FileHandler(path)
         file.setFormatter(logging.Formatter(FORMAT))
         file.setLevel(self._memory.level)
+        for log_filter in self._filters:
+            file.addFilter(log_filter)
         self._memory.setTarget(file)
         self._memory.flush()
         root = logging.getLogger()
@@ -42,15 +53,21 @@ class RunLog:
         self._file = file
 
 
-def setup_logging(level: str, run_log: RunLog | None = None) -> None:
+def setup_logging(level: str, run_log: RunLog | None = None,
+                  redactor: Redactor | None = None) -> None:
     """The console (WARNING and up on a terminal, where the live display shows progress)
-    and, for a run, its :class:`RunLog` at ``level``."""
+    and, for a run, its :class:`RunLog` at ``level``; both redact URLs with ``redactor``
+    (default: every URL a record quotes; give it the run's configured URLs to redact their
+    secret parts wherever they appear)."""
+    redact = RedactFilter(redactor)
     console = logging.StreamHandler(sys.stderr)
+    console.addFilter(redact)
     if sys.stderr.isatty() and run_log is not None:
         console.setLevel(max(logging.WARNING, logging.getLevelName(level)))
     console.addFilter(lambda record: not getattr(record, "file_only", False))
     handlers: list[logging.Handler] = [console]
     if run_log is not None:
+        run_log.add_filter(redact)
         handlers.append(run_log.handler)
     logging.basicConfig(level=level, handlers=handlers, force=True, format=FORMAT)
     for noisy in NOISY:

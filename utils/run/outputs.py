@@ -29,6 +29,7 @@ from utils.observe.metrics import PrometheusSink
 from utils.observe.shard_labels import exposed_registry
 from utils.observe.stats import StatsHub
 from utils.observe.verdict import Condition, Targets, Verdict
+from utils.redact import Redactor
 from utils.report.figure_process import FigureProcess
 from utils.report.html import build_report
 from utils.report.summary import build_summary, summary_verdict, write_summary
@@ -74,16 +75,22 @@ class RunOutputs:
         self._figures: FigureProcess | None = None
         self.verdict: Verdict | None = None  # the run's one verdict, once finished
         self.iot = settings.iot_device_count > 0 and settings.iot_data_submission_rate > 0
+        #: what /health and /kpis show of an error text: URLs as scheme://host:port
+        self.redactor = Redactor([settings.rpc_url, settings.lcore_node_url])
 
     def kpis(self) -> dict[str, Any]:
         return kpi_snapshot(self.aggregate, targets=self.targets, iot=self.iot,
                             now=self.clock.now())
 
+    def public_kpis(self) -> dict[str, Any]:
+        """``GET /kpis``: :meth:`kpis`, any text in it with URLs redacted."""
+        return dict(self.redactor.value(self.kpis()))
+
     def health_check(self) -> tuple[bool, dict[str, Any]]:
         """``GET /health``: is the run healthy (the chain answers, the node works), and its
-        verdict so far (or, once finished, the run's)."""
+        verdict so far (or, once finished, the run's); error texts with URLs redacted."""
         ok, details = self.health.check()
-        return ok, details | {"verdict": self.verdict_now()}
+        return ok, dict(self.redactor.value(details | {"verdict": self.verdict_now()}))
 
     def verdict_now(self) -> dict[str, Any]:
         """What /health shows of the verdict: the run's once it finished, else its targets
@@ -99,7 +106,8 @@ class RunOutputs:
         return self._live
 
     def start_server(self) -> None:
-        app = create_app(registry=self.exposed, health=self.health_check, kpis=self.kpis)
+        app = create_app(registry=self.exposed, health=self.health_check,
+                         kpis=self.public_kpis)
         self.server = ServerThread(app, host=self.settings.host, port=self.settings.port,
                                    setting=self.settings.given_as("port")).start()
         log.info("serving /health, /metrics and /kpis on %s", self.server.url)
