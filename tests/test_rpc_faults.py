@@ -482,3 +482,41 @@ async def test_retry_after_forms() -> None:
     status = http_error("eth_call", 503, b"<html>down</html>", {"Retry-After": "2"})
     assert status.kind == "transient" and status.maybe_processed
     assert getattr(status, "retry_after", None) == 2
+
+
+async def test_mixed_faults_through_the_proxy() -> None:
+    """anvil behind tests/rpc_proxy.py with every transient fault at once: each read answers,
+    each send (alone or in a batch) answers with its hash exactly once on chain, and an
+    optional method in Hardhat's dialect is "unsupported", never retried as transient."""
+    nodes = pytest.importorskip("tests.nodes")
+    proxy_module = pytest.importorskip("tests.rpc_proxy")
+    nodes.require_node("anvil")
+    faults = proxy_module.Faults("mixed", seed=20, http_429=0.05, retry_after=1,
+                                 limit_32005=0.05, internal_32603=0.05, drop=0.05,
+                                 drop_after_send=0.2, unsupported="-32004")
+    with nodes.start_node("anvil", block_time=1.0) as chain, \
+            proxy_module.RpcProxy.start(chain.url, faults) as proxy:
+        async with Rpc(proxy.url) as rpc:
+            signer = Signer(bytes.fromhex(chain.key))
+            nonce = hex_int(await rpc.call("eth_getTransactionCount", signer.address, "pending"))
+            raws = [signer.sign_eip1559(chain_id=chain.chain_id, nonce=nonce + i,
+                                        max_fee=10**11, max_priority_fee=10**9, gas=21_000,
+                                        to=bytes(20), value=1, data=b"") for i in range(40)]
+            hashes = ["0x" + tx.hash.hex() for tx in raws]
+            got = [await rpc.call("eth_sendRawTransaction", "0x" + tx.raw.hex())
+                   for tx in raws[:10]]
+            for start in range(10, 40, 10):
+                got += await rpc.batch([("eth_sendRawTransaction", ["0x" + tx.raw.hex()])
+                                        for tx in raws[start:start + 10]])
+            assert got == hashes
+            while True:  # every one of them mined, each once
+                receipts = await rpc.batch([("eth_getTransactionReceipt", [h]) for h in hashes])
+                if all(isinstance(r, dict) for r in receipts):
+                    break
+                await asyncio.sleep(0.5)
+            assert len({r["transactionHash"] for r in receipts}) == 40
+            with pytest.raises(RpcUnsupportedError):
+                await rpc.call("eth_getBlockReceipts", "latest")
+            summary = rpc.fault_summary()
+    assert sum(summary["retries"].values()) > 0 and not summary["gave_up"], summary
+    assert sum(proxy.injected.values()) > 0
