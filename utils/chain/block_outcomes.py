@@ -95,7 +95,9 @@ class OutcomeReader:
         roots = root_traces(traces)
         proven, rest = [], []
         for tx_hash in ours:
-            p = self._pending[tx_hash]
+            p = self._pending.get(tx_hash)
+            if p is None:  # ended while the traces were read (a send's answer came)
+                continue
             gas = plain_gas_used(p, roots.get(tx_hash))
             if gas is None:
                 rest.append(tx_hash)
@@ -125,9 +127,10 @@ class OutcomeReader:
             return False  # not served yet (load-balanced node): by hash
         self.block_receipts = True
         for receipt in receipts:
-            p = self._pending.get(str(receipt["transactionHash"]).lower())
-            if p is not None:
-                self._finish_receipt(p, receipt)
+            if isinstance(receipt, dict):
+                p = self._pending.get(str(receipt.get("transactionHash")).lower())
+                if p is not None:
+                    self._finish_receipt(p, receipt)
         return True
 
     async def _optional(self, method: str, number: str, *, fallback: str,
@@ -148,15 +151,15 @@ class OutcomeReader:
         missing = []
         for tx_hash, receipt in zip(hashes, receipts, strict=True):
             pending = self._pending.get(tx_hash)
-            if pending is None:
-                continue
-            if isinstance(receipt, RpcError) or receipt is None:
+            if pending is not None and not self._finish_receipt(pending, receipt):
                 missing.append(tx_hash)
-                continue
-            self._finish_receipt(pending, receipt)
         return missing
 
-    def _finish_receipt(self, pending: Pending, receipt: dict[str, Any]) -> None:
+    def _finish_receipt(self, pending: Pending, receipt: Any) -> bool:
+        """Finish ``pending`` from its receipt; False when ``receipt`` is none (not served
+        yet, an error, or a receipt of no block yet)."""
+        if not isinstance(receipt, dict) or receipt.get("blockNumber") is None:
+            return False
         ok = hex_int(receipt.get("status", "0x1")) == 1
         self._finish(
             pending,
@@ -167,3 +170,4 @@ class OutcomeReader:
             l1_gas_used=hex_int(receipt.get("gasUsedForL1") or "0x0"),  # Nitro only
             effective_gas_price=hex_int(receipt.get("effectiveGasPrice") or "0x0"),
         )
+        return True

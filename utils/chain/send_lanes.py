@@ -9,7 +9,7 @@ lane's request was out goes in its next one: under load batches grow by themselv
 call goes out alone at once.
 
 Deadlines: a call whose deadline has passed before its request goes out is not sent and ends
-with :class:`RpcTimeout`; a request without an answer by the earliest deadline among its calls
+with :class:`UnsentTimeout`; a request without an answer by the earliest deadline among its calls
 ends all of them with :class:`RpcTimeout` (the node may have processed them). A call's future
 always gets a value: the result, or the :class:`RpcError` (never raised into the future, so a
 caller that went away leaves no unretrieved exception behind).
@@ -32,6 +32,14 @@ log = logging.getLogger(__name__)
 
 MAX_BATCH = 200  # geth (so Nitro) takes 1,000 calls; anvil answers other calls sooner at 200
 MIN_REQUEST_TIMEOUT = 0.25  # seconds a request gets even when its earliest deadline is near
+
+
+class UnsentTimeout(RpcTimeout):
+    """The call never went out (its deadline passed first, or the engine stopped): the node
+    has not seen it."""
+
+    def __init__(self, method: str, message: str = "deadline passed before it was sent") -> None:
+        super(RpcTimeout, self).__init__(method, message)
 
 
 @dataclass(slots=True)
@@ -74,7 +82,7 @@ class SendLanes:
         self._tasks = []
         for queue in self._queues:
             while queue:
-                _settle(queue.popleft(), RpcError("send", "engine stopped before sending"))
+                _settle(queue.popleft(), UnsentTimeout("send", "engine stopped before sending"))
 
     def call(
         self, lane: int, method: str, params: list[Any], deadline: float
@@ -105,7 +113,7 @@ class SendLanes:
                 if call.deadline > now:
                     live.append(call)
                 else:
-                    _settle(call, RpcTimeout(call.method, 0.0))
+                    _settle(call, UnsentTimeout(call.method))
             if live:
                 await self._post(live, max(MIN_REQUEST_TIMEOUT,
                                            min(c.deadline for c in live) - now))

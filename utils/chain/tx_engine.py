@@ -26,8 +26,9 @@ from utils.aio import follow_future
 from utils.chain.block_follower import BlockFollower, Pending, ReceiptPath
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
-from utils.chain.send_lanes import SendLanes
+from utils.chain.send_lanes import SendLanes, UnsentTimeout
 from utils.chain.send_slot import send_slot_release
+from utils.chain.send_verify import SEND_RAW, is_known_send, node_has, send_unsure
 from utils.chain.signer import SignedTx, Signer, address_bytes
 from utils.chain.tx_request import TxRequest, is_nonce_error, sign_tx, unsent_event
 from utils.chain.wallets import Wallet
@@ -58,10 +59,11 @@ class _Send:
     """A send on its way: what the engine does with the node's answer (called by the lane;
     one object, not a closure and its cells, per transaction in flight)."""
 
-    __slots__ = ("attempt", "engine", "epoch", "intended", "on_sent", "pending", "req", "sender")
+    __slots__ = ("attempt", "engine", "epoch", "intended", "on_sent", "pending", "raw", "req",
+                 "sender")
 
     def __init__(self, engine: TxEngine, pending: Pending, sender: _Sender, req: TxRequest,
-                 intended: float, on_sent: Callable[[], None], attempt: int) -> None:
+                 intended: float, on_sent: Callable[[], None], attempt: int, raw: str) -> None:
         self.engine = engine
         self.pending = pending
         self.sender = sender
@@ -70,6 +72,7 @@ class _Send:
         self.intended = intended
         self.on_sent = on_sent
         self.attempt = attempt
+        self.raw = raw  # the signed bytes as sent (0x-hex): sent again, never re-signed
 
     def __call__(self, result: Any) -> None:
         self.engine._replied(result, self)
@@ -94,6 +97,8 @@ class TxEngine:
             receipts=receipts,
         )
         self.lanes = SendLanes(rpc, send_lanes)
+        self.follower.on_reorg_senders = self._resync_senders
+        self._verifying: set[asyncio.Future[None]] = set()  # sends whose answer was unsure
         self._senders: dict[str, _Sender] = {}
         self._to_bytes: dict[str, bytes] = {}
         self.nonce_resyncs = 0
@@ -111,6 +116,8 @@ class TxEngine:
         self, exc_type: type[BaseException] | None, exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
+        for task in list(self._verifying):
+            task.cancel()
         await self.lanes.stop()
         await self.follower.stop()
 
@@ -158,16 +165,45 @@ class TxEngine:
         return await pending.future
 
     def _replied(self, result: Any, send: _Send) -> None:
-        """The node's answer to a send: followed from now on, sent again once after a nonce
-        error, or ended as rejected (the event goes into the pending future)."""
-        pending, sender, req = send.pending, send.sender, send.req
-        if not isinstance(result, RpcError) or result.code is None:
-            if isinstance(result, RpcError):  # transport failure: the node may have it
-                self._resync(sender, send.epoch)
-            self._sent(req, pending, send.on_sent)
+        """The node's answer to a send: followed from now on; or, when the answer does not
+        say what the node did, followed while the node is asked (:mod:`send_verify`); or
+        refused (sent again once after a nonce error, else rejected)."""
+        if not isinstance(result, RpcError) or is_known_send(result):
+            self._sent(send.req, send.pending, send.on_sent)
             return
+        if not self.follower.tracks(send.pending):
+            return  # finished meanwhile (seen in a block): its future has the event
+        if isinstance(result, UnsentTimeout) or not (send_unsure(result)
+                                                    or is_nonce_error(result)):
+            self._refused(send, result)
+            return
+        task = asyncio.ensure_future(self._verify(send, result))
+        self._verifying.add(task)
+        task.add_done_callback(self._verifying.discard)
+
+    async def _verify(self, send: _Send, error: RpcError) -> None:
+        """A send whose answer was lost or may be stale: sent if the node has the
+        transaction (or will not say: the follower decides), refused if it does not know it."""
+        known, error = await node_has(self.lanes, send.sender.lane, send.raw,
+                                      send.pending.tx_hash, error)
+        if not self.follower.tracks(send.pending):  # ended meanwhile (seen, or timed out)
+            if known is False:  # never reached the node: its nonce is free (a gap) again
+                self._resync(send.sender, send.epoch)
+            return
+        if known is False:
+            self._refused(send, error)
+        else:
+            if known is None:
+                log.warning("send of %s unanswered and the node does not say whether it has "
+                            "it (%s): followed", send.pending.tx_hash, error.rpc_message)
+            self._sent(send.req, send.pending, send.on_sent)
+
+    def _refused(self, send: _Send, result: RpcError) -> None:
+        """The node does not have the transaction: sent again once after a nonce error,
+        else rejected (timeout when it never went out); the nonce is handed back."""
+        pending, sender, req = send.pending, send.sender, send.req
         if not self.follower.untrack(pending):
-            return  # finished meanwhile (seen or expired): its future has the event
+            return
         if send.attempt == 1 and is_nonce_error(result):
             log.warning("nonce error for %s at %d (%s); resyncing", sender.address,
                         pending.nonce, result.rpc_message)
@@ -180,6 +216,14 @@ class TxEngine:
         event = self._finish_unsent(req, send.intended, pending.nonce, result)
         if not pending.future.done():
             pending.future.set_result(event)
+
+    def _resync_senders(self, addresses: set[str]) -> None:
+        """Read these senders' nonces again before their next send (a reorg removed some of
+        their transactions: anvil does not put them back in its pool)."""
+        for address in addresses:
+            sender = self._senders.get(address)
+            if sender is not None:
+                self._resync(sender, sender.epoch)
 
     def _deadline(self, intended: float) -> float:
         """Event-loop time by which a send of a request intended at ``intended`` is late (the
@@ -204,9 +248,9 @@ class TxEngine:
         if self.on_send_wait is not None and attempt == 1:
             self.on_send_wait(self.clock.now() - intended)
         pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
-        self.lanes.send(sender.lane, "eth_sendRawTransaction", ["0x" + signed.raw.hex()],
-                        self._deadline(intended),
-                        _Send(self, pending, sender, req, intended, on_sent, attempt))
+        raw = "0x" + signed.raw.hex()
+        self.lanes.send(sender.lane, SEND_RAW, [raw], self._deadline(intended),
+                        _Send(self, pending, sender, req, intended, on_sent, attempt, raw))
         return pending
 
     def _sign(self, sender: _Sender, req: TxRequest, nonce: int) -> SignedTx:

@@ -56,5 +56,7 @@ def unsent_event(req: TxRequest, intended: float, nonce: int | None, exc: RpcErr
 
 
 def is_nonce_error(exc: RpcError) -> bool:
+    """The nonce was taken ("nonce too low", "replacement transaction underpriced", ...). Not
+    "already known": that is the node holding these very bytes (a send that happened)."""
     text = exc.rpc_message.lower()
-    return "nonce" in text or "already known" in text or "replacement transaction" in text
+    return "nonce" in text or "replacement transaction" in text

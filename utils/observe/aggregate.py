@@ -11,7 +11,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from utils.observe.events import CommitStatusEvent, HeadEvent, IotEvent, Outcome
+from utils.observe.events import (
+    CommitStatusEvent,
+    HeadEvent,
+    IotEvent,
+    Outcome,
+    ReorgEvent,
+    TxCorrectionEvent,
+)
 from utils.observe.histogram import Histogram
 
 if TYPE_CHECKING:
@@ -124,6 +131,14 @@ class RunAggregate:
         self.iot_bytes = 0
         self.commits = CommitStatusTracker()
         self.head_block: int | None = None
+        self.corrections = 0  # transactions whose recorded outcome was corrected
+        #: reorgs seen, by the hash of the head they replaced (a reorg seen by several
+        #: worker processes counts once): their depth
+        self.reorgs: dict[str, int] = {}
+
+    @property
+    def reorg_depths(self) -> list[int]:
+        return sorted(self.reorgs.values())
 
     def _wl(self, name: str) -> WorkloadStats:
         stats = self.workloads.get(name)
@@ -162,6 +177,21 @@ class RunAggregate:
                 self.commits.on_status(event)
             elif isinstance(event, HeadEvent):
                 self.head_block = max(self.head_block or 0, event.block_number)
+            elif isinstance(event, TxCorrectionEvent):
+                self._correct(event)
+            elif isinstance(event, ReorgEvent):
+                self.reorgs.setdefault(event.removed_head, event.depth)
+
+    def _correct(self, event: TxCorrectionEvent) -> None:
+        """The transaction's outcome and costs are now ``event``'s new ones (its latency and
+        its place among the finished stay as first recorded)."""
+        wl = self._wl(event.workload)
+        wl.outcomes[_OUTCOMES[event.old_outcome]] -= 1
+        wl.outcomes[_OUTCOMES[event.new_outcome]] += 1
+        wl.gas_used += event.new_gas_used - event.old_gas_used
+        wl.l1_gas_used += event.new_l1_gas_used - event.old_l1_gas_used
+        wl.fee_wei += event.new_fee_wei - event.old_fee_wei
+        self.corrections += 1
 
     def iot_count(self, operation: str | None = None, success: bool | None = None) -> int:
         """Whole IoT operations (stage ``total``), optionally of one kind / result."""

@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE
+from utils.observe.correction_rows import CORRECTION_COLUMNS, correction_row
 from utils.observe.csv_file import CsvFile
 from utils.observe.csv_rotation import Rotation
 from utils.observe.device_stats import DeviceStatsSink
-from utils.observe.events import IotEvent
+from utils.observe.events import IotEvent, TxCorrectionEvent
 from utils.observe.iot_rows import IOT_COLUMNS, iot_row
 from utils.observe.stats import StatsHub
 from utils.observe.tx_rows import TX_COLUMNS, iso_utc, tx_row, unix_ms
@@ -38,28 +39,44 @@ __all__ = ["IOT_COLUMNS", "TX_COLUMNS", "CsvFile", "DeviceStatsSink", "IotCsvSin
 log = logging.getLogger(__name__)
 
 class TxCsvSink:
-    """``tx_metrics.csv``: one row per :class:`~utils.observe.events.TxEvent` (the final
-    outcome of a transaction), formatted where the tally counted it."""
+    """``tx_metrics.csv``: one row per :class:`~utils.observe.events.TxEvent` (the outcome
+    of a transaction as first recorded), formatted where the tally counted it; and
+    ``tx_corrections.csv`` (opened at the first one): one row per
+    :class:`~utils.observe.events.TxCorrectionEvent` (:mod:`utils.observe.correction_rows`)."""
 
     FILENAME = "tx_metrics.csv"
+    CORRECTIONS = "tx_corrections.csv"
     COLUMNS = TX_COLUMNS
 
     def __init__(
         self, run_dir: Path, *, flush_every: float = 1.0, rotation: Rotation | None = None
     ) -> None:
+        self._dir = Path(run_dir)
+        self._flush_every = flush_every
         self.csv = CsvFile(
-            Path(run_dir) / self.FILENAME, self.COLUMNS, flush_every=flush_every, rotation=rotation
+            self._dir / self.FILENAME, self.COLUMNS, flush_every=flush_every, rotation=rotation
         )
+        self.corrections: CsvFile | None = None
 
     def on_tally(self, tally: Tally) -> None:
         if tally.csv_rows:
             self.csv.write_text(tally.csv_text, tally.csv_rows)
+        for event in tally.others:
+            if isinstance(event, TxCorrectionEvent):
+                if self.corrections is None:
+                    self.corrections = CsvFile(self._dir / self.CORRECTIONS, CORRECTION_COLUMNS,
+                                               flush_every=self._flush_every)
+                self.corrections.write(correction_row(event))
 
     def flush(self) -> None:
         self.csv.flush()
+        if self.corrections is not None:
+            self.corrections.flush()
 
     def close(self) -> None:
         self.csv.close()
+        if self.corrections is not None:
+            self.corrections.close()
 
 
 class IotCsvSink:

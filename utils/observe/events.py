@@ -24,6 +24,7 @@ class Outcome(enum.StrEnum):
     REJECTED = "rejected"  # the node refused eth_sendRawTransaction
     DROPPED = "dropped"  # accepted, then gone (nonce reused by another tx / evicted)
     TIMEOUT = "timeout"  # no receipt before the deadline
+    REORGED = "reorged"  # included, then its block was replaced and it is no longer on chain
 
     @property
     def ok(self) -> bool:
@@ -155,5 +156,45 @@ class HeadEvent:
     timestamp: float
 
 
+@dataclass(frozen=True, slots=True)
+class TxCorrectionEvent:
+    """A transaction's recorded outcome was not what the chain shows: a receipt turned up
+    after a timeout or a drop, a reorg moved it to another block or removed it. It replaces
+    the values of the transaction's earlier event (its :class:`TxEvent`, or an earlier
+    correction): sinks take the ``old_*`` values away and add the ``new_*`` ones. Outcomes
+    travel as :class:`Outcome` values (plain strings, for the worker pipe)."""
+
+    timestamp: float
+    workload: str
+    operation: str
+    tx_hash: str
+    sender: str
+    nonce: int | None
+    old_outcome: str
+    new_outcome: str
+    old_block: int | None
+    new_block: int | None
+    old_gas_used: int
+    new_gas_used: int
+    old_l1_gas_used: int = 0
+    new_l1_gas_used: int = 0
+    old_fee_wei: int = 0
+    new_fee_wei: int = 0
+    reason: str = ""  # "late receipt", "reorg", ...
+
+
+@dataclass(frozen=True, slots=True)
+class ReorgEvent:
+    """The block follower found blocks it had read replaced: ``depth`` blocks from
+    ``fork_block`` on (the first block number whose contents changed) up to the head it had
+    read; ``removed_head`` is the hash of that replaced head (the same reorg seen by several
+    worker processes has the same one)."""
+
+    timestamp: float
+    depth: int
+    fork_block: int
+    removed_head: str
+
+
 Event = (TxEvent | TxSentEvent | FiringEvent | TargetRateEvent | IotEvent | CommitStatusEvent
-         | RpcEvent | HeadEvent)
+         | RpcEvent | HeadEvent | TxCorrectionEvent | ReorgEvent)

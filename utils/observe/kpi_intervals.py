@@ -28,13 +28,14 @@ if TYPE_CHECKING:
 KPI_COLUMNS: tuple[str, ...] = (
     "interval_start", "interval_end", "elapsed_sec", "workload", "target_rate",
     "offered", "offered_rate", "achieved_rate", "successes",
-    "reverted", "rejected", "dropped", "timeout",
+    "reverted", "rejected", "dropped", "timeout", "reorged",
     "latency_p50", "latency_p95", "latency_p99", "latency_max",
     "gas_used", "in_flight", "late", "missed",
     # the interval's latency histogram (Histogram.encode): shard runs merge exactly
     "latency_buckets",
 )  # fmt: skip
-_FAILURES = (Outcome.REVERTED, Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT)
+_FAILURES = (Outcome.REVERTED, Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT,
+             Outcome.REORGED)
 _OUTCOMES = {o.value: o for o in Outcome}
 
 

@@ -19,7 +19,9 @@ from utils.observe.events import (
     HeadEvent,
     IotEvent,
     Outcome,
+    ReorgEvent,
     TargetRateEvent,
+    TxCorrectionEvent,
 )
 from utils.observe.prom_series import CounterSeries, GaugeSeries, HistogramSeries, SeriesCollector
 from utils.observe.tally import RpcCell, Tally
@@ -116,10 +118,24 @@ class PrometheusSink:
         self.rpc_held.touch()
         for kind in RETRIED_KINDS:
             self.rpc_retries.touch(kind)
+        # a corrected outcome (utils/observe/events.py TxCorrectionEvent): the new outcome is
+        # counted in kcstress_transactions_total, the one it replaces here, so the current
+        # count of an outcome is transactions_total - transactions_superseded_total
+        self.superseded = CounterSeries(
+            "kcstress_transactions_superseded",
+            "Outcomes replaced by a correction (late receipt, reorg), by the replaced outcome",
+            [*wl, "outcome"])
+        self.gas_superseded = CounterSeries(
+            "kcstress_gas_used_superseded",
+            "Gas of corrected outcomes as first recorded (gas_used_total counts the new gas)", wl)
+        self.fee_superseded = CounterSeries(
+            "kcstress_fee_wei_superseded",
+            "Fees of corrected outcomes as first recorded (fee_wei_total counts the new fee)", wl)
         SeriesCollector(r, [self.transactions, self.sent, self.tx_latency, self.gas,
                             self.gas_by_dimension, self.fee, self.in_flight, self.firings,
                             self.lag, self.late, self.missed, self.rpc, self.rpc_errors,
-                            self.rpc_retries, self.rpc_held])
+                            self.rpc_retries, self.rpc_held,
+                            self.superseded, self.gas_superseded, self.fee_superseded])
 
     def _init_iot_and_chain(self, r: CollectorRegistry) -> None:
         self.iot_ops = Counter(
@@ -142,6 +158,14 @@ class PrometheusSink:
             "commit attempt (retries, not failed submissions)", registry=r,
         )
         self.head = Gauge("kcstress_chain_head_block", "Highest block number seen", registry=r)
+        self.reorgs = Counter("kcstress_reorgs", "Chain reorganisations the block follower "
+                              "found (parent hash mismatch)", registry=r)
+        self.reorg_blocks = Counter("kcstress_reorg_blocks", "Blocks replaced by reorgs (the "
+                                    "sum of their depths)", registry=r)
+        self.reorg_max_depth = Gauge("kcstress_reorg_max_depth_blocks",
+                                     "Deepest reorg so far, in blocks", registry=r)
+        self._reorgs_seen: set[str] = set()
+        self._reorg_depth = 0
         for stage in IOT_STAGES:
             self.iot_latency.touch(stage)
             for operation in IOT_OPERATIONS:
@@ -158,8 +182,10 @@ class PrometheusSink:
         self.offered_rate.labels(name).set(0)
         for outcome in Outcome:
             self.transactions.touch(name, outcome.value)
+            self.superseded.touch(name, outcome.value)
         for metric in (self.sent, self.tx_latency, self.gas, self.in_flight, self.firings,
-                       self.fee, self.lag, self.late, self.missed):
+                       self.fee, self.lag, self.late, self.missed, self.gas_superseded,
+                       self.fee_superseded):
             metric.touch(name)
         for dimension in ("l1", "l2"):
             self.gas_by_dimension.touch(name, dimension)
@@ -224,6 +250,25 @@ class PrometheusSink:
         elif isinstance(event, HeadEvent) and event.block_number > self._head:
             self._head = event.block_number
             self.head.set(event.block_number)
+        elif isinstance(event, TxCorrectionEvent):
+            self._on_correction(event)
+        elif isinstance(event, ReorgEvent) and event.removed_head not in self._reorgs_seen:
+            self._reorgs_seen.add(event.removed_head)  # once, however many workers saw it
+            self.reorgs.inc()
+            self.reorg_blocks.inc(event.depth)
+            self._reorg_depth = max(self._reorg_depth, event.depth)
+            self.reorg_max_depth.set(self._reorg_depth)
+
+    def _on_correction(self, event: TxCorrectionEvent) -> None:
+        key = (event.workload,)
+        self.transactions.inc((event.workload, event.new_outcome))
+        self.superseded.inc((event.workload, event.old_outcome))
+        if event.new_gas_used:
+            self.gas.inc(key, event.new_gas_used)
+            self.fee.inc(key, event.new_fee_wei)
+        if event.old_gas_used:
+            self.gas_superseded.inc(key, event.old_gas_used)
+            self.fee_superseded.inc(key, event.old_fee_wei)
 
     def _on_commit(self, event: CommitStatusEvent) -> None:
         retries = self._commits.retries

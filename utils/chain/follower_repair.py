@@ -1,0 +1,230 @@
+"""The block follower's rare paths: receipts that lag, drops, late receipts, reorgs.
+
+Mixed into :class:`~utils.chain.block_follower.BlockFollower`; nothing here runs per
+transaction in the normal case.
+
+* Receipt lag. A tracked hash seen in a block whose outcome could not be read (the receipt
+  not served yet, as on a load-balanced provider) is *included*: it stays followed, is
+  exempt from the drop check and the deadline, and its receipts are asked again with a
+  backoff (0.25 s doubling to 2 s) until served.
+* Drop. Every ``DROP_CHECK_EVERY`` s, transactions sent ``DROP_CHECK_AGE`` s ago and not seen
+  in a block: their senders' nonces are read at the last block the follower read (a block the
+  node has served); a transaction whose nonce is below it is in none of the blocks read, so
+  it is dropped once ``eth_getTransactionByHash`` confirms the node does not know it (a hash
+  the node places in a block already read is read as lagging instead).
+* Late. Transactions that ended timeout, dropped, rejected with a hash, or reorged are
+  watched (``MAX_LATE``, the oldest let go): seen in a block later, they are followed again and
+  their outcome corrected.
+* Reorg. A block whose ``parentHash`` is not the hash read for the block before it: the
+  fork is found (:func:`~utils.chain.block_window.find_fork`), a :class:`ReorgEvent` emitted
+  (hub, ``reorg_listeners``), the senders of the replaced blocks' transactions resynced
+  (``on_reorg_senders``) and every outcome recorded in the replaced blocks followed again as a
+  *suspect*: the follower reads the new blocks from the fork on, where a re-included
+  transaction gets its new block (a correction when block or gas changed). Once the new chain
+  is read up to the old head, a suspect the node does not know is ``reorged``; one in the
+  node's pool (geth re-pools) stays followed until included or its new deadline.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import OrderedDict, defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from utils.chain.block_outcomes import OutcomeReader
+from utils.chain.block_window import BlockWindow, find_fork
+from utils.chain.pending import Pending, follow_again
+from utils.chain.rpc import Rpc, hex_int
+from utils.clock import Clock
+from utils.errors import RpcError
+from utils.observe.events import Outcome, ReorgEvent, TxEvent
+from utils.observe.stats import StatsHub
+
+log = logging.getLogger(__name__)
+
+DROP_CHECK_EVERY = 1.0  # seconds between nonce checks for old transactions
+DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
+LAG_RETRY_FIRST = 0.25  # seconds before a lagging block's receipts are asked again
+LAG_RETRY_MAX = 2.0
+MAX_LATE = 50_000  # ended "not on chain" transactions watched for a late inclusion
+
+
+@dataclass(slots=True)
+class _Unread:
+    hashes: list[str]
+    at: float  # time.monotonic() of the next read
+    backoff: float
+
+
+class FollowerRepair:
+    """The rare paths; :class:`~utils.chain.block_follower.BlockFollower` has the rest."""
+
+    _rpc: Rpc
+    _hub: StatsHub
+    _clock: Clock
+    _tx_timeout: float
+    _pending: dict[str, Pending]
+    _last_block: int | None
+    outcomes: OutcomeReader
+
+    def track(self, pending: Pending, deadline: float | None = None) -> None:
+        raise NotImplementedError
+
+    def tracks(self, pending: Pending) -> bool:
+        raise NotImplementedError
+
+    def _finish(self, p: Pending, outcome: Outcome, *, block: int | None = None,
+                gas_used: int = 0, error: str = "", l1_gas_used: int = 0,
+                effective_gas_price: int = 0) -> None:
+        raise NotImplementedError
+
+    def _init_repair(self) -> None:
+        self._window = BlockWindow()
+        self._included: dict[str, int] = {}  # hash -> block it was seen in, outcome unread
+        self._unread: dict[int, _Unread] = {}
+        self._late: OrderedDict[str, TxEvent] = OrderedDict()
+        self._suspects: set[str] = set()
+        self._resolve_at = 0  # suspects are resolved once blocks up to this one are read
+        self._last_drop_check = 0.0
+        self.corrections = 0
+        self.reorgs: list[ReorgEvent] = []
+        #: called with each reorg (the lcore outbox: records committed from fork_block on)
+        self.reorg_listeners: list[Callable[[ReorgEvent], None]] = []
+        #: called with the senders of the transactions in replaced blocks (nonce resync)
+        self.on_reorg_senders: Callable[[set[str]], None] | None = None
+
+    async def _repair(self) -> None:
+        if self._unread:
+            await self._read_lagging()
+        if self._suspects and (self._last_block or 0) >= self._resolve_at:
+            await self._resolve_suspects()
+        if time.monotonic() - self._last_drop_check > DROP_CHECK_EVERY:
+            self._last_drop_check = time.monotonic()
+            await self._check_old()
+
+    # -- receipt lag ----------------------------------------------------------------------
+    def _mark_unread(self, number: int, hashes: list[str]) -> None:
+        for h in hashes:
+            self._included[h] = number
+        entry = self._unread.get(number)
+        if entry is None:
+            self._unread[number] = _Unread(hashes, time.monotonic() + LAG_RETRY_FIRST,
+                                           LAG_RETRY_FIRST)
+        else:
+            entry.hashes += [h for h in hashes if h not in entry.hashes]
+
+    async def _read_lagging(self) -> None:
+        now = time.monotonic()
+        for number, entry in list(self._unread.items()):
+            if entry.at > now:
+                continue
+            hashes = [h for h in entry.hashes if self._included.get(h) == number]
+            if hashes:
+                await self.outcomes.by_hash(hashes)
+                hashes = [h for h in hashes if h in self._pending]
+            if not hashes:
+                del self._unread[number]
+                continue
+            entry.hashes = hashes
+            entry.backoff = min(LAG_RETRY_MAX, entry.backoff * 2)
+            entry.at = now + entry.backoff
+
+    # -- late inclusions ------------------------------------------------------------------
+    def _watch_late(self, event: TxEvent) -> None:
+        late = self._late
+        late[event.tx_hash] = event
+        if len(late) > MAX_LATE:
+            late.popitem(last=False)
+
+    def _late_in(self, hashes: list[str]) -> list[str]:
+        """Hashes of ``hashes`` that had ended "not on chain": followed again (to correct)."""
+        found = [h for h in hashes if h in self._late and h not in self._pending]
+        for h in found:
+            self.track(follow_again(self._late.pop(h)), self._clock.now() + self._tx_timeout)
+        return found
+
+    # -- drops ----------------------------------------------------------------------------
+    async def _check_old(self) -> None:
+        now = self._clock.now()
+        old = [p for p in self._pending.values() if now - p.sent_at > DROP_CHECK_AGE
+               and p.tx_hash not in self._included and p.tx_hash not in self._suspects]
+        if not old or self._last_block is None:
+            return
+        at = self._last_block
+        by_sender: dict[str, list[Pending]] = defaultdict(list)
+        for p in old:
+            by_sender[p.sender].append(p)
+        senders = list(by_sender)
+        counts = await self._rpc.batch(
+            [("eth_getTransactionCount", [s, hex(at)]) for s in senders])
+        used = [p for s, count in zip(senders, counts, strict=True)
+                if not isinstance(count, RpcError) and count is not None
+                for p in by_sender[s] if p.nonce < hex_int(count)]
+        if used:
+            await self._settle_unseen(used, at, "nonce used by another transaction")
+
+    async def _settle_unseen(self, txs: list[Pending], at: int,
+                             why: str) -> None:
+        """Transactions in none of the blocks read up to ``at``: gone when the node does not
+        know them; read again when it places them in a block up to ``at``."""
+        replies = await self._rpc.batch(
+            [("eth_getTransactionByHash", [p.tx_hash]) for p in txs])
+        for p, tx in zip(txs, replies, strict=True):
+            if not self.tracks(p) or isinstance(tx, RpcError):
+                continue
+            if tx is None:
+                self._suspects.discard(p.tx_hash)
+                gone = Outcome.REORGED if p.corrects is not None else Outcome.DROPPED
+                self._finish(p, gone, error=why)
+            elif isinstance(tx, dict) and tx.get("blockNumber") is not None:
+                number = hex_int(tx["blockNumber"])
+                if number <= at:
+                    self._suspects.discard(p.tx_hash)
+                    self._mark_unread(number, [p.tx_hash])
+            else:
+                self._suspects.discard(p.tx_hash)  # in the pool: followed on
+
+    # -- reorgs ---------------------------------------------------------------------------
+    async def _on_reorg(self, number: int) -> None:
+        """Block ``number`` does not follow the block read before it: repair."""
+        assert self._last_block is not None
+        old_head, removed_head = self._last_block, self._window.hashes[self._last_block]
+        fork = await find_fork(self._rpc, self._window, number)
+        records = self._window.cut(fork)
+        self._last_block = fork - 1
+        deadline = self._clock.now() + self._tx_timeout
+        senders = {e.sender for e in records}
+        for event in records:
+            if event.tx_hash not in self._pending:
+                self.track(follow_again(event), deadline)
+                self._suspects.add(event.tx_hash)
+        for n in [n for n in self._unread if n >= fork]:
+            for h in self._unread.pop(n).hashes:
+                if self._included.pop(h, None) is not None and h in self._pending:
+                    self._suspects.add(h)
+                    senders.add(self._pending[h].sender)
+        self._resolve_at = max(self._resolve_at, old_head)
+        self._reorged(ReorgEvent(self._clock.now(), old_head - fork + 1, fork, removed_head),
+                      senders, len(records))
+
+    def _reorged(self, event: ReorgEvent, senders: set[str],
+                 records: int) -> None:
+        log.warning("reorg: %d block(s) replaced from block %d (head was %s); %d outcome(s) "
+                    "checked again", event.depth, event.fork_block, event.removed_head[:18],
+                    records)
+        self.reorgs.append(event)
+        self._hub.emit(event)
+        if self.on_reorg_senders is not None and senders:
+            self.on_reorg_senders(senders)
+        for listener in self.reorg_listeners:
+            listener(event)
+
+    async def _resolve_suspects(self) -> None:
+        """After the new chain is read up to the old head: suspects not re-included."""
+        left = [self._pending[h] for h in self._suspects if h in self._pending]
+        self._suspects = {p.tx_hash for p in left}
+        if left and self._last_block is not None:
+            await self._settle_unseen(left, self._last_block, "not on chain after a reorg")
+

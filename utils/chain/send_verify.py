@@ -1,0 +1,74 @@
+"""A send whose answer does not say what the node did: find out before deciding.
+
+The transport (:mod:`utils.chain.rpc`) retries a failed ``eth_sendRawTransaction`` in its
+same bytes and reads "already known" for them as sent. What reaches the engine may still be
+unsure: no answer (a timeout, a connection lost after the request went out), an internal
+error (-32603: a proxy or a load balancer may have passed the bytes on), or a nonce error
+(the bytes may have gone in on an earlier try). Such a send is neither sent nor refused
+until the node says so (:func:`node_has`): the same bytes are sent again (after a jittered
+pause; the transport retries that send as well) and, when the node refuses them with anything but "already known", it is
+asked for the hash (``eth_getTransactionByHash``). Only a node that does not know the hash
+makes it a refusal, and only then is the nonce handed back. All of it rides the sender's
+lane (:class:`~utils.chain.send_lanes.SendLanes`), so nonce order holds; none of it runs
+for an answered send.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+
+from utils.chain.send_lanes import SendLanes, UnsentTimeout
+from utils.errors import RpcError
+
+SEND_RAW = "eth_sendRawTransaction"
+INTERNAL_ERROR = -32603
+RESENDS = 1  # the same bytes sent again (the transport retries each try itself)
+LOOKUPS = 3  # eth_getTransactionByHash tries
+BACKOFF = 0.25  # seconds before the first try again, doubled after each (jittered)
+CALL_SECONDS = 10.0  # each call's deadline
+
+
+def is_known_send(exc: RpcError) -> bool:
+    """The node already has these very bytes: the send happened."""
+    text = exc.rpc_message.lower()
+    return ("already known" in text or "already imported" in text
+            or "known transaction" in text or "already in pool" in text)
+
+
+def send_unsure(exc: RpcError) -> bool:
+    """The node may have taken the bytes though the answer does not say so."""
+    if isinstance(exc, UnsentTimeout):
+        return False  # never left this process
+    if exc.code == INTERNAL_ERROR:
+        return True
+    maybe = getattr(exc, "maybe_processed", None)  # the transport's classification
+    return exc.code is None if maybe is None else bool(maybe)
+
+
+async def _pause(attempt: int) -> None:
+    await asyncio.sleep(BACKOFF * 2**attempt * (0.5 + random.random()))
+
+
+async def node_has(lanes: SendLanes, lane: int, raw: str, tx_hash: str,
+                   error: RpcError) -> tuple[bool | None, RpcError]:
+    """Does the node have the transaction (pool or chain) after a send answered ``error``?
+    True, False (it refused the bytes and does not know the hash) or None (it would not
+    say); and the last refusal."""
+    loop = asyncio.get_running_loop()
+    if send_unsure(error):
+        for attempt in range(RESENDS):
+            await _pause(attempt)
+            reply = await lanes.call(lane, SEND_RAW, [raw], loop.time() + CALL_SECONDS)
+            if not isinstance(reply, RpcError) or is_known_send(reply):
+                return True, error
+            error = reply
+            if not send_unsure(reply):
+                break
+    for attempt in range(LOOKUPS):
+        tx = await lanes.call(lane, "eth_getTransactionByHash", [tx_hash],
+                              loop.time() + CALL_SECONDS)
+        if not isinstance(tx, RpcError):
+            return tx is not None, error
+        await _pause(attempt)
+    return None, error
