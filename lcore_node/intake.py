@@ -53,7 +53,8 @@ class Intake:
     ) -> Registered:
         with timer.stage("validate"):
             device_id = check_device_id(device_id)
-            key_hex, key = parse_public_key(public_key_hex, device_id)
+            key_hex, key, problem = parse_public_key(
+                public_key_hex, device_id, require_signatures=self._checker.require_signatures)
             kind = check_device_type(device_type)
             timer.device_type = kind or ""
             known = self._devices.get(device_id)
@@ -65,7 +66,7 @@ class Intake:
                 device_id, key_hex, kind, self._clock()
             )
             same_key(stored, key_hex, device_id)
-            self._devices[device_id] = Device(device_id, key_hex, key, kind or "")
+            self._devices[device_id] = Device(device_id, key_hex, key, kind or "", problem)
         return Registered(device_id, created=created)
 
     async def submit(

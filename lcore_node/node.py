@@ -34,11 +34,7 @@ from lcore_node.types import (
     StoredRecord,
     VerifyReport,
 )
-from lcore_node.validation import (
-    Device,
-    SubmissionChecker,
-    parse_public_key,
-)
+from lcore_node.validation import Device, SubmissionChecker, stored_device
 from utils.observe.stats import StatsHub
 
 
@@ -94,9 +90,8 @@ class LcoreNode:
         await self.storage.open(self.config.node_id)
         self._records = RecordReader(self.storage, self._cipher, self._reader)
         for row in await self.storage.devices():
-            _, key = parse_public_key(row.public_key, row.device_id)
-            self._devices[row.device_id] = Device(
-                row.device_id, row.public_key, key, row.device_type or ""
+            self._devices[row.device_id] = stored_device(
+                row.device_id, row.public_key, row.device_type
             )
         mode = self._commit_mode()
         if mode is not None and self.config.outbox_enabled:

@@ -1,11 +1,14 @@
 """Checks on registrations and submissions, each failure with its own typed error.
 
 Cheap checks run first (types, sizes, formats), then the device lookup and
-clock window, then JSON parsing, and the Ed25519 verification last.
+clock window, then JSON parsing, and the Ed25519 verification last. Ed25519 is strict
+(:mod:`lcore_node.signing`): a small-order, non-canonical or off-curve public key is refused
+at registration, a signature with S >= L or a small-order or non-canonical R at submission.
 """
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -21,7 +24,14 @@ from lcore_node.errors import (
     UnauthorizedError,
 )
 from lcore_node.json_guard import JsonDepthError, loads_bounded
-from lcore_node.signing import signing_message
+from lcore_node.signing import (
+    OFF_CURVE,
+    public_key_problem,
+    signature_problem,
+    signing_message,
+)
+
+log = logging.getLogger(__name__)
 
 DEVICE_ID_RE = re.compile(r"[A-Za-z0-9_.:-]{1,64}")
 _HEX_RE = re.compile(r"(?:0x)?([0-9a-fA-F]*)")
@@ -35,6 +45,9 @@ class Device:
     public_key_hex: str
     public_key: Ed25519PublicKey
     device_type: str
+    #: why no signature of this key is accepted (registered before the strict checks, or
+    #: off the curve in legacy mode): its signed submissions are refused
+    key_problem: str | None = None
 
 
 @dataclass(slots=True)  # not frozen: built once per submission, on the hot path
@@ -58,14 +71,38 @@ def _hex_bytes(value: object, field: str, size: int, device_id: str | None) -> b
     return bytes.fromhex(match.group(1))
 
 
-def parse_public_key(value: object, device_id: str) -> tuple[str, Ed25519PublicKey]:
-    """A 32-byte Ed25519 public key in hex -> (normalized hex, key object)."""
+def parse_public_key(
+    value: object, device_id: str, *, require_signatures: bool = True
+) -> tuple[str, Ed25519PublicKey, str | None]:
+    """A 32-byte Ed25519 public key in hex -> (normalized hex, key object, problem).
+
+    A small-order or non-canonically encoded point is refused (InvalidError, 422), and so is
+    a point off the curve while signatures are required. Without them (legacy mode: the
+    original clients register random bytes, half of them off the curve) an off-curve key is
+    kept with its ``problem``: the device's signed submissions are refused."""
     raw = _hex_bytes(value, "public_key", 32, device_id)
+    problem = public_key_problem(raw)
+    if problem is not None and (require_signatures or problem != OFF_CURVE):
+        raise InvalidError(f"refused Ed25519 key: {problem}", field="public_key",
+                           device_id=device_id)
     try:
         key = Ed25519PublicKey.from_public_bytes(raw)
     except ValueError:
         raise InvalidError("not an Ed25519 key", field="public_key", device_id=device_id) from None
-    return raw.hex(), key
+    return raw.hex(), key, problem
+
+
+def stored_device(device_id: str, key_hex: str, device_type: str | None) -> Device:
+    """A device of the database, as registered. A key the node refuses now (registered
+    before the strict checks) is kept with its problem: its signed submissions are refused.
+    Only the encoding checks run here (microseconds: a node may load 100,000 devices)."""
+    raw = bytes.fromhex(key_hex)
+    problem = public_key_problem(raw, decode=False)
+    if problem is not None:
+        log.warning("device %r is registered with a refused Ed25519 key (%s): its signed "
+                    "submissions are refused", device_id, problem)
+    return Device(device_id, key_hex, Ed25519PublicKey.from_public_bytes(raw),
+                  device_type or "", problem)
 
 
 def check_device_type(value: object) -> str | None:
@@ -118,6 +155,10 @@ class SubmissionChecker:
         self._max_skew = max_clock_skew
         self._require_signatures = require_signatures
 
+    @property
+    def require_signatures(self) -> bool:
+        return self._require_signatures
+
     def check(
         self, device_id: object, data: object, timestamp: object, signature: object, now: float
     ) -> CheckedSubmission:
@@ -138,10 +179,7 @@ class SubmissionChecker:
         assert isinstance(data, str)  # checked by _plaintext
         check_sensor_json(data, device_id)
         if sig is not None:
-            try:
-                device.public_key.verify(sig, signing_message(device_id, timestamp, data))
-            except InvalidSignature:
-                raise UnauthorizedError("bad signature", device_id=device_id) from None
+            verify_strict(device, sig, signing_message(device_id, timestamp, data))
         return CheckedSubmission(device, plaintext, timestamp, sig.hex() if sig else None)
 
     def _plaintext(self, data: object, device_id: str) -> bytes:
@@ -166,3 +204,15 @@ class SubmissionChecker:
                 raise UnauthorizedError("signature required", device_id=device_id)
             return None
         return _hex_bytes(signature, "signature", 64, device_id)
+
+
+def verify_strict(device: Device, signature: bytes, message: bytes) -> None:
+    """Strict Ed25519 verification (see :mod:`lcore_node.signing`); UnauthorizedError."""
+    problem = (f"device key refused: {device.key_problem}" if device.key_problem
+               else signature_problem(signature))
+    if problem is not None:
+        raise UnauthorizedError(f"bad signature: {problem}", device_id=device.device_id)
+    try:
+        device.public_key.verify(signature, message)
+    except InvalidSignature:
+        raise UnauthorizedError("bad signature", device_id=device.device_id) from None

@@ -108,7 +108,11 @@ async def test_http_specific_refusals(tmp_path: Path) -> None:
                 ("/device/data", b"x" * (7 * BIG_LIMIT + 16 * 1024), 413),  # body over limit
                 ("/device/register", {"device_id": "dev-1"}, 422),
                 ("/device/register", {"device_id": "dev-1", "public_key": "00"}, 422),
-                ("/device/register", {"device_id": "dev-1", "public_key": "ab" * 32}, 409),
+                ("/device/register", {"device_id": "dev-1",
+                                      "public_key": DeviceKey("dev-1").public_hex}, 409),
+                ("/device/register", {"device_id": "dev-2", "public_key": "ab" * 32}, 422),
+                ("/device/register", {"device_id": "dev-2", "public_key": "01" + "00" * 31},
+                 422),  # the identity point: small order
             ]
             for path, body, expected in cases:
                 status, answer = await _post(http, url + path, body)

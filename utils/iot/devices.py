@@ -25,7 +25,12 @@ from pathlib import Path
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
-from lcore_node.signing import sha256_hex, signing_message
+from lcore_node.signing import (
+    public_key_problem,
+    sha256_hex,
+    signature_problem,
+    signing_message,
+)
 from utils.errors import ConfigError, KcStressError
 from utils.iot.datasets import DEVICE_TYPES, ReplaySource, ReplayTable, load_datasets
 from utils.iot.sensor_models import EvModel, GreenhouseModel, PosModel, ReadingSource
@@ -58,10 +63,15 @@ class DeviceError(KcStressError):
 def verify_signature(
     public_key_hex: str, device_id: str, timestamp: int, data: str, signature_hex: str
 ) -> bool:
-    """True when ``signature_hex`` is the device's Ed25519 signature of this submission."""
+    """True when ``signature_hex`` is the device's Ed25519 signature of this submission,
+    by the node's strict rules (:mod:`lcore_node.signing`)."""
     try:
-        key = Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_key_hex))
-        key.verify(bytes.fromhex(signature_hex), signing_message(device_id, timestamp, data))
+        raw_key, signature = bytes.fromhex(public_key_hex), bytes.fromhex(signature_hex)
+        if len(raw_key) != 32 or len(signature) != 64 or public_key_problem(raw_key) or \
+                signature_problem(signature):
+            return False
+        key = Ed25519PublicKey.from_public_bytes(raw_key)
+        key.verify(signature, signing_message(device_id, timestamp, data))
     except (InvalidSignature, ValueError):
         return False
     return True
