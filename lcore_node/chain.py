@@ -81,13 +81,17 @@ class ProcessorReader:
         self._commit_topic = _task_event_topic(abi, "ResultSubmitted")
 
     async def get_result(self, task_id: bytes) -> OnChainResult | None:
+        """What the contract holds under ``task_id``; None only when a call that succeeded
+        says nothing is there (an empty result, or a revert: a legacy contract reverts for
+        unknown ids). Any other error (throttled, internal, missing state, transport) raises:
+        the caller cannot tell, and must not read it as absent."""
         call = {"to": self.address, "data": "0x" + self.get_fn.encode_call(task_id).hex()}
         try:
             raw = await self.rpc.call("eth_call", call, "latest")
         except RpcError as exc:
-            if exc.code is None:
-                raise
-            return None  # a contract that reverts for unknown ids
+            if is_revert(exc):
+                return None
+            raise
         values = decode(list(self.get_fn.outputs), bytes.fromhex(str(raw)[2:]))
         if len(values) == 1:  # legacy ABI: getResult returns the payload alone, no proof
             envelope = _from_abi(values[0])
@@ -120,6 +124,14 @@ class ProcessorReader:
             if not log.get("removed"):
                 return str(log["transactionHash"]), hex_int(log["blockNumber"])
         return None
+
+
+def is_revert(exc: RpcError) -> bool:
+    """The call ran and reverted: code 3 (geth, anvil, the embedded chain), or a node's
+    text saying so (Hardhat, ganache: -32000/-32603 "... revert ...")."""
+    if exc.code is None:  # no answer, or one that could not be read
+        return False
+    return exc.code == 3 or "revert" in exc.rpc_message.lower()
 
 
 def _task_event_topic(abi: Sequence[dict[str, Any]], name: str) -> str | None:
