@@ -13,7 +13,7 @@ import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
@@ -27,6 +27,10 @@ from utils.clock import Clock
 from utils.errors import ChainError, RpcError
 from utils.observe.events import Outcome
 from utils.observe.stats import StatsHub
+from utils.redact import redact_text
+
+if TYPE_CHECKING:
+    from utils.settings import Settings
 
 WORKLOAD = "data_pipeline"
 GAS_MARGIN = 1.25
@@ -198,17 +202,19 @@ class EngineCommitter(ProcessorReader):
         ))
         ok = event.outcome is Outcome.SUCCESS
         retryable = event.outcome in (Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT)
-        return CommitOutcome(ok, event.tx_hash, event.block_number,
-                             "" if ok else f"{event.outcome}: {event.error}", retryable)
+        # kept in the database and the IoT events: an RPC error quotes the endpoint
+        error = "" if ok else redact_text(f"{event.outcome}: {event.error}", [self.rpc.url])
+        return CommitOutcome(ok, event.tx_hash, event.block_number, error, retryable)
 
 
 @contextlib.asynccontextmanager
 async def open_committer(
-    rpc_url: str | None, *, hub: StatsHub | None = None, db: Path | None = None
+    settings: Settings, *, hub: StatsHub | None = None, db: Path | None = None
 ) -> AsyncIterator[EngineCommitter]:
-    """A committer for ``python -m lcore_node serve``: the chain at ``rpc_url`` (PRIVATE_KEY
-    funds the committer wallets) or, without it, the embedded chain started for the node.
-    The contract: the one database ``db`` records (see :mod:`lcore_node.binding`), else
+    """A committer for ``python -m lcore_node serve``, from the run settings ``main.py``
+    reads too: the chain at ``settings.rpc_url`` (PRIVATE_KEY funds the committer wallets;
+    CHAIN_ID checked) or, without it, the embedded chain started for the node. The
+    contract: the one database ``db`` records (see :mod:`lcore_node.binding`), else
     MVP_IOT_PROCESSOR_ADDRESS, else a fresh deployment."""
     from lcore_node.binding import bind, bound_processor
     from utils.chain.funding import top_up
@@ -216,9 +222,7 @@ async def open_committer(
     from utils.chain.session import open_session
     from utils.chain.wallets import WalletPool
     from utils.devchain.launch import launch_embedded
-    from utils.settings import load_settings
 
-    settings = load_settings({"rpc_url": rpc_url})
     hub = hub or StatsHub()
     async with contextlib.AsyncExitStack() as stack:
         session = await open_session(settings, hub, Clock(), stack, launch_embedded)
