@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 SLOW = (
     "tests/test_anvil.py",
     "tests/test_capacity.py",
+    "tests/test_conformance.py::test_the_checker_finds_wrong_and_unrecorded_transactions",
+    "tests/test_conformance.py::test_each_node_says_not_supported_in_its_dialect",
     "tests/test_contract_artifact.py::test_rebuild_gives_identical_artifact",
     "tests/test_dapp_build.py::test_solidity_artifacts_rebuild_identically",
     "tests/test_dapp_build.py::test_stylus_programs_rebuild_identically",
@@ -41,6 +43,8 @@ SLOW = (
     "tests/test_lcore_fuzz.py",
     "tests/test_nitro_pricing.py::test_on_anvil_cost_columns_are_zero_and_stylus_is_refused",
     "tests/test_prometheus_dashboard.py",
+    "tests/test_provider_faults.py",
+    "tests/test_rpc_proxy.py",
     "tests/test_run_chain_loss.py",
     "tests/test_run_e2e.py",
     "tests/test_run_health.py",
