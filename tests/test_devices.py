@@ -23,6 +23,7 @@ from utils.iot.devices import (
     DeviceError,
     DeviceFleet,
     SimulatedDevice,
+    fleet_tag,
     signing_message,
     verify_signature,
 )
@@ -79,11 +80,13 @@ def test_fleet_layout_ids_and_keys() -> None:
     fleet = DeviceFleet(7, seed=3)
     assert len(fleet) == 7 and list(fleet) == fleet.devices
     assert [d.device_type for d in fleet] == [DEVICE_TYPES[i % 3] for i in range(7)]
-    assert fleet.devices[4].device_id == "greenhouse-0004"
+    tag = fleet_tag(3)
+    assert fleet.devices[4].device_id == f"greenhouse-{tag}-0004"
     assert all(DEVICE_ID_RE.fullmatch(d.device_id) for d in fleet)
     keys = [bytes.fromhex(d.public_key_hex) for d in fleet]
     assert all(len(k) == 32 for k in keys) and len(set(keys)) == 7
-    assert fleet.get("pos_terminal-0005") is fleet.devices[5] and fleet.get("nope") is None
+    assert fleet.get(f"pos_terminal-{tag}-0005") is fleet.devices[5]
+    assert fleet.get("nope") is None
     picks = [fleet.pick().device_id for _ in range(700)]
     assert set(picks) == {d.device_id for d in fleet}
     assert max(picks.count(d.device_id) for d in fleet) < 150  # roughly uniform (100 each)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from utils.iot.datasets import FIELD_SPECS, DatasetError, load_datasets, read_csv
-from utils.iot.devices import DeviceFleet, SimulatedDevice
+from utils.iot.devices import DeviceFleet, SimulatedDevice, fleet_tag
 
 DATA = Path(__file__).parent / "data" / "iot"
 T0 = 1_717_236_000.0
@@ -94,7 +94,8 @@ def test_files_of_a_type_are_joined_in_name_order(tmp_path: Path) -> None:
     assert [p.name for p in table.files] == ["pos_terminal_1.csv", "pos_terminal_2.csv"]
     assert table.rows == tuple(read_csv(DATA / "pos_terminal_sample.csv", "pos_terminal"))
     reading = DeviceFleet(3, seed=2, data_dir=tmp_path).devices[2].next_reading(T0)
-    assert reading["device_id"] == "pos_terminal-0002" and reading["timestamp"] == T0
+    assert reading["device_id"] == f"pos_terminal-{fleet_tag(2)}-0002"
+    assert reading["timestamp"] == T0
 
 
 GOOD = "temperature,humidity,soil_moisture,light_intensity,co2_level,ph_level,nutrient_level,plant_height,leaf_count,growth_rate"  # noqa: E501

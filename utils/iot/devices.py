@@ -6,9 +6,13 @@ lcore node verifies with :func:`verify_signature`, so the signed bytes are
 defined in one place only.
 
 Keys are derived deterministically from ``(seed, device index)`` so a run is
-reproducible. That is fine for simulated devices and for nothing else: anyone
-who knows the seed can derive every key. Private keys are never logged,
-printed, written or exposed as attributes of the dataclass.
+reproducible, and so are device ids: ``{type}-{tag}-{index:04d}`` with ``tag`` 8 hex
+digits of the seed's hash (:func:`fleet_tag`). A run on an existing lcore database (or
+remote node) thus registers devices of its own when its seed is new, and finds its own
+devices, with the same keys, when the seed was used before: registration is idempotent,
+never 'registered with another public key'. Derived keys are fine for simulated devices
+and for nothing else: anyone who knows the seed can derive every key. Private keys are
+never logged, printed, written or exposed as attributes of the dataclass.
 """
 
 from __future__ import annotations
@@ -42,6 +46,7 @@ __all__ = [
     "DeviceFleet",
     "SimulatedDevice",
     "Submission",
+    "fleet_tag",
     "sha256_hex",
     "signing_message",
     "verify_signature",
@@ -79,6 +84,11 @@ def verify_signature(
 
 def _derive(seed: int, index: int, purpose: str) -> bytes:
     return hashlib.sha256(f"{seed}:{index}{purpose}".encode()).digest()
+
+
+def fleet_tag(seed: int) -> str:
+    """The part of every device id that says which seed's fleet the device belongs to."""
+    return hashlib.sha256(f"{seed}:fleet".encode()).hexdigest()[:8]
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,7 +146,7 @@ class SimulatedDevice:
 
 def _build_device(index: int, seed: int, tables: dict[str, ReplayTable]) -> SimulatedDevice:
     device_type = DEVICE_TYPES[index % len(DEVICE_TYPES)]
-    device_id = f"{device_type}-{index:04d}"
+    device_id = f"{device_type}-{fleet_tag(seed)}-{index:04d}"
     rng = random.Random(int.from_bytes(_derive(seed, index, ":readings")[:8], "big"))
     source: ReadingSource
     if device_type in tables:
