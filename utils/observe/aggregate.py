@@ -20,6 +20,7 @@ from utils.observe.events import (
     TxCorrectionEvent,
 )
 from utils.observe.histogram import Histogram
+from utils.observe.rpc_totals import RpcTotals
 
 if TYPE_CHECKING:
     from utils.observe.tally import Tally
@@ -120,6 +121,8 @@ class RunAggregate:
         operations are counted as IoT events), kept out of the transaction figures."""
         self._skip = not_transactions
         self.started_at = clock if clock is not None else time.time()
+        #: when the run began (set-up included): started_at moves to the load's start
+        self.opened_at = self.started_at
         self.ended_at: float | None = None
         #: when firing stopped (before the drain): achieved rates are over the load window
         self.load_ended_at: float | None = None
@@ -131,6 +134,7 @@ class RunAggregate:
         self.iot_bytes = 0
         self.commits = CommitStatusTracker()
         self.head_block: int | None = None
+        self.rpc = RpcTotals()  # JSON-RPC round trips and their failures, by kind
         self.corrections = 0  # transactions whose recorded outcome was corrected
         #: reorgs seen, by the hash of the head they replaced (a reorg seen by several
         #: worker processes counts once): their depth
@@ -167,6 +171,8 @@ class RunAggregate:
             wl.fired += firing.fired
             wl.late += firing.late
             wl.lag.merge(firing.lag)
+        if tally.rpc:
+            self.rpc.add(tally)
         for event in tally.others:
             if isinstance(event, IotEvent):
                 self.iot_ops[(event.operation, event.stage, event.success)] += 1

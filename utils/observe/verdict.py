@@ -104,6 +104,7 @@ class Reason(enum.StrEnum):
     BOOKS_UNBALANCED = "books do not balance"
     NOT_VERIFIED = "records not verified"
     GENERATOR_BOUND = "generator-bound"
+    PROVIDER_THROTTLED = "provider-throttled"  # the provider held the run back (429, -32005)
 
 
 @dataclass(frozen=True, slots=True)

@@ -116,6 +116,23 @@ def _targets_section(data: ReportData) -> str:
         f"<th>verdict</th></tr>{body}</table>"
 
 
+def _rpc_section(data: ReportData) -> str:
+    """JSON-RPC round trips and how they failed (summary.json's ``rpc``)."""
+    rpc = data.summary.get("rpc")
+    if not isinstance(rpc, dict):
+        return '<p class="note">No JSON-RPC figures in summary.json.</p>'
+    kinds = sorted(set(rpc.get("errors", {})) | set(rpc.get("retries", {})))
+    rows = [[k, str(rpc["errors"].get(k, 0)), str(rpc["retries"].get(k, 0)),
+             str(rpc["gave_up"].get(k, 0))] for k in kinds]
+    head = (f'<p class="note">{rpc.get("requests", 0):,} requests; held back by the provider '
+            f'{rpc.get("held_seconds", 0):g} s of {rpc.get("elapsed_seconds", 0):g} s. A '
+            "throttled, transient, connection or timeout failure is retried with backoff; "
+            "one that was not retried gave up.</p>")
+    if not rows:
+        return head
+    return head + _table(["kind", "failures", "retried", "gave up"], rows)
+
+
 def _tx_section(data: ReportData) -> str:
     rows = tx_table(data)
     if not rows:
@@ -217,6 +234,7 @@ transactions/s; per interval of kpi_intervals.csv.</p>{plots.get("throughput", n
 <p class="note">From intended send time to outcome known, all outcomes.</p>
 {plots.get("latency", none)}
 <h2>Transactions by workload</h2>{_tx_section(data)}
+<h2>JSON-RPC</h2>{_rpc_section(data)}
 <h2>Outcomes</h2>{plots.get("outcomes", none)}
 <h2>Gas per workload</h2>{plots.get("gas", none)}
 {costs_section(data.summary)}

@@ -116,7 +116,15 @@ def build_summary(
         },
         "totals": kpis["transactions"],
         "kpis": kpis,
+        "rpc": rpc_summary(aggregate),
     }
+
+
+def rpc_summary(aggregate: RunAggregate) -> dict[str, Any]:
+    """The run's JSON-RPC round trips and failures by kind, from its start (set-up included)
+    to its end."""
+    end = aggregate.ended_at if aggregate.ended_at is not None else aggregate.opened_at
+    return aggregate.rpc.summary(max(0.0, end - aggregate.opened_at))
 
 
 def summary_verdict(summary: Mapping[str, Any]) -> Verdict | None:

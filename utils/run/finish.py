@@ -8,9 +8,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from contracts.lending import LendingWorkload
+from utils.chain.rpc_retry import throttled_reason
 from utils.iot.verify import VerifyCounts
 from utils.observe.kpis import iot_costs_per_record
 from utils.observe.verdict import Condition, Reason, Verdict
+from utils.report.summary import rpc_summary
 from utils.run.load_phase import LoadPhase
 from utils.run.parts import Prepared, RunBase
 
@@ -36,6 +38,10 @@ def conditions(base: RunBase, end: Ending, judged_by_phase: bool) -> list[Condit
         found.append(Condition(Reason.CHAIN_LOST, prepared.chain_watch.detail))
     if base.dist.failure:
         found.append(Condition(Reason.WORKER_FAILED, base.dist.failure))
+    throttled = throttled_reason(rpc_summary(base.aggregate))
+    if throttled is not None:  # the figures are the provider's limit, not the chain's
+        found.append(Condition(Reason.PROVIDER_THROTTLED,
+                               throttled.removeprefix("provider-throttled: ")))
     if not judged_by_phase:
         found += _load_conditions(base, end)
     if end.verified is not None and not end.verified.passed:
