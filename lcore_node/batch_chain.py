@@ -15,6 +15,7 @@ from lcore_node.batch_mode import OnChainBatch
 from lcore_node.types import CommitOutcome
 from utils.chain.fees import robust_gas_limit
 from utils.chain.rpc import Rpc
+from utils.chain.rpc_faults import is_revert
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.errors import RpcError
@@ -44,7 +45,7 @@ class BatchReader:
         try:
             raw = await self.rpc.call("eth_call", call, "latest")
         except RpcError as exc:
-            if exc.code is None:
+            if not is_revert(exc):  # a coded error is "cannot tell", never "absent"
                 raise
             return None  # a contract without getBatch reverts
         data = bytes.fromhex(str(raw)[2:])

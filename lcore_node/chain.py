@@ -21,6 +21,7 @@ from eth_utils import keccak, to_checksum_address
 from lcore_node.types import CommitOutcome, OnChainResult
 from utils.chain.fees import robust_gas_limit
 from utils.chain.rpc import Rpc, hex_int
+from utils.chain.rpc_faults import is_revert
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.clock import Clock
@@ -130,12 +131,6 @@ class ProcessorReader:
         return None
 
 
-def is_revert(exc: RpcError) -> bool:
-    """The call ran and reverted: code 3 (geth, anvil, the embedded chain), or a node's
-    text saying so (Hardhat, ganache: -32000/-32603 "... revert ...")."""
-    if exc.code is None:  # no answer, or one that could not be read
-        return False
-    return exc.code == 3 or "revert" in exc.rpc_message.lower()
 
 
 def _task_event_topic(abi: Sequence[dict[str, Any]], name: str) -> str | None:

@@ -221,6 +221,15 @@ def is_unsupported(err: BaseException) -> bool:
     return err.code != 3 and _unsupported_text(err.method, err.rpc_message.lower())
 
 
+def is_revert(exc: RpcError) -> bool:
+    """The call ran and reverted: code 3 (geth, anvil, the embedded chain), or a node's
+    text saying so (Hardhat, ganache: -32000/-32603 "... revert ..."). Anything else (no
+    answer, a transient or coded error) says nothing about what the contract holds."""
+    if exc.code is None:  # no answer, or one that could not be read
+        return False
+    return exc.code == 3 or "revert" in exc.rpc_message.lower()
+
+
 def is_known_send(err: RpcError) -> bool:
     """The node already has these very bytes ("already known", "already imported", "known
     transaction"): the send happened."""
