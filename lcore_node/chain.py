@@ -131,8 +131,6 @@ class ProcessorReader:
         return None
 
 
-
-
 def _task_event_topic(abi: Sequence[dict[str, Any]], name: str) -> str | None:
     """topic0 of event ``name`` if its first input is an indexed bytes32 task id."""
     for item in abi:
