@@ -30,6 +30,8 @@ REPO = Path(__file__).resolve().parent.parent
 SLOW = (
     "tests/test_anvil.py",
     "tests/test_capacity.py",
+    "tests/test_capacity_throttled.py::test_the_step_probe_counts_the_round_trips_of_its_window",
+    "tests/test_capacity_throttled.py::test_a_search_through_a_throttling_provider_is_provider_throttled",
     "tests/test_conformance.py::test_the_checker_finds_wrong_and_unrecorded_transactions",
     "tests/test_conformance.py::test_each_node_says_not_supported_in_its_dialect",
     "tests/test_contract_artifact.py::test_rebuild_gives_identical_artifact",

@@ -1,7 +1,8 @@
 """``python main.py capacity`` on the embedded chain: the knee it finds agrees with a
-brute-force sweep of fixed-rate runs, a slowed chain gives a lower knee, a starved
-generator is reported as the limit (never as the chain's capacity), Ctrl-C keeps the steps
-measured so far, and bad configuration exits 2.
+brute-force sweep of fixed-rate runs, its steps count their JSON-RPC requests (none
+throttled), a slowed chain gives a lower knee, a starved generator is reported as the limit
+(never as the chain's capacity), Ctrl-C keeps the steps measured so far, and bad
+configuration exits 2.
 
 The chains here have a block gas limit of 32 transfers (target 16): above 16 transfers a
 block the EIP-1559 base fee climbs, so the sustainable rate is about 16 / block_time, below
@@ -153,6 +154,20 @@ def test_knee_agrees_with_a_brute_force_sweep(chain: DevChain, searched: dict[st
     assert swept, "even the lowest fixed rate failed"
     print(f"search knee {knee:.1f} tx/s, brute-force sweep {swept:.0f} tx/s")
     assert abs(knee - swept) / swept <= 0.15, (knee, swept)
+
+
+def test_a_search_straight_to_its_node_counts_its_requests_and_none_throttled(
+        searched: dict[str, Any]) -> None:
+    """The steps' JSON-RPC figures: every step made requests, none was throttled or held back,
+    so no step is provider-throttled (tests/test_capacity_throttled.py: one that is)."""
+    block = searched["summary"]["capacity"]
+    assert block["status"] == "knee" and block["provider_throttled"] is False
+    rows = capacity_rows(searched["run_dir"])
+    assert rows and all(int(r["rpc_requests"]) > 0 for r in rows)
+    assert {(r["rpc_throttled"], r["rpc_held_sec"], r["rpc_gave_up"]) for r in rows} == {
+        ("0", "0.000", "0")}
+    assert all(s["provider_throttled_reasons"] == [] for s in block["steps"])
+    assert "provider-throttled" not in searched["stdout"]
 
 
 def test_a_slowed_chain_has_the_lower_knee(searched: dict[str, Any], tmp_path: Path) -> None:

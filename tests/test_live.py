@@ -10,6 +10,7 @@ import pytest
 from tests.test_csv_sinks import FakeClock
 from tests.test_metrics import sample_events
 from utils.observe.aggregate import RunAggregate
+from utils.observe.events import RpcEvent
 from utils.observe.live import LiveDisplay
 from utils.observe.stats import StatsHub
 
@@ -100,3 +101,36 @@ async def test_run_task_can_be_cancelled() -> None:
     with pytest.raises(asyncio.CancelledError):
         await task
     assert task.cancelled()
+
+
+def test_a_refresh_that_saw_the_provider_throttle_says_so() -> None:
+    """Throttled answers (HTTP 429 with Retry-After, -32005) reach the live line through the
+    hub and the run aggregate; a refresh with none since the previous one says nothing."""
+    agg = fed_aggregate()
+    hub = StatsHub()
+    hub.listen(agg)
+    stream = io.StringIO()
+    clock = FakeClock(T0 + 10)
+    live = LiveDisplay(agg, stream, duration=300, clock=clock)
+    for held in (1.0, 0.5, 0.0):  # the third answer came inside a window already held
+        hub.emit(RpcEvent("eth_sendRawTransaction", 0.01, False, "throttled", True, held))
+    hub.emit(RpcEvent("eth_getBlockByNumber", 0.02, False, "transient", True, 0.0))
+    hub.emit(RpcEvent("eth_blockNumber", 0.003, True))
+    hub.flush()
+    live.draw()
+    clock.now = T0 + 20
+    live.draw()
+    hub.emit(RpcEvent("eth_blockNumber", 0.01, False, "throttled", False, 2.0))
+    hub.flush()
+    clock.now = T0 + 30
+    live.draw()
+    first, second, third = stream.getvalue().splitlines()
+    assert first.endswith("failed 0 | provider-throttled (3 throttled, 1.5 s held)")
+    assert "provider-throttled" not in second
+    assert third.endswith("| provider-throttled (1 throttled, 2.0 s held)")
+
+    tty = TtyBuffer()
+    hub.emit(RpcEvent("eth_call", 0.01, False, "throttled", True, 0.3))
+    hub.flush()
+    LiveDisplay(agg, tty, clock=FakeClock(T0 + 40)).draw()
+    assert tty.getvalue().splitlines()[-1] == "provider-throttled (5 throttled, 3.8 s held)"

@@ -4,10 +4,18 @@ Step the offered rate up geometrically (``start``, ``start * factor``, ...) unti
 does not pass, then bisect between the highest passing and the lowest non-passing rate
 until they are within ``precision`` of each other. Each step holds its rate for
 ``warmup + hold`` seconds; only the ``hold`` part is measured. A step's verdict is
-``pass``, ``fail`` (an SLO did not hold: the chain's limit) or ``generator-bound`` (the
-orchestrator itself was saturated: nothing is learnt about the chain there). The result
-is a knee (the bracket's top is a chain failure), or "capacity >= X (generator-bound)"
-when the bracket's top is a generator-bound step, or no knee within the bounds.
+``pass``, ``fail`` (an SLO did not hold: the chain's limit), ``provider-throttled`` (an SLO
+did not hold and the JSON-RPC provider held the window back: HTTP 429 / -32005 /
+Retry-After, by the rule of :func:`utils.chain.rpc_retry.throttled_reason`) or
+``generator-bound`` (an SLO did not hold and the orchestrator itself was saturated). The
+last two teach nothing about the chain; a step that is both is provider-throttled (more
+generator processes would only be throttled more). The result is a knee (the bracket's top
+is a chain failure), "capacity >= X (provider-throttled)" or "capacity >= X
+(generator-bound)" when the bracket's top is such a step, or no knee within the bounds.
+
+Exit codes: 0 knee, 1 generator-bound, 3 no knee, 4 provider-throttled (its own code: the
+remedy differs, a faster or unthrottled endpoint rather than more generator processes; 2 is
+the CLI's bad configuration).
 
 This module decides; :mod:`utils.run.capacity_run` drives the steps on a chain.
 """
@@ -20,11 +28,17 @@ from typing import Any
 from utils.load.slo import DEFAULT_SLOS, Slo
 
 PASS, FAIL, GENERATOR_BOUND = "pass", "fail", "generator-bound"
+PROVIDER_THROTTLED = "provider-throttled"
 KNEE, NO_KNEE = "knee", "no-knee"
-EXIT_KNEE, EXIT_GENERATOR_BOUND, EXIT_NO_KNEE = 0, 1, 3
+EXIT_KNEE, EXIT_GENERATOR_BOUND, EXIT_NO_KNEE, EXIT_PROVIDER_THROTTLED = 0, 1, 3, 4
+#: verdicts that say nothing about the chain: never the knee
+NOT_THE_CHAIN = frozenset({GENERATOR_BOUND, PROVIDER_THROTTLED})
 GENERATOR_ADVICE = ("the generator was the limit: run more generator processes "
                     "(--workers N on this machine, --shard I/N across machines) or give "
                     "this one a faster core; the chain's capacity is at least this")
+PROVIDER_ADVICE = ("the JSON-RPC provider held the search back (HTTP 429 / -32005, "
+                   "Retry-After): point --rpc-url at an endpoint with a higher rate limit "
+                   "or your own node; the chain's capacity is at least this")
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,22 +85,30 @@ class StepResult:
     figures: dict[str, Any]
     failures: list[str]
     generator: list[str]  # why the generator was saturated (empty: it was not)
+    provider: list[str] = field(default_factory=list)  # why the provider held it back
 
     @property
     def verdict(self) -> str:
+        if self.provider:
+            return PROVIDER_THROTTLED
         if self.generator:
             return GENERATOR_BOUND
         return FAIL if self.failures else PASS
 
+    def reasons(self) -> list[str]:
+        """Why the step did not pass: the SLOs missed, then what held it back."""
+        return self.failures + self.provider + self.generator
+
     def as_dict(self) -> dict[str, Any]:
         return {"step": self.index, "phase": self.phase, "offered": round(self.offered, 3),
                 "verdict": self.verdict, "failures": self.failures,
+                "provider_throttled_reasons": self.provider,
                 "generator_bound_reasons": self.generator, **self.figures}
 
 
 @dataclass(slots=True)
 class Outcome:
-    status: str  # KNEE | GENERATOR_BOUND | NO_KNEE
+    status: str  # KNEE | PROVIDER_THROTTLED | GENERATOR_BOUND | NO_KNEE
     capacity: float  # the knee, or the lower bound
     stopped_by: str
     upper: StepResult | None  # the lowest rate that did not pass
@@ -94,19 +116,24 @@ class Outcome:
 
     @property
     def exit_code(self) -> int:
-        return {KNEE: EXIT_KNEE, GENERATOR_BOUND: EXIT_GENERATOR_BOUND}.get(self.status,
-                                                                           EXIT_NO_KNEE)
+        return {KNEE: EXIT_KNEE, GENERATOR_BOUND: EXIT_GENERATOR_BOUND,
+                PROVIDER_THROTTLED: EXIT_PROVIDER_THROTTLED}.get(self.status, EXIT_NO_KNEE)
 
     def headline(self) -> str:
         if self.status == KNEE:
             return f"capacity {self.capacity:.1f} tx/s (knee; next step failed: {self.why()})"
         if self.status == GENERATOR_BOUND:
             return f"capacity >= {self.capacity:.1f} tx/s (generator-bound): {GENERATOR_ADVICE}"
+        if self.status == PROVIDER_THROTTLED:
+            return (f"capacity >= {self.capacity:.1f} tx/s (provider-throttled: {self.why()})"
+                    f": {PROVIDER_ADVICE}")
         return f"capacity >= {self.capacity:.1f} tx/s (no knee found: {self.stopped_by})"
 
     def why(self) -> str:
         if self.upper is None:
             return ""
+        if self.upper.provider:
+            return "; ".join(self.upper.provider)
         return "; ".join(self.upper.failures or self.upper.generator)
 
     def as_dict(self) -> dict[str, Any]:
@@ -115,6 +142,7 @@ class Outcome:
             "capacity_tx_per_sec": round(self.capacity, 3),
             "knee_tx_per_sec": round(self.capacity, 3) if self.status == KNEE else None,
             "generator_bound": self.status == GENERATOR_BOUND,
+            "provider_throttled": self.status == PROVIDER_THROTTLED,
             "stopped_by": self.stopped_by,
             "next_step": None if self.upper is None else {
                 "offered": round(self.upper.offered, 3), "verdict": self.upper.verdict,
@@ -172,10 +200,10 @@ class CapacitySearch:
         best_rate = self.best.offered if self.best else 0.0
         if self.upper is None:
             return Outcome(NO_KNEE, best_rate, stopped, None, self.best)
-        if self.upper.verdict == GENERATOR_BOUND:
+        if self.upper.verdict in NOT_THE_CHAIN:  # the chain did at least what it achieved
             achieved = max((s.figures.get("achieved", 0.0) for s in self.steps
                             if s.verdict != FAIL), default=0.0)
-            return Outcome(GENERATOR_BOUND, max(best_rate, achieved), stopped, self.upper,
+            return Outcome(self.upper.verdict, max(best_rate, achieved), stopped, self.upper,
                            self.best)
         return Outcome(KNEE, best_rate, stopped, self.upper, self.best)
 

@@ -8,15 +8,25 @@ limit, while offered keeps rising). Operations are transactions, and for
 ``iot_registration`` (no transaction of its own) whole registrations. In-flight count and
 base fee are sampled by the driver (:meth:`sample`); their least-squares slope over the
 window says whether a backlog grew.
+
+JSON-RPC round trips (:class:`RpcEvent`, which carry no time of their own) count by when
+they are seen (the tap is called as each is emitted): requests, throttled answers, the
+throttled calls that gave up, and the seconds they held every request back (cut at the
+window's end). :meth:`StepProbe.throttled` judges the window by the rule the whole run is
+judged by (:func:`utils.chain.rpc_retry.throttled_reason`). A tap sees this process's
+events only, which is the whole search (it runs in one process).
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from utils.chain.rpc_retry import throttled_reason
 from utils.observe.aggregate import IOT_TOTAL_STAGE
-from utils.observe.events import Event, FiringEvent, IotEvent, Outcome, TxEvent
+from utils.observe.events import Event, FiringEvent, IotEvent, Outcome, RpcEvent, TxEvent
 from utils.observe.histogram import Histogram
 
 
@@ -40,9 +50,33 @@ def _edge_mean(values: list[float], first: bool, share: float = 0.2) -> float:
 
 
 @dataclass(slots=True)
+class RpcWindow:
+    """The JSON-RPC round trips seen inside a window."""
+
+    requests: int = 0
+    throttled: int = 0  # answers throttled (HTTP 429, -32005, a rate-limit text)
+    gave_up: int = 0  # calls that failed for good while throttled
+    held: float = 0.0  # seconds the answers held every request back (inside the window)
+
+    def see(self, event: RpcEvent, now: float, end: float) -> None:
+        self.requests += 1
+        if event.kind == "throttled":
+            self.throttled += 1
+            self.gave_up += not event.retried
+        if event.held:
+            self.held += min(event.held, max(0.0, end - now))
+
+    def summary(self, seconds: float) -> dict[str, Any]:
+        """The keys :func:`utils.chain.rpc_retry.throttled_reason` reads."""
+        return {"elapsed_seconds": seconds, "requests": self.requests,
+                "throttled": self.throttled, "held_seconds": self.held,
+                "gave_up": {"throttled": self.gave_up}}
+
+
+@dataclass(slots=True)
 class StepProbe:
     """Tap the hub with :meth:`see` (each event, by its own timestamps: a tally would lose
-    them); ``start``/``end`` bound the measured window (run clock)."""
+    them); ``start``/``end`` bound the measured window (run clock, ``now`` reads it)."""
 
     start: float
     end: float
@@ -59,12 +93,18 @@ class StepProbe:
     firing_lag: Histogram = field(default_factory=Histogram)
     in_flight: list[tuple[float, float]] = field(default_factory=list)
     base_fees: list[float] = field(default_factory=list)
+    rpc: RpcWindow = field(default_factory=RpcWindow)
+    now: Callable[[], float] = time.time
 
     def _inside(self, t: float) -> bool:
         return self.start <= t < self.end
 
     def see(self, event: Event) -> None:
-        if isinstance(event, TxEvent):
+        if isinstance(event, RpcEvent):
+            now = self.now()
+            if self._inside(now):
+                self.rpc.see(event, now, self.end)
+        elif isinstance(event, TxEvent):
             if event.workload not in self.workloads:
                 return
             ok = event.outcome is Outcome.SUCCESS
@@ -121,8 +161,16 @@ class StepProbe:
             "backlog": round(growth / self.offered, 6) if self.offered > 0 else 0.0,
             "basefee": None if base_growth is None else round(base_growth, 6),
             "firing_lag_p99": round(self.firing_lag.percentile(0.99), 6),
+            "rpc_requests": self.rpc.requests, "rpc_throttled": self.rpc.throttled,
+            "rpc_gave_up": self.rpc.gave_up, "rpc_held": round(self.rpc.held, 3),
             "outcomes": dict(self.outcomes),
         }
+
+    def throttled(self) -> str | None:
+        """Why the provider held the window back (``throttled_reason`` without its
+        ``provider-throttled:`` prefix), or None when it did not."""
+        reason = throttled_reason(self.rpc.summary(max(1e-9, self.end - self.start)))
+        return None if reason is None else reason.removeprefix("provider-throttled: ")
 
     def slo_values(self, figures: dict[str, Any]) -> dict[str, float | None]:
         """The SLO metrics (utils.load.slo.METRICS) out of :meth:`figures`."""

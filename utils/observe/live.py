@@ -3,6 +3,12 @@
 On a terminal: a status block redrawn in place every ``interval`` seconds
 (ANSI cursor-up + clear, no extra dependency). Otherwise (a log file, a pipe,
 a container's stdout): one plain line per interval.
+
+When the JSON-RPC provider throttled the run since the previous refresh (throttled answers,
+or time in which no request could leave: Retry-After), the refresh says so:
+``provider-throttled (N throttled, H s held)``, from the run aggregate's RPC totals (the
+figures the run's provider-throttled verdict reads): the rates shown are then the
+provider's limit, not the chain's.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ class LiveDisplay:
         self._stopped = asyncio.Event()
         self._drawn_lines = 0
         self._last: tuple[float, dict[str, int]] | None = None
+        self._rpc_last: tuple[int, float] = (0, 0.0)  # throttled, held s at the last refresh
         #: an extra last line (the capacity search's current step and its verdict)
         self.status_line: Callable[[], str] | None = None
 
@@ -78,13 +85,35 @@ class LiveDisplay:
             f" failed {records['failed']}"
         )
 
+    def _throttled(self) -> str | None:
+        """``provider-throttled (N throttled, H s held)`` for the interval since the previous
+        refresh, or None when the provider held nothing back in it."""
+        rpc = self.aggregate.rpc
+        throttled, held = rpc.errors.get("throttled", 0), rpc.held_seconds
+        before_n, before_held = self._rpc_last
+        self._rpc_last = (throttled, held)
+        count, seconds = throttled - before_n, held - before_held
+        if count <= 0 and seconds <= 0:
+            return None
+        return f"provider-throttled ({count} throttled, {seconds:.1f} s held)"
+
+    def _tail(self) -> list[str]:
+        """The last parts: the provider's throttling, the capacity search's step."""
+        parts = [self._iot()]
+        if (throttled := self._throttled()) is not None:
+            parts.append(throttled)
+        if self.status_line is not None:
+            parts.append(self.status_line())
+        return parts
+
     def _shown(self) -> list[tuple[str, WorkloadStats]]:
         """Workloads with a target or with something counted (rate 0 and idle: left out)."""
         return [(n, wl) for n, wl in list(self.aggregate.workloads.items())
                 if wl.target_rate or wl.fired or wl.finished]
 
     def block(self, now: float) -> list[str]:
-        """The status block: progress, one line per workload, IoT."""
+        """The status block: progress, one line per workload, IoT, then the provider's
+        throttling and the search's step when there are any."""
         rates = self._recent_rates(now)
         lines = [f"kcstress  {self._progress(now)}"]
         lines.append(_HEADER)
@@ -93,10 +122,7 @@ class LiveDisplay:
                 f"{name:<18}{rates.get(name, 0.0):>8.2f}{wl.target_rate:>8.2f}"
                 f"{wl.latency.percentile(0.95):>9.3f}{wl.failures:>8d}{wl.in_flight:>8d}"
             )
-        lines.append(self._iot())
-        if self.status_line is not None:
-            lines.append(self.status_line())
-        return lines
+        return lines + self._tail()
 
     def line(self, now: float) -> str:
         """The plain one-line form, for logs."""
@@ -107,10 +133,7 @@ class LiveDisplay:
                 f"{name} {rates.get(name, 0.0):.2f}/{wl.target_rate:.2f} tx/s"
                 f" p95 {wl.latency.percentile(0.95):.3f}s err {wl.failures}"
             )
-        parts.append(self._iot())
-        if self.status_line is not None:
-            parts.append(self.status_line())
-        return " | ".join(parts)
+        return " | ".join(parts + self._tail())
 
     def draw(self) -> None:
         now = self._clock()

@@ -12,8 +12,15 @@ COLUMNS: tuple[str, ...] = (
     "step", "phase", "offered", "offered_actual", "achieved", "p50", "p95", "p99",
     "success", "missed_share", "backlog_slope", "basefee_growth", "fired", "finished",
     "gen_process_cpu", "gen_loop_cpu", "gen_loop_lag_p99", "gen_send_wait_p99",
-    "firing_lag_p99", "verdict", "why",
+    "firing_lag_p99", "rpc_requests", "rpc_throttled", "rpc_held_sec", "rpc_gave_up",
+    "verdict", "why",
 )  # fmt: skip
+
+
+def why(step: dict[str, Any]) -> str:
+    """The SLOs a step missed, then what held it back (provider, generator)."""
+    return "; ".join(step["failures"] + step.get("provider_throttled_reasons", [])
+                     + step["generator_bound_reasons"])
 
 
 def csv_row(step: dict[str, Any]) -> list[Any]:
@@ -30,7 +37,8 @@ def csv_row(step: dict[str, Any]) -> list[Any]:
         num("missed_share"), num("backlog_slope", 3), num("basefee"), f.get("fired", 0),
         f.get("finished", 0), num("gen_process_cpu", 4), num("gen_loop_cpu", 4),
         num("gen_loop_lag_p99"), num("gen_send_wait_p99"), num("firing_lag_p99"),
-        f["verdict"], "; ".join(f["failures"] + f["generator_bound_reasons"]),
+        f.get("rpc_requests", ""), f.get("rpc_throttled", ""), num("rpc_held", 3),
+        f.get("rpc_gave_up", ""), f["verdict"], why(f),
     ]  # fmt: skip
 
 
@@ -58,7 +66,7 @@ class CapacityCsv:
 
 _TABLE = (("step", 4), ("phase", 7), ("offered/s", 9), ("achieved/s", 10), ("p95(s)", 7),
           ("p99(s)", 7), ("success", 7), ("backlog", 7), ("cpu", 5), ("lag99", 6),
-          ("verdict", 15))
+          ("throttled", 9), ("verdict", 18))
 
 
 def step_table(steps: list[dict[str, Any]]) -> str:
@@ -69,7 +77,8 @@ def step_table(steps: list[dict[str, Any]]) -> str:
             str(f["step"]), f["phase"], f"{f['offered']:.1f}", f"{f['achieved']:.1f}",
             f"{f['p95']:.3f}", f"{f['p99']:.3f}", f"{f['success']:.2%}",
             f"{f['backlog']:+.1%}", f"{f.get('gen_loop_cpu', 0.0):.0%}",
-            f"{f.get('gen_loop_lag_p99', 0.0) * 1000:.0f}ms", f["verdict"],
+            f"{f.get('gen_loop_lag_p99', 0.0) * 1000:.0f}ms",
+            f"{f.get('rpc_throttled', 0)}/{f.get('rpc_requests', 0)}", f["verdict"],
         ])  # fmt: skip
     widths = [max(w, *(len(r[i]) for r in rows)) for i, (_, w) in enumerate(_TABLE)]
     lines = ["  ".join(c.rjust(w) if 0 < i < len(widths) - 1 else c.ljust(w)

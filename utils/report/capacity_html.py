@@ -8,15 +8,19 @@ import html
 import re
 from typing import Any
 
+from utils.report.capacity import why
+
 _LATENCY_SLO = re.compile(r"^p9[59]<=?([0-9.]+)s$")
-VERDICT_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "generator-bound": "#f9a825"}
+VERDICT_COLORS = {"pass": "#2e7d32", "fail": "#c62828", "generator-bound": "#f9a825",
+                  "provider-throttled": "#6d4c41"}
 
 
 def _knee(ax: Any, block: dict[str, Any]) -> None:
     rate = block.get("capacity_tx_per_sec")
     if not rate:
         return
-    label = ("knee" if block.get("status") == "knee" else
+    status = block.get("status")
+    label = (status if status in ("knee", "provider-throttled") else
              "generator-bound" if block.get("generator_bound") else "best passing")
     ax.axvline(rate, color="#6a1b9a", ls="--", lw=1.2, label=f"{label} {rate:.1f}/s")
 
@@ -72,14 +76,17 @@ def capacity_section(summary: dict[str, Any]) -> str:
         f"<td>{s['achieved']:.1f}</td><td>{s['p95']:.3f}</td><td>{s['p99']:.3f}</td>"
         f"<td>{s['success']:.2%}</td><td>{s['backlog']:+.1%}</td>"
         f"<td>{s.get('gen_loop_cpu', 0):.0%}</td>"
+        f"<td>{s.get('rpc_throttled', 0)} / {s.get('rpc_requests', 0)}</td>"
         f'<td style="color:{VERDICT_COLORS.get(s["verdict"], "#000")}">{_e(s["verdict"])}</td>'
-        f"<td>{_e('; '.join(s['failures'] + s['generator_bound_reasons']))}</td></tr>"
+        f"<td>{_e(why(s))}</td></tr>"
         for s in block["steps"])
     header = "".join(f"<th>{h}</th>" for h in (
         "step", "phase", "offered/s", "achieved/s", "p95 s", "p99 s", "success", "backlog",
-        "loop cpu", "verdict", "why"))
+        "loop cpu", "throttled / requests", "verdict", "why"))
     img = f'<img alt="capacity curves" src="data:image/png;base64,{curves(block)}">'
     return (f"<h2>Capacity</h2><p><b>{_e(block.get('headline', ''))}</b></p>"
             f'<p class="note">Each step offered its rate open-loop for a warm-up (not measured) '
             f"and a measured hold; green passed every SLO, red failed one, amber was limited "
-            f"by the generator itself.</p>{img}<table><tr>{header}</tr>{rows}</table>")
+            f"by the generator itself, brown was held back by the JSON-RPC provider "
+            f"(HTTP 429 / -32005: provider-throttled).</p>{img}"
+            f"<table><tr>{header}</tr>{rows}</table>")

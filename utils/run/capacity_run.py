@@ -3,11 +3,12 @@
 Set-up (chain, wallets, workloads, IoT node, outputs, server) and finish are the benchmark
 run's (:class:`utils.run.run.Run`); :class:`CapacityLoad` is its load phase: the steps of
 :class:`utils.load.capacity.CapacitySearch`, each one offered open-loop through the same
-scheduler and engine, measured by a :class:`utils.load.step_probe.StepProbe` and the
-generator's self-watch, and judged by the SLOs. Wallets are topped up before each step
-for that step only. The search ends when it converges, at ``--max-duration`` (no step is
-started that could not finish in time) or on SIGINT (the step under way is dropped; the
-steps measured so far make the result).
+scheduler and engine, measured by a :class:`utils.load.step_probe.StepProbe` (its JSON-RPC
+round trips among them) and the generator's self-watch, and judged by the SLOs; a step that
+failed them while the provider throttled it is provider-throttled, not the chain's failure.
+Wallets are topped up before each step for that step only. The search ends when it
+converges, at ``--max-duration`` (no step is started that could not finish in time) or on
+SIGINT (the step under way is dropped; the steps measured so far make the result).
 """
 
 from __future__ import annotations
@@ -155,7 +156,8 @@ class CapacityLoad:
         cfg = self.config
         index = len(self.search.steps) + 1
         start = base.clock.now() + cfg.warmup
-        probe = self._probe = StepProbe(start, start + cfg.hold, rate, frozenset(cfg.mix))
+        probe = self._probe = StepProbe(start, start + cfg.hold, rate, frozenset(cfg.mix),
+                                        now=base.clock.now)
         label = f"step {index} ({self.search.phase}) {rate:.1f}/s"
         self._status = f"{label}: warming up"
         log.info("capacity step %d: offering %.1f/s (%s)", index, rate, self.search.phase)
@@ -187,7 +189,9 @@ class CapacityLoad:
         figures.update({f"gen_{k}": v for k, v in generator.items() if k != "seconds"})
         failed = failures(cfg.slos, probe.slo_values(figures))
         why_bound = bound_reasons(generator, figures["firing_lag_p99"]) if failed else []
-        return StepResult(index, self.search.phase, rate, figures, failed, why_bound)
+        throttled = probe.throttled() if failed else None  # a pass held back still passed
+        return StepResult(index, self.search.phase, rate, figures, failed, why_bound,
+                          [throttled] if throttled else [])
 
     async def _sample(self, base: RunBase, prepared: Prepared, scheduler: Scheduler,
                       probe: StepProbe, stop: asyncio.Event) -> None:
