@@ -8,6 +8,8 @@ chain's, every transaction of the run's wallets on chain is recorded.
 from __future__ import annotations
 
 import asyncio
+import csv
+import io
 import itertools
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -25,6 +27,9 @@ from utils.chain.signer import keccak256
 from utils.chain.tx_engine import TxEngine
 from utils.clock import Clock
 from utils.devchain.anvil import AnvilChain
+from utils.observe.aggregate import RunAggregate
+from utils.observe.csv_sinks import TxCsvSink
+from utils.observe.events import Outcome
 from utils.observe.stats import StatsHub
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -195,3 +200,38 @@ async def test_sends_answered_internal_error(anvil: AnvilChain, anvil_rpc: Rpc) 
     rejected = [e for e in books.events if getattr(e, "outcome", None) == "rejected"]
     assert len(rejected) == len(lost)
     assert books.tally() == {"success": 320 - len(lost)}
+
+
+async def test_a_late_receipt_corrects_a_timeout(anvil: AnvilChain, anvil_rpc: Rpc,
+                                                 tmp_path: Path) -> None:
+    """Deadlines shorter than a block: transactions end as timeouts (once the follower has
+    read the blocks up to their deadline), then their block comes; each is corrected to its
+    receipt, in the aggregate and in tx_corrections.csv."""
+    books, hub = Books(), StatsHub()
+    aggregate = RunAggregate({})
+    csv_sink = TxCsvSink(tmp_path)
+    hub.listen(aggregate)
+    hub.add_sink(csv_sink)
+    fees = await FeePolicy.detect(anvil_rpc)
+    async with TxEngine(anvil_rpc, hub, Clock(), fees, anvil.chain_id, tx_timeout=30) as eng:
+        users = await funded_users(eng, anvil.funder_key, 44, 2)
+    async with TxEngine(anvil_rpc, hub, Clock(), fees, anvil.chain_id, tx_timeout=0.2) as eng:
+        hub.tap(books.events.append)
+        first = hex_int(await anvil_rpc.call("eth_blockNumber")) + 1
+        events = await asyncio.gather(*await offer_load(eng, users, 20, 2))
+        timeouts = sorted(e.tx_hash for e in events if e.outcome is Outcome.TIMEOUT)
+        assert await eng.drain(30) == 0
+        for _ in range(100):  # the blocks after the last timeout
+            if eng.follower.corrections == len(timeouts):
+                break
+            await asyncio.sleep(0.1)
+    hub.close()
+    assert len(timeouts) > 20  # most first said timeout (within 0.2 s: no block yet)
+    assert books.tally() == {"success": 40}  # then each was corrected
+    await check_against_chain(anvil_rpc, books, {u.address.lower() for u in users}, first)
+    assert aggregate.workloads["payment_app"].outcomes == {Outcome.SUCCESS: 40,
+                                                           Outcome.TIMEOUT: 0}
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "tx_corrections.csv").read_text())))
+    assert {(r["old_status"], r["new_status"], r["reason"]) for r in rows} == {
+        ("timeout", "success", "late receipt")}
+    assert sorted(r["tx_hash"] for r in rows) == timeouts

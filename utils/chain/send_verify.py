@@ -6,11 +6,11 @@ unsure: no answer (a timeout, a connection lost after the request went out), an 
 error (-32603: a proxy or a load balancer may have passed the bytes on), or a nonce error
 (the bytes may have gone in on an earlier try). Such a send is neither sent nor refused
 until the node says so (:func:`node_has`): the same bytes are sent again (after a jittered
-pause; the transport retries that send as well) and, when the node refuses them with anything but "already known", it is
-asked for the hash (``eth_getTransactionByHash``). Only a node that does not know the hash
-makes it a refusal, and only then is the nonce handed back. All of it rides the sender's
-lane (:class:`~utils.chain.send_lanes.SendLanes`), so nonce order holds; none of it runs
-for an answered send.
+pause; the transport retries that send as well) and, when the node refuses them with
+anything but "already known", it is asked for the hash (``eth_getTransactionByHash``).
+Only a node that does not know the hash makes it a refusal, and only then is the nonce
+handed back. All of it rides the sender's lane (:class:`~utils.chain.send_lanes.SendLanes`),
+so nonce order holds; none of it runs for an answered send.
 """
 
 from __future__ import annotations
