@@ -25,7 +25,7 @@ _SEARCH_KEYS = {  # [capacity] key / option -> CapacityConfig field
 }  # fmt: skip
 EXIT_STATUS = ("Exit status: 0 knee found, 1 the generator was the limit (capacity >= X), "
                "2 bad configuration, 3 no knee within --max-rate / --max-duration / before "
-               "Ctrl-C.")
+               "Ctrl-C, 4 the provider throttled the search (capacity >= X).")
 
 
 def build_parser() -> argparse.ArgumentParser:
