@@ -15,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from utils.observe.events import IotEvent
+from utils.redact import redact_text
 
 ORIGINAL_IOT_COLUMNS: tuple[str, ...] = (
     "timestamp", "device_id", "device_type", "operation", "success", "latency_sec",
@@ -63,7 +64,7 @@ def iot_row(total: IotEvent, commit: IotEvent | None = None) -> list[Any]:
         OPERATION_NAMES.get(total.operation, total.operation), total.success,
         f"{total.latency:.9f}", pipeline_stage(total),
         commit.tx_hash if commit is not None else total.tx_hash,
-        " ".join(error.split()), total.data_size,
+        redact_text(" ".join(error.split())), total.data_size,
         "" if total.record_id is None else total.record_id,
         *(_seconds(stages[name]) for name in STAGES), commit_status(total, commit),
     ]  # fmt: skip

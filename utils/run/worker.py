@@ -34,6 +34,7 @@ from utils.load.scheduler import Scheduler
 from utils.load.shards import Slice, slice_pool
 from utils.load.workload import Workload
 from utils.observe.stats import StatsHub
+from utils.redact import RedactFilter, Redactor
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +135,8 @@ async def _main() -> int:
     config = json.loads(await reader.readline())
     logging.basicConfig(level=config.get("log_level", "INFO"), stream=sys.stderr,
                         format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:  # the run's URL may carry an API key
+        handler.addFilter(RedactFilter(Redactor([config["url"]])))
     out = sys.stdout.buffer
     sys.stdout = sys.stderr  # nothing but frames on the real stdout
     worker = Worker(config, out)
