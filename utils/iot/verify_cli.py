@@ -27,8 +27,8 @@ def build_parser() -> argparse.ArgumentParser:
         "hash, and getResult(taskId) on chain returns the same envelope and proof hash. "
         "Exit 1 on any mismatch or record missing on chain, 2 on bad arguments.",
     )
-    p.add_argument("--db", type=Path, help="lcore database (default: <LOG_DIR|logs>/latest/"
-                   "lcore.db)")
+    p.add_argument("--db", type=Path, help="lcore database (default: LCORE_DB_PATH, else "
+                   "<LOG_DIR|logs>/latest/lcore.db)")
     p.add_argument("--key-dir", type=Path, help="encryption keys (default: LCORE_KEY_DIR, else "
                    "the keys/ folder beside the run directory)")
     p.add_argument("--rpc-url", help="chain to compare with (env RPC_HTTP_URL); without it "
@@ -60,9 +60,11 @@ async def verify_command(argv: list[str]) -> tuple[VerifyCounts, bool]:
     """Runs the checks; returns the counts and whether the chain was compared."""
     args = build_parser().parse_args(argv)
     out = Path(os.environ.get("LOG_DIR") or "logs")
-    db = args.db or out / "latest" / "lcore.db"
+    env_db = os.environ.get("LCORE_DB_PATH")
+    db = args.db or (Path(env_db) if env_db else out / "latest" / "lcore.db")
     if not db.exists():
-        raise ConfigError("--db", f"no database at {db}")
+        raise ConfigError("--db" if args.db or not env_db else "LCORE_DB_PATH",
+                          f"no database at {db}")
     env_keys = os.environ.get("LCORE_KEY_DIR")
     key_dir = args.key_dir or (Path(env_keys) if env_keys else db.resolve().parent.parent / "keys")
     rpc_url = args.rpc_url or os.environ.get("RPC_HTTP_URL")
