@@ -23,7 +23,10 @@ What it can do (:class:`Faults`; :data:`FAULT_MODES` names one setting per fault
 - ``late_receipts_s`` / ``late_receipts_blocks``: ``eth_getTransactionReceipt``,
   ``eth_getBlockReceipts`` and ``trace_block`` answer ``null`` for a block until that many
   seconds after the proxy first saw the block exist / until the head is that many blocks past
-  it (receipts from a replica behind the one that served the head);
+  it (receipts from a replica behind the one that served the head); by blocks, at most
+  ``late_receipts_cap_s`` seconds: a replica catches up even on a chain that makes no new
+  block (the embedded chain seals blocks only when it has transactions, so a set-up waiting
+  for one receipt would wait for ever);
 - ``unsupported``: every call of ``unsupported_methods`` answered in one "not supported"
   dialect (:data:`DIALECTS`): -32601 (anvil, geth), -32004 (Hardhat 3 / EDR, EIP-1474),
   -32700 with a text (ganache 7), -32000 with a text (some proxies), or the whole HTTP request
@@ -59,7 +62,7 @@ from typing import Any
 
 import aiohttp
 from aiohttp import web
-from eth_utils import keccak
+from eth_utils.crypto import keccak
 
 #: the optional methods the run falls back from: the "not supported" faults hit these
 OPTIONAL_METHODS = ("trace_block", "eth_getBlockReceipts", "eth_maxPriorityFeePerGas",
@@ -102,6 +105,7 @@ class Faults:
     stale_lag: int = 3
     late_receipts_s: float = 0.0
     late_receipts_blocks: int = 0
+    late_receipts_cap_s: float = 10.0
     unsupported: str | None = None  # a key of DIALECTS
     unsupported_methods: tuple[str, ...] = OPTIONAL_METHODS
     reorg_at: tuple[float, ...] = ()
@@ -479,7 +483,9 @@ class RpcProxy:
             head = self._head
         if f.late_receipts_s and time.time() < seen + f.late_receipts_s:
             return False
-        return not (f.late_receipts_blocks and head < number + f.late_receipts_blocks)
+        if f.late_receipts_blocks and head < number + f.late_receipts_blocks:
+            return time.time() >= seen + f.late_receipts_cap_s
+        return True
 
     # -- reorgs ---------------------------------------------------------------------------
 

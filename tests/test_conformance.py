@@ -13,6 +13,7 @@ import csv
 import shutil
 import urllib.error
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -95,9 +96,10 @@ def test_each_node_says_not_supported_in_its_dialect(kind: str) -> None:
             unknown = rpc_reply(node.url, "kc_noSuchMethod")
         except urllib.error.HTTPError as exc:  # pragma: no cover - would be a new dialect
             pytest.fail(f"{kind} answered HTTP {exc.code}")
-        served = {m: "result" in rpc_reply(node.url, m, *p) for m, p in
-                  [("eth_getBlockReceipts", ["latest"]), ("trace_block", ["latest"]),
-                   ("eth_maxPriorityFeePerGas", []), ("eth_feeHistory", [2, "latest", [50]])]}
+        probes: list[tuple[str, list[Any]]] = [
+            ("eth_getBlockReceipts", ["latest"]), ("trace_block", ["latest"]),
+            ("eth_maxPriorityFeePerGas", []), ("eth_feeHistory", [2, "latest", [50]])]
+        served = {m: "result" in rpc_reply(node.url, m, *p) for m, p in probes}
     assert unknown["error"]["code"] == DIALECT_CODES[kind], unknown
     if kind == "ganache":
         assert "does not exist/is not available" in unknown["error"]["message"]

@@ -1,9 +1,10 @@
 """The short mixed run on anvil (1 s blocks) through tests/rpc_proxy.py, one run per fault a
 provider shows (429 + Retry-After, -32005, -32603, a dropped connection before and after a
 send, latency spikes, a stale head, late receipts by seconds and by blocks, each "not
-supported" dialect, two reorgs during the load): each run ends cleanly (exit 0, summary.json
-and report.html) and, checked against anvil directly, has 0 wrong outcomes and 0 unrecorded
-transactions. All marked slow (tests/conftest.py)."""
+supported" dialect, two reorgs during the load): each run ends cleanly (exit 0, or under 429
+and -32005 exit 1 with the verdict naming only the provider as throttling; summary.json and
+report.html written) and, checked against anvil directly, has 0 wrong outcomes and 0
+unrecorded transactions. All marked slow (tests/conftest.py)."""
 
 from __future__ import annotations
 
