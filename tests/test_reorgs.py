@@ -156,3 +156,21 @@ async def test_reorgs_during_load_are_repaired_and_counted(
             registry.get_sample_value("kcstress_transactions_superseded_total", labels) or 0)
         assert now == outcomes[outcome]
     assert any(isinstance(e, ReorgEvent) and e.fork_block >= first for e in books.events)
+
+
+async def test_a_commit_in_a_replaced_block_counts_pending_again() -> None:
+    """The lcore outbox reports a record committed in a block a reorg replaced as status
+    'reorged': the aggregate's (and /metrics') record counts move it back to pending."""
+    from utils.observe.events import CommitStatusEvent
+
+    hub, aggregate, registry = StatsHub(), RunAggregate({}), CollectorRegistry()
+    hub.listen(aggregate)
+    hub.add_sink(PrometheusSink(registry, run_id="r", chain_id=1, version="t", targets={}))
+    for status in ("pending", "submitted", "committed", "reorged", "submitted", "committed"):
+        hub.emit(CommitStatusEvent(0.0, 7, status))
+        hub.flush()
+        counts = {s: n for s, n in aggregate.commits.counts.items() if n}
+        gauge = {s: registry.get_sample_value("kcstress_iot_records", {"status": s})
+                 for s in counts}
+        assert counts == {"reorged": {"pending": 1}}.get(status, {status: 1}) == gauge
+    assert aggregate.commits.reorged == 1 and aggregate.commits.retries == 0

@@ -80,8 +80,11 @@ LATE_AFTER_SECONDS = 0.1
 
 #: the IoT stage that closes one whole operation (one per register/submit)
 IOT_TOTAL_STAGE = "total"
-#: the commit status a record never leaves
+#: the commit status a record leaves only through a reorg
 COMMITTED = "committed"
+#: the status move of a record whose commit was in a block a reorg replaced: from committed
+#: back to pending (the outbox commits it again); counted, never a status of its own
+REORGED = "reorged"
 
 
 class CommitStatusTracker:
@@ -89,15 +92,23 @@ class CommitStatusTracker:
 
     Fed with :class:`CommitStatusEvent` transitions. Only records not yet
     committed are remembered (to move them out of their previous status), so
-    memory is bounded by the records still on their way to the chain.
+    memory is bounded by the records still on their way to the chain. A committed
+    record goes back to pending only through a status ``reorged`` (:data:`REORGED`).
     """
 
     def __init__(self) -> None:
         self.counts: Counter[str] = Counter()
         self.retries = 0  # a record back to pending after a failed commit attempt
+        self.reorged = 0  # a committed record back to pending: its block was replaced
         self._open: dict[int, str] = {}
 
     def on_status(self, event: CommitStatusEvent) -> None:
+        if event.status == REORGED:  # committed in a replaced block: pending again
+            self.counts[COMMITTED] -= 1
+            self.counts["pending"] += 1
+            self._open[event.record_id] = "pending"
+            self.reorged += 1
+            return
         previous = self._open.pop(event.record_id, None)
         if previous is not None:
             self.counts[previous] -= 1
