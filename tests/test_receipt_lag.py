@@ -29,7 +29,7 @@ from utils.clock import Clock
 from utils.devchain.anvil import AnvilChain
 from utils.observe.aggregate import RunAggregate
 from utils.observe.csv_sinks import TxCsvSink
-from utils.observe.events import Outcome
+from utils.observe.events import Outcome, TxEvent
 from utils.observe.stats import StatsHub
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -198,7 +198,8 @@ async def test_sends_answered_internal_error(anvil: AnvilChain, anvil_rpc: Rpc) 
     assert taken and lost
     assert all(books.now[h][0] == "success" for h in taken)
     rejected = [e for e in books.events if getattr(e, "outcome", None) == "rejected"]
-    assert len(rejected) == len(lost)
+    assert len(rejected) == len(lost), [e for e in books.events if isinstance(e, TxEvent)
+                                        and e.outcome is not Outcome.SUCCESS]
     assert books.tally() == {"success": 320 - len(lost)}
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from utils.aio import follow_future
 from utils.chain.block_follower import BlockFollower, Pending
+from utils.chain.rpc import Rpc
 from utils.chain.send_lanes import SendLanes, UnsentTimeout
 from utils.chain.send_verify import is_known_send, node_has, send_unsure
 from utils.chain.signer import Signer
@@ -68,6 +69,7 @@ class Send:
 class SendAnswers:
     """The answer paths; :class:`~utils.chain.tx_engine.TxEngine` has the rest."""
 
+    rpc: Rpc
     follower: BlockFollower
     lanes: SendLanes
     nonce_resyncs: int
@@ -92,11 +94,15 @@ class SendAnswers:
         if not isinstance(result, RpcError) or is_known_send(result):
             self._sent(send.req, send.pending, send.on_sent)
             return
-        if not self.follower.tracks(send.pending):
-            return  # finished meanwhile (seen in a block): its future has the event
+        tracked = self.follower.tracks(send.pending)
+        if not tracked and _in_a_block(send.pending):
+            return  # seen in a block meanwhile: the answer is stale
         if isinstance(result, UnsentTimeout) or not (send_unsure(result)
                                                     or is_nonce_error(result)):
-            self._refused(send, result)
+            if tracked:
+                self._refused(send, result)
+            else:  # timed out before the refusal came: its nonce is free (a gap) again
+                self._resync(send.sender, send.epoch)
             return
         task = asyncio.ensure_future(self._verify(send, result))
         self._verifying.add(task)
@@ -105,7 +111,7 @@ class SendAnswers:
     async def _verify(self, send: Send, error: RpcError) -> None:
         """A send whose answer was lost or may be stale: sent if the node has the
         transaction (or will not say: the follower decides), refused if it does not know it."""
-        known, error = await node_has(self.lanes, send.sender.lane, send.raw,
+        known, error = await node_has(self.rpc, self.lanes, send.sender.lane, send.raw,
                                       send.pending.tx_hash, error)
         if not self.follower.tracks(send.pending):  # ended meanwhile (seen, or timed out)
             if known is False:  # never reached the node: its nonce is free (a gap) again
@@ -161,3 +167,11 @@ class SendAnswers:
         else:
             self._resync(sender, send.epoch)
 
+
+def _in_a_block(pending: Pending) -> bool:
+    """The transaction's event says it was included (a cancelled future, or one holding the
+    caller's ``on_sent`` error, does not say)."""
+    future = pending.future
+    if not future.done() or future.cancelled() or future.exception() is not None:
+        return False
+    return future.result().block_number is not None

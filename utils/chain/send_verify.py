@@ -9,8 +9,9 @@ until the node says so (:func:`node_has`): the same bytes are sent again (after 
 pause; the transport retries that send as well) and, when the node refuses them with
 anything but "already known", it is asked for the hash (``eth_getTransactionByHash``).
 Only a node that does not know the hash makes it a refusal, and only then is the nonce
-handed back. All of it rides the sender's lane (:class:`~utils.chain.send_lanes.SendLanes`),
-so nonce order holds; none of it runs for an answered send.
+handed back. The bytes ride the sender's lane (:class:`~utils.chain.send_lanes.SendLanes`),
+so nonce order holds; the look-up is a request of its own. None of it runs for an answered
+send.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 
+from utils.chain.rpc import Rpc
 from utils.chain.send_lanes import SendLanes, UnsentTimeout
 from utils.errors import RpcError
 
@@ -50,11 +52,13 @@ async def _pause(attempt: int) -> None:
     await asyncio.sleep(BACKOFF * 2**attempt * (0.5 + random.random()))
 
 
-async def node_has(lanes: SendLanes, lane: int, raw: str, tx_hash: str,
+async def node_has(rpc: Rpc, lanes: SendLanes, lane: int, raw: str, tx_hash: str,
                    error: RpcError) -> tuple[bool | None, RpcError]:
     """Does the node have the transaction (pool or chain) after a send answered ``error``?
     True, False (it refused the bytes and does not know the hash) or None (it would not
-    say); and the last refusal."""
+    say); and the last refusal. The bytes go again on the sender's lane (its nonce order);
+    the hash is asked on a request of its own (a lane's batch may wait on the transport's
+    retries of another send)."""
     loop = asyncio.get_running_loop()
     if send_unsure(error):
         for attempt in range(RESENDS):
@@ -66,9 +70,10 @@ async def node_has(lanes: SendLanes, lane: int, raw: str, tx_hash: str,
             if not send_unsure(reply):
                 break
     for attempt in range(LOOKUPS):
-        tx = await lanes.call(lane, "eth_getTransactionByHash", [tx_hash],
-                              loop.time() + CALL_SECONDS)
-        if not isinstance(tx, RpcError):
+        try:
+            async with asyncio.timeout(CALL_SECONDS):
+                tx = await rpc.call("eth_getTransactionByHash", tx_hash)
             return tx is not None, error
-        await _pause(attempt)
+        except (RpcError, TimeoutError):
+            await _pause(attempt)
     return None, error
