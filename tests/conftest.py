@@ -143,11 +143,17 @@ def main_cmd(*args: str) -> list[str]:
     return [sys.executable, str(REPO / "main.py"), *args]
 
 
+#: a run under test is judged on what it did, not on how fast a loaded 2-core machine let it
+#: go: the targets that are wall-clock figures are generous unless a test sets its own
+WALL_CLOCK_TARGETS = {"TARGET_MAX_LATENCY_SEC": "600", "TARGET_MAX_MISSED_SHARE": "0.5"}
+
+
 def clean_env(**extra: str) -> dict[str, str]:
     """The environment without settings that would leak into a run under test."""
     env = {k: v for k, v in os.environ.items()
            if k not in {"RPC_HTTP_URL", "PRIVATE_KEY", "LOG_DIR", "HEALTHCHECK_PORT",
                         "LCORE_NODE_URL", "MVP_IOT_PROCESSOR_ADDRESS", "CHAIN_ID"}}
+    env.update(WALL_CLOCK_TARGETS)
     env.update(extra)
     return env
 

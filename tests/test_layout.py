@@ -13,6 +13,7 @@ REPO = Path(__file__).resolve().parent.parent
 #: (the basics, rank 0, may import each other)
 RANKS = {
     "utils.clock": 0, "utils.errors": 0, "utils.aio": 0, "utils.settings": 0,
+    "utils.setting_sources": 0, "utils.workload_names": 0, "utils.redact": 0,
     "stylus_contracts": 0,
     "utils.observe": 1,
     "utils.chain": 2, "utils.report": 2,
@@ -89,4 +90,5 @@ def test_each_room_says_what_it_is_for(room: str) -> None:
 
 def test_no_flat_module_is_left_in_utils() -> None:
     flat = sorted(p.stem for p in (REPO / "utils").glob("*.py") if p.stem != "__init__")
-    assert flat == ["aio", "clock", "errors", "settings"]
+    assert flat == ["aio", "clock", "errors", "redact", "setting_sources", "settings",
+                    "workload_names"]

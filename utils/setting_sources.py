@@ -45,25 +45,16 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError("--scenario", f"{path}: invalid TOML: {exc}") from None
 
 
-def _reason(exc: ConfigError, where: str) -> str:
+def reason_of(exc: ConfigError, where: str) -> str:
     """What ``exc`` says, without the name it was raised under."""
     text = str(exc).removeprefix(f"{exc.setting}: ")
     return text.removeprefix(f"{where}: ")
 
 
-def _profile(value: Any, name: str, where: str) -> None:
-    """Check a ``[rates]`` profile (a string or a table) now, under the file's name."""
-    from utils.load.profiles import profile_from_toml  # it imports utils.settings
-
-    try:
-        profile_from_toml(value, name)
-    except ConfigError as exc:
-        raise ConfigError(where, _reason(exc, f"[rates] {name}")) from None
-
-
 def read_scenario(path: Path) -> Scenario:
     """A scenario TOML as flat Settings keys (its [rates] table mapped to rate fields), every
-    [rates] entry checked under its file and key."""
+    [rates] rate checked under its file and key (a profile is checked, under the same name,
+    by :func:`utils.load.profiles.apply_profiles`)."""
     data = _read_toml(path)
     rates = data.pop("rates", {})
     if not isinstance(rates, dict):
@@ -77,7 +68,6 @@ def read_scenario(path: Path) -> Scenario:
         if isinstance(value, int | float) and not isinstance(value, bool):
             scenario.values[RATE_FIELDS[workload]] = check_rate(value, where)
         else:  # a profile, turned into a peak rate by utils.load.profiles
-            _profile(value, name, where)
             profiles[workload] = value
         scenario.names[RATE_FIELDS[workload]] = where
     if profiles:

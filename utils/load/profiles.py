@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from utils.errors import ConfigError
+from utils.setting_sources import reason_of
 from utils.settings import RATE_FIELDS, Settings, canonical_workload
 
 ARRIVALS = ("constant", "poisson")
@@ -233,7 +234,13 @@ def apply_profiles(settings: Settings, specs: dict[str, Any] | None = None) -> S
         return settings
     update: dict[str, Any] = {"rate_profiles": merged}
     for name, spec in merged.items():
-        update[RATE_FIELDS[name]] = profile_from_toml(spec, name).peak
+        try:
+            update[RATE_FIELDS[name]] = profile_from_toml(spec, name).peak
+        except ConfigError as exc:
+            if specs and name in specs:
+                raise
+            where = settings.given_as(RATE_FIELDS[name])  # "FILE: [rates] NAME"
+            raise ConfigError(where, reason_of(exc, f"[rates] {name}")) from None
     return settings.model_copy(update=update)
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from utils.errors import ConfigError
 from utils.load.capacity import CapacityConfig
+from utils.load.profiles import apply_profiles
 from utils.load.slo import Slo, slo_set
 from utils.settings import RATE_FIELDS, Settings, canonical_workload, load_settings
 from utils.workload_names import check_rate
@@ -200,4 +201,6 @@ def capacity_settings(args: argparse.Namespace) -> tuple[Settings, CapacityConfi
     cli["duration"] = 0.0
     cli["rate_profiles"] = {}
     names = {field: "--mix" for field in RATE_FIELDS.values()}
-    return load_settings(cli, args.scenario, names), config
+    settings = load_settings(cli, args.scenario, names)
+    apply_profiles(settings)  # the scenario's [rates] profiles checked, naming file and key
+    return settings, config
