@@ -100,3 +100,41 @@ def test_an_interrupted_run_says_so_everywhere(devchain: DevChain, out_root: Pat
     assert condition["reason"] == "interrupted"
     assert re.fullmatch(r"SIGINT after \d+\.\d of 60 s", condition["detail"])
     assert summary["verdict"]["headline"].startswith("targets NOT met: interrupted (SIGINT")
+
+
+def test_checks_the_chain_cannot_answer_leave_the_outputs_and_say_so(tmp_path: Path) -> None:
+    """The chain stops answering between the load and the end-of-run checks (books and IoT
+    records): the run still writes its summary and report, and its verdict says what was not
+    checked, instead of ending in an error without outputs."""
+    import asyncio
+    import io
+    import os
+
+    from utils.run.parts import Prepared, RunBase
+    from utils.run.run import Run
+    from utils.run.run_dir import new_run_id
+    from utils.settings import load_settings
+
+    with DevChain.start() as chain:
+        async def stop_the_chain(_base: RunBase, _prepared: Prepared) -> None:
+            os.kill(chain.pid, signal.SIGSTOP)  # alive, silent: every request times out
+
+        settings = load_settings({
+            "duration": 2, "dapp": "evm", "out": tmp_path, "port": 0, "seed": 4,
+            "rpc_url": chain.url, "private_key": chain.funder_key.hex(), "payment_rate": 2,
+            "merchant_rate": 1, "lending_rate": 0, "iot_registration_rate": 5,
+            "iot_data_submission_rate": 2, "iot_device_count": 3,
+            "target_max_latency_sec": 600}, None)
+        run_id = new_run_id()
+        run = Run(settings, run_id=run_id, run_dir=tmp_path / run_id, out=io.StringIO(),
+                  before_checks=stop_the_chain)
+        try:
+            code = asyncio.run(run.execute())
+        finally:
+            os.kill(chain.pid, signal.SIGCONT)
+    summary = json.loads((tmp_path / run_id / "summary.json").read_text())
+    assert code == summary["verdict"]["exit_code"] == 1
+    unchecked = [c["detail"] for c in summary["verdict"]["conditions"]
+                 if c["reason"] == "not checked on chain"]
+    assert [d.split(":")[0] for d in unchecked] == ["the dApp books", "the IoT records"]
+    assert (tmp_path / run_id / "report.html").is_file()

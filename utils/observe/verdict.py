@@ -103,6 +103,7 @@ class Reason(enum.StrEnum):
     WORKER_FAILED = "worker failed"
     BOOKS_UNBALANCED = "books do not balance"
     NOT_VERIFIED = "records not verified"
+    NOT_CHECKED = "not checked on chain"  # the books or records: the chain did not answer
     GENERATOR_BOUND = "generator-bound"
     PROVIDER_THROTTLED = "provider-throttled"  # the provider held the run back (429, -32005)
 

@@ -4,7 +4,7 @@ parts, the one verdict (:mod:`utils.observe.verdict`, built once by
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from contracts.lending import LendingWorkload
@@ -27,6 +27,7 @@ class Ending:
     prepared: Prepared | None = None
     verified: VerifyCounts | None = None
     stopped_by: str | None = None  # the signal (or API call) that stopped the load early
+    unchecked: list[str] = field(default_factory=list)  # checks the chain could not answer
 
 
 def conditions(base: RunBase, end: Ending, judged_by_phase: bool) -> list[Condition]:
@@ -46,6 +47,7 @@ def conditions(base: RunBase, end: Ending, judged_by_phase: bool) -> list[Condit
         found += _load_conditions(base, end)
     if end.verified is not None and not end.verified.passed:
         found.append(Condition(Reason.NOT_VERIFIED, end.verified.line()))
+    found += [Condition(Reason.NOT_CHECKED, what) for what in end.unchecked]
     if prepared is not None and prepared.dapps is not None and prepared.dapps.discrepancies:
         found.append(Condition(Reason.BOOKS_UNBALANCED,
                                f"{len(prepared.dapps.discrepancies)} discrepancies"))

@@ -23,6 +23,7 @@ from typing import TextIO
 from utils.chain.connect import LocalLauncher
 from utils.clock import Clock
 from utils.devchain.launch import launch_embedded
+from utils.errors import KcStressError
 from utils.iot.verify import verify_records
 from utils.observe.verdict import Verdict
 from utils.run.chain_watch import REASON as CHAIN_LOST
@@ -120,9 +121,13 @@ class Run:
 
     async def _check(self, prepared: Prepared) -> None:
         """The embedded chain ends with the run: check the books and verify the run's
-        records while it is up."""
+        records while it is up. A chain that cannot answer them (down, or still busy with a
+        backlog) leaves them unchecked, said in the verdict: the run's outputs are written."""
         if prepared.dapps is not None and not prepared.chain_lost():
-            await prepared.dapps.check(prepared.session)  # the books, after every run
+            try:
+                await prepared.dapps.check(prepared.session)  # the books, after every run
+            except KcStressError as exc:
+                self._unchecked("the dApp books", exc)
         node = prepared.iot.node if prepared.iot is not None else None
         if node is None:
             return
@@ -130,5 +135,13 @@ class Run:
             log.warning("%s: the run's records are not verified on chain; they stay in %s "
                         "for a later run or `serve`", CHAIN_LOST, node.config.db_path)
             return
-        self.ending.verified = verified = await verify_records(node, on_chain=True)
+        try:
+            self.ending.verified = verified = await verify_records(node, on_chain=True)
+        except KcStressError as exc:
+            self._unchecked("the IoT records", exc)
+            return
         log.info("%s", verified.line())
+
+    def _unchecked(self, what: str, exc: KcStressError) -> None:
+        log.error("%s could not be checked on chain: %s", what, exc)
+        self.ending.unchecked.append(f"{what}: {exc}")
