@@ -259,7 +259,7 @@ class BlockFollower(FollowerRepair):
                          error=error, l1_gas_used=l1_gas_used,
                          effective_gas_price=effective_gas_price)
         if block is not None:
-            self._window.record(event)
+            self._window.record(event, p.raw)
         elif p.tx_hash:
             self._watch_late(event)
         if p.corrects is not None:

@@ -31,7 +31,7 @@ class BlockWindow:
         self.size = size
         self.max_events = max_events
         self.hashes: dict[int, str] = {}  # block number -> hash, oldest first
-        self._recorded: dict[int, list[TxEvent]] = {}
+        self._recorded: dict[int, list[tuple[TxEvent, str]]] = {}  # (outcome, raw)
         self._events = 0
         self.recorded_from = 0  # outcomes are kept for blocks from this number on
 
@@ -46,15 +46,16 @@ class BlockWindow:
         kept = self.hashes.get(number - 1)
         return kept is None or kept == parent_hash.lower()
 
-    def record(self, event: TxEvent) -> None:
-        """Keep ``event`` (an outcome read in block ``event.block_number``) for a repair."""
+    def record(self, event: TxEvent, raw: str = "") -> None:
+        """Keep ``event`` (an outcome read in block ``event.block_number``) and the signed
+        bytes of its transaction (``raw``, 0x-hex, "" if unknown) for a repair."""
         number = event.block_number
         if number is None or number not in self.hashes:
             return
         records = self._recorded.get(number)
         if records is None:
             records = self._recorded[number] = []
-        records.append(event)
+        records.append((event, raw))
         self._events += 1
         if self._events > self.max_events:
             self._drop_records(min(self._recorded))
@@ -65,12 +66,13 @@ class BlockWindow:
             self._events -= len(records)
             self.recorded_from = max(self.recorded_from, number + 1)
 
-    def cut(self, fork_block: int) -> list[TxEvent]:
-        """Forget blocks ``fork_block`` and above; the outcomes recorded in them."""
+    def cut(self, fork_block: int) -> list[tuple[TxEvent, str]]:
+        """Forget blocks ``fork_block`` and above; the outcomes recorded in them, with their
+        transactions' signed bytes."""
         if fork_block < self.recorded_from:
             log.error("reorg from block %d: outcomes kept only from block %d on; the ones "
                       "below are not checked again", fork_block, self.recorded_from)
-        events: list[TxEvent] = []
+        events: list[tuple[TxEvent, str]] = []
         for number in [n for n in self.hashes if n >= fork_block]:
             del self.hashes[number]
             records = self._recorded.pop(number, None)

@@ -17,12 +17,15 @@ transaction in the normal case.
   their outcome corrected.
 * Reorg. A block whose ``parentHash`` is not the hash read for the block before it: the
   fork is found (:func:`~utils.chain.block_window.find_fork`), a :class:`ReorgEvent` emitted
-  (hub, ``reorg_listeners``), the senders of the replaced blocks' transactions resynced
-  (``on_reorg_senders``) and every outcome recorded in the replaced blocks followed again as a
-  *suspect*: the follower reads the new blocks from the fork on, where a re-included
-  transaction gets its new block (a correction when block or gas changed). Once the new chain
-  is read up to the old head, a suspect the node does not know is ``reorged``; one in the
-  node's pool (geth re-pools) stays followed until included or its new deadline.
+  (hub, ``reorg_listeners``) and every transaction recorded in the replaced blocks followed
+  again as a *suspect* and sent again in its same signed bytes (geth re-pools removed
+  transactions itself and answers "already known"; anvil drops them, and without them the
+  senders' later transactions would wait behind a nonce gap): the senders of those the node
+  does not take back are resynced (``on_reorg_senders``). The follower reads the new blocks
+  from the fork on, where a re-included transaction gets its new block (a correction when
+  block or gas changed). Once the new chain is read up to the old head, a suspect the node
+  does not know is ``reorged``; one in its pool stays followed until included (a correction
+  with its new block) or its new deadline (``reorged``).
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from utils.chain.block_outcomes import OutcomeReader
 from utils.chain.block_window import BlockWindow, find_fork
 from utils.chain.pending import Pending, follow_again
 from utils.chain.rpc import Rpc, hex_int
+from utils.chain.send_verify import SEND_RAW, is_known_send
 from utils.clock import Clock
 from utils.errors import RpcError
 from utils.observe.events import Outcome, ReorgEvent, TxEvent
@@ -49,6 +53,7 @@ DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
 LAG_RETRY_FIRST = 0.25  # seconds before a lagging block's receipts are asked again
 LAG_RETRY_MAX = 2.0
 MAX_LATE = 50_000  # ended "not on chain" transactions watched for a late inclusion
+RESEND_BATCH = 200  # reorged transactions sent again per batch request
 
 
 @dataclass(slots=True)
@@ -92,7 +97,9 @@ class FollowerRepair:
         self.reorgs: list[ReorgEvent] = []
         #: called with each reorg (the lcore outbox: records committed from fork_block on)
         self.reorg_listeners: list[Callable[[ReorgEvent], None]] = []
-        #: called with the senders of the transactions in replaced blocks (nonce resync)
+        #: called with the senders of the replaced blocks' transactions, once they were sent
+        #: again (their nonces are read again: transactions of theirs the follower had not
+        #: read yet may be gone too)
         self.on_reorg_senders: Callable[[set[str]], None] | None = None
 
     async def _repair(self) -> None:
@@ -195,25 +202,43 @@ class FollowerRepair:
         records = self._window.cut(fork)
         self._last_block = fork - 1
         deadline = self._clock.now() + self._tx_timeout
-        senders = {e.sender for e in records}
-        for event in records:
+        again: list[Pending] = []
+        for event, raw in records:
             if event.tx_hash not in self._pending:
-                self.track(follow_again(event), deadline)
-                self._suspects.add(event.tx_hash)
+                again.append(follow_again(event, raw))
+                self.track(again[-1], deadline)
         for n in [n for n in self._unread if n >= fork]:
             for h in self._unread.pop(n).hashes:
                 if self._included.pop(h, None) is not None and h in self._pending:
-                    self._suspects.add(h)
-                    senders.add(self._pending[h].sender)
+                    again.append(self._pending[h])
+        self._suspects.update(p.tx_hash for p in again)
         self._resolve_at = max(self._resolve_at, old_head)
+        await self._send_again(again)
         self._reorged(ReorgEvent(self._clock.now(), old_head - fork + 1, fork, removed_head),
-                      senders, len(records))
+                      {p.sender for p in again}, len(again))
 
-    def _reorged(self, event: ReorgEvent, senders: set[str],
-                 records: int) -> None:
-        log.warning("reorg: %d block(s) replaced from block %d (head was %s); %d outcome(s) "
-                    "checked again", event.depth, event.fork_block, event.removed_head[:18],
-                    records)
+    async def _send_again(self, txs: list[Pending]) -> set[str]:
+        """Send the removed transactions again in their same bytes, each sender's in nonce
+        order (geth puts them back in its pool itself: "already known"; anvil does not); the
+        senders of those the node did not take (their nonces must be read again)."""
+        txs = sorted(txs, key=lambda p: (p.sender, p.nonce))
+        unsent = {p.sender for p in txs if not p.raw}
+        sendable = [p for p in txs if p.raw]
+        for at in range(0, len(sendable), RESEND_BATCH):
+            part = sendable[at:at + RESEND_BATCH]
+            try:
+                replies = await self._rpc.batch([(SEND_RAW, [p.raw]) for p in part])
+            except RpcError as exc:
+                log.warning("sending the reorged transactions again failed: %s", exc)
+                replies = [exc] * len(part)
+            unsent.update(p.sender for p, reply in zip(part, replies, strict=True)
+                          if isinstance(reply, RpcError) and not is_known_send(reply))
+        return unsent
+
+    def _reorged(self, event: ReorgEvent, senders: set[str], records: int) -> None:
+        log.warning("reorg: %d block(s) replaced from block %d (head was %s); %d transaction(s) "
+                    "sent again and checked again", event.depth, event.fork_block,
+                    event.removed_head[:18], records)
         self.reorgs.append(event)
         self._hub.emit(event)
         if self.on_reorg_senders is not None and senders:

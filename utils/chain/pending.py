@@ -35,6 +35,7 @@ class Pending:
     priority_fee: int = 0
     #: the record this transaction already has (followed again to correct it), else None
     corrects: TxEvent | None = None
+    raw: str = ""  # the signed bytes as sent (0x-hex): sent again after a reorg removed them
 
 
 def tx_event(
@@ -49,7 +50,7 @@ def tx_event(
     )
 
 
-def follow_again(record: TxEvent) -> Pending:
+def follow_again(record: TxEvent, raw: str = "") -> Pending:
     """A transaction with a record, followed again to correct it (outcomes from receipts:
     nothing of what was signed is kept)."""
     future: asyncio.Future[TxEvent] = asyncio.get_running_loop().create_future()
@@ -58,7 +59,7 @@ def follow_again(record: TxEvent) -> Pending:
         workload=record.workload, module=record.module, operation=record.operation,
         tx_hash=record.tx_hash, sender=record.sender, nonce=record.nonce or 0,
         intended_at=record.intended_at, sent_at=record.sent_at or record.intended_at,
-        future=future, corrects=record,
+        future=future, corrects=record, raw=raw,
     )
 
 

@@ -153,8 +153,9 @@ class TxEngine(SendAnswers):
         signed = self._sign(sender, req, nonce)
         if self.on_send_wait is not None and attempt == 1:
             self.on_send_wait(self.clock.now() - intended)
-        pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
         raw = "0x" + signed.raw.hex()
+        pending = self._track(req, intended, "0x" + signed.hash.hex(), nonce)
+        pending.raw = raw
         self.lanes.send(sender.lane, SEND_RAW, [raw], self._deadline(intended),
                         Send(self, pending, sender, req, intended, on_sent, attempt, raw))
         return pending
