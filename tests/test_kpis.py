@@ -72,6 +72,7 @@ def test_workload_figures() -> None:
         "rejected": 0,
         "dropped": 0,
         "timeout": 0,
+        "reorged": 0,
     }
     assert 0.2 <= pay["p50"] <= 0.4 and 0.4 <= pay["p95"] <= pay["p99"] <= pay["max"] == 0.5
     assert pay["meets_success_target"] is True and pay["meets_latency_target"] is True

@@ -23,7 +23,7 @@ from utils.observe.iot_rows import OPERATION_NAMES
 from utils.observe.iot_rows import STAGES as IOT_STAGES
 from utils.observe.verdict import Status, Verdict
 
-OUTCOMES = ("success", "reverted", "rejected", "dropped", "timeout")
+OUTCOMES = ("success", "reverted", "rejected", "dropped", "timeout", "reorged")
 FAILURE_COLUMNS = OUTCOMES[1:]
 
 
@@ -108,12 +108,26 @@ def load_run(run_dir: Path) -> ReportData:
         t.outcomes[row["status"]] += 1
         t.latency.observe(_float(row["latency_sec"]))
         t.gas_used += int(_float(row["gas_used"]))
+    _apply_corrections(data)
     for row in _rows(data.run_dir / "iot_metrics.csv", data.missing):
         if "commit_status" in row:
             _iot_operation_row(data, row)
         else:
             _iot_stage_row(data, row)
     return data
+
+
+def _apply_corrections(data: ReportData) -> None:
+    """tx_corrections.csv (written only when the chain corrected an outcome): each row takes
+    its old outcome and gas away and adds the new ones, as the run's aggregate did."""
+    path = data.run_dir / "tx_corrections.csv"
+    if not csv_parts(path):
+        return
+    for row in _rows(path, []):
+        t = data.tx.setdefault(row["workload"], TxTotals())
+        t.outcomes[row["old_status"]] -= 1
+        t.outcomes[row["new_status"]] += 1
+        t.gas_used += int(_float(row["new_gas_used"])) - int(_float(row["old_gas_used"]))
 
 
 def _iot_operation_row(data: ReportData, row: dict[str, str]) -> None:

@@ -8,7 +8,8 @@ from utils.settings import NON_TX_WORKLOADS
 
 _COLUMNS = (
     ("workload", 14), ("fired", 6), ("missed", 6), ("late", 5), ("sent", 5), ("success", 7),
-    ("reverted", 8), ("rejected", 8), ("dropped", 7), ("timeout", 7), ("target/s", 8),
+    ("reverted", 8), ("rejected", 8), ("dropped", 7), ("timeout", 7), ("reorged", 7),
+    ("target/s", 8),
     ("achieved/s", 10), ("p50(s)", 7),
     ("p95(s)", 7), ("p99(s)", 7), ("max(s)", 7), ("gas", 10), ("l1_gas", 10),
     ("gas/op", 8), ("fee(ETH)", 10),
@@ -21,7 +22,8 @@ def _row(wl: WorkloadStats, elapsed: float) -> list[str]:
         wl.name, str(wl.fired), str(wl.missed), str(wl.late), str(wl.finished),
         str(wl.successes), str(wl.outcomes[Outcome.REVERTED]),
         str(wl.outcomes[Outcome.REJECTED]), str(wl.outcomes[Outcome.DROPPED]),
-        str(wl.outcomes[Outcome.TIMEOUT]), f"{wl.target_rate:.2f}",
+        str(wl.outcomes[Outcome.TIMEOUT]), str(wl.outcomes[Outcome.REORGED]),
+        f"{wl.target_rate:.2f}",
         f"{wl.achieved_rate(elapsed):.2f}", f"{lat.percentile(0.5):.3f}",
         f"{lat.percentile(0.95):.3f}", f"{lat.percentile(0.99):.3f}", f"{lat.max:.3f}",
         str(wl.gas_used), str(wl.l1_gas_used), str(round(wl.gas_used / max(1, _included(wl)))),

@@ -117,6 +117,12 @@ def build_summary(
         "totals": kpis["transactions"],
         "kpis": kpis,
         "rpc": rpc_summary(aggregate),
+        "chain_events": {
+            "reorgs": len(aggregate.reorgs),
+            "reorg_depths": aggregate.reorg_depths,
+            "max_reorg_depth": max(aggregate.reorg_depths, default=0),
+            "outcomes_corrected": aggregate.corrections,
+        },
     }
 
 
