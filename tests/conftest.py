@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parent.parent
 #: differential or fuzz sequence. A file name marks every test in it; ``file::test`` one test
 #: (with all its parameters). An entry that names no file or test stops the collection.
 SLOW = (
+    "tests/test_reorgs.py::test_reorgs_during_load_are_repaired_and_counted",
+    "tests/test_receipt_lag.py",
     "tests/test_verdict_runs.py::test_checks_the_chain_cannot_answer_leave_the_outputs_and_say_so",
     "tests/test_provider_throttled.py",
     "tests/test_anvil.py",
