@@ -35,6 +35,7 @@ from lcore_node.types import (
     VerifyReport,
 )
 from lcore_node.validation import Device, SubmissionChecker, stored_device
+from utils.observe.events import ReorgEvent
 from utils.observe.stats import StatsHub
 
 
@@ -106,6 +107,12 @@ class LcoreNode:
             return BatchMode(self._batch_committer, self.config.batch_size,
                              self.config.batch_wait)
         return None if self._committer is None else RecordMode(self._committer)
+
+    def on_reorg(self, event: ReorgEvent) -> None:
+        """A block follower's reorg listener: records committed from its fork block on are
+        checked on chain again (:meth:`Outbox.on_reorg`)."""
+        if self.outbox is not None:
+            self.outbox.on_reorg(event.fork_block)
 
     async def close(self, drain_timeout: float | None = None) -> int:
         """Drain the outbox (up to the timeout), close the database; returns records left."""

@@ -10,6 +10,11 @@ jittered exponential backoff, or becomes ``failed`` when the error is not retrya
 attempts are spent. While the chain refuses, the breaker (:mod:`lcore_node.commit_breaker`)
 sends one probe at a time. Units left 'submitted' by a previous run are checked at start;
 pending ones are simply picked up. At most ``concurrency`` commits are in flight.
+
+After a reorg (:meth:`Outbox.on_reorg`) the units committed in a replaced block go back to
+'submitted' and are checked on chain again as at start: the removed commit transaction,
+sent again by the engine, usually is in a new block (committed again, with it); one that is
+not goes back to pending and is committed again by the loop.
 """
 
 from __future__ import annotations
@@ -61,6 +66,12 @@ def _log_crash(task: asyncio.Task[None]) -> None:
                   task.exception())
 
 
+def _log_repair_crash(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("reorg repair stopped: %r (its units stay 'submitted'; a restart checks "
+                  "them)", task.exception())
+
+
 class Outbox(Generic[P]):
     """Commits stored records through a :class:`CommitMode`: ``start``, ``notify``,
     ``drain``, ``close``."""
@@ -82,6 +93,8 @@ class Outbox(Generic[P]):
         self._wake = asyncio.Event()
         self._inflight: dict[int, asyncio.Task[None]] = {}
         self._runner: asyncio.Task[None] | None = None
+        self._repairs: set[asyncio.Task[None]] = set()
+        self._repair_lock = asyncio.Lock()  # one reorg repair at a time, in reorg order
         self._flush = False  # draining: group whatever waits, without waiting to fill up
 
     async def start(self) -> None:
@@ -92,6 +105,16 @@ class Outbox(Generic[P]):
         """Record ``record_id`` was stored (pending): look now rather than at the next poll."""
         self._events.status([record_id], "pending")
         self._wake.set()
+
+    def on_reorg(self, fork_block: int) -> None:
+        """Blocks from ``fork_block`` on were replaced: repair the units committed in them
+        (a task of the outbox's; nothing once it is closed)."""
+        if self._runner is None:
+            return
+        task = asyncio.create_task(self._repair(fork_block), name="lcore-outbox-reorg")
+        self._repairs.add(task)
+        task.add_done_callback(self._repairs.discard)
+        task.add_done_callback(_log_repair_crash)
 
     async def drain(self, deadline_s: float) -> int:
         """Keep committing until nothing is outstanding or ``deadline_s`` seconds passed (or
@@ -110,7 +133,8 @@ class Outbox(Generic[P]):
         return left
 
     async def close(self) -> None:
-        tasks = [t for t in (self._runner, *self._inflight.values()) if t is not None]
+        tasks = [t for t in (self._runner, *self._repairs, *self._inflight.values())
+                 if t is not None]
         self._runner = None
         for task in tasks:
             task.cancel()
@@ -178,6 +202,25 @@ class Outbox(Generic[P]):
                 log.error("commit of unit %s crashed: %r", unit.unit_id, finished.exception())
 
         task.add_done_callback(done)
+
+    async def _repair(self, fork_block: int) -> None:
+        """Units committed from ``fork_block`` on: 'submitted' again (status ``reorged``),
+        then checked on chain; those not there yet are due after a first backoff."""
+        async with self._repair_lock:
+            units = await self._store.reopen(fork_block)
+            if not units:
+                return
+            log.warning("reorg from block %d: %d committed unit(s) checked on chain again",
+                        fork_block, len(units))
+            for unit in units:
+                self._events.reopened(unit.members)
+            retry_at = self._clock() + self._settings.backoff(1)
+            step = max(1, self._settings.concurrency)
+            for at in range(0, len(units), step):
+                await asyncio.gather(*(
+                    self._settle.recheck(unit, "its block was replaced by a reorg", retry_at)
+                    for unit in units[at:at + step]))
+        self._wake.set()
 
     async def _recover(self) -> None:
         """Units a previous run left 'submitted': on chain already, or back to pending."""

@@ -70,16 +70,19 @@ class Settle(Generic[P]):
         else:
             await self._after_failure(unit, outcome, tx_hash)
 
-    async def recheck(self, unit: Unit[P]) -> None:
-        """A unit left 'submitted' by a previous run: the send before the crash was an
-        attempt; on chain it is committed, else it goes back to pending."""
+    async def recheck(
+        self, unit: Unit[P], reason: str = "re-check after restart", retry_at: float = 0.0
+    ) -> None:
+        """A unit left 'submitted' (by a previous run, or reopened by a reorg): the send
+        before was an attempt; on chain it is committed, else it goes back to pending (due
+        at ``retry_at``)."""
         found = await self._check(unit)
         if found == "match":
             await self._committed_on_chain(unit, [unit.transaction_hash or ""])
         elif found == "other":
             await self._failed(unit, TAKEN)
         else:
-            await self._store.mark_retry(unit.unit_id, "re-check after restart", 0.0, None)
+            await self._store.mark_retry(unit.unit_id, reason, retry_at, None)
             self._events.moved(unit.members, "pending")
 
     async def _after_failure(

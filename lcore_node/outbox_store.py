@@ -165,6 +165,29 @@ class UnitStore(Generic[P]):
 
         return await self.storage.writer.call(job)
 
+    async def reopen(self, from_block: int) -> list[Unit[P]]:
+        """Units committed in block ``from_block`` or later (blocks a reorg replaced): back to
+        'submitted' with their block cleared, unit and records in one job; returns them."""
+        table = self._table
+
+        def job(conn: sqlite3.Connection) -> list[Unit[P]]:
+            rows = conn.execute(
+                f"{self._select} WHERE {table.status} = 'committed' AND block_number >= ?"
+                " ORDER BY id", (from_block,),
+            ).fetchall()
+            if not rows:
+                return []
+            ids = [row[0] for row in rows]
+            marks = ",".join("?" * len(ids))
+            for name, status, key in table.targets():
+                conn.execute(
+                    f"UPDATE {name} SET {status} = 'submitted', block_number = NULL"
+                    f" WHERE {key} IN ({marks}) AND {status} = 'committed'", ids,
+                )
+            return load_units(conn, table, rows)
+
+        return await self.storage.writer.call(job)
+
     def mark_submitted(self, unit_id: int, tx_hash: str) -> None:
         """Enqueue 'submitted' now (ordered before any later update of this unit); only a
         pending unit moves."""

@@ -85,6 +85,9 @@ async def open_iot(
                          batch_committer=batches)
         await node.start()
         stack.push_async_callback(node.close, 0.0)
+        listeners = session.engine.follower.reorg_listeners  # same loop: called in place
+        listeners.append(node.on_reorg)
+        stack.callback(listeners.remove, node.on_reorg)
         await bind(config.db_path, session.info.chain_id, processor, settings)
         api = node
     registration = RegistrationWorkload(api, fleet)
