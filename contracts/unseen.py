@@ -71,12 +71,14 @@ def seen_hashes(ledger: PaymentLedger | None, book: PoolBook | None) -> set[str]
 
 
 async def find_unseen(rpc: Rpc, contracts: DAppContracts, senders: Sequence[Wallet],
-                      first_block: int, seen: set[str]) -> list[dict[str, Any]]:
-    """The transactions mined since ``first_block`` from ``senders`` to the router or the
-    pool whose hash is not in ``seen``."""
+                      first_block: int, seen: set[str], last: int | None = None
+                      ) -> list[dict[str, Any]]:
+    """The transactions mined since ``first_block`` (up to ``last``, else the node's head)
+    from ``senders`` to the router or the pool whose hash is not in ``seen``."""
     wallets = {w.address.lower() for w in senders}
     targets = (contracts.router.lower(), contracts.pool.lower())
-    last = hex_int(await rpc.call("eth_blockNumber"))
+    if last is None:
+        last = hex_int(await rpc.call("eth_blockNumber"))
     return [tx for block in await _blocks(rpc, first_block, last)
             for tx in block.get("transactions", [])
             if isinstance(tx, dict) and str(tx.get("from", "")).lower() in wallets
@@ -97,11 +99,12 @@ async def _succeeded(rpc: Rpc, txs: list[dict[str, Any]]) -> list[dict[str, Any]
 
 async def book_unseen(rpc: Rpc, contracts: DAppContracts, senders: Sequence[Wallet],
                       first_block: int, ledger: PaymentLedger | None,
-                      book: PoolBook | None) -> int:
+                      book: PoolBook | None, last: int | None = None) -> int:
     """Book the unseen successful router / pool transactions since ``first_block``; how many
     were booked (a settlement changes nothing the run books: the router holds its effect)."""
     wallets = {w.address.lower(): w for w in senders}
-    unseen = await find_unseen(rpc, contracts, senders, first_block, seen_hashes(ledger, book))
+    unseen = await find_unseen(rpc, contracts, senders, first_block, seen_hashes(ledger, book),
+                               last)
     if not unseen:
         return 0
     succeeded = await _succeeded(rpc, unseen)

@@ -91,16 +91,31 @@ def _int(value: Any) -> int | None:
     return int(text, 16) if text.startswith("0x") else int(text)
 
 
-def read_rows(run_dir: Path) -> list[dict[str, str]]:
-    """Every row of tx_metrics.csv, its rotated parts first (plain or gzipped)."""
-    parts = sorted(run_dir.glob("tx_metrics.*.csv*"))
+def _csv_rows(run_dir: Path, name: str) -> list[dict[str, str]]:
+    """Every row of a run CSV, its rotated parts first (plain or gzipped)."""
+    stem = name.removesuffix(".csv")
+    parts = sorted(run_dir.glob(f"{stem}.*.csv*"))
     rows: list[dict[str, str]] = []
-    for path in [*parts, run_dir / "tx_metrics.csv"]:
+    for path in [*parts, run_dir / name]:
         if not path.exists():
             continue
         text = (gzip.decompress(path.read_bytes()).decode() if path.suffix == ".gz"
                 else path.read_text())
         rows += list(csv.DictReader(io.StringIO(text, newline="")))
+    return rows
+
+
+def read_rows(run_dir: Path) -> list[dict[str, str]]:
+    """Every row of tx_metrics.csv, with the run's own corrections applied (tx_corrections.csv:
+    a late receipt, a reorg that moved or removed a transaction; the last one per hash wins),
+    as the run's aggregate and summary.json apply them."""
+    rows = _csv_rows(run_dir, "tx_metrics.csv")
+    latest = {c["tx_hash"].lower(): c for c in _csv_rows(run_dir, "tx_corrections.csv")}
+    for row in rows:
+        fix = latest.get(row.get("tx_hash", "").lower())
+        if fix is not None:
+            row.update(status=fix["new_status"], block_number=fix["new_block_number"],
+                       gas_used=fix["new_gas_used"])
     return rows
 
 

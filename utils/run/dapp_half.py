@@ -143,7 +143,8 @@ class DAppParts:
         wallets = [w for r in ("user", "merchant", "lender", "borrower")
                    for w in self.wallets.role(r)]
         books = Books(self.contracts, self.holders(), self.minted, self.ledger, self.book,
-                      wallets=wallets, first_block=self.first_block)
+                      wallets=wallets, first_block=self.first_block,
+                      seen_head=session.engine.follower.head or 0)
         self.discrepancies = await check_books(session.rpc, books,
                                                senders=[w.address for w in wallets])
         for found in self.discrepancies:
