@@ -18,6 +18,7 @@ from utils.chain.rpc import Rpc
 from utils.chain.tx_engine import TxEngine
 from utils.clock import Clock
 from utils.devchain import DevChain
+from utils.devchain.anvil import AnvilChain
 from utils.observe.stats import StatsHub
 
 REPO = Path(__file__).resolve().parent.parent
@@ -140,6 +141,22 @@ def anvil_installed() -> Path:
     if not os.access(DEFAULT_BINARY, os.X_OK):
         tool_missing("anvil", f"anvil ({DEFAULT_BINARY.relative_to(REPO)})")
     return DEFAULT_BINARY
+
+
+@pytest.fixture(scope="module")
+def anvil(request: pytest.FixtureRequest, anvil_installed: Path) -> Iterator[AnvilChain]:
+    """anvil for a test module, at the module's ``ANVIL_BLOCK_TIME`` (default 1 s: its
+    automine mode collapses under pipelined load), stopped with the module."""
+    block_time = float(getattr(request.module, "ANVIL_BLOCK_TIME", 1.0))
+    with AnvilChain.start(block_time=block_time) as chain:
+        yield chain
+    assert not chain.is_alive()
+
+
+@pytest_asyncio.fixture(loop_scope="module", scope="module")
+async def anvil_rpc(anvil: AnvilChain) -> AsyncIterator[Rpc]:
+    async with Rpc(anvil.url) as rpc:
+        yield rpc
 
 
 def main_cmd(*args: str) -> list[str]:

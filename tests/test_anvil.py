@@ -6,11 +6,9 @@ import asyncio
 import csv
 import json
 import subprocess
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from tests.conftest import REPO, clean_env, main_cmd
 from utils.chain.fees import FeePolicy
@@ -22,18 +20,8 @@ from utils.devchain.anvil import DEFAULT_BINARY, AnvilChain
 from utils.observe.events import Outcome, TxEvent
 from utils.observe.stats import StatsHub
 
-
-@pytest.fixture(scope="module")
-def anvil(anvil_installed: Path) -> Iterator[AnvilChain]:
-    with AnvilChain.start(block_time=0.5) as chain:
-        yield chain
-    assert not chain.is_alive()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def anvil_rpc(anvil: AnvilChain) -> AsyncIterator[Rpc]:
-    async with Rpc(anvil.url) as rpc:
-        yield rpc
+#: anvil's block time for this module (tests/conftest.py: the anvil fixture)
+ANVIL_BLOCK_TIME = 0.5
 
 
 #: a contract: its constructor sets slot 0 to 1; called with calldata it clears slot 0 (a

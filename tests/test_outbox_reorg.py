@@ -12,12 +12,10 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 from eth_account import Account
 
 from lcore_node.chain import EngineCommitter
@@ -40,17 +38,6 @@ ROWS = ("SELECT id, task_id, data, proof_hash, commit_status, transaction_hash, 
         " FROM data_submissions ORDER BY id")
 
 
-@pytest.fixture(scope="module")
-def anvil(anvil_installed: Path) -> Iterator[AnvilChain]:
-    with AnvilChain.start(block_time=1.0) as chain:
-        yield chain
-    assert not chain.is_alive()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def anvil_rpc(anvil: AnvilChain) -> AsyncIterator[Rpc]:
-    async with Rpc(anvil.url) as rpc:
-        yield rpc
 
 
 async def _committer(engine: TxEngine, anvil: AnvilChain, rpc: Rpc) -> EngineCommitter:

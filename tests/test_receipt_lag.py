@@ -11,13 +11,11 @@ import asyncio
 import csv
 import io
 import itertools
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import pytest_asyncio
 from aiohttp import web
 
 from tests.test_reorgs import Books, check_against_chain, funded_users, offer_load
@@ -125,17 +123,6 @@ class FaultyProvider:
         return reply
 
 
-@pytest.fixture(scope="module")
-def anvil(anvil_installed: Path) -> Iterator[AnvilChain]:
-    with AnvilChain.start(block_time=1.0) as chain:
-        yield chain
-    assert not chain.is_alive()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def anvil_rpc(anvil: AnvilChain) -> AsyncIterator[Rpc]:
-    async with Rpc(anvil.url) as rpc:
-        yield rpc
 
 
 async def run_through(proxy: FaultyProvider, anvil: AnvilChain, anvil_rpc: Rpc, seed: int,

@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pytest
-import pytest_asyncio
 from prometheus_client import CollectorRegistry
 
 from utils.chain.fees import FeePolicy
@@ -35,17 +32,6 @@ pytestmark = pytest.mark.asyncio(loop_scope="module")
 RECIPIENT = "0x" + "5a" * 20
 
 
-@pytest.fixture(scope="module")
-def anvil(anvil_installed: Path) -> Iterator[AnvilChain]:
-    with AnvilChain.start(block_time=1.0) as chain:
-        yield chain
-    assert not chain.is_alive()
-
-
-@pytest_asyncio.fixture(loop_scope="module", scope="module")
-async def anvil_rpc(anvil: AnvilChain) -> AsyncIterator[Rpc]:
-    async with Rpc(anvil.url) as rpc:
-        yield rpc
 
 
 @dataclass
