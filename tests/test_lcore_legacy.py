@@ -160,6 +160,9 @@ def test_without_a_chain_the_answer_says_dispatch_failed(tmp_path: Path) -> None
 def test_legacy_mode_is_off_by_default(tmp_path: Path) -> None:
     for node in _serve(tmp_path, "--no-chain"):
         tracker = asyncio.run(OriginalStyleClient(node.url).run(2, 3))
-        assert tracker.registrations == 2 and tracker.successful == 2  # registering works
+        # the original client registers 32 random bytes as its key: signed mode (the default)
+        # takes one that is a valid Ed25519 point and refuses the others (422), so at most the
+        # registrations succeed, never a submission
+        assert tracker.registrations == 2 and tracker.successful <= 2
         assert tracker.on_chain_commitments == 0  # unsigned submissions are refused (401)
         assert "legacy API on" not in node.log.read_text()
