@@ -89,17 +89,23 @@ def start_serve(workdir: Path, *extra: str, env: dict[str, str] | None = None) -
 
 
 def _await_url(process: subprocess.Popen[bytes], log: Path, within: float) -> str:
+    return first_line(process, log, within).split()[4]
+
+
+def first_line(process: subprocess.Popen[bytes], log: Path, within: float) -> str:
+    """The first line ``serve`` prints (its URL and database), or AssertionError with its log
+    when it ends or stays silent for ``within`` seconds."""
     assert process.stdout is not None
     deadline, buffer = time.monotonic() + within, b""
     with selectors.DefaultSelector() as selector:
         selector.register(process.stdout, selectors.EVENT_READ)
         while b"\n" not in buffer:
             if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError(f"node not ready ({process.poll()}):\n"
+                raise AssertionError(f"serve not ready ({process.poll()}):\n"
                                      f"{log.read_text()[-3000:]}")
             if selector.select(0.2):
                 buffer += os.read(process.stdout.fileno(), 4096)
-    return buffer.split(b"\n", 1)[0].decode().split()[4]
+    return buffer.split(b"\n", 1)[0].decode()
 
 
 class Sender:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import selectors
 import signal
 import sqlite3
 import subprocess
@@ -26,6 +25,7 @@ import pytest
 
 from lcore_node.binding import read_binding
 from tests.conftest import REPO, clean_env
+from tests.fuzz_http import first_line
 from tests.rpc_proxy import RpcProxy
 from tests.test_lcore_support import DeviceKey, reading
 from utils.devchain import DevChain
@@ -56,20 +56,6 @@ class Serve:
         return answer
 
 
-def _first_line(process: subprocess.Popen[bytes], log: Path, within: float) -> str:
-    assert process.stdout is not None
-    deadline, buffer = time.monotonic() + within, b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stdout, selectors.EVENT_READ)
-        while b"\n" not in buffer:
-            if time.monotonic() > deadline or process.poll() is not None:
-                raise AssertionError(f"serve not ready ({process.poll()}):\n"
-                                     f"{log.read_text()[-3000:]}")
-            if selector.select(0.2):
-                buffer += os.read(process.stdout.fileno(), 4096)
-    return buffer.split(b"\n", 1)[0].decode()
-
-
 def _stop(process: subprocess.Popen[bytes]) -> None:
     if process.poll() is None:
         os.kill(process.pid, signal.SIGTERM)
@@ -92,7 +78,7 @@ def serve(cwd: Path, *args: str, **env: str) -> Iterator[Serve]:
             cwd=cwd, stdout=subprocess.PIPE, stderr=stderr,
             env=clean_env(PYTHONPATH=str(REPO), **env))
     try:
-        line = _first_line(process, log, 90.0)
+        line = first_line(process, log, 90.0)
         assert line.startswith("lcore node listening on http://127.0.0.1:"), line
         yield Serve(process, line.split()[4], line.split("(db ", 1)[1].rstrip(")"), log)
     finally:
