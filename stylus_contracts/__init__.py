@@ -18,6 +18,7 @@ from utils.errors import KcStressError
 __all__ = [
     "ABI_DIR",
     "ARTIFACTS_DIR",
+    "CARTESI_DIR",
     "Artifact",
     "ArtifactError",
     "load_abi",
@@ -26,6 +27,8 @@ __all__ = [
 
 ARTIFACTS_DIR = Path(__file__).resolve().parent / "artifacts"
 ABI_DIR = Path(__file__).resolve().parent / "abi"
+#: Cartesi Rollups contracts extracted from npm ``@cartesi/rollups`` (scripts/install_cartesi.sh)
+CARTESI_DIR = Path(__file__).resolve().parent / "cartesi"
 
 _ABI_ENTRY_TYPES = frozenset({"function", "event", "error", "constructor", "fallback", "receive"})
 
@@ -48,9 +51,10 @@ class Artifact:
     deployed_bytecode: bytes
 
 
-def load_artifact(name: str = "MVPIoTProcessor") -> Artifact:
-    """Load the built artifact ``name`` from :data:`ARTIFACTS_DIR`."""
-    path = ARTIFACTS_DIR / f"{name}.json"
+def load_artifact(name: str = "MVPIoTProcessor", directory: Path = ARTIFACTS_DIR) -> Artifact:
+    """Load the built artifact ``name`` from ``directory`` (:data:`ARTIFACTS_DIR`, or
+    :data:`CARTESI_DIR` for Cartesi's contracts)."""
+    path = directory / f"{name}.json"
     data = _read_json(path)
     if not isinstance(data, dict):
         raise ArtifactError(path, "artifact must be a JSON object")
