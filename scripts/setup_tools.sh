@@ -29,6 +29,7 @@ TOOLS=(
     "cartesi|bash scripts/install_cartesi.sh|Cartesi Rollups' contracts (npm @cartesi/rollups, pinned): the InputBox artifact's check"
     "rust-wasm|bash scripts/install_rust_wasm.sh|Debian's rustc + wasm32 std + lld, rebuilds the Stylus programs"
     "prometheus|bash scripts/install_prometheus.sh|Debian's prometheus + promtool, scrape and rule checks"
+    "chromium|bash scripts/install_chromium.sh|Debian's chromium, the headless browser of the page and report tests (Playwright)"
 )
 
 install_node() {

@@ -15,7 +15,7 @@ RANKS = {
     "utils.clock": 0, "utils.errors": 0, "utils.aio": 0, "utils.settings": 0,
     "utils.setting_sources": 0, "utils.workload_names": 0, "utils.redact": 0,
     "stylus_contracts": 0,
-    "utils.observe": 1,
+    "utils.observe": 1, "utils.web": 1,
     "utils.chain": 2, "utils.report": 2,
     "utils.devchain": 3,
     "lcore_node": 4,
@@ -25,7 +25,7 @@ RANKS = {
     "utils.run": 8,
 }
 PACKAGES = ("utils", "lcore_node", "contracts")
-ROOMS = ("run", "load", "chain", "observe", "report", "iot", "devchain")
+ROOMS = ("run", "load", "chain", "observe", "report", "iot", "devchain", "web")
 
 
 def room_of(module: str) -> str | None:
