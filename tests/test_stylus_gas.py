@@ -10,7 +10,6 @@ from eth_tester import EthereumTester
 
 from tests.stylus_tester import deploy_program, new_stylus_tester
 from utils.devchain.stylus.meter import INK_HEADER_COST
-from utils.devchain.stylus.pricing import call_init_gas
 from utils.devchain.stylus.rules import check_program, new_engine
 
 LOOP = """(module
@@ -55,7 +54,10 @@ def test_call_pays_nitro_init_gas_plus_ink(tester: EthereumTester) -> None:
     # Blocks: [i32.const local.set loop], one iteration, the loop's [end], [i32.const end];
     # each with a 2450-ink header. Gas left is ink left floored, so ink is paid rounded up.
     ink = (1 + 210 + 1) + ITERATION_INK + 1 + (1 + 1) + 3 * INK_HEADER_COST
-    expected = 21_000 + call_init_gas(info.init_cost, info.cached_init_cost) + -(-ink // 10_000)
+    # an uncached Stylus v2 program pays Nitro's init gas (69 x 128 + initCost) and its cached
+    # gas (11 x 32 + cachedCost): arbos/programs/programs.go CallProgram, initGas, cachedGas
+    init = 69 * 128 + info.init_cost + 11 * 32 + info.cached_init_cost
+    expected = 21_000 + init + -(-ink // 10_000)
     assert call_gas(tester, wasm) == expected
 
 

@@ -27,6 +27,7 @@ __all__ = [
     "ARB_WASM_ADDRESS",
     "StylusCodeError",
     "activate_calldata",
+    "address_calldata",
     "decompress_program",
     "default_program_wasm",
     "is_stylus_program",
@@ -51,6 +52,21 @@ ERROR_NOT_ACTIVATED = keccak(text="ProgramNotActivated()")[:4]
 ERROR_UP_TO_DATE = keccak(text="ProgramUpToDate()")[:4]
 ERROR_NEEDS_UPGRADE = keccak(text="ProgramNeedsUpgrade(uint16,uint16)")[:4]
 EVENT_ACTIVATED = keccak(text="ProgramActivated(bytes32,bytes32,address,uint256,uint16)")
+
+# ArbWasmCache (0x…72) and ArbOwnerPublic (0x…6b): Nitro's program cache and who may fill it
+# (OffchainLabs/nitro precompiles/ArbWasmCache.go, ArbOwnerPublic.go; nitro-contracts
+# src/precompiles/ArbWasmCache.sol, ArbOwnerPublic.sol)
+ARB_WASM_CACHE_ADDRESS = Address(bytes.fromhex("0000000000000000000000000000000000000072"))
+ARB_OWNER_PUBLIC_ADDRESS = Address(bytes.fromhex("000000000000000000000000000000000000006b"))
+SELECTOR_CACHE_PROGRAM = keccak(text="cacheProgram(address)")[:4]
+SELECTOR_CACHE_CODEHASH = keccak(text="cacheCodehash(bytes32)")[:4]
+SELECTOR_EVICT_CODEHASH = keccak(text="evictCodehash(bytes32)")[:4]
+SELECTOR_CODEHASH_IS_CACHED = keccak(text="codehashIsCached(bytes32)")[:4]
+SELECTOR_IS_CACHE_MANAGER = keccak(text="isCacheManager(address)")[:4]
+SELECTOR_ALL_CACHE_MANAGERS = keccak(text="allCacheManagers()")[:4]
+SELECTOR_IS_CHAIN_OWNER = keccak(text="isChainOwner(address)")[:4]
+SELECTOR_ALL_CHAIN_OWNERS = keccak(text="getAllChainOwners()")[:4]
+EVENT_UPDATE_PROGRAM_CACHE = keccak(text="UpdateProgramCache(address,bytes32,bool)")
 
 _PROGRAM_WASM = Path(__file__).resolve().parents[2] / "stylus_contracts" / "wasm"
 
@@ -119,6 +135,14 @@ def activate_calldata(program: bytes | str) -> bytes:
     if len(address) != 20:
         raise StylusCodeError(f"program address must be 20 bytes, got {len(address)}")
     return SELECTOR_ACTIVATE + address.rjust(32, b"\x00")
+
+
+def address_calldata(selector: bytes, address: bytes | str) -> bytes:
+    """Calldata of a one-address method (``cacheProgram``, ``isChainOwner``, ...)."""
+    raw = bytes.fromhex(address.removeprefix("0x")) if isinstance(address, str) else address
+    if len(raw) != 20:
+        raise StylusCodeError(f"address must be 20 bytes, got {len(raw)}")
+    return selector + raw.rjust(32, b"\x00")
 
 
 def decompress_program(code: bytes) -> bytes:

@@ -49,8 +49,9 @@ class ChainOptions:
     retention: Retention = field(default_factory=Retention)
 
 
-def vm_configuration(stylus: bool) -> VmConfiguration | None:
-    """The VM schedule: default, or wrapped by the Stylus WASM host when ``stylus``."""
+def vm_configuration(stylus: bool, chain_owner: str | None = None) -> VmConfiguration | None:
+    """The VM schedule: default, or wrapped by the Stylus WASM host when ``stylus`` (whose
+    ArbWasmCache lets ``chain_owner``, the funder, cache programs)."""
     if not stylus:
         return None
     try:
@@ -60,7 +61,10 @@ def vm_configuration(stylus: bool) -> VmConfiguration | None:
             "--stylus needs the Stylus WASM host (utils.devchain.stylus.host), "
             f"not available: {exc}"
         ) from exc
-    configuration: VmConfiguration = host.stylus_vm_configuration(default_vm_configuration())
+    owners = (bytes.fromhex(chain_owner.removeprefix("0x")),) if chain_owner else ()
+    runtime = host.StylusRuntime(chain_owners=owners)
+    configuration: VmConfiguration = host.stylus_vm_configuration(
+        default_vm_configuration(), runtime)
     return configuration
 
 
@@ -118,7 +122,7 @@ def run(options: ChainOptions, funder_key: bytes, *, managed: bool) -> int:
     """Build the chain and serve it until SIGTERM (or SIGINT when standalone)."""
     funder = Signer(funder_key).address
     pricing = L1Pricing(price_per_unit=options.l1_base_fee_wei)
-    schedule = vm_configuration(options.stylus) or default_vm_configuration()
+    schedule = vm_configuration(options.stylus, funder) or default_vm_configuration()
     chain = build_chain(
         options.chain_id,
         options.gas_limit,

@@ -17,12 +17,14 @@ class ActivationRecord:
     footprint: int
     activated_at: int  # hours since the Unix epoch (Nitro: since Arbitrum began)
     asm_estimate_kb: int
+    cached: bool = False  # in ArbOS's program cache (ArbWasmCache): calls pay cached init gas
 
     def encode(self) -> int:
         word = (
             self.version.to_bytes(2, "big") + self.init_cost.to_bytes(2, "big")
             + self.cached_cost.to_bytes(2, "big") + self.footprint.to_bytes(2, "big")
             + self.activated_at.to_bytes(3, "big") + self.asm_estimate_kb.to_bytes(3, "big")
+            + (b"\x01" if self.cached else b"\x00")
         )
         return int.from_bytes(word.ljust(32, b"\x00"), "big")
 
@@ -36,6 +38,7 @@ class ActivationRecord:
             footprint=int.from_bytes(word[6:8], "big"),
             activated_at=int.from_bytes(word[8:11], "big"),
             asm_estimate_kb=int.from_bytes(word[11:14], "big"),
+            cached=word[14] != 0,
         )
 
 

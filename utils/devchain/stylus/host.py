@@ -31,7 +31,9 @@ from eth_abi import encode
 from eth_utils import keccak
 
 from utils.chain.stylus_code import (
+    ARB_OWNER_PUBLIC_ADDRESS,
     ARB_WASM_ADDRESS,
+    ARB_WASM_CACHE_ADDRESS,
     ERROR_NEEDS_UPGRADE,
     ERROR_NOT_ACTIVATED,
     StylusCodeError,
@@ -42,13 +44,17 @@ from utils.chain.stylus_code import (
     stylus_init_code,
 )
 from utils.devchain.stylus.arbwasm import arb_wasm_precompile, program_record, revert
+from utils.devchain.stylus.arbwasm_cache import (
+    arb_owner_public_precompile,
+    arb_wasm_cache_precompile,
+)
 from utils.devchain.stylus.context import HostContext
 from utils.devchain.stylus.pricing import (
     INK_PRICE,
     STYLUS_VERSION,
-    call_init_gas,
     evm_memory_cost,
     memory_gas_cost,
+    program_init_gas,
 )
 from utils.devchain.stylus.rules import StylusActivationError
 from utils.devchain.stylus.runtime import FAILURE, OUT_OF_INK, OUT_OF_STACK, REVERT, StylusRuntime
@@ -120,8 +126,8 @@ def _run_program(runtime: StylusRuntime, computation: ComputationAPI, code: byte
     pages = runtime.pages(computation.transaction_context)
     starting_gas = computation.get_gas_remaining()
     init = memory_gas_cost(record.footprint, pages.open, pages.ever)
-    computation.consume_gas(init + call_init_gas(record.init_cost, record.cached_cost),
-                            reason="Stylus program init")
+    init += program_init_gas(record.init_cost, record.cached_cost, record.version, record.cached)
+    computation.consume_gas(init, reason="Stylus program init")
     address = bytes(computation.msg.storage_address)
     ctx = HostContext(computation, bytes(computation.msg.data), pages,
                       reentrant=runtime.is_running(address))
@@ -167,6 +173,8 @@ def stylus_vm_class(vm_class: type[Any], runtime: StylusRuntime) -> type[Any]:
     base_computation = base_state.computation_class
     precompiles: dict[Any, Any] = dict(base_computation.get_precompiles())
     precompiles[ARB_WASM_ADDRESS] = arb_wasm_precompile
+    precompiles[ARB_WASM_CACHE_ADDRESS] = arb_wasm_cache_precompile
+    precompiles[ARB_OWNER_PUBLIC_ADDRESS] = arb_owner_public_precompile
     computation = type(
         f"Stylus{base_computation.__name__}",
         (StylusComputationMixin, base_computation),

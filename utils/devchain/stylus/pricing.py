@@ -10,12 +10,14 @@ from __future__ import annotations
 
 __all__ = [
     "INK_PRICE",
-    "call_init_gas",
+    "cached_gas",
     "evm_memory_cost",
     "gas_to_ink",
+    "init_gas",
     "ink_to_gas",
     "keccak_ink",
     "memory_gas_cost",
+    "program_init_gas",
     "read_ink",
     "write_ink",
 ]
@@ -40,8 +42,12 @@ STORAGE_CACHE_ACCESS_GAS = 10  # StorageCache::REQUIRED_ACCESS_GAS
 
 FREE_PAGES = 2
 PAGE_GAS = 1000
-MIN_INIT_GAS = 69  # x 128 gas (Stylus v2)
-MIN_CACHED_INIT_GAS = 11  # x 32 gas
+MIN_INIT_GAS = 69  # x 128 gas (Stylus v2: v2MinInitGas)
+MIN_INIT_GAS_UNITS = 128  # MinInitGasUnits
+MIN_CACHED_INIT_GAS = 11  # x 32 gas (initialMinCachedGas)
+MIN_CACHED_GAS_UNITS = 32  # MinCachedGasUnits
+BLOCK_CACHE_SIZE = 32  # initialRecentCacheSize: programs a block remembers (ArbOS >= 60)
+RECENT_WASMS_ARBOS = 60  # ArbOS version that enabled the fixed RecentWasms cache
 INIT_COST_SCALAR = 50  # x 2 %
 CACHED_COST_SCALAR = 50
 
@@ -97,12 +103,25 @@ def memory_gas_cost(new: int, open_pages: int, ever: int) -> int:
     return min(linear + _page_exp(new_ever) - _page_exp(ever), _U64_MAX)
 
 
-def call_init_gas(init_cost: int, cached_init_cost: int) -> int:
-    """Gas a call pays to instantiate a program that is not in the cache (Stylus v2:
-    the cached cost is paid as well)."""
-    init = MIN_INIT_GAS * 128 + -(-init_cost * INIT_COST_SCALAR * 2 // 100)
-    cached = MIN_CACHED_INIT_GAS * 32 + -(-cached_init_cost * CACHED_COST_SCALAR * 2 // 100)
-    return init + cached
+def init_gas(init_cost: int) -> int:
+    """Nitro ``Program.initGas`` (``arbos/programs/programs.go``): what instantiating a
+    program that is not cached costs, ``MinInitGas * 128 + ceil(initCost * scalar% )``."""
+    return MIN_INIT_GAS * MIN_INIT_GAS_UNITS + -(-init_cost * INIT_COST_SCALAR * 2 // 100)
+
+
+def cached_gas(cached_cost: int) -> int:
+    """Nitro ``Program.cachedGas``: ``MinCachedInitGas * 32 + ceil(cachedCost * scalar%)``."""
+    return (MIN_CACHED_INIT_GAS * MIN_CACHED_GAS_UNITS
+            + -(-cached_cost * CACHED_COST_SCALAR * 2 // 100))
+
+
+def program_init_gas(init_cost: int, cached_cost: int, version: int, cached: bool) -> int:
+    """What a call pays to start a program, as Nitro's ``Programs.CallProgram`` charges it:
+    the cached gas when the program is cached (ArbWasmCache, or a hit in the block's recent
+    programs on ArbOS >= 60) or its Stylus version is above 1 (from v2 the cached cost is
+    no longer part of the init cost), plus the init gas when it is not cached."""
+    gas = cached_gas(cached_cost) if cached or version > 1 else 0
+    return gas if cached else gas + init_gas(init_cost)
 
 
 def evm_memory_cost(size: int) -> int:

@@ -51,8 +51,10 @@ class CallResult:
 class StylusRuntime:
     """Engine, linker and compiled-program cache for one chain (or several)."""
 
-    def __init__(self, cache_size: int = 256) -> None:
+    def __init__(self, cache_size: int = 256, chain_owners: tuple[bytes, ...] = ()) -> None:
         self.engine = new_engine()
+        #: ArbOS's chain owners (20-byte addresses): they may cache programs (ArbWasmCache)
+        self.chain_owners = chain_owners
         self._linker = wasmtime.Linker(self.engine)
         self._local = threading.local()  # per-thread stack of running program frames
         self._cache: OrderedDict[bytes, CompiledProgram] = OrderedDict()
