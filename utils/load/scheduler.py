@@ -34,6 +34,7 @@ from utils.aio import wait_event
 from utils.chain.send_slot import hold_send_slot
 from utils.clock import Clock
 from utils.load.profiles import RateProfile
+from utils.load.rate_control import RateControl
 from utils.load.step_slots import Slots, StepHold
 from utils.load.workload import Workload
 from utils.observe.events import FiringEvent, TargetRateEvent
@@ -85,51 +86,56 @@ class Scheduler:
         """The next firing's distance in expected firings (1, or an Exp(1) draw)."""
         return self._rng.expovariate(1.0) if poisson else 1.0
 
-    async def run(self, workload: Workload, rate: float | RateProfile,
+    async def run(self, workload: Workload, rate: float | RateProfile | RateControl,
                   stop: asyncio.Event) -> None:
-        """Fire ``workload`` at ``rate`` (steps/s, or a profile from now) until ``stop`` is
-        set or the workload is exhausted."""
-        profile = rate if isinstance(rate, RateProfile) else RateProfile.constant(rate)
-        if profile.is_zero:
-            return
-        poisson = self._poisson if profile.arrival is None else profile.arrival == "poisson"
-        start = self._clock.now()
-        if not self._report_targets:
-            await self._fire(workload, profile, poisson, start, stop)
-            return
-        reporter = asyncio.create_task(self._report_target(workload.name, profile, start, stop))
-        try:
-            await self._fire(workload, profile, poisson, start, stop)
-        finally:
-            reporter.cancel()
-            self._hub.emit(TargetRateEvent(workload.name, self._clock.now(), 0.0))
-
-    async def _fire(self, workload: Workload, profile: RateProfile, poisson: bool,
-                    start: float, stop: asyncio.Event) -> None:
+        """Fire ``workload`` at ``rate`` (steps/s, a profile from now, or a control whose profile
+        can change while it runs) until ``stop`` is set or the workload is exhausted."""
+        if isinstance(rate, RateControl):
+            control = rate
+        else:
+            profile = rate if isinstance(rate, RateProfile) else RateProfile.constant(rate)
+            if profile.is_zero:
+                return
+            control = RateControl(workload.name, profile)
+        if control.start is None:
+            control.start = self._clock.now()
+        reporter = None
+        if self._report_targets:
+            reporter = asyncio.create_task(self._report_target(control, stop))
         slots = Slots(self._max_in_flight, self._max_steps)
-        waker = asyncio.create_task(slots.wake_on(stop))
+        wakers = [asyncio.create_task(slots.wake_on(stop)),
+                  asyncio.create_task(_wake_on(control, stop))]
         try:
-            await self._fire_until_stop(workload, profile, poisson, start, stop, slots)
+            await self._fire_until_stop(workload, control, stop, slots)
         finally:
-            waker.cancel()
+            for task in wakers:
+                task.cancel()
+            if reporter is not None:
+                reporter.cancel()
+                self._hub.emit(TargetRateEvent(workload.name, self._clock.now(), 0.0))
 
-    async def _fire_until_stop(self, workload: Workload, profile: RateProfile, poisson: bool,
-                               start: float, stop: asyncio.Event, slots: Slots) -> None:
-        count = 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
+    async def _fire_until_stop(self, workload: Workload, control: RateControl,
+                               stop: asyncio.Event, slots: Slots) -> None:
         missed = 0
-        intended = start
+        version = -1
         burst = 0  # firings in a row without yielding to the event loop
+        intended = start = self._clock.now()
+        profile, poisson, count = control.effective, self._poisson, 0.0
         while not stop.is_set() and not workload.exhausted():
+            if control.version != version:  # (re)start on the control's profile from its time 0
+                version, profile, start = control.version, control.effective, control.start or 0.0
+                poisson = self._poisson if profile.arrival is None else profile.arrival == "poisson"
+                count = 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
             offset = profile.time_at(count)
-            if math.isinf(offset):  # the profile offers nothing more
-                await stop.wait()
-                break
+            if math.isinf(offset):  # the profile offers nothing more (or paused): until a change
+                await control.changed.wait()
+                continue
             intended = start + offset
             delay = intended - self._clock.now()
             if delay > 0:
                 burst = 0
-                if await wait_event(stop, delay):
-                    break
+                if await wait_event(control.changed, delay):  # stopped, or a change
+                    continue
             elif burst >= BURST:  # behind: let replies in between runs of firings
                 burst = 0
                 await asyncio.sleep(0)
@@ -186,19 +192,28 @@ class Scheduler:
         self._steps.add(future)
         future.add_done_callback(step.ended)
 
-    async def _report_target(self, name: str, profile: RateProfile, start: float,
-                             stop: asyncio.Event) -> None:
-        """Emit the profile's rate now, then whenever it has moved (constant: once)."""
-        last = profile.rate_at(0.0)
-        self._hub.emit(TargetRateEvent(name, start, last))
-        if profile.kind == "constant":
-            return
-        while not await wait_event(stop, TARGET_EVERY):
+    async def _report_target(self, control: RateControl, stop: asyncio.Event) -> None:
+        """Emit the control's target now, at each change, and whenever a changing profile's
+        rate has moved (checked every :data:`TARGET_EVERY` s; a constant one: only at changes)."""
+        start = control.start if control.start is not None else self._clock.now()
+        last = control.target(start)
+        version = control.version
+        self._hub.emit(TargetRateEvent(control.name, start, last))
+        while not stop.is_set():
+            steady = control.paused or control.profile.kind == "constant"
+            changed = control.changed
+            if steady:
+                await changed.wait()
+            else:
+                await wait_event(changed, TARGET_EVERY)
+            if stop.is_set():
+                return
             now = self._clock.now()
-            rate = profile.rate_at(now - start)
-            if abs(rate - last) > TARGET_CHANGE * max(last, rate, 1e-9):
-                self._hub.emit(TargetRateEvent(name, now, rate))
-                last = rate
+            rate = control.target(now)
+            if control.version != version or \
+                    abs(rate - last) > TARGET_CHANGE * max(last, rate, 1e-9):
+                self._hub.emit(TargetRateEvent(control.name, now, rate))
+                last, version = rate, control.version
 
     @staticmethod
     async def _step(workload: Workload, intended: float, step: StepHold) -> None:
@@ -219,3 +234,9 @@ class Scheduler:
             if stuck:
                 log.warning("%d cancelled steps still unwinding after %g s", len(stuck), grace)
         return len(left)
+
+
+async def _wake_on(control: RateControl, stop: asyncio.Event) -> None:
+    """Wake the firing loop (it waits on the control's change event) when the run stops."""
+    await stop.wait()
+    control.wake()

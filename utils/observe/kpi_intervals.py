@@ -14,13 +14,12 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from utils.observe.csv_sinks import CsvFile, unix_ms
-from utils.observe.events import Outcome, TargetRateEvent
-from utils.observe.histogram import Histogram
+from utils.observe.events import TargetRateEvent
+from utils.observe.interval_window import FAILURES, IntervalWindow
 
 if TYPE_CHECKING:
     from utils.observe.tally import Tally
@@ -34,27 +33,6 @@ KPI_COLUMNS: tuple[str, ...] = (
     # the interval's latency histogram (Histogram.encode): shard runs merge exactly
     "latency_buckets",
 )  # fmt: skip
-_FAILURES = (Outcome.REVERTED, Outcome.REJECTED, Outcome.DROPPED, Outcome.TIMEOUT,
-             Outcome.REORGED)
-_OUTCOMES = {o.value: o for o in Outcome}
-
-
-@dataclass(slots=True)
-class _Window:
-    """What one workload did during the open interval."""
-
-    fired: int = 0
-    late: int = 0
-    missed: int = 0
-    outcomes: Counter[Outcome] = field(default_factory=Counter)
-    latency: Histogram = field(default_factory=Histogram)
-    gas_used: int = 0
-
-    @property
-    def empty(self) -> bool:
-        return not (self.fired or self.missed or self.outcomes)
-
-
 class KpiIntervalSink:
     """Stats-hub sink writing per-interval KPIs per workload."""
 
@@ -77,7 +55,7 @@ class KpiIntervalSink:
         self._targets = dict(targets or {})
         self._run_start = clock() if start is None else start
         self._start = self._run_start
-        self._windows: dict[str, _Window] = {name: _Window() for name in self._targets}
+        self._windows = {name: IntervalWindow() for name in self._targets}
         self._in_flight: Counter[str] = Counter()
         # the target follows the profile (TargetRateEvent): rate since when, and rate x time
         # accumulated in the open interval, so an interval's target is its time-weighted mean
@@ -85,29 +63,22 @@ class KpiIntervalSink:
             name: (rate, self._run_start) for name, rate in self._targets.items()}
         self._target_area: dict[str, float] = {}
 
-    def _window(self, workload: str) -> _Window:
+    def _window(self, workload: str) -> IntervalWindow:
         win = self._windows.get(workload)
         if win is None:
-            win = self._windows[workload] = _Window()
+            win = self._windows[workload] = IntervalWindow()
         return win
 
     def on_tally(self, tally: Tally) -> None:
         """Count a tally's events in the open interval; follow the target rates."""
         for name, tx in tally.tx.items():
-            win = self._window(name)
-            for outcome, n in tx.outcomes.items():
-                win.outcomes[_OUTCOMES[outcome]] += n
-            win.latency.merge(tx.latency)
-            win.gas_used += tx.gas_used
+            self._window(name).add_tx(tx)
             self._in_flight[name] -= tx.finished_sent
         for name, n in tally.sent.items():
             self._window(name)
             self._in_flight[name] += n
         for name, firing in tally.firing.items():
-            win = self._window(name)
-            win.missed += firing.missed
-            win.fired += firing.fired
-            win.late += firing.late
+            self._window(name).add_firing(firing)
         for event in tally.others:
             if isinstance(event, TargetRateEvent):
                 self._window(event.workload)
@@ -138,16 +109,16 @@ class KpiIntervalSink:
         length = end - self._start
         for name, win in self._windows.items():
             self.csv.write(self._row(name, win, end, length))
-        self._windows = {name: _Window() for name in self._windows}
+        self._windows = {name: IntervalWindow() for name in self._windows}
         self._start = end
 
-    def _row(self, name: str, win: _Window, end: float, length: float) -> list[Any]:
+    def _row(self, name: str, win: IntervalWindow, end: float, length: float) -> list[Any]:
         lat = win.latency
-        successes = win.outcomes[Outcome.SUCCESS]
+        successes = win.successes
         return [
             unix_ms(self._start), unix_ms(end), f"{end - self._run_start:.3f}", name,
-            f"{self._target(name, end, length):.3f}", win.fired, f"{win.fired / length:.3f}",
-            f"{successes / length:.3f}", successes, *(win.outcomes[o] for o in _FAILURES),
+            f"{self._target(name, end, length):.3f}", win.fired, f"{win.offered_rate(length):.3f}",
+            f"{win.achieved_rate(length):.3f}", successes, *(win.outcomes[o] for o in FAILURES),
             *(f"{lat.percentile(q):.9f}" for q in (0.50, 0.95, 0.99)), f"{lat.max:.9f}",
             win.gas_used, max(0, self._in_flight[name]), win.late, win.missed, lat.encode(),
         ]  # fmt: skip
