@@ -1,36 +1,99 @@
-"""HTTP endpoints of a run: /health, /metrics (Prometheus text), /kpis (JSON).
+"""HTTP endpoints of a run: /health, /metrics (Prometheus text), /kpis (JSON), and the live
+console's API (docs/console.md) when one is given.
 
 ``create_app`` builds the Flask app from what it must serve (nothing global);
 ``ServerThread`` serves it with werkzeug's threaded WSGI server in a daemon
 thread, on a socket bound up front so a taken port is a clear ``ConfigError``.
+:class:`ControlGuard` is what every control call (a POST under /api/) passes first: JSON
+only, same origin only, and the start's token when the server is bound beyond 127.0.0.1.
 """
 
 from __future__ import annotations
 
 import errno
+import hmac
 import logging
+import secrets
 import socket
 import threading
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, jsonify, request
+from flask import Blueprint, Flask, Request, Response, jsonify, request
 from prometheus_client import CollectorRegistry
 from prometheus_client.exposition import choose_encoder
 from werkzeug.serving import BaseWSGIServer, WSGIRequestHandler, make_server
 
 from utils.errors import ConfigError
 from utils.redact import redact_text
+from utils.web.routes import register_page
 
 log = logging.getLogger(__name__)
 
 HealthCheck = Callable[[], tuple[bool, dict[str, Any]]]
 KpiSource = Callable[[], dict[str, Any]]
+RegistrySource = CollectorRegistry | Callable[[], CollectorRegistry | None]
+#: the addresses a server may be bound to without a token for control calls
+TRUSTED_HOSTS = frozenset({"127.0.0.1", "::1", "localhost"})
+TOKEN_HEADER = "X-Kcstress-Token"
 
 
-def create_app(*, registry: CollectorRegistry, health: HealthCheck, kpis: KpiSource) -> Flask:
-    """The app: ``health()`` -> (ok, details), ``kpis()`` -> JSON-able dict."""
+class ControlGuard:
+    """The checks of a control call. ``token`` None: bound to a trusted loopback address."""
+
+    def __init__(self, token: str | None) -> None:
+        self.token = token
+
+    @classmethod
+    def for_host(cls, host: str) -> ControlGuard:
+        """A guard with a new token unless ``host`` is one of :data:`TRUSTED_HOSTS`."""
+        return cls(None if host in TRUSTED_HOSTS else secrets.token_urlsafe(24))
+
+    def refusal(self, req: Request) -> tuple[int, str] | None:
+        """(status, reason) when ``req`` may not control anything, else None."""
+        if req.mimetype != "application/json":
+            return 415, "control calls take a JSON body (Content-Type: application/json)"
+        site = req.headers.get("Sec-Fetch-Site", "")
+        if site in ("cross-site", "same-site"):
+            return 403, f"cross-origin control calls are refused (Sec-Fetch-Site: {site})"
+        origin = req.headers.get("Origin")
+        if origin is not None and urlsplit(origin).netloc != req.host:
+            return 403, "cross-origin control calls are refused (Origin is not this server)"
+        if self.token is not None and not self._token_ok(req):
+            return 401, ("this server is bound beyond loopback: control calls need its token "
+                         f"(Authorization: Bearer TOKEN or {TOKEN_HEADER}: TOKEN)")
+        return None
+
+    def _token_ok(self, req: Request) -> bool:
+        assert self.token is not None
+        given = req.headers.get(TOKEN_HEADER, "")
+        scheme, _, value = req.headers.get("Authorization", "").partition(" ")
+        if scheme.lower() == "bearer":
+            given = value.strip()
+        return hmac.compare_digest(given.encode(), self.token.encode())
+
+
+def create_app(*, registry: RegistrySource, health: HealthCheck, kpis: KpiSource,
+               api: Blueprint | None = None, guard: ControlGuard | None = None) -> Flask:
+    """The app: ``health()`` -> (ok, details), ``kpis()`` -> JSON-able dict; ``registry`` a
+    registry or a callable giving the current one (console mode: the running run's);
+    ``api`` the console's routes, every POST under /api/ passing ``guard`` first."""
     app = Flask("kcstress")
+    control = guard or ControlGuard(None)
+    if api is not None:
+        app.register_blueprint(api)
+
+    @app.before_request
+    def _guard() -> tuple[Response, int] | None:
+        if request.method != "POST" or not request.path.startswith("/api/"):
+            return None
+        refused = control.refusal(request)
+        if refused is None:
+            return None
+        status, reason = refused
+        log.warning("control call %s refused (%d): %s", request.path, status, reason)
+        return jsonify({"error": reason}), status
 
     @app.get("/health")
     def _health() -> tuple[Response, int]:
@@ -49,20 +112,27 @@ def create_app(*, registry: CollectorRegistry, health: HealthCheck, kpis: KpiSou
     @app.get("/metrics")
     def _metrics() -> Response:
         encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
-        return Response(encoder(registry), status=200, content_type=content_type)
+        current = registry if isinstance(registry, CollectorRegistry) else registry()
+        body = encoder(current) if current is not None else b""
+        return Response(body, status=200, content_type=content_type)
 
     @app.get("/kpis")
     def _kpis() -> Response:
         return jsonify(kpis())
 
+    register_page(app)  # / (the live console page) and /assets/<name>
     return app
 
 
 class _QuietHandler(WSGIRequestHandler):
-    """Request lines at DEBUG: a 1 s scrape must not flood the run's log."""
+    """Request lines at DEBUG: a 1 s scrape must not flood the run's log. The query string is
+    left out (a page opened with ``?token=...`` must not put its token in a log)."""
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
-        log.debug("%s %s %s", self.address_string(), self.requestline, code)
+        method, _, rest = self.requestline.partition(" ")
+        target, _, version = rest.partition(" ")
+        line = f"{method} {target.split('?', 1)[0]} {version}"
+        log.debug("%s %s %s", self.address_string(), line, code)
 
 
 class ServerThread:

@@ -18,6 +18,10 @@ ASSETS = {
     "uPlot.iife.min.js": "text/javascript; charset=utf-8",
     "uPlot.min.css": "text/css; charset=utf-8",
     "uPlot.LICENSE": "text/plain; charset=utf-8",
+    "charts.js": "text/javascript; charset=utf-8",
+    "charts.css": "text/css; charset=utf-8",
+    "console.html": "text/html; charset=utf-8",
+    "console.js": "text/javascript; charset=utf-8",
 }
 
 
