@@ -52,6 +52,7 @@ class NodeConfig:
     drain_timeout: float = 10.0
     batch_size: int = 1024  # with a batch committer: records per commitBatch at most
     batch_wait: float = 1.0  # seconds the oldest record waits for its batch to fill
+    inputbox_batch: int = 1  # with an InputBox committer: records per addInput at most
 
     @classmethod
     def from_env(

@@ -11,7 +11,9 @@ import struct
 from collections.abc import Callable
 
 from lcore_node.encryption import DualCipher, envelope_key_id
-from lcore_node.errors import ConflictError
+from lcore_node.errors import ConflictError, TooLargeError
+from lcore_node.inputbox_payload import INPUT_MAX_SIZE, input_size, payload_size
+from lcore_node.inputbox_store import payload_record
 from lcore_node.measure import OperationTimer
 from lcore_node.storage import NewSubmission, Storage
 from lcore_node.types import Registered
@@ -47,6 +49,7 @@ class Intake:
         self._checker = checker
         self._cipher = cipher
         self._clock = clock
+        self.input_limit = False  # inputbox mode: refuse a record no InputBox input can carry
 
     async def register(
         self, timer: OperationTimer, device_id: str, public_key_hex: str, device_type: str | None
@@ -95,9 +98,24 @@ class Intake:
                 signature=checked.signature,
                 data_size=len(checked.plaintext),
             )
+            if self.input_limit:
+                check_input_size(row)
         with timer.stage("store"):
             await self._storage.insert_submission(row)
         return row
+
+
+def check_input_size(row: NewSubmission) -> None:
+    """TooLargeError when the record alone would make an InputBox input longer than Cartesi's
+    INPUT_MAX_SIZE (the encoded EvmAdvance): refused here, never sent to revert on chain."""
+    record = payload_record((row.record_id, row.device_id, row.task_id, row.envelope,
+                             row.proof_hash, row.signature))
+    size = input_size(payload_size([record]))
+    if size > INPUT_MAX_SIZE:
+        raise TooLargeError(
+            f"its Cartesi InputBox input would be {size} bytes, the limit is {INPUT_MAX_SIZE}"
+            " (CanonicalMachine.INPUT_MAX_SIZE)", size=size, limit=INPUT_MAX_SIZE,
+            device_id=row.device_id)
 
 
 def same_key(stored_hex: str, key_hex: str, device_id: str) -> None:

@@ -19,6 +19,7 @@ from lcore_node.commit_mode import CommitMode
 from lcore_node.config import NodeConfig
 from lcore_node.encryption import DualCipher
 from lcore_node.errors import LcoreError
+from lcore_node.inputbox_mode import InputBoxCommitter, InputBoxMode
 from lcore_node.intake import Intake
 from lcore_node.keys import KeyStore
 from lcore_node.measure import OperationTimer
@@ -51,11 +52,13 @@ class LcoreNode:
         reader: ResultReader | None = None,
         clock: Callable[[], float] = time.time,
         batch_committer: BatchCommitter | None = None,
+        inputbox: InputBoxCommitter | None = None,
     ) -> None:
         self.config = config
         self._hub = hub
         self._committer = committer
         self._batch_committer = batch_committer  # set: records are committed in Merkle batches
+        self._inputbox = inputbox  # set: records go to Cartesi's InputBox
         self._reader = reader or committer  # what verify compares with
         self._clock = clock
         self.storage = Storage(
@@ -73,6 +76,7 @@ class LcoreNode:
         self.outbox: Outbox[Any] | None = None
         self._intake = Intake(self.storage, self._devices, self._checker, lambda: self.cipher,
                               clock)
+        self._intake.input_limit = inputbox is not None
 
     async def __aenter__(self) -> LcoreNode:
         try:
@@ -102,7 +106,11 @@ class LcoreNode:
             await self.outbox.start()
 
     def _commit_mode(self) -> CommitMode[Any] | None:
-        """Merkle batches with a batch committer, else a transaction per record (if any)."""
+        """InputBox inputs with an InputBox committer, Merkle batches with a batch committer,
+        else a transaction per record (if any)."""
+        if self._inputbox is not None:
+            return InputBoxMode(self._inputbox, self.storage, self.config.inputbox_batch,
+                                self.config.batch_wait)
         if self._batch_committer is not None:
             return BatchMode(self._batch_committer, self.config.batch_size,
                              self.config.batch_wait)

@@ -55,6 +55,22 @@ CREATE TABLE IF NOT EXISTS commit_batches (
     last_error TEXT,
     next_attempt_at REAL NOT NULL DEFAULT 0
 );
+CREATE TABLE IF NOT EXISTS inputbox_inputs (
+    id INTEGER PRIMARY KEY,
+    payload BLOB NOT NULL,
+    payload_hash BLOB NOT NULL UNIQUE,
+    size INTEGER NOT NULL,
+    status TEXT NOT NULL DEFAULT 'pending'
+        CHECK (status IN ('pending', 'submitted', 'committed', 'failed')),
+    created_at REAL NOT NULL,
+    transaction_hash TEXT,
+    block_number INTEGER,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    last_error TEXT,
+    next_attempt_at REAL NOT NULL DEFAULT 0,
+    input_index INTEGER,
+    input_hash BLOB
+);
 """
 
 #: columns added after the first schema (batch commitments): added to an older database
@@ -63,6 +79,7 @@ ADDED_COLUMNS = {
         ("batch_id", "INTEGER REFERENCES commit_batches(id)"),  # NULL: committed alone
         ("leaf_index", "INTEGER"),  # position of the record's leaf in its batch
         ("merkle_proof", "BLOB"),  # sibling hashes, 32 bytes each, leaf level first
+        ("input_id", "INTEGER REFERENCES inputbox_inputs(id)"),  # its InputBox input
     ),
 }
 
@@ -71,6 +88,8 @@ CREATE INDEX IF NOT EXISTS data_submissions_due
     ON data_submissions (commit_status, next_attempt_at);
 CREATE INDEX IF NOT EXISTS data_submissions_batch ON data_submissions (batch_id);
 CREATE INDEX IF NOT EXISTS commit_batches_due ON commit_batches (status, next_attempt_at);
+CREATE INDEX IF NOT EXISTS data_submissions_input ON data_submissions (input_id);
+CREATE INDEX IF NOT EXISTS inputbox_inputs_due ON inputbox_inputs (status, next_attempt_at);
 """
 
 INSERT_SUBMISSION = (
