@@ -82,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "payment router and lending pool as Stylus programs or as their Solidity "
                    "twins, or plain value transfers (default stylus on a chain with Stylus, "
                    "else evm; env KCSTRESS_DAPP)")
+    p.add_argument("--no-stylus-cache", dest="stylus_cache", action="store_false", default=None,
+                   help="leave the Stylus programs out of ArbOS's program cache (by default "
+                   "the funder caches them when it is a chain owner or cache manager, as a "
+                   "chain team would; env KCSTRESS_STYLUS_CACHE)")
     p.add_argument("--iot-commit", choices=("record", "batch"),
                    help="how the lcore node commits records: one submitResult each (default) or "
                    "one commitBatch of a Merkle root per batch (env KCSTRESS_IOT_COMMIT)")
@@ -134,7 +138,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
                     "chain_grace", "chain_history_blocks",
                     "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
-                    "l1_base_fee_gwei", "dapp")
+                    "l1_base_fee_gwei", "dapp", "stylus_cache")
     }
     for spec in args.rate:
         _, _, value = spec.partition("=")

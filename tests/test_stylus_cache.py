@@ -123,3 +123,28 @@ def test_caching_an_inactive_program_reverts(chain) -> None:
     wasm = bytes(wasmtime.wat2wasm(PROGRAM.format(n=9)))
     address = deploy_program(tester, wasm, owner, activate=False).address
     assert send(tester, owner, address_calldata(SELECTOR_CACHE_PROGRAM, address))["status"] == 0
+
+
+async def test_the_run_caches_its_programs_when_the_funder_may(tmp_path) -> None:
+    """Over JSON-RPC on the embedded chain (its funder is the chain owner), as a run does."""
+    from contextlib import AsyncExitStack
+
+    from utils.chain.session import open_session
+    from utils.chain.stylus_cache import codehash_is_cached
+    from utils.chain.stylus_deploy import deploy_stylus_program
+    from utils.clock import Clock
+    from utils.devchain import DevChain
+    from utils.observe.stats import StatsHub
+    from utils.settings import load_settings
+
+    cached_wasm = bytes(wasmtime.wat2wasm(PROGRAM.format(n=10)))
+    plain_wasm = bytes(wasmtime.wat2wasm(PROGRAM.format(n=11)))
+    with DevChain.start(stylus=True) as devchain:
+        settings = load_settings({"rpc_url": devchain.url,
+                                  "private_key": devchain.funder_key.hex()})
+        async with AsyncExitStack() as stack:
+            session = await open_session(settings, StatsHub(), Clock(), stack)
+            await deploy_stylus_program(session, cached_wasm)
+            await deploy_stylus_program(session, plain_wasm, cache=False)
+            assert await codehash_is_cached(session.rpc, keccak(stylus_code(cached_wasm)))
+            assert not await codehash_is_cached(session.rpc, keccak(stylus_code(plain_wasm)))

@@ -63,6 +63,12 @@ class Settings(BaseSettings):
         description="payment/merchant/lending on the dApp contracts as Stylus programs or "
         "Solidity twins, or plain value transfers; default: stylus on a chain with Stylus",
     )
+    stylus_cache: bool = Field(
+        True, validation_alias=_env("stylus_cache", "KCSTRESS_STYLUS_CACHE"),
+        description="put the run's Stylus programs in ArbOS's program cache when the funder "
+        "may (chain owner or cache manager), as a chain team would; false: every call pays "
+        "Nitro's full program init gas",
+    )
     seed: int | None = Field(None, validation_alias=_env("seed", "KCSTRESS_SEED"))
     iot_commit: Literal["record", "batch"] = Field(
         "record", validation_alias=_env("iot_commit", "KCSTRESS_IOT_COMMIT"),

@@ -21,8 +21,10 @@ from stylus_contracts.dapps import call_data, load_dapp_artifact, load_dapp_wasm
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.session import ChainSession
+from utils.chain.stylus_cache import cache_programs
 from utils.chain.stylus_deploy import (
     DATA_FEE_BUMP_PERCENT,
+    DeployedProgram,
     SentActivation,
     deploy_programs,
     finish_activations,
@@ -86,11 +88,13 @@ async def chain_has_stylus(rpc: Rpc) -> bool:
     return await stylus_version(rpc) is not None
 
 
-async def deploy_dapps(session: ChainSession, flavour: str) -> DAppContracts:
+async def deploy_dapps(session: ChainSession, flavour: str, *,
+                      cache: bool = True) -> DAppContracts:
     """Deploy the three contracts in ``flavour`` and initialise them (token owner: funder):
     the creations in one burst, then (Stylus) the activations and, right behind them, the
     initialisations, all through the funder's lane."""
     activations: list[SentActivation] = []
+    programs: list[DeployedProgram] = []
     if flavour == "stylus":
         programs = await deploy_programs(session, [load_dapp_wasm(role) for role in ROLES])
         activations = await send_activations(session, programs, DATA_FEE_BUMP_PERCENT)
@@ -108,6 +112,8 @@ async def deploy_dapps(session: ChainSession, flavour: str) -> DAppContracts:
               for to, data in calls]
     # no activations for the EVM twins: nothing to add
     activated = await finish_activations(session, activations)
+    if cache:  # calls to cached programs pay Nitro's cached init gas only
+        await cache_programs(session, [(p.address, p.codehash) for p in programs])
     for role, deployment in zip(ROLES, activated, strict=False):
         gas[role] = deployment.gas_used
     for (to, _data), tx_hash, receipt in zip(calls, hashes,

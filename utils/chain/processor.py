@@ -33,7 +33,7 @@ async def ensure_processor(session: ChainSession, settings: Settings) -> Process
         return Processor(settings.contract_address, abi, "configured")
     if settings.contract == "stylus" and (session.info.embedded or await _wants_stylus(
             session, settings)):
-        return await _deploy_stylus(session, abi)
+        return await _deploy_stylus(session, abi, settings.stylus_cache)
     artifact = load_artifact()
     ((address, receipt),) = await session.funder.create([artifact.bytecode])
     log.info("deployed the MVPIoTProcessor EVM twin at %s", address)
@@ -53,10 +53,11 @@ async def _wants_stylus(session: ChainSession, settings: Settings) -> bool:
     return False
 
 
-async def _deploy_stylus(session: ChainSession, abi: list[dict[str, Any]]) -> Processor:
+async def _deploy_stylus(session: ChainSession, abi: list[dict[str, Any]],
+                         cache: bool) -> Processor:
     from utils.chain.stylus_deploy import deploy_stylus_program
 
-    deployment = await deploy_stylus_program(session)
+    deployment = await deploy_stylus_program(session, cache=cache)
     log.info("deployed the MVPIoTProcessor Stylus program at %s (%s)", deployment.address,
              "activation reused" if deployment.reused_activation
              else f"activated, data fee {deployment.data_fee_wei} wei")

@@ -30,6 +30,7 @@ from eth_utils import keccak
 
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.session import ChainSession
+from utils.chain.stylus_cache import cache_programs
 from utils.chain.stylus_code import (
     ARB_WASM_ADDRESS,
     SELECTOR_CODEHASH_VERSION,
@@ -121,23 +122,29 @@ class SentActivation:
 
 
 async def deploy_stylus_program(
-    session: ChainSession, wasm: bytes | None = None, *, bump_percent: int = DATA_FEE_BUMP_PERCENT
+    session: ChainSession, wasm: bytes | None = None, *,
+    bump_percent: int = DATA_FEE_BUMP_PERCENT, cache: bool = True,
 ) -> StylusDeployment:
-    """Deploy the program and activate it unless its code hash is active already."""
+    """Deploy the program and activate it unless its code hash is active already; with
+    ``cache``, put it in ArbOS's program cache when the funder may."""
     (deployment,) = await deploy_stylus_programs(
         session, [wasm if wasm is not None else default_program_wasm()],
-        bump_percent=bump_percent)
+        bump_percent=bump_percent, cache=cache)
     return deployment
 
 
 async def deploy_stylus_programs(
     session: ChainSession, wasms: Sequence[bytes], *,
-    bump_percent: int = DATA_FEE_BUMP_PERCENT,
+    bump_percent: int = DATA_FEE_BUMP_PERCENT, cache: bool = True,
 ) -> list[StylusDeployment]:
-    """Deploy every program (their creations in one burst), then activate them (one burst)."""
+    """Deploy every program (their creations in one burst), then activate them (one burst),
+    then (``cache``) cache them (:func:`utils.chain.stylus_cache.cache_programs`)."""
     programs = await deploy_programs(session, wasms)
-    return await finish_activations(session, await send_activations(session, programs,
-                                                                   bump_percent))
+    deployments = await finish_activations(session, await send_activations(session, programs,
+                                                                           bump_percent))
+    if cache:
+        await cache_programs(session, [(p.address, p.codehash) for p in programs])
+    return deployments
 
 
 async def deploy_programs(session: ChainSession, wasms: Sequence[bytes]) -> list[DeployedProgram]:

@@ -193,7 +193,7 @@ async def open_dapps(settings: Settings, session: ChainSession, wallets: WalletP
     """Deploy the contracts in ``flavour`` and build the three workloads on them. The caller
     first checks that the funder can pay for the deployments (:data:`DEPLOY_GAS_RESERVE`), so
     a poor one is refused before anything is sent (exit 2)."""
-    contracts = await deploy_dapps(session, flavour)
+    contracts = await deploy_dapps(session, flavour, cache=settings.stylus_cache)
     ledger, book = PaymentLedger(), PoolBook()
     engine = session.engine
     workloads: list[Workload] = [
