@@ -98,10 +98,28 @@ def test_report_is_one_self_contained_file(run_dir: Path) -> None:
     assert "20231114T221320Z-test01" in text
     assert not re.search(r"""(src|href)=["']?(https?:|//|file:)""", text)  # nothing external
     images = re.findall(r'src="data:image/png;base64,([A-Za-z0-9+/=]+)"', text)
-    assert len(images) == 5  # throughput, latency, outcomes, gas, IoT stages
+    assert len(images) == 3  # outcomes, gas, IoT stages
     for b64 in images:
         png = base64.b64decode(b64)
         assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5_000
+    # throughput and latency: interactive charts, their library and data inlined
+    assert "uPlot" in text and 'id="kc-throughput"' in text and 'id="kc-latency"' in text
+    charts = report_charts(text)
+    data = load_run(run_dir)
+    assert set(charts["series"]) == set(RATES)
+    for name, series in charts["series"].items():
+        assert series["offered"] == data.series[name].offered
+        assert series["achieved"] == data.series[name].achieved
+        assert series["elapsed"] == data.series[name].elapsed
+    assert charts["latency_target"]["value"] == 1.0  # summary.json's, drawn as a marker
+
+
+def report_charts(text: str) -> dict:
+    """The inline JSON the report's charts draw."""
+    blob = re.search(r'<script type="application/json" id="kc-report-data">(.*?)</script>',
+                     text, re.S)
+    assert blob is not None
+    return json.loads(blob.group(1).replace("<\\/", "</"))
 
 
 def test_report_tables_agree_with_the_csvs(run_dir: Path) -> None:
@@ -132,13 +150,16 @@ def test_rebuilt_from_csvs_alone_on_another_machine(run_dir: Path, tmp_path: Pat
     (copy / "report.html").unlink()
     text = build_report(copy).read_text()
     assert "No verdict: summary.json is missing" in text
-    assert len(re.findall(r"data:image/png;base64,", text)) == 5
+    assert len(re.findall(r"data:image/png;base64,", text)) == 3
+    assert set(report_charts(text)["series"]) == set(RATES)
 
 
 def test_empty_run_dir_still_gives_a_report(tmp_path: Path) -> None:
     text = build_report(tmp_path).read_text()
     assert "Files not found" in text and "tx_metrics.csv" in text
     assert "data:image/png" not in text
+    assert report_charts(text)["series"] == {}
+    assert "No IoT operations in this run" in text
 
 
 def test_a_missing_run_dir_is_a_config_error(tmp_path: Path) -> None:

@@ -1,12 +1,13 @@
-"""The report's figures, rendered by two processes at once where the machine has the cores.
+"""The report's PNG figures, rendered by two processes at once where the machine has the cores.
 
-The five figures of report.html cost about 0.6 s of CPU (matplotlib's tick and text layout,
-then PNG encoding), single-threaded. :func:`render_figures` forks once when more than one
-core is free to this process: the child renders about half of the figures (balanced by
-their panels) and sends their PNGs back through a pipe, while this process renders the
-other half. A figure the child does not deliver (it failed, or it was not done by
-``CHILD_DEADLINE_S``) is rendered here, so the figures are the same either way; the child
-is always reaped.
+The bar figures of report.html (outcomes, gas, IoT stages; the time series and capacity
+curves are interactive charts: :mod:`utils.report.charts_html`) cost CPU (matplotlib's tick
+and text layout, then PNG encoding), single-threaded. :func:`render_figures` forks once
+when more than one core is free to this process: the child renders about half of the
+figures (balanced by their panels) and sends their PNGs back through a pipe, while this
+process renders the other half. A figure the child does not deliver (it failed, or it was
+not done by ``CHILD_DEADLINE_S``) is rendered here, so the figures are the same either way;
+the child is always reaped.
 """
 
 from __future__ import annotations
@@ -45,27 +46,28 @@ def _plots() -> Any:
 
 
 def report_max_latency(data: ReportData) -> float | None:
-    """The latency target the latency figure draws (summary.json's)."""
+    """summary.json's latency target (recorded with the figures drawn during the run)."""
     value = (data.summary.get("targets") or {}).get("max_latency_sec")
     return float(value) if value is not None else None
 
 
 def figures_of(data: ReportData, max_latency: float | None) -> list[Figure]:
     """The figures ``data`` has data for, in the report's order; nothing is drawn yet."""
-    finished = sorted(n for n in data.series if data.series[n].finished)
     out: list[Figure] = []
-    if data.series:
-        out.append(Figure("throughput", len(data.series),
-                          lambda: _plots().throughput(data.series)))
-    if finished:
-        out.append(Figure("latency", len(finished),
-                          lambda: _plots().latency(data.series, max_latency)))
     if data.tx:
         out.append(Figure("outcomes", 1, lambda: _plots().outcomes(data)))
         out.append(Figure("gas", 1, lambda: _plots().gas(data)))
     if data.iot_stages:
         out.append(Figure("iot", 1, lambda: _plots().iot_stages(data)))
+    if any(h.count for h in data.finality.values()):
+        out.append(Figure("finality", 1, lambda: _finality_plot().finality(data)))
     return out
+
+
+def _finality_plot() -> Any:
+    from utils.report import finality_plot  # matplotlib only when a figure is drawn
+
+    return finality_plot
 
 
 def split(figures: list[Figure]) -> tuple[list[Figure], list[Figure]]:

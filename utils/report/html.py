@@ -3,7 +3,9 @@
 :func:`build_report` reads ``kpi_intervals.csv``, ``tx_metrics.csv``,
 ``iot_metrics.csv`` (each optional) and ``summary.json`` (optional), so the
 report can be redone on another machine (``python main.py report RUN_DIR``).
-Plots are PNGs embedded as base64 (matplotlib's Agg canvas, no pyplot state).
+Throughput, latency and capacity charts are interactive (uPlot, inlined with its data:
+:mod:`utils.report.charts_html`); outcome, gas and IoT stage bars are PNGs embedded as base64
+(matplotlib's Agg canvas, no pyplot state). The file opens offline.
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ from pathlib import Path
 from utils.errors import ConfigError
 from utils.observe.verdict import Status
 from utils.report.capacity_html import capacity_section
+from utils.report.charts_html import charts_head, charts_script, has_latency, latency_target
 from utils.report.costs_html import costs_section
+from utils.report.dapp_html import contract_note, dapp_section
 from utils.report.data import (
     OUTCOMES,
     ReportData,
@@ -26,6 +30,7 @@ from utils.report.data import (
 )
 from utils.report.figure_process import DrawnFigures
 from utils.report.figures import figures_of, render_figures, report_max_latency
+from utils.report.finality_html import finality_section
 from utils.report.summary import summary_verdict
 
 log = logging.getLogger(__name__)
@@ -94,9 +99,20 @@ def _meta_section(data: ReportData) -> str:
     ) + "</table>"
 
 
+def _measured(data: ReportData, label: str, measured: str) -> str:
+    """The measured figure, with the on-chain side beside the IoT latency (the node's side
+    only: validate, encrypt, store)."""
+    commit = data.iot_stages.get("commit")
+    if label == "IoT p95 latency" and commit is not None and commit.count:
+        return (f"{measured} (node side: validate, encrypt, store); on-chain commit p95 "
+                f"{commit.percentile(0.95):.3f} s")
+    return measured
+
+
 def _targets_section(data: ReportData) -> str:
     """The run's verdict (from summary.json, as the exit code and final line have it): its
-    headline, every condition that makes it not clean, and every target checked."""
+    headline, every condition that makes it not clean, and every target checked (a capacity
+    search judges by its SLOs: the run targets it did not evaluate are not listed)."""
     verdict = summary_verdict(data.summary)
     if verdict is None:
         return '<p class="note">No verdict: summary.json is missing or was written by a ' \
@@ -107,9 +123,16 @@ def _targets_section(data: ReportData) -> str:
     if conditions:
         head += f"<p>Not clean:</p><ul>{conditions}</ul>"
     notes = {c.label: c.note for c in verdict.checks}
+    rows = targets_rows(verdict)
+    if data.summary.get("capacity"):
+        skipped = sum(1 for r in rows if r[3] is Status.NOT_EVALUATED)
+        rows = [r for r in rows if r[3] is not Status.NOT_EVALUATED]
+        if skipped:
+            head += (f'<p class="note">A capacity search is judged by its SLOs (below); '
+                     f"{skipped} run targets it does not evaluate are left out.</p>")
     body = "".join(
-        f"<tr><td>{_e(n)}</td><td>{_e(t)}</td><td>{_e(m)}</td>{_status_cell(v, notes[n])}</tr>"
-        for n, t, m, v in targets_rows(verdict))
+        f"<tr><td>{_e(n)}</td><td>{_e(t)}</td><td>{_e(_measured(data, n, m))}</td>"
+        f"{_status_cell(v, notes[n])}</tr>" for n, t, m, v in rows)
     if not body:
         return head
     return head + "<table><tr><th>target</th><th>threshold</th><th>measured</th>" \
@@ -152,8 +175,8 @@ def _img(png: str, alt: str) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{png}">'
 
 
-ALT = {"throughput": "throughput", "latency": "latency percentiles", "outcomes": "outcomes",
-       "gas": "gas per workload", "iot": "IoT stage latency"}
+ALT = {"outcomes": "outcomes", "gas": "gas per workload", "iot": "IoT stage latency",
+       "finality": "finality stage latency percentiles"}
 
 
 def _plots(data: ReportData, drawn: DrawnFigures | None) -> dict[str, str]:
@@ -169,53 +192,29 @@ def _plots(data: ReportData, drawn: DrawnFigures | None) -> dict[str, str]:
     return {key: _img(png, ALT[key]) for key, png in pngs.items()}
 
 
-def _contract_note(data: ReportData) -> str:
-    """Gas per committed IoT record (from tx_metrics.csv) and the contract in use."""
-    pipeline = data.tx.get("data_pipeline")
-    if pipeline is None or not pipeline.outcomes["success"]:
-        return ""
-    per_record = pipeline.gas_used / pipeline.outcomes["success"]  # as summary.json
-    contract = data.summary.get("contract") or {}
-    where = (f" ({_e(contract.get('flavour'))} contract at {_e(contract.get('address'))})"
-             if contract else "")
-    return (f'<p class="note">Gas per IoT record commitment (submitResult){where}: '
-            f"<b>{per_record:,.0f}</b></p>")
+def _iot_section(data: ReportData) -> str:
+    rows = [[r["operation"], str(r["ok"]), str(r["failed"])] for r in iot_table(data)]
+    if not rows and not data.iot_stages:
+        return '<h2>IoT pipeline</h2><p class="note">No IoT operations in this run.</p>'
+    return f"""<h2>IoT pipeline</h2>{_table(["operation", "ok", "failed"], rows) if rows else ""}
+{contract_note(data)}
+<p class="note">Stage latency: <i>total</i> is the operation the device waits for (validate,
+encrypt, store); <i>commit</i> runs after it, from the stored record to its on-chain
+inclusion (through the outbox).</p>"""
 
 
-def _dapp_section(data: ReportData) -> str:
-    """The dApp flavour, gas per operation, goodput and the books check (summary.json)."""
-    dapp = data.summary.get("dapp")
-    if not dapp or dapp.get("flavour") == "transfers":
-        flavour = "plain value transfers" if dapp else "not recorded"
-        return f'<h2>Business operations</h2><p class="note">dApp flavour: {_e(flavour)}</p>'
-    gas_rows = [[w, op, f"{s['count']:,}", f"{s['gas_per_op']:,}", f"{s['l2_gas_per_op']:,}",
-                 f"{s['l1_gas_per_op']:,}"]
-                for w, ops in (dapp.get("gas_per_operation") or {}).items()
-                for op, s in ops.items()]
-    good_rows = [[w, op, f"{s['count']:,}",
-                  f"{s['per_second']:.2f}" if s["per_second"] is not None else "n/a",
-                  f"{s['latency_p50_sec']:.3f}", f"{s['latency_p95_sec']:.3f}"]
-                 for w, ops in (dapp.get("goodput") or {}).items() for op, s in ops.items()]
-    books = dapp.get("books")
-    if books is None:
-        verdict = "not checked"
-    elif books["balanced"]:
-        verdict = "balanced"
-    else:
-        verdict = "; ".join(f"{d['book']}: {d['what']}: expected {d['expected']}, chain "
-                            f"{d['actual']}" for d in books["discrepancies"])
-    return f"""<h2>Business operations</h2>
-<p class="note">dApp flavour: <b>{_e(dapp["flavour"])}</b> (token {_e(dapp.get("token"))},
-router {_e(dapp.get("router"))}, pool {_e(dapp.get("pool"))}); books: <b>{_e(verdict)}</b></p>
-{_table(["workload", "operation", "completed", "per s", "p50 s", "p95 s"], good_rows)}
-<p class="note">Gas per operation (successful transactions):</p>
-{_table(["workload", "operation", "tx", "gas/op", "L2 gas/op", "L1 gas/op"], gas_rows)}"""
+def _latency_note(data: ReportData) -> str:
+    target = latency_target(data.summary)
+    bound = f" The dashed line (or the arrow, when it lies above the data) is {target['label']}." \
+        if target else ""
+    return f'<p class="note">From intended send time to outcome known, all outcomes.{bound}</p>'
 
 
 def render_html(data: ReportData, figures: DrawnFigures | None = None) -> str:
     plots = _plots(data, figures)
     none = '<p class="note">No data.</p>'
-    iot_rows = [[r["operation"], str(r["ok"]), str(r["failed"])] for r in iot_table(data)]
+    throughput = '<div id="kc-throughput" class="kc-grid"></div>' if data.series else none
+    latency = '<div id="kc-latency" class="kc-grid"></div>' if has_latency(data) else none
     missing = ""
     if data.missing:
         missing = f'<p class="note">Files not found: {_e(", ".join(data.missing))}</p>'
@@ -223,27 +222,25 @@ def render_html(data: ReportData, figures: DrawnFigures | None = None) -> str:
     title = f"kcstress report: {data.summary.get('run_id', data.run_dir.name)}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
-<style>{_CSS}</style></head><body>
+<style>{_CSS}</style>{charts_head()}</head><body>
 <h1>{_e(title)}</h1>{_meta_section(data)}{missing}
 <h2>Verdict</h2>{_targets_section(data)}
 {capacity_section(data.summary)}
 <h2>Throughput: offered vs achieved</h2>
 <p class="note">Offered = scheduler firings/s; achieved = successful (included, status 1)
-transactions/s; per interval of kpi_intervals.csv.</p>{plots.get("throughput", none)}
-<h2>Latency percentiles over time</h2>
-<p class="note">From intended send time to outcome known, all outcomes.</p>
-{plots.get("latency", none)}
+transactions/s; per interval of kpi_intervals.csv. Hover for values, drag to zoom,
+double-click to reset; dashed purple lines mark changes made while the run ran.</p>{throughput}
+<h2>Latency percentiles over time</h2>{_latency_note(data)}
+{latency}
 <h2>Transactions by workload</h2>{_tx_section(data)}
 <h2>JSON-RPC</h2>{_rpc_section(data)}
 <h2>Outcomes</h2>{plots.get("outcomes", none)}
 <h2>Gas per workload</h2>{plots.get("gas", none)}
 {costs_section(data.summary)}
-{_dapp_section(data)}
-<h2>IoT pipeline</h2>{_table(["operation", "ok", "failed"], iot_rows) if iot_rows else ""}
-{_contract_note(data)}
-<p class="note">Stage latency: <i>total</i> is the operation the device waits for (validate,
-encrypt, store); <i>commit</i> runs after it, from the stored record to its on-chain
-inclusion (through the outbox).</p>
-{plots.get("iot", none)}
+{finality_section(data.summary, plots.get("finality", ""))}
+{dapp_section(data)}
+{_iot_section(data)}
+{plots.get("iot", "")}
+{charts_script(data)}
 </body></html>
 """

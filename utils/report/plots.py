@@ -4,17 +4,14 @@ from __future__ import annotations
 
 import base64
 import io
-import math
-from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import EngFormatter
+from matplotlib.ticker import EngFormatter, FuncFormatter, LogLocator, NullFormatter
 
 if TYPE_CHECKING:
-    from utils.report.data import ReportData, Series
+    from utils.report.data import ReportData
 
 OUTCOME_COLORS = {
     "success": "#2e7d32",
@@ -45,59 +42,6 @@ def _png(fig: Figure) -> str:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100)
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _grid(names: Sequence[str], draw: Callable[[Axes, str], None], height: float = 2.6) -> str:
-    """One small panel per workload, two columns, shared x axis."""
-    cols = 2 if len(names) > 1 else 1
-    rows = math.ceil(len(names) / cols)
-    fig = _figure(height * rows)
-    axes = fig.subplots(rows, cols, squeeze=False, sharex=True)
-    for i, ax in enumerate(axes.flat):
-        if i < len(names):
-            draw(ax, names[i])
-        else:
-            ax.set_visible(False)
-    for ax in axes[-1]:
-        ax.set_xlabel("elapsed (s)")
-    return _png(fig)
-
-
-def throughput(series: dict[str, Series]) -> str:
-    """Offered (firings/s) vs achieved (successful tx/s) vs target, per workload."""
-
-    def draw(ax: Axes, name: str) -> None:
-        s = series[name]
-        ax.step(s.elapsed, s.target, where="pre", color="#9e9e9e", ls="--", label="target")
-        ax.plot(s.elapsed, s.offered, color="#1565c0", marker=".", label="offered")
-        if s.finished:
-            ax.plot(s.elapsed, s.achieved, color="#2e7d32", marker=".", label="achieved")
-        ax.set_title(name if s.finished else f"{name} (sends no transactions)", fontsize=10)
-        ax.set_ylabel("per second")
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="lower right")
-
-    return _grid(sorted(series), draw)
-
-
-def latency(series: dict[str, Series], max_latency: float | None) -> str:
-    """p50 / p95 / p99 per interval, per workload; the latency target as a line."""
-
-    def draw(ax: Axes, name: str) -> None:
-        s = series[name]
-        for values, label, color in ((s.p50, "p50", "#90caf9"), (s.p95, "p95", "#1e88e5"),
-                                     (s.p99, "p99", "#0d47a1")):  # fmt: skip
-            ax.plot(s.elapsed, values, marker=".", label=label, color=color)
-        if max_latency:
-            ax.axhline(max_latency, color="#c62828", ls="--", lw=1, label="target")
-        ax.set_title(name, fontsize=10)
-        ax.set_ylabel("seconds")
-        ax.set_ylim(bottom=0)
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="upper left")
-
-    return _grid(sorted(n for n in series if series[n].finished), draw)
 
 
 def outcomes(data: ReportData) -> str:
@@ -147,6 +91,9 @@ def iot_stages(data: ReportData) -> str:
         ax.bar_label(bars, labels=[_seconds(v) for v in values], fontsize=7, padding=2)
     ax.set_xticks(list(x), stages)
     ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: _seconds(v)))
+    ax.yaxis.set_minor_formatter(NullFormatter())  # no "4x10^0" label on minor ticks
     ax.margins(y=0.15)
     ax.set_ylabel("seconds (log)")
     ax.grid(axis="y", alpha=0.3)

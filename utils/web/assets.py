@@ -22,6 +22,7 @@ ASSETS = {
     "charts.css": "text/css; charset=utf-8",
     "console.html": "text/html; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
+    "report.js": "text/javascript; charset=utf-8",
 }
 
 
