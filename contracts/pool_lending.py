@@ -5,9 +5,10 @@ pushed it past (lenders act as liquidators); repay the oldest open loan (every o
 step); borrow for a borrower without an open loan, posting ETH collateral and taking
 30-70 % of the limit, or the whole limit for :data:`RISKY_SHARE` of loans (those become
 liquidatable a second later); when every borrower has a loan in flight, a lender deposits
-instead. The :class:`PoolBook` mirrors the pool: deposits, every
-open loan's principal and collateral, outstanding principal; a lifecycle (borrow to repaid,
-or to liquidated) is reported to the goodput recorder.
+instead. The :class:`~contracts.pool_book.PoolBook` mirrors the pool: deposits, every
+open loan's principal and collateral, outstanding principal (and follows the corrections of
+outcomes); a lifecycle (borrow to repaid, or to liquidated) is reported to the goodput
+recorder.
 """
 
 from __future__ import annotations
@@ -17,11 +18,10 @@ import itertools
 import math
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
+from contracts.pool_book import TOP_UP_DEPOSIT, PoolBook, PoolLoan
 from stylus_contracts.dapps import POOL_COLLATERAL_FACTOR_BPS, POOL_PRICE, call_data
 from utils.chain.dapp_deploy import l1_allowance
-from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.load.workload import Workload
@@ -38,65 +38,11 @@ DEPOSIT_GAS = 200_000
 COLLATERAL_WEI = (10**16, 5 * 10**16)  # 0.01 .. 0.05 ETH: 15 .. 75 KCUSD of limit
 RISKY_SHARE = 0.1
 LIQUIDATE_AFTER = 2.0  # seconds after a risky borrow before liquidating it
-TOP_UP_DEPOSIT = 10_000_000  # 10 KCUSD: what a lender deposits on a busy step
 
 
 def borrow_limit(collateral: int) -> int:
     """LendingPool's ``maxBorrow``: collateral * PRICE / 1e18 * 7500 / 10000."""
     return collateral * POOL_PRICE // 10**18 * POOL_COLLATERAL_FACTOR_BPS // 10_000
-
-
-@dataclass(slots=True)
-class PoolLoan:
-    borrower: Wallet
-    principal: int
-    collateral: int
-    risky: bool
-    intended_at: float  # run clock: when the borrow was meant to be sent
-    borrowed_at: float  # run clock: when its receipt was seen
-
-
-@dataclass
-class PoolBook:
-    """The local mirror of the pool."""
-
-    deposits: int = 0
-    open: dict[str, PoolLoan] = field(default_factory=dict)  # borrower address -> loan
-    busy: set[str] = field(default_factory=set)  # a transaction of theirs is in flight
-    uncertain: list[tuple[str, str, PoolLoan | None]] = field(default_factory=list)
-    seen: set[str] = field(default_factory=set)  # every pool tx whose hash the run knows
-    borrowed: int = 0
-    repaid: int = 0
-    liquidated: int = 0
-
-    @property
-    def outstanding(self) -> int:
-        return sum(loan.principal for loan in self.open.values())
-
-    def oldest(self, *, risky: bool, before: float | None = None) -> PoolLoan | None:
-        for loan in self.open.values():  # insertion order: oldest first
-            if loan.risky != risky or loan.borrower.address in self.busy:
-                continue
-            if before is None or loan.borrowed_at <= before:
-                return loan
-        return None
-
-    async def resolve(self, rpc: Rpc) -> int:
-        """Apply the uncertain (timed-out) transactions that did land."""
-        landed = 0
-        for tx_hash, kind, loan in self.uncertain:
-            receipt = await rpc.call("eth_getTransactionReceipt", tx_hash) if tx_hash else None
-            if receipt is None or hex_int(receipt["status"]) != 1:
-                continue
-            landed += 1
-            if loan is None:  # a deposit
-                self.deposits += TOP_UP_DEPOSIT
-            elif kind == "borrow":
-                self.open[loan.borrower.address] = loan
-            else:
-                self.open.pop(loan.borrower.address, None)
-        self.uncertain.clear()
-        return landed
 
 
 class PoolLendingWorkload(Workload):
@@ -174,16 +120,18 @@ class PoolLendingWorkload(Workload):
         except asyncio.CancelledError:
             if sent:
                 self.book.uncertain.append((sent[0], kind, loan))
-                self.book.seen.add(sent[0])
+                self.book.sent(sent[0], kind, loan)
             elif borrower is not None:
                 self.book.busy.discard(borrower)
             raise
-        self.book.seen.add(event.tx_hash)
+        self.book.sent(event.tx_hash, kind, loan)
         if event.outcome is Outcome.TIMEOUT:
             self.book.uncertain.append((event.tx_hash, kind, loan))
             return None
         if borrower is not None:
             self.book.busy.discard(borrower)
+        if event.outcome is Outcome.SUCCESS:
+            self.book.landed(event.tx_hash)
         return event
 
     async def _deposit(self, intended_at: float) -> None:

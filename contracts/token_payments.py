@@ -23,8 +23,9 @@ from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
 from utils.load.workload import Workload
-from utils.observe.events import Outcome, TxEvent
+from utils.observe.events import Outcome, TxCorrectionEvent, TxEvent
 from utils.observe.goodput import Goodput
+from utils.observe.tally import Tally
 
 __all__ = ["PAY_GAS", "SETTLE_GAS", "PaymentLedger", "SettlementWorkload",
            "TokenPaymentWorkload"]
@@ -32,12 +33,18 @@ __all__ = ["PAY_GAS", "SETTLE_GAS", "PaymentLedger", "SettlementWorkload",
 PAY_GAS = 250_000
 SETTLE_GAS = 200_000
 PAYMENT_UNITS = (1_000_000, 100_000_000)  # 1 .. 100 KCUSD (6 decimals)
+WORKLOADS = frozenset({"payment_app", "merchant_app"})
 
 
 @dataclass
 class PaymentLedger:
     """Confirmed payments per merchant address, and payments whose outcome is unknown
-    (timed out: they may still land), resolved from their receipts before the books check."""
+    (timed out: they may still land), resolved from their receipts before the books check.
+
+    The ledger follows the corrections of outcomes (a stats-hub listener): a payment that is no
+    longer a success (a reorg removed it, or its transaction sent again reverted) leaves the
+    books; one that became a success (a late receipt) enters them. So do settlements' counts
+    (the router holds what a settlement moved)."""
 
     received: dict[str, int] = field(default_factory=dict)
     unsettled: dict[str, int] = field(default_factory=dict)  # confirmed payments since settle
@@ -45,19 +52,60 @@ class PaymentLedger:
     seen: set[str] = field(default_factory=set)  # every router tx whose hash the run knows
     payments: int = 0
     settlements: int = 0
+    effects: dict[str, tuple[str, int]] = field(default_factory=dict)  # payment -> its effect
+    succeeded: set[str] = field(default_factory=set)  # payments and settlements booked
+    corrected: int = 0  # corrections that changed the books
 
-    def book(self, merchant: str, amount: int) -> None:
-        self.received[merchant] = self.received.get(merchant, 0) + amount
-        self.unsettled[merchant] = self.unsettled.get(merchant, 0) + 1
-        self.payments += 1
+    def book(self, merchant: str, amount: int, sign: int = 1) -> None:
+        self.received[merchant] = self.received.get(merchant, 0) + sign * amount
+        self.unsettled[merchant] = max(0, self.unsettled.get(merchant, 0) + sign)
+        self.payments += sign
+
+    def paid(self, tx_hash: str, merchant: str, amount: int) -> None:
+        """A payment of the run was sent as ``tx_hash``."""
+        if tx_hash:
+            self.seen.add(tx_hash)
+            self.effects[tx_hash] = (merchant, amount)
+
+    def landed(self, tx_hash: str) -> None:
+        """The workload booked ``tx_hash`` (a payment or a settlement) as a success."""
+        self.succeeded.add(tx_hash)
+
+    def on_tally(self, tally: Tally) -> None:
+        """Stats-hub listener: the corrections of payments and settlements."""
+        for event in tally.others:
+            if isinstance(event, TxCorrectionEvent) and event.workload in WORKLOADS:
+                self.apply(event.tx_hash, event.new_outcome == Outcome.SUCCESS.value)
+
+    def apply(self, tx_hash: str, success: bool) -> bool:
+        """The chain's outcome of ``tx_hash`` is now (not) a success: book the difference.
+        False when the books already say so (or the transaction is not the run's)."""
+        if tx_hash not in self.seen or (tx_hash in self.succeeded) == success:
+            return False
+        sign = 1 if success else -1
+        if success:
+            self.succeeded.add(tx_hash)
+        else:
+            self.succeeded.discard(tx_hash)
+        effect = self.effects.get(tx_hash)
+        if effect is None:  # a settlement
+            self.settlements += sign
+        else:
+            self.book(*effect, sign=sign)
+            self.uncertain = [u for u in self.uncertain if u[0] != tx_hash]
+        self.corrected += 1
+        return True
 
     async def resolve(self, rpc: Rpc) -> int:
         """Book the uncertain payments that did land; returns how many did."""
         landed = 0
         for tx_hash, merchant, amount in self.uncertain:
-            receipt = await rpc.call("eth_getTransactionReceipt", tx_hash) if tx_hash else None
+            if not tx_hash or tx_hash in self.succeeded:
+                continue
+            receipt = await rpc.call("eth_getTransactionReceipt", tx_hash)
             if receipt is not None and hex_int(receipt["status"]) == 1:
                 self.book(merchant, amount)
+                self.succeeded.add(tx_hash)
                 landed += 1
         self.uncertain.clear()
         return landed
@@ -104,11 +152,12 @@ class TokenPaymentWorkload(Workload):
         except asyncio.CancelledError:  # sent, outcome unknown: resolved before the check
             if sent:
                 self.ledger.uncertain.append((sent[0], merchant, amount))
-                self.ledger.seen.add(sent[0])
+                self.ledger.paid(sent[0], merchant, amount)
             raise
-        self.ledger.seen.add(event.tx_hash)
+        self.ledger.paid(event.tx_hash, merchant, amount)
         if event.outcome is Outcome.SUCCESS:
             self.ledger.book(merchant, amount)
+            self.ledger.landed(event.tx_hash)
             self.goodput.record(self.name, "payment", intended_at, event.finished_at)
         elif _uncertain(event):
             self.ledger.uncertain.append((event.tx_hash, merchant, amount))
@@ -161,4 +210,5 @@ class SettlementWorkload(Workload):
         self.ledger.seen.add(event.tx_hash)
         if event.outcome is Outcome.SUCCESS:
             self.ledger.settlements += 1
+            self.ledger.landed(event.tx_hash)
             self.goodput.record(self.name, "settlement", intended_at, event.finished_at)

@@ -16,7 +16,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from contracts.pool_lending import PoolBook, PoolLoan
+from contracts.pool_book import PoolBook, PoolLoan
 from contracts.token_payments import PaymentLedger
 from stylus_contracts.dapps import decode_words, selector
 from utils.chain.dapp_deploy import DAppContracts

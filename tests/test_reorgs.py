@@ -165,3 +165,15 @@ async def test_a_commit_in_a_replaced_block_counts_pending_again() -> None:
                  for s in counts}
         assert counts == {"reorged": {"pending": 1}}.get(status, {status: 1}) == gauge
     assert aggregate.commits.reorged == 1 and aggregate.commits.retries == 0
+
+
+async def test_reorgs_that_removed_transactions_for_good_are_a_condition_of_the_verdict() -> None:
+    from utils.observe.verdict import Reason, Verdict, reorg_condition
+
+    assert reorg_condition([], 0) is None and reorg_condition([2, 3], 0) is None  # repaired
+    condition = reorg_condition([2, 3], 4)
+    assert condition is not None and condition.reason is Reason.REORGED
+    assert condition.line() == ("chain reorganised (2 reorg(s), depth 2, 3: 4 transaction(s) "
+                                "removed and not included again)")
+    verdict = Verdict((), (condition,))
+    assert (verdict.code, verdict.headline()) == (1, f"targets NOT met: {condition.line()}")

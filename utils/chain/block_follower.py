@@ -130,6 +130,7 @@ class BlockFollower(FollowerRepair):
         self._tasks = []
         for p in list(self._pending.values()):
             self._give_up(p, "engine stopped before a receipt was seen")
+        self._announce_repaired()
 
     async def drain(self, timeout: float) -> int:
         deadline = time.monotonic() + timeout

@@ -1,4 +1,4 @@
-"""The block follower's rare paths: receipts that lag, drops, late receipts, reorgs.
+"""The block follower's rare paths: receipts that lag, drops, late receipts (and reorgs).
 
 Mixed into :class:`~utils.chain.block_follower.BlockFollower`; nothing here runs per
 transaction in the normal case.
@@ -15,17 +15,7 @@ transaction in the normal case.
 * Late. Transactions that ended timeout, dropped, rejected with a hash, or reorged are
   watched (``MAX_LATE``, the oldest let go): seen in a block later, they are followed again and
   their outcome corrected.
-* Reorg. A block whose ``parentHash`` is not the hash read for the block before it: the
-  fork is found (:func:`~utils.chain.block_window.find_fork`), a :class:`ReorgEvent` emitted
-  (hub, ``reorg_listeners``) and every transaction recorded in the replaced blocks followed
-  again as a *suspect* and sent again in its same signed bytes (geth re-pools removed
-  transactions itself and answers "already known"; anvil drops them, and without them the
-  senders' later transactions would wait behind a nonce gap): the senders of those the node
-  does not take back are resynced (``on_reorg_senders``). The follower reads the new blocks
-  from the fork on, where a re-included transaction gets its new block (a correction when
-  block or gas changed). Once the new chain is read up to the old head, a suspect the node
-  does not know is ``reorged``; one in its pool stays followed until included (a correction
-  with its new block) or its new deadline (``reorged``).
+* Reorg: :mod:`utils.chain.follower_reorg` (a base of this class).
 """
 
 from __future__ import annotations
@@ -33,17 +23,16 @@ from __future__ import annotations
 import logging
 import time
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 
 from utils.chain.block_outcomes import OutcomeReader
-from utils.chain.block_window import BlockWindow, find_fork
+from utils.chain.block_window import BlockWindow
+from utils.chain.follower_reorg import FollowerReorg
 from utils.chain.pending import Pending, follow_again
 from utils.chain.rpc import Rpc, hex_int
-from utils.chain.send_verify import SEND_RAW, is_known_send
 from utils.clock import Clock
 from utils.errors import RpcError
-from utils.observe.events import Outcome, ReorgEvent, TxEvent
+from utils.observe.events import Outcome, TxEvent
 from utils.observe.stats import StatsHub
 
 log = logging.getLogger(__name__)
@@ -53,7 +42,6 @@ DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
 LAG_RETRY_FIRST = 0.25  # seconds before a lagging block's receipts are asked again
 LAG_RETRY_MAX = 2.0
 MAX_LATE = 50_000  # ended "not on chain" transactions watched for a late inclusion
-RESEND_BATCH = 200  # reorged transactions sent again per batch request
 
 
 @dataclass(slots=True)
@@ -63,7 +51,7 @@ class _Unread:
     backoff: float
 
 
-class FollowerRepair:
+class FollowerRepair(FollowerReorg):
     """The rare paths; :class:`~utils.chain.block_follower.BlockFollower` has the rest."""
 
     _rpc: Rpc
@@ -90,17 +78,9 @@ class FollowerRepair:
         self._included: dict[str, int] = {}  # hash -> block it was seen in, outcome unread
         self._unread: dict[int, _Unread] = {}
         self._late: OrderedDict[str, TxEvent] = OrderedDict()
-        self._suspects: set[str] = set()
-        self._resolve_at = 0  # suspects are resolved once blocks up to this one are read
         self._last_drop_check = 0.0
         self.corrections = 0
-        self.reorgs: list[ReorgEvent] = []
-        #: called with each reorg (the lcore outbox: records committed from fork_block on)
-        self.reorg_listeners: list[Callable[[ReorgEvent], None]] = []
-        #: called with the senders of the replaced blocks' transactions, once they were sent
-        #: again (their nonces are read again: transactions of theirs the follower had not
-        #: read yet may be gone too)
-        self.on_reorg_senders: Callable[[set[str]], None] | None = None
+        self._init_reorg()
 
     async def _repair(self) -> None:
         if self._unread:
@@ -110,6 +90,8 @@ class FollowerRepair:
         if time.monotonic() - self._last_drop_check > DROP_CHECK_EVERY:
             self._last_drop_check = time.monotonic()
             await self._check_old()
+        if self._repairing:
+            self._announce_repaired()
 
     # -- receipt lag ----------------------------------------------------------------------
     def _mark_unread(self, number: int, hashes: list[str]) -> None:
@@ -192,64 +174,3 @@ class FollowerRepair:
                     self._mark_unread(number, [p.tx_hash])
             else:
                 self._suspects.discard(p.tx_hash)  # in the pool: followed on
-
-    # -- reorgs ---------------------------------------------------------------------------
-    async def _on_reorg(self, number: int) -> None:
-        """Block ``number`` does not follow the block read before it: repair."""
-        assert self._last_block is not None
-        old_head, removed_head = self._last_block, self._window.hashes[self._last_block]
-        fork = await find_fork(self._rpc, self._window, number)
-        records = self._window.cut(fork)
-        self._last_block = fork - 1
-        deadline = self._clock.now() + self._tx_timeout
-        again: list[Pending] = []
-        for event, raw in records:
-            if event.tx_hash not in self._pending:
-                again.append(follow_again(event, raw))
-                self.track(again[-1], deadline)
-        for n in [n for n in self._unread if n >= fork]:
-            for h in self._unread.pop(n).hashes:
-                if self._included.pop(h, None) is not None and h in self._pending:
-                    again.append(self._pending[h])
-        self._suspects.update(p.tx_hash for p in again)
-        self._resolve_at = max(self._resolve_at, old_head)
-        await self._send_again(again)
-        self._reorged(ReorgEvent(self._clock.now(), old_head - fork + 1, fork, removed_head),
-                      {p.sender for p in again}, len(again))
-
-    async def _send_again(self, txs: list[Pending]) -> set[str]:
-        """Send the removed transactions again in their same bytes, each sender's in nonce
-        order (geth puts them back in its pool itself: "already known"; anvil does not); the
-        senders of those the node did not take (their nonces must be read again)."""
-        txs = sorted(txs, key=lambda p: (p.sender, p.nonce))
-        unsent = {p.sender for p in txs if not p.raw}
-        sendable = [p for p in txs if p.raw]
-        for at in range(0, len(sendable), RESEND_BATCH):
-            part = sendable[at:at + RESEND_BATCH]
-            try:
-                replies = await self._rpc.batch([(SEND_RAW, [p.raw]) for p in part])
-            except RpcError as exc:
-                log.warning("sending the reorged transactions again failed: %s", exc)
-                replies = [exc] * len(part)
-            unsent.update(p.sender for p, reply in zip(part, replies, strict=True)
-                          if isinstance(reply, RpcError) and not is_known_send(reply))
-        return unsent
-
-    def _reorged(self, event: ReorgEvent, senders: set[str], records: int) -> None:
-        log.warning("reorg: %d block(s) replaced from block %d (head was %s); %d transaction(s) "
-                    "sent again and checked again", event.depth, event.fork_block,
-                    event.removed_head[:18], records)
-        self.reorgs.append(event)
-        self._hub.emit(event)
-        if self.on_reorg_senders is not None and senders:
-            self.on_reorg_senders(senders)
-        for listener in self.reorg_listeners:
-            listener(event)
-
-    async def _resolve_suspects(self) -> None:
-        """After the new chain is read up to the old head: suspects not re-included."""
-        left = [self._pending[h] for h in self._suspects if h in self._pending]
-        self._suspects = {p.tx_hash for p in left}
-        if left and self._last_block is not None:
-            await self._settle_unseen(left, self._last_block, "not on chain after a reorg")
-

@@ -106,6 +106,7 @@ class Reason(enum.StrEnum):
     NOT_CHECKED = "not checked on chain"  # the books or records: the chain did not answer
     GENERATOR_BOUND = "generator-bound"
     PROVIDER_THROTTLED = "provider-throttled"  # the provider held the run back (429, -32005)
+    REORGED = "chain reorganised"  # reorgs removed transactions for good (reorg_condition)
 
 
 @dataclass(frozen=True, slots=True)
@@ -122,6 +123,21 @@ class Condition:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Condition:
         return cls(Reason(d["reason"]), str(d.get("detail", "")))
+
+
+def reorg_condition(depths: Iterable[int], reorged: int) -> Condition | None:
+    """Reorgs that removed transactions for good (``reorged``: outcomes ``reorged`` at the
+    end) make a run not clean, and say so beside the targets: the success rate counts those
+    transactions (and any sent again that reverted in the new state) as not successful,
+    because that is what the chain did, and this condition says the chain's reorgs did it.
+    Reorgs whose every removed transaction was included again leave the run clean (they are
+    counted in summary.json's ``chain_events``)."""
+    depths = list(depths)
+    if not depths or reorged <= 0:
+        return None
+    return Condition(Reason.REORGED, f"{len(depths)} reorg(s), depth "
+                     f"{', '.join(str(d) for d in depths)}: {reorged} transaction(s) removed "
+                     "and not included again")
 
 
 @dataclass(frozen=True, slots=True)

@@ -207,4 +207,6 @@ async def open_dapps(settings: Settings, session: ChainSession, wallets: WalletP
     ]
     gas = GasPerOperation(WORKLOADS)
     hub.listen(gas)
+    hub.listen(ledger)  # the books follow corrected outcomes (late receipts, reorgs)
+    hub.listen(book)
     return DAppParts(contracts, workloads, wallets, ledger, book, goodput, gas)

@@ -10,8 +10,9 @@ from typing import Any
 from contracts.lending import LendingWorkload
 from utils.chain.rpc_retry import throttled_reason
 from utils.iot.verify import VerifyCounts
+from utils.observe.events import Outcome
 from utils.observe.kpis import iot_costs_per_record
-from utils.observe.verdict import Condition, Reason, Verdict
+from utils.observe.verdict import Condition, Reason, Verdict, reorg_condition
 from utils.report.summary import rpc_summary
 from utils.run.load_phase import LoadPhase
 from utils.run.parts import Prepared, RunBase
@@ -43,6 +44,10 @@ def conditions(base: RunBase, end: Ending, judged_by_phase: bool) -> list[Condit
     if throttled is not None:  # the figures are the provider's limit, not the chain's
         found.append(Condition(Reason.PROVIDER_THROTTLED,
                                throttled.removeprefix("provider-throttled: ")))
+    reorged = reorg_condition(base.aggregate.reorg_depths,
+                              base.aggregate.totals().outcomes[Outcome.REORGED])
+    if reorged is not None:  # the success rate counts them: the chain's reorgs did it
+        found.append(reorged)
     if not judged_by_phase:
         found += _load_conditions(base, end)
     if end.verified is not None and not end.verified.passed:
