@@ -168,6 +168,11 @@ class Settings(BaseSettings):
         16.0, ge=0, description="embedded chain: MB of its store kept in memory, the rest on "
         "disk in a temporary SQLite file (0 = all in memory)",
     )
+    devchain_data_dir: Path | None = Field(
+        None, validation_alias=_env("devchain_data_dir", "KCSTRESS_DEVCHAIN_DATA_DIR"),
+        description="embedded chain: keep it in this directory and continue it at the next "
+        "start (default: none, it ends with the run; lcore_node serve: devchain/ beside its db)",
+    )
     csv_rotate_seconds: float = Field(
         3600.0, ge=0, description="tx/iot CSVs: start a new part after this long (0 = never)",
     )

@@ -108,6 +108,7 @@ class DevNode:
         cached_blocks: int = 256,
         nitro: L1Pricing | None = None,
         retention: Retention | None = None,
+        store: DiskStore | None = None,
     ) -> None:
         self.nitro = nitro  # the L1 pricing its VMs charge with (utils.devchain.nitro)
         self.chain: Any = chain  # a py-evm MiningChain (utils.devchain.genesis.build_chain)
@@ -120,18 +121,21 @@ class DevNode:
         self._cache_size = cached_blocks
         self._head_state: tuple[bytes, StateAPI] | None = None
         retention = retention or Retention(0, 0, 0)  # none given: an archive, all in memory
-        self.store = self._disk_store(retention.state_cache_mb)
-        keeps_all = retention.keeps_all
+        self.store = self._disk_store(retention.state_cache_mb, store)
+        # a durable store (a data dir) always keeps its reference counts: a later start may prune
+        keeps_all = retention.keeps_all and store is None
         self.pruner = None if keeps_all else ChainPruner(self.chain, retention, self.store)
 
-    def _disk_store(self, cache_mb: float) -> DiskStore | None:
-        """Move py-evm's store from its dict to SQLite behind a ``cache_mb`` cache (0: keep
-        it in memory)."""
-        if not cache_mb:
-            return None
-        store = DiskStore(cache_mb)
+    def _disk_store(self, cache_mb: float, store: DiskStore | None) -> DiskStore | None:
+        """Move py-evm's store from its dict to SQLite (``store``, else a scratch one behind a
+        ``cache_mb`` cache; 0: keep it in memory). A re-opened chain is already on ``store``."""
+        if store is None:
+            if not cache_mb:
+                return None
+            store = DiskStore(cache_mb)
         memory_db = self.chain.chaindb.db.wrapped_db
-        memory_db.kv_store = store.adopt(memory_db.kv_store)
+        if memory_db.kv_store is not store.kv:
+            memory_db.kv_store = store.adopt(memory_db.kv_store)
         return store
 
     # -- transactions -------------------------------------------------------------------------

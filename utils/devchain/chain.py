@@ -41,6 +41,8 @@ from types import TracebackType
 from typing import Any
 
 from utils.chain.signer import Signer
+from utils.devchain.datadir import ChainDir
+from utils.devchain.nitro.options import BatchPolicy
 from utils.devchain.process import (
     await_ready,
     child_argv,
@@ -66,6 +68,22 @@ DEFAULT_FUNDER_BALANCE_WEI = 10**30
 DEFAULT_KEY_FILE = "devchain-funder.key"
 
 logger = logging.getLogger(__name__)
+
+
+def funder_key(data_dir: Path | None) -> bytes:
+    """The funder key of a managed chain: the one ``data_dir`` keeps, else a new one."""
+    if data_dir is None:
+        return secrets.token_bytes(32)
+    key, _origin = ChainDir(data_dir).funder_key(None)
+    return key
+
+
+def stylus_flags(stylus: bool, data_dir: Path | None) -> list[str]:
+    """``--stylus`` / ``--no-stylus``; nothing for a kept chain without Stylus wanted (it keeps
+    what it ran: a chain's Stylus programs are not turned off)."""
+    if stylus:
+        return ["--stylus"]
+    return [] if data_dir is not None else ["--no-stylus"]
 
 
 class DevChain:
@@ -116,18 +134,29 @@ class DevChain:
         history_blocks: int = DEFAULT_HISTORY_BLOCKS,
         state_blocks: int = DEFAULT_STATE_BLOCKS,
         state_cache_mb: float = DEFAULT_STATE_CACHE_MB,
+        batches: BatchPolicy | None = None,
+        data_dir: Path | None = None,
     ) -> DevChain:
         """Spawn the chain and wait until it serves; raise :class:`DevChainError` otherwise.
 
         ``l1_base_fee_wei``: the L1 base fee estimate (price per calldata unit) the chain
-        charges every transaction's data with, as Nitro does (0: no L1 charge); change it
-        while it runs with the admin method ``kcdev_setL1BaseFee``.
+        charges every transaction's data with, as Nitro does, at the start (0, the default
+        here: no L1 charge, "L1 data cost not modelled"; Nitro starts at 50 gwei, the default
+        of a run and of ``python -m utils.devchain``); it moves as Nitro's does each time the
+        emulated batch poster posts; the admin method ``kcdev_setL1BaseFee`` sets it.
+
+        ``batches``: the emulated batch poster and parent chain (``utils.devchain.nitro.
+        options.BatchPolicy``: batch delay and size, parent base fee and block time).
 
         ``history_blocks`` / ``state_blocks``: how many recent blocks keep their history and
         their state; older ones are pruned (``utils.devchain.pruning``); 0 keeps all.
 
         ``state_cache_mb``: the chain's store lives on disk (``utils.devchain.kvstore``) behind
-        a cache of this size; 0 keeps it all in memory."""
+        a cache of this size; 0 keeps it all in memory.
+
+        ``data_dir``: keep the chain in this directory (``utils.devchain.datadir``) and continue
+        it at the next start, with the funder key kept there; ``stylus=False`` then leaves a
+        chain that ran Stylus as it is. None: the chain ends with the child."""
         if stylus and importlib.util.find_spec("utils.devchain.stylus.host") is None:
             raise DevChainError(
                 "stylus=True needs the Stylus WASM host module utils.devchain.stylus.host, "
@@ -138,13 +167,15 @@ class DevChain:
             fd, name = tempfile.mkstemp(prefix="kcdev-", suffix=".log")
             os.close(fd)
             log_path = Path(name)
-        key = secrets.token_bytes(32)
+        key = funder_key(data_dir)
         address = Signer(key).address
         argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
-        argv += ["--l1-base-fee-wei", str(l1_base_fee_wei)]
+        argv += ["--l1-base-fee-wei", str(l1_base_fee_wei), *(batches or BatchPolicy()).argv()]
         argv += ["--history-blocks", str(history_blocks), "--state-blocks", str(state_blocks),
                  "--state-cache-mb", str(state_cache_mb)]
-        process = spawn([*argv, "--stylus"] if stylus else argv, log_path)
+        argv += stylus_flags(stylus, data_dir)
+        argv += ["--data-dir", str(data_dir)] if data_dir is not None else []
+        process = spawn(argv, log_path)
         try:
             send_handshake(process, key)
             info = await_ready(process, startup_timeout)

@@ -19,12 +19,17 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from utils.chain.signer import Signer
 from utils.devchain.backend import DevNode
-from utils.devchain.genesis import VmConfiguration, build_chain, default_vm_configuration
+from utils.devchain.datadir import ChainDir
+from utils.devchain.durable import open_node
+from utils.devchain.genesis import VmConfiguration, default_vm_configuration
+from utils.devchain.nitro.batch_poster import attach_batch_poster
 from utils.devchain.nitro.l1pricing import L1Pricing
+from utils.devchain.nitro.options import BatchPolicy
 from utils.devchain.nitro.vm import nitro_vm_configuration
 from utils.devchain.retention import Retention
 from utils.devchain.server import serve
@@ -45,8 +50,11 @@ class ChainOptions:
     gas_limit: int
     funder_balance_wei: int
     stylus: bool
-    l1_base_fee_wei: int = 0
+    l1_base_fee_wei: int | None = 0  # None: a re-opened chain keeps its price
     retention: Retention = field(default_factory=Retention)
+    batches: BatchPolicy = field(default_factory=BatchPolicy)  # batch poster, parent chain
+    data_dir: Path | None = None  # keep the chain there (utils.devchain.datadir)
+    key_origin: str = ""  # where the funder key is, for the standalone banner
 
 
 def vm_configuration(stylus: bool, chain_owner: str | None = None) -> VmConfiguration | None:
@@ -118,22 +126,42 @@ def announce(info: dict[str, Any], *, managed: bool) -> None:
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
 
 
-def run(options: ChainOptions, funder_key: bytes, *, managed: bool) -> int:
-    """Build the chain and serve it until SIGTERM (or SIGINT when standalone)."""
+def run(options: ChainOptions, funder_key: bytes, *, managed: bool,
+        chain_dir: ChainDir | None = None) -> int:
+    """Build (or re-open, with ``chain_dir``, locked) the chain and serve it until SIGTERM
+    (or SIGINT when standalone)."""
     funder = Signer(funder_key).address
-    pricing = L1Pricing(price_per_unit=options.l1_base_fee_wei)
+    price = options.l1_base_fee_wei
+    pricing = L1Pricing(price_per_unit=0 if price is None else price)
     schedule = vm_configuration(options.stylus, funder) or default_vm_configuration()
-    chain = build_chain(
-        options.chain_id,
-        options.gas_limit,
-        funder,
-        options.funder_balance_wei,
-        nitro_vm_configuration(schedule, pricing),
-    )
-    node = DevNode(chain, nitro=pricing, retention=options.retention)
-    pricing.genesis_timestamp = int(node.head().timestamp)
-    asyncio.run(_serve_until_stopped(node, options, funder, managed=managed))
+    node = open_node(options, funder, pricing, nitro_vm_configuration(schedule, pricing),
+                     chain_dir)
+    attach_batch_poster(pricing, options.batches, node.head())
+    if chain_dir is not None and price is not None and pricing.price_per_unit != price:
+        node.set_l1_base_fee(price)  # a re-opened chain: the price given, from the next block
+    try:
+        asyncio.run(_serve_until_stopped(node, options, funder, managed=managed))
+    finally:
+        close_node(node)
     return 0
+
+
+def banner(options: ChainOptions, port: int, funder: str) -> str:
+    """The standalone chain's line for people: where it serves, and where its key is."""
+    netloc = f"[{options.host}]" if ":" in options.host else options.host
+    kept = f"; chain kept in {options.data_dir}" if options.data_dir else ""
+    return (f"dev chain at http://{netloc}:{port}, chain id {options.chain_id}, "
+            f"Stylus {'on' if options.stylus else 'off'}{kept}; funder {funder}, key: "
+            f"{options.key_origin or 'given'}")
+
+
+def close_node(node: DevNode) -> None:
+    """Seal the open block (a kept chain loses nothing on SIGTERM) and close the store."""
+    if node.store is None or not node.store.durable:
+        return
+    if node.pending_count():
+        node.seal()
+    node.store.close()
 
 
 async def _serve_until_stopped(
@@ -162,6 +190,8 @@ async def _serve_until_stopped(
             "dev chain serving on http://%s:%s (chain id %s)", options.host, port, options.chain_id
         )
         announce(info, managed=managed)
+        if not managed:
+            print(banner(options, port, funder), flush=True)
 
     await serve(
         node,

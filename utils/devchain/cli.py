@@ -19,6 +19,12 @@ from utils.devchain.chain import (
     DEFAULT_GAS_LIMIT,
     DEFAULT_KEY_FILE,
 )
+from utils.devchain.datadir import ChainDir, check_record, write_key_file
+from utils.devchain.nitro.options import (
+    DEFAULT_L1_BASE_FEE_WEI,
+    add_batch_arguments,
+    batch_policy,
+)
 from utils.devchain.retention import (
     DEFAULT_HISTORY_BLOCKS,
     DEFAULT_STATE_BLOCKS,
@@ -38,10 +44,21 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m utils.devchain",
         description=(
             "Embedded dev chain: Ethereum JSON-RPC over HTTP backed by py-evm. "
-            "Prints one JSON line with the port, chain id and funder address when ready. "
+            "Prints the funder address, then one JSON line with the port, chain id and funder "
+            "address when ready, then a line with its URL and where the funder key is. "
             "Funder: the account of env PRIVATE_KEY (hex) if set, else a fresh random key "
-            "written to --funder-key-file (mode 0600); the key itself is never printed."
+            "written to --funder-key-file, or DIR/funder.key with --data-dir (mode 0600); "
+            "the key itself is never printed. With --data-dir DIR the chain is kept in DIR "
+            "(chain.json, funder.key, chain.sqlite) and a later start continues it from its "
+            "head; without it the chain ends with the process."
         ),
+    )
+    parser.add_argument(
+        "--data-dir", type=Path, default=None, metavar="DIR",
+        help="keep the chain (state, blocks of the history window, head, chain id, funder "
+        "key, L1 prices) in DIR and continue it at the next start; a flag contradicting what "
+        "DIR holds (--chain-id, --gas-limit, --funder-balance-wei, --no-stylus) is refused "
+        "(default: none, the chain ends with the process)",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default %(default)s)")
     parser.add_argument(
@@ -58,30 +75,27 @@ def build_parser() -> argparse.ArgumentParser:
         "0 seals one block per transaction (default %(default)s)",
     )
     parser.add_argument(
-        "--chain-id", type=int, default=DEFAULT_CHAIN_ID, help="chain id (default %(default)s)"
+        "--chain-id", type=int, default=None,
+        help=f"chain id (default: DIR's, else {DEFAULT_CHAIN_ID})",
     )
     parser.add_argument(
-        "--gas-limit",
-        type=int,
-        default=DEFAULT_GAS_LIMIT,
-        help="block gas limit, constant from genesis (default %(default)s)",
+        "--gas-limit", type=int, default=None,
+        help=f"block gas limit, constant from genesis (default: DIR's, else {DEFAULT_GAS_LIMIT})",
     )
     parser.add_argument(
-        "--funder-balance-wei",
-        type=int,
-        default=DEFAULT_FUNDER_BALANCE_WEI,
-        help="genesis balance of the funder account (default %(default)s)",
+        "--funder-balance-wei", type=int, default=None,
+        help=f"genesis balance of the funder account (default: DIR's, else "
+        f"{DEFAULT_FUNDER_BALANCE_WEI})",
     )
     parser.add_argument(
-        "--funder-key-file",
-        type=Path,
-        default=Path(DEFAULT_KEY_FILE),
+        "--funder-key-file", type=Path, default=None,
         help="where a generated funder key is written when PRIVATE_KEY is unset "
-        "(default ./%(default)s)",
+        f"(default ./{DEFAULT_KEY_FILE}; with --data-dir always DIR/funder.key)",
     )
     parser.add_argument(
-        "--stylus", action="store_true",
-        help="run Stylus (WASM) programs through utils.devchain.stylus.host",
+        "--stylus", action=argparse.BooleanOptionalAction, default=None,
+        help="run Stylus (WASM) programs through utils.devchain.stylus.host (default: on; "
+        "a kept chain: as it ran)",
     )
     parser.add_argument(
         "--history-blocks",
@@ -108,11 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--l1-base-fee-wei",
         type=int,
-        default=0,
+        default=None,
         help="L1 base fee estimate in wei per calldata unit: every transaction is charged "
         "16 units per byte of its brotli-compressed bytes at this price, as on Nitro; "
-        "0 = no L1 charge; changeable with kcdev_setL1BaseFee (default %(default)s)",
+        "0 = no L1 charge ('L1 data cost not modelled'); it starts there and moves as Nitro "
+        "moves it at each batch posted; changeable with kcdev_setL1BaseFee; a kept chain keeps "
+        "its price unless this is given (default 50 gwei, Nitro's DefaultInitialL1BaseFee)",
     )
+    add_batch_arguments(parser)
     parser.add_argument(
         "--log-level",
         default="INFO",
@@ -134,33 +151,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def write_key_file(path: Path, key: bytes) -> None:
-    """Write ``key`` as hex to ``path``, readable by the owner only (0600)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, ("0x" + key.hex() + "\n").encode())
-    finally:
-        os.close(fd)
-
-
-def standalone_funder_key(key_file: Path) -> tuple[bytes, str]:
-    """The funder key (env PRIVATE_KEY, else generated into ``key_file``) and where it is from."""
+def env_funder_key() -> bytes | None:
+    """The key of env PRIVATE_KEY (hex), None when unset."""
     text = os.environ.get("PRIVATE_KEY", "").strip()
-    if text:
-        try:
-            key = bytes.fromhex(text.removeprefix("0x"))
-        except ValueError:
-            raise DevChainError("PRIVATE_KEY is not hex") from None
-        if len(key) != 32:
-            raise DevChainError(f"PRIVATE_KEY must be 32 bytes, got {len(key)}")
+    if not text:
+        return None
+    try:
+        key = bytes.fromhex(text.removeprefix("0x"))
+    except ValueError:
+        raise DevChainError("PRIVATE_KEY is not hex") from None
+    if len(key) != 32:
+        raise DevChainError(f"PRIVATE_KEY must be 32 bytes, got {len(key)}")
+    return key
+
+
+def standalone_funder_key(args: argparse.Namespace, chain_dir: ChainDir | None) -> tuple[
+        bytes, str]:
+    """The funder key (PRIVATE_KEY, the data dir's, else generated into --funder-key-file)
+    and where it is."""
+    if chain_dir is not None:
+        if args.funder_key_file is not None:
+            raise DevChainError(f"--funder-key-file: with --data-dir the key is kept in "
+                                f"{chain_dir.key_file}")
+        return chain_dir.funder_key(env_funder_key())
+    key = env_funder_key()
+    if key is not None:
         return key, "env PRIVATE_KEY"
+    key_file = args.funder_key_file or Path(DEFAULT_KEY_FILE)
     key = secrets.token_bytes(32)
     write_key_file(key_file, key)
     return key, f"generated, written to {key_file} (mode 0600)"
 
 
-def chain_options(args: argparse.Namespace) -> ChainOptions:
+def apply_record(args: argparse.Namespace, chain_dir: ChainDir | None, funder: str) -> None:
+    """Check the flags against the chain ``chain_dir`` holds, then fill in what was not given:
+    the recorded values, else the defaults (Stylus on)."""
+    record = chain_dir.record() if chain_dir is not None else None
+    if chain_dir is not None and record is not None:
+        given = {"--chain-id": args.chain_id, "--gas-limit": args.gas_limit,
+                 "--funder-balance-wei": args.funder_balance_wei, "--stylus": args.stylus}
+        check_record(chain_dir.path, record, given, funder)
+    defaults = {"chain_id": DEFAULT_CHAIN_ID, "gas_limit": DEFAULT_GAS_LIMIT,
+                "funder_balance_wei": DEFAULT_FUNDER_BALANCE_WEI, "stylus": True}
+    for name, default in defaults.items():
+        if getattr(args, name) is None:
+            setattr(args, name, getattr(record, name) if record is not None else default)
+    if args.l1_base_fee_wei is None and chain_dir is None:
+        args.l1_base_fee_wei = DEFAULT_L1_BASE_FEE_WEI
+
+
+def chain_options(args: argparse.Namespace, key_origin: str = "") -> ChainOptions:
     from utils.devchain.child import ChainOptions
 
     return ChainOptions(
@@ -173,6 +213,9 @@ def chain_options(args: argparse.Namespace) -> ChainOptions:
         stylus=args.stylus,
         l1_base_fee_wei=args.l1_base_fee_wei,
         retention=Retention(args.history_blocks, args.state_blocks, args.state_cache_mb),
+        batches=batch_policy(args),
+        data_dir=args.data_dir,
+        key_origin=key_origin,
     )
 
 
@@ -192,15 +235,20 @@ def main(argv: list[str] | None = None) -> int:
     if args.prestarted:  # most runs want Stylus: its host imports while the options come
         importlib.import_module("utils.devchain.stylus.host")
     try:
+        origin = "from the managing process"
         if args.managed:
             key, more = start_managed()
             if more:  # a child spawned before its options were known: they came just now
                 args = build_parser().parse_args([*argv, *more])
                 logging.getLogger().setLevel(args.log_level)
-        else:
-            key, origin = standalone_funder_key(args.funder_key_file)
+        chain_dir = ChainDir(args.data_dir) if args.data_dir is not None else None
+        if chain_dir is not None:
+            chain_dir.lock()  # held until the process ends
+        if not args.managed:
+            key, origin = standalone_funder_key(args, chain_dir)
             print(f"funder address: {Signer(key).address} (key: {origin})", flush=True)
-        return run(chain_options(args), key, managed=args.managed)
+        apply_record(args, chain_dir, Signer(key).address)
+        return run(chain_options(args, origin), key, managed=args.managed, chain_dir=chain_dir)
     except (DevChainError, OSError) as exc:  # OSError: the port cannot be bound
         logger.error("dev chain failed: %s", exc)
         return 2

@@ -13,6 +13,7 @@ eth-keyfile imports py_ecc's BLS curves, about 0.3 s of the chain child's start.
 from __future__ import annotations
 
 import time
+from collections.abc import MutableMapping
 from typing import Any
 
 from eth.abc import BlockHeaderAPI, VirtualMachineAPI
@@ -26,6 +27,7 @@ from eth.constants import (
     ZERO_ADDRESS,
 )
 from eth.db.atomic import AtomicDB
+from eth.db.backends.memory import MemoryDB
 from eth.vm.forks import PragueVM
 from eth_utils import to_canonical_address
 
@@ -82,9 +84,21 @@ def build_chain(
             "storage": {},
         }
     }
+    return chain_class(chain_id, vm_configuration).from_genesis(
+        AtomicDB(), genesis_params(gas_limit, timestamp), state)
+
+
+def chain_class(chain_id: int, vm_configuration: VmConfiguration | None) -> Any:
+    """A class per chain, as eth-tester's: its id and schedule touch no other chain."""
     amended = ConsensusApplier(NoProofConsensus).amend_vm_configuration(
         vm_configuration or default_vm_configuration())
-    # a class per chain, as eth-tester's: its id and schedule touch no other chain
-    chain_class: Any = type("DevNodeChain", (DevMiningChain,), {
+    return type("DevNodeChain", (DevMiningChain,), {
         "chain_id": chain_id, "vm_configuration": amended})
-    return chain_class.from_genesis(AtomicDB(), genesis_params(gas_limit, timestamp), state)
+
+
+def reopen_chain(
+    chain_id: int, kv_store: MutableMapping[bytes, bytes],
+    vm_configuration: VmConfiguration | None = None,
+) -> Any:
+    """The chain a store already holds (its genesis and blocks), at its canonical head."""
+    return chain_class(chain_id, vm_configuration)(AtomicDB(MemoryDB(kv_store)))  # type: ignore[arg-type]

@@ -15,15 +15,22 @@ state too). By default the database is SQLite's private temporary database (an e
 name): pages beyond its page cache spill to a file (in ``$SQLITE_TMPDIR``, ``$TMPDIR`` or
 ``/var/tmp``) that SQLite unlinks as soon as it opens it, so nothing is left behind even when
 the chain is killed with SIGKILL. No WAL and no fsync: the store is scratch space
-rebuilt at every start, never a durable chain database. SQLite's own page cache is bounded
-(``cache_size``) and memory-mapped I/O stays off, so file pages do not count in the RSS.
+rebuilt at every start. SQLite's own page cache is bounded (``cache_size``) and memory-mapped
+I/O stays off, so file pages do not count in the RSS.
+
+A chain with a data directory (``--data-dir``, :mod:`utils.devchain.datadir`) keeps the
+store in ``DIR/chain.sqlite`` instead (``durable=True``): WAL journal, ``synchronous=FULL``
+(each sealed block's transaction is fsync'd before the next block opens), so a SIGKILL or a
+power cut loses at most the open block. Two more tables make the chain whole again when it
+re-opens: ``window`` (the pruner's retained blocks, :mod:`utils.devchain.pruning`) and
+``meta`` (the node's own state, e.g. the L1 prices by block: :mod:`utils.devchain.durable`).
 """
 
 from __future__ import annotations
 
 import sqlite3
 from collections import OrderedDict
-from collections.abc import Iterator, MutableMapping
+from collections.abc import Callable, Iterator, MutableMapping
 from typing import Generic, TypeVar
 
 V = TypeVar("V", bytes, int)
@@ -149,18 +156,34 @@ class DiskKV(MutableMapping[bytes, V], Generic[V]):
 class DiskStore:
     """The chain process's SQLite database: py-evm's store (``kv``) and the pruner's counts."""
 
-    def __init__(self, cache_mb: float = DEFAULT_CACHE_MB, path: str = "") -> None:
+    def __init__(
+        self, cache_mb: float = DEFAULT_CACHE_MB, path: str = "", *, durable: bool = False
+    ) -> None:
         if cache_mb <= 0:
             raise ValueError("the state cache must be > 0 MB (0 means: no disk store)")
+        if durable and not path:
+            raise ValueError("a durable store needs a file path")
         self.path = path
+        self.durable = durable
         self.db = sqlite3.connect(path, isolation_level="DEFERRED", check_same_thread=False)
-        for pragma in ("journal_mode=OFF", "synchronous=OFF", "mmap_size=0",
-                       f"cache_size=-{SQLITE_PAGE_CACHE_KB}", "temp_store=FILE"):  # fmt: skip
+        journal = ("journal_mode=WAL", "synchronous=FULL") if durable else (
+            "journal_mode=OFF", "synchronous=OFF")
+        for pragma in (*journal, "mmap_size=0", f"cache_size=-{SQLITE_PAGE_CACHE_KB}",
+                       "temp_store=FILE"):  # fmt: skip
             self.db.execute(f"PRAGMA {pragma}")
         budget = int(cache_mb * 1024 * 1024)
         self.kv: DiskKV[bytes] = DiskKV(self.db, "kv", budget * 3 // 4)
         self.refs: DiskKV[int] = DiskKV(self.db, "refs", budget // 4)
+        self.window: DiskKV[bytes] = DiskKV(self.db, "window", 0)
+        self.meta: DiskKV[bytes] = DiskKV(self.db, "meta", 0)
+        self.db.commit()
         self.flushes = 0
+        #: called by :meth:`flush` first: state kept beside py-evm's writes them into ``meta``
+        self.before_flush: list[Callable[[], None]] = []
+
+    def is_empty(self) -> bool:
+        """No py-evm entry yet (a new store, not a re-opened one)."""
+        return self.db.execute("SELECT 1 FROM kv LIMIT 1").fetchone() is None
 
     def adopt(self, kv_store: dict[bytes, bytes]) -> DiskKV[bytes]:
         """Take over an in-memory store's entries (the genesis py-evm wrote); return ``kv``."""
@@ -171,8 +194,11 @@ class DiskStore:
         return self.kv
 
     def flush(self) -> None:
-        """Write this block's changes of both tables in one transaction."""
-        if self.kv.write_pending() + self.refs.write_pending():
+        """Write this block's changes of every table in one transaction."""
+        for hook in self.before_flush:
+            hook()
+        tables = (self.kv, self.refs, self.window, self.meta)
+        if sum(table.write_pending() for table in tables):
             self.db.commit()
             self.flushes += 1
 

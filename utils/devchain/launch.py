@@ -13,8 +13,9 @@ from utils.settings import Settings
 
 
 def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
-    """The local chain ``settings.chain`` names: the embedded chain, or anvil (``--chain
-    anvil``; block time 1 s unless ``--block-time`` is given). Started from the calling (main)
+    """The local chain ``settings.chain`` names: the embedded chain (kept in
+    ``settings.devchain_data_dir`` when set), or anvil (``--chain anvil``; block time 1 s
+    unless ``--block-time`` is given). Started from the calling (main)
     thread on purpose: the child's PR_SET_PDEATHSIG is tied to the thread that starts it."""
     if settings.chain == "anvil":
         given = "block_time" in settings.model_fields_set
@@ -24,4 +25,5 @@ def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
                           l1_base_fee_wei=round(settings.l1_base_fee_gwei * 10**9),
                           history_blocks=settings.chain_history_blocks,
                           state_blocks=settings.chain_state_blocks,
-                          state_cache_mb=settings.chain_state_cache_mb)
+                          state_cache_mb=settings.chain_state_cache_mb,
+                          data_dir=settings.devchain_data_dir)

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import atexit
 import os
-import secrets
 import sys
 import tempfile
 from pathlib import Path
@@ -52,10 +51,13 @@ class PrestartedChain:
     def start(self, settings: Settings) -> DevChain:
         """Hand the child its options and the funder key; the chain once it serves."""
         from utils.chain.signer import Signer
-        from utils.devchain.chain import DevChain  # after the spawn: it imports py-evm parts
+        from utils.devchain.chain import (  # after the spawn: it imports py-evm parts
+            DevChain,
+            funder_key,
+        )
 
         self._taken = True
-        key = secrets.token_bytes(32)
+        key = funder_key(settings.devchain_data_dir)
         try:
             send_handshake(self.process, key, options(settings))
             info = await_ready(self.process, STARTUP_TIMEOUT)
@@ -94,6 +96,7 @@ def options(settings: Settings) -> list[str]:
         DEFAULT_CHAIN_ID,
         DEFAULT_FUNDER_BALANCE_WEI,
         DEFAULT_GAS_LIMIT,
+        stylus_flags,
     )
 
     flags = ["--host", "127.0.0.1", "--port", "0", "--block-time", str(settings.block_time),
@@ -103,4 +106,6 @@ def options(settings: Settings) -> list[str]:
              "--history-blocks", str(settings.chain_history_blocks),
              "--state-blocks", str(settings.chain_state_blocks),
              "--state-cache-mb", str(settings.chain_state_cache_mb)]
-    return [*flags, "--stylus"] if "stylus" in (settings.contract, settings.dapp) else flags
+    data_dir = settings.devchain_data_dir
+    flags += ["--data-dir", str(data_dir)] if data_dir is not None else []
+    return [*flags, *stylus_flags("stylus" in (settings.contract, settings.dapp), data_dir)]

@@ -33,16 +33,14 @@ from typing import Any
 
 import rlp
 from eth.db.schema import SchemaV1
-from eth_hash.auto import keccak
 
 from utils.devchain.kvstore import DiskKV, DiskStore
 from utils.devchain.retention import Retention
+from utils.devchain.trie_refs import ACCOUNTS, PLAIN, TrieRefs, children
+
+__all__ = ["ACCOUNTS", "ChainPruner", "PrunedError", "children"]
 
 logger = logging.getLogger(__name__)
-
-BLANK_ROOT = keccak(rlp.encode(b""))
-EMPTY_CODE_HASH = keccak(b"")
-ACCOUNTS, STORAGE, PLAIN, CODE = "accounts", "storage", "plain", "code"
 
 
 class PrunedError(LookupError):
@@ -66,82 +64,23 @@ class _Kept:
     block_roots: tuple[bytes, ...]
     tx_hashes: tuple[bytes, ...]
 
+    def encode(self) -> bytes:
+        return bytes(rlp.encode([self.number, self.block_hash, self.state_root,
+                                 list(self.block_roots), list(self.tx_hashes)]))
 
-def _refs_of(item: Any, kind: str, out: list[tuple[bytes, str]]) -> None:
-    if isinstance(item, list):
-        _node_refs(item, kind, out)  # a node under 32 bytes is inlined in its parent
-    elif len(item) == 32:
-        out.append((bytes(item), kind))
-
-
-def _node_refs(node: list[Any], kind: str, out: list[tuple[bytes, str]]) -> None:
-    if len(node) == 17:
-        for item in node[:16]:
-            _refs_of(item, kind, out)
-    elif len(node) == 2 and node[0]:
-        if node[0][0] >> 4 >= 2:  # leaf: in the account trie its value is an account
-            if kind == ACCOUNTS:
-                _nonce, _balance, storage_root, code_hash = rlp.decode(node[1])
-                if storage_root != BLANK_ROOT:
-                    out.append((bytes(storage_root), STORAGE))
-                if code_hash != EMPTY_CODE_HASH:
-                    out.append((bytes(code_hash), CODE))
-        else:
-            _refs_of(node[1], kind, out)
+    @classmethod
+    def decode(cls, raw: bytes) -> _Kept:
+        number, block_hash, state_root, roots, hashes = rlp.decode(raw)
+        return cls(int.from_bytes(number, "big"), bytes(block_hash), bytes(state_root),
+                   tuple(bytes(r) for r in roots), tuple(bytes(h) for h in hashes))
 
 
-def children(value: bytes, kind: str) -> list[tuple[bytes, str]]:
-    """Keys (with their kind) that the stored node ``value`` references."""
-    if kind == CODE:
-        return []
-    out: list[tuple[bytes, str]] = []
-    _node_refs(rlp.decode(value), kind, out)
-    return out
+# the window rows of a durable store (its ``window`` table): b"s"/b"h" + the block number
+STATE_ROW, HISTORY_ROW = b"s", b"h"
 
 
-class TrieRefs:
-    """Reference counts of the trie nodes (and code) in a key-value store (a dict, or the
-    disk store's tables: ``utils.devchain.kvstore``)."""
-
-    def __init__(
-        self, store: MutableMapping[bytes, bytes], counts: MutableMapping[bytes, int] | None = None
-    ) -> None:
-        self.store = store
-        self.counts: MutableMapping[bytes, int] = {} if counts is None else counts
-
-    def retain(self, root: bytes, kind: str) -> None:
-        if root == BLANK_ROOT:
-            return
-        counts = self.counts
-        if root not in counts:
-            counts[root] = 0
-            todo = [(root, kind)]
-            while todo:
-                key, key_kind = todo.pop()
-                for child, child_kind in children(self.store[key], key_kind):
-                    if child not in counts:
-                        counts[child] = 0
-                        todo.append((child, child_kind))
-                    counts[child] += 1
-        counts[root] += 1
-
-    def release(self, root: bytes, kind: str) -> int:
-        """Drop one reference to ``root``; return how many entries were deleted."""
-        if root == BLANK_ROOT:
-            return 0
-        deleted, todo = 0, [(root, kind)]
-        while todo:
-            key, key_kind = todo.pop()
-            left = self.counts[key] - 1
-            if left > 0:
-                self.counts[key] = left
-                continue
-            del self.counts[key]
-            value = self.store.pop(key, None)
-            if value is not None:
-                deleted += 1
-                todo.extend(children(value, key_kind))
-        return deleted
+def _row(kind: bytes, number: int) -> bytes:
+    return kind + number.to_bytes(8, "big")
 
 
 class ChainPruner:
@@ -156,9 +95,19 @@ class ChainPruner:
         self._history: deque[_Kept] = deque()
         self._states: deque[_Kept] = deque()
         self.deleted = 0
+        if disk is not None and self._restore(disk.window):
+            return
         head = int(chain.get_canonical_head().block_number)
         for number in range(head + 1):
             self.on_sealed(chain.get_canonical_block_by_number(number))
+
+    def _restore(self, rows: MutableMapping[bytes, bytes]) -> bool:
+        """Re-open the windows a durable store recorded (its counts are in ``refs``); False
+        when it recorded none (a new store)."""
+        for key in sorted(rows):
+            kept = _Kept.decode(rows[key])
+            (self._states if key[:1] == STATE_ROW else self._history).append(kept)
+        return bool(self._states)
 
     @property
     def head(self) -> int:
@@ -196,16 +145,26 @@ class ChainPruner:
         for root in kept.block_roots:
             self.refs.retain(root, PLAIN)
         self._states.append(kept)
+        rows = self.disk.window if self.disk is not None else None
+        if rows is not None:
+            rows[_row(STATE_ROW, kept.number)] = kept.encode()
         if kept.number > 0:  # genesis history is never pruned
             self._history.append(kept)
+            if rows is not None:
+                rows[_row(HISTORY_ROW, kept.number)] = kept.encode()
         self._prune(kept.number)
 
     def _prune(self, head: int) -> None:
         keep_states, keep_history = self.retention.state_blocks, self.retention.history_blocks
+        rows = self.disk.window if self.disk is not None else {}
         while keep_states and self._states and self._states[0].number <= head - keep_states:
-            self.deleted += self.refs.release(self._states.popleft().state_root, ACCOUNTS)
+            gone = self._states.popleft()
+            rows.pop(_row(STATE_ROW, gone.number), None)
+            self.deleted += self.refs.release(gone.state_root, ACCOUNTS)
         while keep_history and self._history and self._history[0].number <= head - keep_history:
-            self._forget_block(self._history.popleft())
+            gone = self._history.popleft()
+            rows.pop(_row(HISTORY_ROW, gone.number), None)
+            self._forget_block(gone)
 
     def _forget_block(self, kept: _Kept) -> None:
         for root in kept.block_roots:

@@ -1,0 +1,173 @@
+"""A dev chain with a data directory (``python -m utils.devchain --data-dir DIR``) keeps its
+state, head, history window, chain id and funder key across restarts: killed with SIGKILL it
+loses the open block only, stopped with SIGTERM nothing; a contradicting flag is refused."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from utils.chain.signer import Signer
+from utils.devchain.datadir import read_key_file
+from utils.devchain.process import PROJECT_ROOT
+
+SINK = bytes.fromhex("00000000000000000000000000000000000000aa")
+GWEI = 10**9
+
+
+class Chain:
+    """One ``python -m utils.devchain`` process on a data dir."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str, lines: list[str]) -> None:
+        self.process = process
+        self.url = url
+        self.lines = lines
+
+    def rpc(self, method: str, *params: Any) -> Any:
+        body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
+        request = urllib.request.Request(self.url, body.encode(),
+                                         {"Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=10) as response:
+            reply = json.loads(response.read())
+        if "error" in reply:
+            raise AssertionError(f"{method}: {reply['error']}")
+        return reply["result"]
+
+    def send(self, key: bytes, nonce: int, value: int) -> str:
+        signed = Signer(key).sign_eip1559(chain_id=int(self.rpc("eth_chainId"), 16), nonce=nonce,
+                                          max_priority_fee=GWEI, max_fee=100 * GWEI, gas=21000,
+                                          to=SINK, value=value, data=b"")
+        return str(self.rpc("eth_sendRawTransaction", "0x" + signed.raw.hex()))
+
+    def receipt(self, tx_hash: str) -> dict[str, Any]:
+        for _ in range(200):  # bounded: 20 s
+            found = self.rpc("eth_getTransactionReceipt", tx_hash)
+            if found is not None:
+                return dict(found)
+            time.sleep(0.1)
+        raise AssertionError(f"no receipt for {tx_hash}")
+
+    def head(self) -> dict[str, Any]:
+        return dict(self.rpc("eth_getBlockByNumber", "latest", False))
+
+    def sink_balance(self) -> int:
+        return int(self.rpc("eth_getBalance", "0x" + SINK.hex(), "latest"), 16)
+
+
+def _env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "PRIVATE_KEY"}
+    env["PYTHONPATH"] = str(PROJECT_ROOT)
+    return env
+
+
+def _run(data_dir: Path, *flags: str) -> subprocess.CompletedProcess[str]:
+    argv = [sys.executable, "-m", "utils.devchain", "--data-dir", str(data_dir), "--port", "0",
+            *flags]
+    return subprocess.run(argv, capture_output=True, text=True, env=_env(), timeout=60)
+
+
+@contextmanager
+def running(data_dir: Path, *flags: str) -> Iterator[Chain]:
+    """The chain on ``data_dir`` until the block ends (SIGKILL if the test did not stop it)."""
+    argv = [sys.executable, "-m", "utils.devchain", "--data-dir", str(data_dir), "--port", "0",
+            "--block-time", "0.1", *flags]
+    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               env=_env())
+    try:
+        assert process.stdout is not None
+        lines = [process.stdout.readline() for _ in range(3)]
+        if not lines[1].startswith("{"):
+            process.kill()
+            raise AssertionError(f"chain did not start: {lines} {process.communicate()[1]}")
+        ready = json.loads(lines[1])
+        yield Chain(process, f"http://127.0.0.1:{ready['port']}", lines)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=30)
+
+
+def stop(chain: Chain, sig: signal.Signals) -> None:
+    chain.process.send_signal(sig)
+    chain.process.wait(timeout=30)
+
+
+def test_sigkill_loses_only_the_open_block(tmp_path: Path) -> None:
+    data_dir = tmp_path / "chain"
+    flags = ("--no-stylus", "--history-blocks", "6", "--state-blocks", "3")
+    with running(data_dir, *flags) as chain:
+        key = read_key_file(data_dir / "funder.key")
+        assert key.hex() not in "".join(chain.lines)
+        assert f"key: generated, kept in {data_dir / 'funder.key'}" in chain.lines[2]
+        assert chain.url in chain.lines[2] and "chain id 1337" in chain.lines[2]
+        hashes = []
+        for nonce in range(10):  # one block each: older blocks leave the windows
+            hashes.append(chain.send(key, nonce, 1000 + nonce))
+            chain.receipt(hashes[-1])
+        head = chain.head()
+        balance = chain.sink_balance()
+        chain.rpc("kcdev_setBlockTime", 3600)  # the next transaction stays in the open block
+        chain.send(key, 10, 1)
+        stop(chain, signal.SIGKILL)
+    with running(data_dir, *flags) as chain:
+        assert chain.head()["hash"] == head["hash"]
+        assert int(chain.rpc("eth_chainId"), 16) == 1337
+        assert chain.sink_balance() == balance == sum(1000 + n for n in range(10))
+        nonce = int(chain.rpc("eth_getTransactionCount", Signer(key).address, "latest"), 16)
+        assert nonce == 10  # the open block's transaction is lost, nothing before it
+        assert chain.rpc("eth_getTransactionReceipt", hashes[-1])["blockHash"] == head["hash"]
+        stats = chain.rpc("kcdev_chainStats")
+        assert stats["oldestBlock"] == int(head["number"], 16) - 5
+        old = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",
+                          "params": ["0x1", False]}).encode()
+        with urllib.request.urlopen(urllib.request.Request(
+                chain.url, old, {"Content-Type": "application/json"}), timeout=10) as reply:
+            assert json.loads(reply.read())["error"]["code"] == 4444  # pruned before the kill
+        for more in range(10, 16):  # the pruner goes on from its kept window and counts
+            chain.receipt(chain.send(key, more, 1))
+        assert chain.sink_balance() == balance + 6
+        assert chain.rpc("kcdev_chainStats")["oldestBlock"] == int(chain.head()["number"],
+                                                                    16) - 5
+
+
+def test_sigterm_seals_the_open_block_and_flags_must_agree(tmp_path: Path) -> None:
+    data_dir = tmp_path / "chain"
+    with running(data_dir, "--chain-id", "4242") as chain:
+        assert "Stylus on" in chain.lines[2]  # the default
+        key = read_key_file(data_dir / "funder.key")
+        chain.rpc("kcdev_setBlockTime", 3600)
+        tx_hash = chain.send(key, 0, 77)
+        refused = _run(data_dir)  # one process per data dir
+        assert refused.returncode == 2 and f"{data_dir} is in use" in refused.stderr
+        stop(chain, signal.SIGTERM)
+        assert chain.process.returncode == 0
+    refused = _run(data_dir, "--chain-id", "1337")
+    assert refused.returncode == 2
+    assert f"{data_dir} holds a chain with --chain-id 4242; --chain-id 1337" in refused.stderr
+    refused = _run(data_dir, "--no-stylus")
+    assert refused.returncode == 2 and "--no-stylus" in refused.stderr
+    with running(data_dir) as chain:  # chain id and funder from the directory
+        assert int(chain.rpc("eth_chainId"), 16) == 4242
+        assert Signer(key).address in chain.lines[0]
+        assert chain.rpc("eth_getTransactionReceipt", tx_hash)["status"] == "0x1"
+        assert chain.sink_balance() == 77
+        stop(chain, signal.SIGTERM)
+
+
+@pytest.mark.parametrize("content", ["{not json", json.dumps({"chain_id": 1})])
+def test_a_bad_chain_record_is_named(tmp_path: Path, content: str) -> None:
+    (tmp_path / "chain.json").write_text(content)
+    refused = _run(tmp_path, "--no-stylus")
+    assert refused.returncode == 2
+    assert f"{tmp_path / 'chain.json'} is not a chain record" in refused.stderr
