@@ -32,6 +32,7 @@ from utils.chain.session import open_session
 from utils.chain.stylus_deploy import StylusUnavailableError, deploy_stylus_program
 from utils.clock import Clock
 from utils.devchain import DevChain
+from utils.devchain.nitro.options import BatchPolicy
 from utils.observe.stats import StatsHub
 from utils.settings import load_settings
 
@@ -46,7 +47,10 @@ ARB_SYS = "0x0000000000000000000000000000000000000064"
 
 @pytest.fixture(scope="module")
 def devchain() -> Iterator[DevChain]:
-    with DevChain.start(block_time=0.25, stylus=True, l1_base_fee_wei=PRICE) as chain:
+    # no batch within the test (1 h, Nitro's delay): the price stays PRICE (the pricer's moves
+    # are tests/test_nitro_l1_pricer.py's)
+    with DevChain.start(block_time=0.25, stylus=True, l1_base_fee_wei=PRICE,
+                        batches=BatchPolicy(max_delay=3600)) as chain:
         yield chain
 
 

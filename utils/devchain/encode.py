@@ -10,6 +10,7 @@ from eth.abc import BlockHeaderAPI, LogAPI, ReceiptAPI, SignedTransactionAPI
 
 from utils.devchain.backend import SealedBlock
 from utils.devchain.nitro.l1pricing import L1Pricing
+from utils.devchain.nitro.parent_chain import l1_block_of_mix_hash
 from utils.devchain.nitro.vm import signed_bytes
 from utils.devchain.txcheck import tx_type
 
@@ -175,7 +176,7 @@ def encode_log(
 
 def encode_receipt(sealed: SealedBlock, index: int, nitro: L1Pricing | None = None) -> Json:
     """A receipt; with Nitro pricing it carries Nitro's ``gasUsedForL1`` (the poster gas
-    inside ``gasUsed``) and ``l1BlockNumber``."""
+    inside ``gasUsed``) and ``l1BlockNumber`` (from the header's mixHash, as Nitro)."""
     block = sealed.block
     tx = block.transactions[index]
     receipt: ReceiptAPI = sealed.receipts[index]
@@ -205,5 +206,5 @@ def encode_receipt(sealed: SealedBlock, index: int, nitro: L1Pricing | None = No
         raw = signed_bytes(tx)
         poster = nitro.charge(raw, block.number, base_fee or 0) if raw else 0
         out["gasUsedForL1"] = q(poster)
-        out["l1BlockNumber"] = q(nitro.l1_block_number(block.header.timestamp))
+        out["l1BlockNumber"] = q(l1_block_of_mix_hash(block.header.mix_hash))
     return out

@@ -8,6 +8,7 @@ Gas defaults to, and is capped at, geth's RPC gas cap (50M) and the block gas li
 from __future__ import annotations
 
 import itertools
+import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,15 +21,20 @@ from eth_utils import ValidationError
 
 from utils.devchain.backend import DevNode
 from utils.devchain.nitro.node_interface import (
+    BATCH_SELECTORS,
     NODE_INTERFACE_ADDRESS,
     SEL_GAS_ESTIMATE_COMPONENTS,
     SEL_GAS_ESTIMATE_L1_COMPONENT,
+    Unanswered,
+    batch_answer,
     components_answer,
     decode_estimate_args,
     estimate_l1_gas,
     l1_component_only,
 )
 from utils.errors import ChainError
+
+logger = logging.getLogger(__name__)
 
 RPC_GAS_CAP = 50_000_000
 ZERO_ADDRESS = b"\x00" * 20
@@ -157,6 +163,8 @@ def _estimate_l1_gas(node: DevNode, req: CallRequest, number: int | None) -> tup
 
 def _node_interface(node: DevNode, req: CallRequest, number: int | None) -> bytes:
     selector = req.data[:4]
+    if selector in BATCH_SELECTORS:
+        return _batch_query(node, req.data)
     if selector not in (SEL_GAS_ESTIMATE_COMPONENTS, SEL_GAS_ESTIMATE_L1_COMPONENT):
         raise CallFailed("execution reverted", b"")
     try:
@@ -175,6 +183,31 @@ def _node_interface(node: DevNode, req: CallRequest, number: int | None) -> byte
         return l1_component_only(node.nitro, to, req.value, data, nonce, base_fee, head + 1)
     total = _estimate_l2_gas(node, inner, number) + l1_gas
     return components_answer(total, l1_gas, base_fee, price)
+
+
+def _batch_query(node: DevNode, calldata: bytes) -> bytes:
+    """NodeInterface's batch and parent-chain reads (``utils.devchain.nitro.node_interface``)."""
+    poster = node.nitro.poster if node.nitro is not None else None
+    if poster is None:
+        raise CallFailed("execution reverted")
+
+    def mix_hash_of(number: int) -> bytes | None:
+        try:
+            return bytes(node.header_at(number).mix_hash)
+        except LookupError:  # not made yet, or out of the history window
+            return None
+
+    def number_of_hash(block_hash: bytes) -> int | None:
+        try:
+            return int(node.sealed_by_hash(block_hash).block.number)
+        except LookupError:
+            return None
+
+    try:
+        return batch_answer(calldata, poster, mix_hash_of, number_of_hash)
+    except Unanswered as exc:  # Nitro: a non-Solidity precompile error reverts without data
+        logger.debug("NodeInterface reverts: %s", exc)
+        raise CallFailed("execution reverted") from exc
 
 
 def _estimate_l2_gas(node: DevNode, req: CallRequest, number: int | None) -> int:

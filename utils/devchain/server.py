@@ -17,12 +17,14 @@ from aiohttp import web
 
 from utils.aio import wait_event
 from utils.devchain.backend import DevNode
+from utils.devchain.nitro.batch_poster import post_every
 from utils.devchain.params import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, JsonRpcError
 from utils.devchain.rpc import DevChainRpc
 
 logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 64 * 1024 * 1024
+POST_CHECK_INTERVAL_S = 0.1  # how often the batch poster checks its delay
 
 
 def _error(request_id: Any, error: JsonRpcError) -> dict[str, Any]:
@@ -126,16 +128,21 @@ async def serve(
     runner = web.AppRunner(build_app(rpc), access_log=None, handle_signals=False)
     await runner.setup()
     miner: asyncio.Task[None] | None = None
+    ticker: asyncio.Task[None] | None = None
     try:
         site = web.TCPSite(runner, host, port, backlog=1024)
         await site.start()
         on_ready(int(runner.addresses[0][1]))
         if timer is not None:
             miner = asyncio.create_task(mine_every(node, timer))
+        poster = node.nitro.poster if node.nitro is not None else None
+        if poster is not None:  # batches due by delay while no block is mined
+            ticker = asyncio.create_task(post_every(poster, POST_CHECK_INTERVAL_S))
         await stop.wait()
     finally:
-        if miner is not None:
-            miner.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await miner
+        for task in (miner, ticker):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         await runner.cleanup()

@@ -16,21 +16,31 @@ Formulas follow OffchainLabs/nitro (see docs/nitro.md for the line-by-line map):
   Nitro's random nonce/fees/gas/signature and pads the units: ``(units + 16 * 16) *
   10100 / 10000``.
 
-The estimate stays as set (``--l1-base-fee`` / ``kcdev_setL1BaseFee``): Nitro moves it
-with the batch poster's reports, which the embedded chain has none of. A change takes
-effect from the next block that has no transaction yet; every block keeps its price, so a
-receipt's ``gasUsedForL1`` is recomputed exactly from the transaction bytes at any time.
+The estimate starts at ``--l1-base-fee-wei`` (Nitro's 50 gwei by default) and moves as
+Nitro moves it each time the emulated batch poster posts (:mod:`utils.devchain.nitro.pricer`,
+:mod:`utils.devchain.nitro.batch_poster`); ``kcdev_setL1BaseFee`` sets it by hand. A start
+price of 0 means "L1 data cost not modelled": no charge, and the pricer never moves it. A
+change takes effect from the next block that has no transaction yet; every block keeps its
+price, so a receipt's ``gasUsedForL1`` is recomputed exactly from the transaction bytes at
+any time.
 """
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import brotli
 import rlp
 from eth.abc import StateAPI
 from eth_utils import keccak
+
+from utils.devchain.nitro.options import DEFAULT_L1_BASE_FEE_WEI
+from utils.devchain.nitro.parent_chain import ParentClock
+
+if TYPE_CHECKING:
+    from utils.devchain.nitro.batch_poster import BatchPoster
 
 __all__ = [
     "DEFAULT_L1_BASE_FEE_WEI",
@@ -45,14 +55,11 @@ __all__ = [
 TX_DATA_NON_ZERO_GAS = 16  # params.TxDataNonZeroGasEIP2028
 BROTLI_LEVEL = 1  # ArbOS >= 20
 BROTLI_WINDOW = 22  # arbcompress.WINDOW_SIZE
-DEFAULT_L1_BASE_FEE_WEI = 50 * 10**9  # arbostypes.DefaultInitialL1BaseFee
 MIN_BASE_FEE_WEI = 10**8  # l2pricing.InitialMinimumBaseFeeWei (0.1 gwei)
 ESTIMATION_PADDING_UNITS = 16 * TX_DATA_NON_ZERO_GAS
 ESTIMATION_PADDING_BIPS = 100
 L1_PRICE_PADDING_BIPS = 11_000  # GasEstimationL1PricePadding
 ONE_IN_BIPS = 10_000
-L1_BLOCK_TIME_S = 12.0
-DEFAULT_L1_START_BLOCK = 20_000_000
 _INT_MAX = 1 << 256
 
 # Nitro's stand-in values for a message without a signed transaction (l1pricing.go)
@@ -99,18 +106,31 @@ def estimation_poster_gas(units: int, price_per_unit: int, base_fee: int) -> int
 
 @dataclass
 class L1Pricing:
-    """The chain's L1 pricing state: the estimate, its history by block, the emulated L1 clock.
+    """The chain's L1 pricing state: the estimate, its history by block, the pricer's variables.
 
-    ``changes`` lists ``(first block, price per unit)`` in block order: a handful of entries
-    however long the chain runs, so any block's price is known for good.
+    ``changes`` lists ``(first block, price per unit)`` in block order (one entry per price
+    move), so any block's price is known for good. The pricer's variables are those of
+    Nitro's ``L1PricingState`` (:class:`utils.devchain.nitro.pricer.PricerVars`), plus what
+    the pool paid out: ``rewards_paid`` and ``poster_paid``.
     """
 
     price_per_unit: int = DEFAULT_L1_BASE_FEE_WEI
     brotli_level: int = BROTLI_LEVEL
-    l1_start_block: int = DEFAULT_L1_START_BLOCK
     genesis_timestamp: int = 0
     changes: list[tuple[int, int]] = field(default_factory=list)
     call_base_fee: int = 0  # base fee of the block an eth_call runs on (its state has 0)
+    moves: int = 1  # 1: the pricer moves the price; 0: a start price of 0, "not modelled"
+    units_since_update: int = 0
+    l1_fees_available: int = 0
+    funds_due_for_rewards: int = 0
+    poster_funds_due: int = 0
+    last_update_time: int = 0
+    last_surplus: int = 0
+    rewards_paid: int = 0
+    poster_paid: int = 0
+    clock: ParentClock = field(default_factory=ParentClock, repr=False, compare=False)
+    poster: BatchPoster | None = field(default=None, repr=False, compare=False)
+    _executing_block: int = 0  # the block the last transaction executed in
     _last: tuple[bytes, int] | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -118,6 +138,7 @@ class L1Pricing:
             raise ValueError(f"the L1 base fee estimate cannot be negative: {self.price_per_unit}")
         if not self.changes:
             self.changes.append((0, self.price_per_unit))
+            self.moves = int(self.price_per_unit > 0)
 
     def set_price(self, wei_per_unit: int, from_block: int) -> None:
         """Price blocks from ``from_block`` on at ``wei_per_unit`` (earlier ones keep theirs)."""
@@ -131,11 +152,6 @@ class L1Pricing:
     def price_at(self, block_number: int) -> int:
         index = bisect.bisect_right(self.changes, (block_number, _INT_MAX)) - 1
         return self.changes[index][1] if index >= 0 else 0
-
-    def l1_block_number(self, timestamp: int) -> int:
-        """The emulated parent-chain block of an L2 block: one L1 block per 12 s of L2 time."""
-        elapsed = max(0, timestamp - self.genesis_timestamp)
-        return self.l1_start_block + int(elapsed // L1_BLOCK_TIME_S)
 
     def base_fee_in_block(self, state: StateAPI) -> int:
         """Nitro's ``BaseFeeInBlock``: the block's base fee, also inside an eth_call."""

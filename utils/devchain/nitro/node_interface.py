@@ -13,9 +13,25 @@ embedded chain (``utils.devchain.exec.execute_call``). ABI from ``@arbitrum/nitr
 * ``gasEstimateL1Component(...)``: ``(gasEstimateForL1, baseFee, l1BaseFeeEstimate)``
   without the L2 estimate (Nitro pads this one's cost by 10 % but divides by the full base
   fee).
+
+Batches and the parent chain (:mod:`utils.devchain.nitro.batch_poster`), as Nitro answers
+(``node_interface.go`` and ``arbnode/node.go``):
+
+* ``findBatchContainingBlock(uint64 blockNum) returns (uint64 batch)``: the posted batch
+  holding the block; a block no posted batch holds yet (or not made yet) reverts (Nitro:
+  "block not yet found on any batch", a non-Solidity precompile error: ``execution
+  reverted`` without data since ArbOS 11). Block 0 is in batch 0.
+* ``getL1Confirmations(bytes32 blockHash) returns (uint64 confirmations)``: the parent
+  chain's latest block minus the block its batch landed in; 0 while no batch holds it; an
+  unknown hash reverts.
+* ``blockL1Num(uint64 l2BlockNum) returns (uint64 l1BlockNum)``: the parent-chain block in
+  the L2 block's header (mixHash); a block not made yet reverts.
 """
 
 from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from eth_abi import decode, encode
 from eth_typing import Address
@@ -29,11 +45,18 @@ from utils.devchain.nitro.l1pricing import (
     estimation_units,
     stand_in_tx,
 )
+from utils.devchain.nitro.parent_chain import l1_block_of_mix_hash
+
+if TYPE_CHECKING:
+    from utils.devchain.nitro.batch_poster import BatchPoster
 
 __all__ = [
+    "BATCH_SELECTORS",
     "NODE_INTERFACE_ADDRESS",
     "SEL_GAS_ESTIMATE_COMPONENTS",
     "SEL_GAS_ESTIMATE_L1_COMPONENT",
+    "Unanswered",
+    "batch_answer",
     "components_answer",
     "decode_estimate_args",
     "estimate_l1_gas",
@@ -43,6 +66,45 @@ __all__ = [
 NODE_INTERFACE_ADDRESS = Address((0xC8).to_bytes(20, "big"))
 SEL_GAS_ESTIMATE_COMPONENTS = keccak(text="gasEstimateComponents(address,bool,bytes)")[:4]
 SEL_GAS_ESTIMATE_L1_COMPONENT = keccak(text="gasEstimateL1Component(address,bool,bytes)")[:4]
+SEL_FIND_BATCH = keccak(text="findBatchContainingBlock(uint64)")[:4]
+SEL_L1_CONFIRMATIONS = keccak(text="getL1Confirmations(bytes32)")[:4]
+SEL_BLOCK_L1_NUM = keccak(text="blockL1Num(uint64)")[:4]
+BATCH_SELECTORS = (SEL_FIND_BATCH, SEL_L1_CONFIRMATIONS, SEL_BLOCK_L1_NUM)
+
+
+class Unanswered(Exception):
+    """NodeInterface cannot answer (Nitro reverts): the reason, for the log only."""
+
+
+def batch_answer(
+    calldata: bytes,
+    poster: BatchPoster,
+    mix_hash_of: Callable[[int], bytes | None],
+    number_of_hash: Callable[[bytes], int | None],
+) -> bytes:
+    """The ABI-encoded answer of a batch query (:data:`BATCH_SELECTORS`), or
+    :class:`Unanswered`. ``mix_hash_of(n)`` / ``number_of_hash(h)`` read the chain's canonical
+    headers (None: no such block)."""
+    selector = calldata[:4]
+    try:
+        (arg,) = decode(["bytes32" if selector == SEL_L1_CONFIRMATIONS else "uint64"],
+                        calldata[4:])  # fmt: skip
+    except Exception as exc:  # malformed input: the precompile's decoder reverts
+        raise Unanswered(f"bad arguments: {exc}") from exc
+    if selector == SEL_FIND_BATCH:
+        batch = poster.batch_of(arg)
+        if batch is None:
+            raise Unanswered("block not yet found on any batch")
+        return encode(["uint64"], [batch])
+    if selector == SEL_L1_CONFIRMATIONS:
+        number = number_of_hash(bytes(arg))
+        if number is None:
+            raise Unanswered("unknown block hash")
+        return encode(["uint64"], [poster.confirmations(number)])
+    mix_hash = mix_hash_of(arg)
+    if mix_hash is None:
+        raise Unanswered(f"nil header for l2 block: {arg}")
+    return encode(["uint64"], [l1_block_of_mix_hash(mix_hash)])
 
 
 def decode_estimate_args(calldata: bytes) -> tuple[bytes, bool, bytes]:

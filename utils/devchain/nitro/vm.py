@@ -5,8 +5,11 @@ Stylus-enabled) so that
 
 * each signed transaction executed in a block pays ``gasUsedForL1`` poster gas before
   its execution starts, as Nitro's ``GasChargingHook`` takes it from the gas left (the
-  receipt's ``gasUsed`` includes it, and it is not refundable);
+  receipt's ``gasUsed`` includes it, and it is not refundable); its calldata units and poster
+  fee go to the L1 pricer (:func:`utils.devchain.nitro.pricer.collect`);
 * ArbSys (0x…64) and ArbGasInfo (0x…6c) answer (:mod:`utils.devchain.nitro.precompiles`);
+* a mined block carries Nitro's header info in its mixHash (the parent-chain block of the
+  emulated clock, :mod:`utils.devchain.nitro.parent_chain`) and goes to the batch poster;
 * the base fee follows EIP-1559 but never falls under Nitro's minimum of 0.1 gwei (Nitro's
   L2 base fee has that floor; without it py-evm's empty blocks drive it to 7 wei, and the
   L1 charge, cost / base fee, would explode).
@@ -26,12 +29,15 @@ from eth.vm.forks.london.headers import calculate_expected_base_fee_per_gas
 from eth_utils import ValidationError
 
 from utils.devchain.nitro.l1pricing import MIN_BASE_FEE_WEI, L1Pricing
+from utils.devchain.nitro.parent_chain import header_mix_hash
 from utils.devchain.nitro.precompiles import (
     ARB_GAS_INFO_ADDRESS,
     ARB_SYS_ADDRESS,
+    ARBOS_VERSION,
     arb_gas_info_precompile_for,
     arb_sys_precompile,
 )
+from utils.devchain.nitro.pricer import collect
 from utils.errors import ConfigError
 
 __all__ = ["floored_base_fee", "nitro_vm_class", "nitro_vm_configuration", "signed_bytes"]
@@ -63,11 +69,14 @@ class NitroExecutorMixin:
         base_fee = int(self.vm_state.base_fee or 0)
         raw = signed_bytes(transaction) if base_fee > 0 else None
         if raw is not None:
+            self.pricing._executing_block = self.vm_state.block_number
             poster = self.pricing.charge(raw, self.vm_state.block_number, base_fee)
             # DevNode refuses a tx whose gas cannot cover this before it runs (Nitro:
             # "intrinsic gas too low"); the clamp only guards the invariant.
             self._poster_gas = min(poster, message.gas)
             message.gas -= self._poster_gas
+            if self.pricing.moves:  # Nitro: AddToUnitsSinceUpdate, AddToL1FeesAvailable
+                collect(self.pricing, self.pricing.units(raw), self._poster_gas * base_fee)
         return message
 
     def calculate_gas_refund(self, computation: ComputationAPI, gas_used: int) -> int:
@@ -115,6 +124,17 @@ def nitro_vm_class(vm_class: type[Any], pricing: L1Pricing) -> type[Any]:
                 f"expected {expected})"
             )
 
+    base_mine = vm_class.mine_block
+
+    def mine_block(self: Any, block: Any, *args: Any, **kwargs: Any) -> Any:
+        """Nitro's header info in the mixHash (the parent-chain block now), then the block
+        goes to the batch poster."""
+        kwargs["mix_hash"] = header_mix_hash(pricing.clock.block_number(), ARBOS_VERSION)
+        mined = base_mine(self, block, *args, **kwargs)
+        if pricing.poster is not None:
+            pricing.poster.on_mined(mined.block)
+        return mined
+
     return type(
         f"Nitro{vm_class.__name__}",
         (vm_class,),
@@ -122,6 +142,7 @@ def nitro_vm_class(vm_class: type[Any], pricing: L1Pricing) -> type[Any]:
             "_state_class": state,
             "create_header_from_parent": staticmethod(create_header_from_parent),
             "validate_gas": classmethod(validate_gas),
+            "mine_block": mine_block,
         },
     )
 
