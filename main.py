@@ -86,9 +86,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave the Stylus programs out of ArbOS's program cache (by default "
                    "the funder caches them when it is a chain owner or cache manager, as a "
                    "chain team would; env KCSTRESS_STYLUS_CACHE)")
-    p.add_argument("--iot-commit", choices=("record", "batch"),
-                   help="how the lcore node commits records: one submitResult each (default) or "
-                   "one commitBatch of a Merkle root per batch (env KCSTRESS_IOT_COMMIT)")
+    p.add_argument("--iot-commit", choices=("record", "batch", "inputbox"),
+                   help="how the lcore node commits records: one submitResult each (default), "
+                   "one commitBatch of a Merkle root per batch, or Cartesi InputBox inputs read "
+                   "back by an in-process application (Milestone 2; env KCSTRESS_IOT_COMMIT; "
+                   "CARTESI_INPUT_BOX_ADDRESS / CARTESI_APP_ADDRESS, else deployed)")
+    p.add_argument("--inputbox-batch", type=int, metavar="N",
+                   help="records per InputBox input at most (default 1; as many as fit in "
+                   "Cartesi's 64 KiB input)")
     p.add_argument("--iot-batch-size", type=int, metavar="N",
                    help="records per batch commitment at most (default 1024)")
     p.add_argument("--iot-batch-wait", type=float, metavar="SECONDS",
@@ -138,6 +143,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
                     "chain_grace", "chain_history_blocks",
                     "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
+                    "inputbox_batch",
                     "l1_base_fee_gwei", "dapp", "stylus_cache")
     }
     for spec in args.rate:

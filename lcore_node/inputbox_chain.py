@@ -117,6 +117,23 @@ class InputBoxReader:
             found += [parse_log(entry) for entry in raw or [] if not entry.get("removed")]
         return sorted(found, key=lambda item: (item.block_number, item.log_index))
 
+    async def input_log(self, index: int, near_block: int | None = None) -> InputLog | None:
+        """The application's input ``index`` (its log; searched around ``near_block`` when
+        given, else from the deployment block)."""
+        head = hex_int(await self.rpc.call("eth_blockNumber"))
+        start = self.deployment_block if near_block is None else near_block
+        raw: list[dict[str, Any]] = []
+        for first in range(start, head + 1, LOG_RANGE):
+            raw = await self.rpc.call("eth_getLogs", {
+                "address": self.inputbox,
+                "topics": [INPUT_ADDED, _topic(self.app), "0x" + index.to_bytes(32, "big").hex()],
+                "fromBlock": hex(first), "toBlock": hex(min(head, first + LOG_RANGE - 1)),
+            }) or []
+            if raw:
+                break
+        found = [parse_log(entry) for entry in raw if not entry.get("removed")]
+        return found[0] if found else None
+
     async def find_payload(self, payload: bytes) -> InputLog | None:
         """The application's input that carries ``payload`` (its first), or None."""
         head = hex_int(await self.rpc.call("eth_blockNumber"))

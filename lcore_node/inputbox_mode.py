@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -53,12 +54,13 @@ class InputBoxMode:
 
     def __init__(
         self, committer: InputBoxCommitter, storage: Storage, batch_records: int,
-        batch_wait: float,
+        batch_wait: float, clock: Callable[[], float] = time.time,
     ) -> None:
         self._committer = committer
         self._storage = storage
         self._records = max(1, batch_records)
         self._wait = batch_wait if batch_records > 1 else 0.0
+        self._clock = clock
         self._fresh: set[int] = set()  # inputs formed here, never sent: no search first
 
     async def form(
@@ -89,7 +91,8 @@ class InputBoxMode:
                 log.info("reading the receipt of input %s failed: %s", unit.unit_id, exc)
                 added = None
             if added is not None:
-                await set_position(self._storage, unit.unit_id, added.index, added.input_hash)
+                await set_position(self._storage, unit.unit_id, added.index, added.input_hash,
+                                   self._clock())
         return outcome
 
     async def check(self, unit: Unit[InputPayload]) -> OnChain:
@@ -110,5 +113,6 @@ class InputBoxMode:
             await asyncio.sleep(SETTLE_POLL)
         found = await self._committer.find_payload(unit.payload.payload)
         if found is not None:
-            await set_position(self._storage, unit.unit_id, found.index, found.input_hash)
+            await set_position(self._storage, unit.unit_id, found.index, found.input_hash,
+                               self._clock())
         return found

@@ -37,7 +37,7 @@ class InputReader:
         self, chain: InputBoxReader, app: InputApp, *, window: int = 64, poll: float = 0.25,
         on_processed: OnProcessed | None = None, clock: Callable[[], float] = time.time,
     ) -> None:
-        self._chain = chain
+        self.chain = chain
         self._app = app
         self._window = window
         self._poll = poll
@@ -49,10 +49,10 @@ class InputReader:
 
     async def step(self) -> int:
         """Read up to the head once; returns how many inputs were processed."""
-        head = hex_int(await self._chain.rpc.call("eth_blockNumber"))
-        start = self._chain.deployment_block if self._read_to is None else max(
-            self._chain.deployment_block, self._read_to - self._window + 1)
-        logs = await self._chain.logs(start, head)
+        head = hex_int(await self.chain.rpc.call("eth_blockNumber"))
+        start = self.chain.deployment_block if self._read_to is None else max(
+            self.chain.deployment_block, self._read_to - self._window + 1)
+        logs = await self.chain.logs(start, head)
         self._repair(start, logs)
         processed = 0
         expected = self._app.next_index()

@@ -109,11 +109,22 @@ async def form_input(
     return await storage.writer.call(job)
 
 
-async def set_position(storage: Storage, input_id: int, index: int, input_hash: bytes) -> None:
-    """The input's index in the application's input box and its hash, once on chain."""
+async def set_position(
+    storage: Storage, input_id: int, index: int, input_hash: bytes, now: float
+) -> None:
+    """The input's index in the application's input box and its hash, once on chain (seen
+    by the node at ``now``, the first time)."""
     await storage.writer.write(
-        "UPDATE inputbox_inputs SET input_index = ?, input_hash = ? WHERE id = ?",
-        (index, input_hash, input_id))
+        "UPDATE inputbox_inputs SET input_index = ?, input_hash = ?,"
+        " committed_at = COALESCE(committed_at, ?) WHERE id = ?",
+        (index, input_hash, now, input_id))
+
+
+def committed_at(conn: sqlite3.Connection, index: int) -> float | None:
+    """When the node saw input ``index`` on chain (None: not yet)."""
+    row = conn.execute("SELECT committed_at FROM inputbox_inputs WHERE input_index = ?",
+                       (index,)).fetchone()
+    return None if row is None or row[0] is None else float(row[0])
 
 
 async def input_position(storage: Storage, record_id: int) -> InputPosition | None:

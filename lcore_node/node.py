@@ -19,6 +19,7 @@ from lcore_node.commit_mode import CommitMode
 from lcore_node.config import NodeConfig
 from lcore_node.encryption import DualCipher
 from lcore_node.errors import LcoreError
+from lcore_node.inputbox_chain import InputBoxReader
 from lcore_node.inputbox_mode import InputBoxCommitter, InputBoxMode
 from lcore_node.intake import Intake
 from lcore_node.keys import KeyStore
@@ -53,12 +54,16 @@ class LcoreNode:
         clock: Callable[[], float] = time.time,
         batch_committer: BatchCommitter | None = None,
         inputbox: InputBoxCommitter | None = None,
+        input_reader: InputBoxReader | None = None,
     ) -> None:
         self.config = config
         self._hub = hub
         self._committer = committer
         self._batch_committer = batch_committer  # set: records are committed in Merkle batches
         self._inputbox = inputbox  # set: records go to Cartesi's InputBox
+        if input_reader is None and isinstance(inputbox, InputBoxReader):
+            input_reader = inputbox
+        self._input_reader = input_reader  # what verify reads InputBox inputs from
         self._reader = reader or committer  # what verify compares with
         self._clock = clock
         self.storage = Storage(
@@ -93,7 +98,8 @@ class LcoreNode:
         keys = await asyncio.to_thread(KeyStore.open, self.config.key_dir, self.config.key_env)
         self._cipher = DualCipher(keys)
         await self.storage.open(self.config.node_id)
-        self._records = RecordReader(self.storage, self._cipher, self._reader)
+        self._records = RecordReader(self.storage, self._cipher, self._reader,
+                                     self._input_reader)
         for row in await self.storage.devices():
             self._devices[row.device_id] = stored_device(
                 row.device_id, row.public_key, row.device_type
@@ -110,7 +116,7 @@ class LcoreNode:
         else a transaction per record (if any)."""
         if self._inputbox is not None:
             return InputBoxMode(self._inputbox, self.storage, self.config.inputbox_batch,
-                                self.config.batch_wait)
+                                self.config.batch_wait, self._clock)
         if self._batch_committer is not None:
             return BatchMode(self._batch_committer, self.config.batch_size,
                              self.config.batch_wait)
@@ -141,6 +147,11 @@ class LcoreNode:
     @property
     def node_id(self) -> bytes:
         return self.storage.node_id
+
+    def device_known(self, device_id: str) -> bool:
+        """Is ``device_id`` registered (what the Cartesi application checks a record's
+        device against)?"""
+        return device_id in self._devices
 
     def _device_type_of(self, device_id: str) -> str:
         device = self._devices.get(device_id)

@@ -8,6 +8,9 @@ from collections.abc import AsyncIterator
 from lcore_node.batch_verify import batch_position, batch_reader_for, check_in_batch
 from lcore_node.encryption import DualCipher
 from lcore_node.errors import DecryptionError, NotFoundError
+from lcore_node.inputbox_chain import InputBoxReader
+from lcore_node.inputbox_store import input_position
+from lcore_node.inputbox_verify import check_in_input
 from lcore_node.storage import Storage, SubmissionRow
 from lcore_node.types import ResultReader, StoredRecord, VerifyReport
 
@@ -16,11 +19,13 @@ class RecordReader:
     """Decrypts records and checks them against their proof hash and the chain."""
 
     def __init__(
-        self, storage: Storage, cipher: DualCipher, committer: ResultReader | None = None
+        self, storage: Storage, cipher: DualCipher, committer: ResultReader | None = None,
+        inputs: InputBoxReader | None = None,
     ) -> None:
         self._storage = storage
         self._cipher = cipher
         self._committer = committer
+        self._inputs = inputs  # records committed as InputBox inputs are checked there
 
     async def row(self, record_id: int) -> SubmissionRow:
         row = await self._storage.submission(record_id)
@@ -60,9 +65,15 @@ class RecordReader:
         proof_ok = hashlib.sha256(row.envelope).digest() == row.proof_hash
         chain_ok: bool | None = None
         missing = False
+        in_input = await input_position(self._storage, record_id) \
+            if on_chain and self._inputs is not None else None
         batched = await batch_position(self._storage, record_id) if on_chain else None
         batches = batch_reader_for(self._committer) if batched is not None else None
-        if batched is not None and batches is not None and row.commit_status == "committed":
+        if in_input is not None and self._inputs is not None \
+                and row.commit_status == "committed":
+            chain_ok, missing, chain_error = await check_in_input(self._inputs, in_input, row)
+            error = error or chain_error
+        elif batched is not None and batches is not None and row.commit_status == "committed":
             chain_ok, missing, chain_error = await check_in_batch(
                 batches, batched, row.task_id, row.envelope)
             error = error or chain_error

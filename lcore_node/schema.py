@@ -81,6 +81,9 @@ ADDED_COLUMNS = {
         ("merkle_proof", "BLOB"),  # sibling hashes, 32 bytes each, leaf level first
         ("input_id", "INTEGER REFERENCES inputbox_inputs(id)"),  # its InputBox input
     ),
+    "inputbox_inputs": (
+        ("committed_at", "REAL"),  # when the node saw it on chain (its addInput's receipt)
+    ),
 }
 
 INDEXES = """

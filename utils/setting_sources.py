@@ -60,7 +60,11 @@ def read_scenario(path: Path) -> Scenario:
     if not isinstance(rates, dict):
         raise ConfigError(f"{path}: rates", "[rates] must be a table")
     data.pop("capacity", None)  # the capacity search's own table (utils.run.capacity_cli)
+    thresholds = data.pop("thresholds", None)
     scenario = Scenario(data, {key: f"{path}: {key}" for key in data})
+    if thresholds is not None:  # NAME = "<1.5s" or NAME = ["<1.5s", ...] (k6's form)
+        scenario.values["thresholds"] = threshold_texts(thresholds, f"{path}: [thresholds]")
+        scenario.names["thresholds"] = f"{path}: [thresholds]"
     profiles: dict[str, Any] = {}
     for name, value in rates.items():
         where = f"{path}: [rates] {name}"
@@ -74,6 +78,21 @@ def read_scenario(path: Path) -> Scenario:
         scenario.values["rate_profiles"] = profiles
         scenario.names["rate_profiles"] = f"{path}: [rates]"
     return scenario
+
+
+def threshold_texts(table: Any, where: str) -> list[str]:
+    """A scenario's ``[thresholds]`` as ``NAME OP VALUE`` texts (checked, with the known
+    figures, by utils.observe.thresholds before the run); ConfigError for another shape."""
+    if not isinstance(table, dict):
+        raise ConfigError(where, 'must be a table of NAME = "<1.5s" or NAME = ["<1.5s", ...]')
+    texts = []
+    for name, value in table.items():
+        for item in value if isinstance(value, list) else [value]:
+            if not isinstance(item, str):
+                raise ConfigError(f"{where} {name}",
+                                  f'a threshold is a string such as "<1.5s", got {item!r}')
+            texts.append(f"{name}{item.strip()}")
+    return texts
 
 
 def _aliases(info: FieldInfo) -> list[str]:

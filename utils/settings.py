@@ -70,10 +70,25 @@ class Settings(BaseSettings):
         "Nitro's full program init gas",
     )
     seed: int | None = Field(None, validation_alias=_env("seed", "KCSTRESS_SEED"))
-    iot_commit: Literal["record", "batch"] = Field(
+    iot_commit: Literal["record", "batch", "inputbox"] = Field(
         "record", validation_alias=_env("iot_commit", "KCSTRESS_IOT_COMMIT"),
         description="record: one submitResult per record; batch: one commitBatch (Merkle "
-        "root) per up to iot_batch_size records",
+        "root) per up to iot_batch_size records; inputbox: one Cartesi InputBox.addInput "
+        "per up to inputbox_batch records",
+    )
+    inputbox_batch: int = Field(
+        1, ge=1, le=4096, validation_alias=_env("inputbox_batch", "KCSTRESS_INPUTBOX_BATCH"),
+        description="records per InputBox input at most (as many as fit in 64 KiB)",
+    )
+    cartesi_input_box_address: str | None = Field(
+        None, validation_alias=_env("cartesi_input_box_address", "CARTESI_INPUT_BOX_ADDRESS"),
+        description="the InputBox (Cartesi Rollups v2) to add inputs to; default: deploy "
+        "@cartesi/rollups 2.2.0's",
+    )
+    cartesi_app_address: str | None = Field(
+        None, validation_alias=_env("cartesi_app_address", "CARTESI_APP_ADDRESS"),
+        description="the application the inputs are for; default: an address derived from "
+        "the InputBox's (InputBox v2 takes any application address)",
     )
     iot_batch_size: int = Field(
         1024, ge=1, le=65_536, validation_alias=_env("iot_batch_size", "KCSTRESS_IOT_BATCH_SIZE")
@@ -248,7 +263,7 @@ class Settings(BaseSettings):
             raise ValueError(f"bad port in URL {value!r}") from exc
         return value
 
-    @field_validator("contract_address")
+    @field_validator("contract_address", "cartesi_input_box_address", "cartesi_app_address")
     @classmethod
     def _address(cls, value: str | None) -> str | None:
         if not value:

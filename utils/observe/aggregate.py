@@ -14,12 +14,14 @@ from typing import TYPE_CHECKING
 from utils.observe.events import (
     CommitStatusEvent,
     HeadEvent,
+    InputEvent,
     IotEvent,
     Outcome,
     ReorgEvent,
     TxCorrectionEvent,
 )
 from utils.observe.histogram import Histogram
+from utils.observe.input_stats import InputStats
 from utils.observe.rpc_totals import RpcTotals
 
 if TYPE_CHECKING:
@@ -144,6 +146,7 @@ class RunAggregate:
         self.iot_latency: dict[str, Histogram] = {}
         self.iot_bytes = 0
         self.commits = CommitStatusTracker()
+        self.inputs = InputStats()  # the Cartesi application's (--iot-commit inputbox)
         self.head_block: int | None = None
         self.rpc = RpcTotals()  # JSON-RPC round trips and their failures, by kind
         self.corrections = 0  # transactions whose recorded outcome was corrected
@@ -198,6 +201,8 @@ class RunAggregate:
                 self._correct(event)
             elif isinstance(event, ReorgEvent):
                 self.reorgs.setdefault(event.removed_head, event.depth)
+            elif isinstance(event, InputEvent):
+                self.inputs.on_input(event)
 
     def _correct(self, event: TxCorrectionEvent) -> None:
         """The transaction's outcome and costs are now ``event``'s new ones (its latency and

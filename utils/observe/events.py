@@ -184,6 +184,23 @@ class TxCorrectionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class InputEvent:
+    """The Cartesi application processed one InputBox input (``--iot-commit inputbox``):
+    ``input_lag`` is seconds from the node seeing its ``addInput`` included (the receipt) to
+    its processing (0 when the reader was first: block timestamps are whole seconds, and the
+    embedded chain's run ahead of wall time); ``latencies`` one per record it kept, seconds
+    from the device's submission (the node's acceptance) to its processing (end to end)."""
+
+    timestamp: float
+    input_index: int
+    block_number: int
+    records: int
+    rejected: int
+    input_lag: float
+    latencies: tuple[float, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class ReorgEvent:
     """The block follower found blocks it had read replaced: ``depth`` blocks from
     ``fork_block`` on (the first block number whose contents changed) up to the head it had
@@ -197,4 +214,4 @@ class ReorgEvent:
 
 
 Event = (TxEvent | TxSentEvent | FiringEvent | TargetRateEvent | IotEvent | CommitStatusEvent
-         | RpcEvent | HeadEvent | TxCorrectionEvent | ReorgEvent)
+         | RpcEvent | HeadEvent | TxCorrectionEvent | ReorgEvent | InputEvent)

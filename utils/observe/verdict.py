@@ -47,7 +47,19 @@ class Targets:
 
 
 _UNITS = {"ratio": lambda v: f"{v:.2%}", "s": lambda v: f"{v:.3f} s",
-          "per_day": lambda v: f"{v:,.1f}/day"}
+          "per_day": lambda v: f"{v:,.1f}/day", "tx/s": lambda v: f"{v:,.2f} tx/s",
+          "ops/s": lambda v: f"{v:,.3f} ops/s", "records/s": lambda v: f"{v:,.3f} records/s",
+          "gas": lambda v: f"{v:,.0f} gas", "wei": lambda v: f"{v:,.0f} wei"}
+
+
+def format_value(unit: str, value: float | None) -> str:
+    """``value`` in ``unit`` as the verdict and the compare table show it."""
+    return "n/a" if value is None else _UNITS.get(unit, lambda v: f"{v:g}")(value)
+
+
+#: the op a check that did not hold shows (``6.1 s > target 5 s``)
+_CROSSED = {">=": "<", "<=": ">", "<": ">=", ">": "<="}
+TARGET, THRESHOLD = "target", "threshold"  # a Check's kind: a run's target, a user's threshold
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +74,20 @@ class Check:
     threshold: float
     unit: str  # "ratio" | "s" | "per_day"
     note: str = ""  # why it was not evaluated
+    kind: str = TARGET  # TARGET, or THRESHOLD (utils.observe.thresholds)
 
     def fmt(self, value: float | None) -> str:
-        return "n/a" if value is None else _UNITS[self.unit](value)
+        return format_value(self.unit, value)
 
     def line(self) -> str:
         """``transaction p95 latency 6.100 s > target 5.000 s`` (a missed check)."""
         if self.status is Status.NOT_EVALUATED:
             return f"{self.label}: not evaluated ({self.note})"
-        sign = self.op if self.status is Status.MET else {">=": "<", "<=": ">"}[self.op]
+        sign = self.op if self.status is Status.MET else _CROSSED[self.op]
+        if self.kind == THRESHOLD:
+            crossed = "" if self.status is Status.MET else " (crossed)"
+            return f"{self.label}{crossed}: {self.fmt(self.measured)} {sign} " \
+                f"{self.fmt(self.threshold)}"
         return f"{self.label} {self.fmt(self.measured)} {sign} target {self.fmt(self.threshold)}"
 
     def as_dict(self) -> dict[str, Any]:
@@ -81,17 +98,23 @@ class Check:
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Check:
         return cls(str(d["key"]), str(d["label"]), Status(d["status"]), d.get("measured"),
-                   str(d["op"]), float(d["threshold"]), str(d["unit"]), str(d.get("note", "")))
+                   str(d["op"]), float(d["threshold"]), str(d["unit"]), str(d.get("note", "")),
+                   str(d.get("kind", TARGET)))
+
+
+_HOLDS = {">=": lambda m, t: m >= t, "<=": lambda m, t: m <= t, ">": lambda m, t: m > t,
+          "<": lambda m, t: m < t}
 
 
 def check(key: str, label: str, measured: float | None, op: str, threshold: float, unit: str,
-          *, not_evaluated: str = "") -> Check:
+          *, not_evaluated: str = "", kind: str = TARGET) -> Check:
     """Judge ``measured op threshold``; ``not_evaluated`` (a reason) skips the judgement."""
     if not_evaluated or measured is None:
         return Check(key, label, Status.NOT_EVALUATED, measured, op, threshold, unit,
-                     not_evaluated or "nothing measured")
-    ok = measured >= threshold if op == ">=" else measured <= threshold
-    return Check(key, label, Status.MET if ok else Status.MISSED, measured, op, threshold, unit)
+                     not_evaluated or "nothing measured", kind)
+    ok = _HOLDS[op](measured, threshold)
+    return Check(key, label, Status.MET if ok else Status.MISSED, measured, op, threshold, unit,
+                 "", kind)
 
 
 class Reason(enum.StrEnum):
@@ -195,6 +218,18 @@ class Verdict:
     def with_conditions(self, extra: Iterable[Condition]) -> Verdict:
         return Verdict(self.checks, (*self.conditions, *extra), self.exit_code,
                        self.headline_text)
+
+    def with_checks(self, extra: Iterable[Check]) -> Verdict:
+        """``extra`` checks (thresholds) join this verdict. A capacity search keeps its own
+        exit code unless it was 0 and one of them is missed (then 1); its headline names
+        the missed ones."""
+        added = tuple(extra)
+        missed = [c.line() for c in added if c.status is Status.MISSED]
+        code, headline = self.exit_code, self.headline_text
+        if missed and code is not None:
+            code = code or EXIT_NOT_CLEAN
+            headline = f"{headline}; " + "; ".join(missed) if headline else headline
+        return Verdict((*self.checks, *added), self.conditions, code, headline)
 
 
 def workload_checks(prefix: str, label: str, wl: Mapping[str, Any], targets: Targets,

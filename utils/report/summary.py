@@ -12,9 +12,12 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from utils.errors import ConfigError
 from utils.observe.aggregate import RunAggregate
 from utils.observe.csv_sinks import iso_utc
 from utils.observe.kpis import judge_targets, kpi_snapshot
+from utils.observe.run_figures import run_figures
+from utils.observe.thresholds import judge, parse_all
 from utils.observe.verdict import Condition, Targets, Verdict
 
 log = logging.getLogger(__name__)
@@ -137,6 +140,40 @@ def summary_verdict(summary: Mapping[str, Any]) -> Verdict | None:
     """The verdict a summary.json holds (None: written by a version without one)."""
     block = summary.get("verdict")
     return Verdict.from_dict(block) if isinstance(block, Mapping) else None
+
+
+def read_summary(run_dir: Path, what: str = "--baseline") -> dict[str, Any]:
+    """A finished run folder's summary.json; ConfigError naming ``what`` when it has none."""
+    path = Path(run_dir) / FILENAME
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(what, f"{run_dir} is not a finished run folder: cannot read "
+                          f"{FILENAME} ({exc})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(what, f"{path} is not a summary")
+    return data
+
+
+def judge_thresholds(summary: dict[str, Any], texts: Sequence[str],
+                     baseline: Path | None) -> Verdict:
+    """The summary's verdict with the thresholds ``texts`` judged on its figures (the
+    relative ones against ``baseline``'s) and joined to it; summary.json's ``verdict`` and
+    ``exit_reason`` updated."""
+    verdict = summary_verdict(summary)
+    assert verdict is not None
+    if not texts:
+        return verdict
+    if "capacity" not in summary:  # a run's code and headline are derived from its checks
+        verdict = Verdict(verdict.checks, verdict.conditions)
+    base = run_figures(read_summary(baseline)) if baseline is not None else None
+    checks = judge(parse_all((t, "threshold") for t in texts), run_figures(summary), base)
+    verdict = verdict.with_checks(checks)
+    summary["verdict"] = verdict.as_dict()
+    summary["exit_reason"] = verdict.headline()
+    if baseline is not None:
+        summary["baseline"] = str(baseline)
+    return verdict
 
 
 def write_summary(run_dir: Path, summary: Mapping[str, Any]) -> Path:

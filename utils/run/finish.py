@@ -10,6 +10,7 @@ from typing import Any
 from contracts.lending import LendingWorkload
 from utils.chain.rpc_retry import throttled_reason
 from utils.iot.verify import VerifyCounts
+from utils.run.inputbox_part import inputbox_summary
 from utils.observe.events import Outcome
 from utils.observe.kpis import iot_costs_per_record
 from utils.observe.verdict import Condition, Reason, Verdict, reorg_condition
@@ -108,7 +109,7 @@ def _iot_extra(base: RunBase, prepared: Prepared, verified: VerifyCounts | None
     aggregate = base.aggregate
     pipeline = aggregate.workloads.get("data_pipeline")
     commits = pipeline.successes if pipeline else 0
-    if base.settings.iot_commit == "batch":  # records committed, not transactions
+    if base.settings.iot_commit in ("batch", "inputbox"):  # records, not transactions
         commits = aggregate.iot_ops[("submit", "commit", True)]
     processor = prepared.iot.processor
     return {
@@ -123,6 +124,7 @@ def _iot_extra(base: RunBase, prepared: Prepared, verified: VerifyCounts | None
             "costs_per_record": iot_costs_per_record(aggregate, pipeline),
             "submissions_skipped_no_device": prepared.iot.submission.skipped,
             "verify": verified.as_dict() if verified else None,
+            "inputbox": inputbox_summary(aggregate, prepared.iot.cartesi),
         },
     }
 

@@ -14,6 +14,10 @@ from lcore_node.binding import bind
 from lcore_node.chain import EngineCommitter
 from lcore_node.client import LcoreHttpClient
 from lcore_node.config import NodeConfig
+from lcore_node.inputbox_binding import bound_inputbox
+from lcore_node.inputbox_chain import EngineInputBoxCommitter
+from lcore_node.inputbox_host import CartesiSide
+from lcore_node.inputbox_verify import APP_DB_NAME
 from lcore_node.node import LcoreNode
 from lcore_node.types import NodeApi
 from utils.chain.processor import Processor
@@ -33,6 +37,7 @@ class IotParts:
     processor: Processor | None
     registration: RegistrationWorkload
     submission: SubmissionWorkload
+    cartesi: CartesiSide | None = None  # --iot-commit inputbox: the application and reader
 
 
 def iot_enabled(settings: Settings) -> bool:
@@ -50,6 +55,7 @@ def node_config(settings: Settings, run_dir: Path) -> NodeConfig:
         drain_timeout=settings.drain_timeout,
         batch_size=settings.iot_batch_size,
         batch_wait=settings.iot_batch_wait,
+        inputbox_batch=settings.inputbox_batch,
     )
 
 
@@ -61,6 +67,7 @@ async def open_iot(
     is :func:`lcore_node.binding.bound_processor`'s answer (None when the node is remote)."""
     fleet = DeviceFleet(settings.iot_device_count, seed, settings.iot_data_dir)
     node: LcoreNode | None = None
+    cartesi: CartesiSide | None = None
     committer: EngineCommitter | None = None
     api: NodeApi
     if settings.lcore_node_url:
@@ -81,10 +88,16 @@ async def open_iot(
             await batches.calibrate()
             log.info("IoT records are committed in Merkle batches of up to %s (wait %s s)",
                      settings.iot_batch_size, settings.iot_batch_wait)
+        inputbox = await _inputbox(settings, session, wallets, config)
         node = LcoreNode(config, hub=session.hub, committer=committer, clock=session.clock.now,
-                         batch_committer=batches)
+                         batch_committer=batches, inputbox=inputbox)
         await node.start()
         stack.push_async_callback(node.close, 0.0)
+        if inputbox is not None:
+            cartesi = CartesiSide(node, inputbox, config.db_path.parent / APP_DB_NAME,
+                                  hub=session.hub, clock=session.clock.now)
+            await cartesi.start()
+            stack.push_async_callback(cartesi.finish, 0.0)  # before the node closes
         listeners = session.engine.follower.reorg_listeners  # same loop: called in place
         listeners.append(node.on_reorg)
         stack.callback(listeners.remove, node.on_reorg)
@@ -93,4 +106,23 @@ async def open_iot(
     registration = RegistrationWorkload(api, fleet)
     submission = SubmissionWorkload(api, registration, session.clock,
                                     random.Random(seed ^ 0x10C0DE))
-    return IotParts(api, node, committer, processor, registration, submission)
+    return IotParts(api, node, committer, processor, registration, submission, cartesi)
+
+
+async def _inputbox(
+    settings: Settings, session: ChainSession, wallets: WalletPool, config: NodeConfig
+) -> EngineInputBoxCommitter | None:
+    """With ``--iot-commit inputbox``: the InputBox and application the database records,
+    else the configured ones or a fresh deployment, and a committer to them."""
+    if settings.iot_commit != "inputbox":
+        return None
+    deployment = await bound_inputbox(session, config.db_path,
+                                      settings.cartesi_input_box_address,
+                                      settings.cartesi_app_address)
+    inputbox = EngineInputBoxCommitter(session.engine, session.rpc, deployment.address,
+                                       deployment.app, wallets.role("committer"),
+                                       deployment.deployment_block)
+    await inputbox.calibrate()
+    log.info("IoT records go to Cartesi's InputBox %s for application %s, up to %d per input",
+             deployment.address, deployment.app, settings.inputbox_batch)
+    return inputbox

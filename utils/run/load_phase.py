@@ -60,6 +60,9 @@ async def drain(base: RunBase, prepared: Prepared, scheduler: Scheduler) -> None
         left = await node.outbox.drain(max(0.0, deadline - loop.time()))
         if left:
             log.warning("%d IoT records not committed by the drain deadline", left)
+    cartesi = prepared.iot.cartesi if prepared.iot is not None else None
+    if cartesi is not None:  # the application reads what the outbox put in the InputBox
+        await cartesi.finish(max(5.0, deadline - loop.time()))
     timed_out = await session.engine.drain(max(0.0, deadline - loop.time()))
     if timed_out:
         log.warning("%d transactions counted as timeout at the drain deadline", timed_out)

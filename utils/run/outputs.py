@@ -32,7 +32,7 @@ from utils.observe.verdict import Condition, Targets, Verdict
 from utils.redact import Redactor
 from utils.report.figure_process import FigureProcess
 from utils.report.html import build_report
-from utils.report.summary import build_summary, summary_verdict, write_summary
+from utils.report.summary import build_summary, judge_thresholds, write_summary
 from utils.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -182,10 +182,10 @@ class RunOutputs:
                                 settings=self.settings.public_dict(), seed=seed,
                                 chain_id=chain_id, iot=self.iot, conditions=conditions,
                                 result=result)
-        verdict = summary_verdict(summary)
-        assert verdict is not None
-        self.verdict = verdict
         summary.update(extra)
+        # thresholds judge the figures of the whole summary (dApp, IoT, capacity blocks too)
+        verdict = judge_thresholds(summary, self.settings.thresholds, self.settings.baseline)
+        self.verdict = verdict
         write_summary(self.run_dir, summary)
         figures = self._figures.result() if self._figures is not None else None
         self.stop_figures()

@@ -1,0 +1,192 @@
+"""``main.py compare BASE NEW...``: each figure of a new run against the base run, with the
+change, a 99 % confidence interval of it and a verdict (docs/compare.md).
+
+A figure is *regressed* (or *improved*) only when its interval excludes no change AND the
+change is practically significant: at least :data:`RELATIVE_FLOOR` (5 %) of the base value,
+or for a share (success, missed firings) :data:`POINTS_FLOOR` (half a percentage point).
+5 % is above a latency histogram bucket (1/64 = 1.6 % wide), so a change within one bucket
+is never a regression. Which way is worse is the figure's (latency up, throughput down).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from utils.observe.run_figures import HIGHER, OPERATION_GAS, SHARE, TX_METRICS, Figure, Metric
+from utils.report.compare_data import RunData
+from utils.report.compare_stats import (
+    Stats,
+    change,
+    cost_stats,
+    count_offsets,
+    interval,
+    latency_stats,
+    resample,
+    spread,
+)
+
+REGRESSED, IMPROVED, SAME = "regressed", "improved", "no significant change"
+NOT_COMPARED = "not compared"
+RELATIVE_FLOOR = 0.05
+POINTS_FLOOR = 0.005
+_COST_KEYS = ("l2_gas_per_op", "l1_gas_per_op", "fee_per_op")
+_IOT_KEYS = {"iot.success": "success", "iot.p95": "p95"}
+
+
+@dataclass(frozen=True, slots=True)
+class Compared:
+    name: str
+    label: str
+    unit: str
+    better: str
+    base: float | None
+    new: float | None
+    change: float | None  # relative (0.1 = +10 %), or points for a share
+    points: bool
+    low: float | None  # the interval of the change
+    high: float | None
+    method: str
+    verdict: str
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        for key in ("change", "low", "high"):
+            if d[key] is not None and not math.isfinite(d[key]):
+                d[key] = str(d[key])  # JSON has no infinity
+        return d
+
+
+@dataclass
+class Draws:
+    """Each run's bootstrap draws and undrawn figures, per block series."""
+
+    base: dict[str, list[Stats]]
+    new: dict[str, list[Stats]]
+    base_all: dict[str, Stats]
+    new_all: dict[str, Stats]
+
+
+def judge(change_: float | None, ci: tuple[float, float] | None, better: str,
+          points: bool, floor: float = RELATIVE_FLOOR) -> str:
+    if change_ is None:
+        return NOT_COMPARED
+    if abs(change_) < (POINTS_FLOOR if points else floor):
+        return SAME
+    if ci is not None and ci[0] <= 0 <= ci[1]:
+        return SAME
+    if ci is None and math.isfinite(change_):
+        return SAME  # no spread known and a finite change: not shown to be real
+    worse = change_ < 0 if better == HIGHER else change_ > 0
+    return REGRESSED if worse else IMPROVED
+
+
+def draw_all(base: RunData, new: RunData, rng: random.Random) -> Draws:
+    draws = Draws({}, {}, {}, {})
+    for key in sorted(set(base.blocks) | set(new.blocks)):
+        b, n = base.blocks.get(key, []), new.blocks.get(key, [])
+        draws.base[key], draws.new[key] = resample(b, latency_stats, rng), \
+            resample(n, latency_stats, rng)
+        draws.base_all[key], draws.new_all[key] = latency_stats(b), latency_stats(n)
+    for key in sorted(set(base.costs) | set(new.costs)):
+        b2, n2 = base.costs.get(key, []), new.costs.get(key, [])
+        draws.base[f"cost:{key}"] = resample(b2, cost_stats, rng)
+        draws.new[f"cost:{key}"] = resample(n2, cost_stats, rng)
+        draws.base_all[f"cost:{key}"], draws.new_all[f"cost:{key}"] = cost_stats(b2), \
+            cost_stats(n2)
+    return draws
+
+
+def _series_of(name: str) -> tuple[str, str] | None:
+    """(series, statistic) a figure's spread is drawn from, or None."""
+    if name in _IOT_KEYS:
+        return "iot", _IOT_KEYS[name]
+    if name == "iot.cost_per_record":
+        return "cost:data_pipeline", "fee_per_op"
+    if name in ("iot.l2_gas_per_record", "iot.l1_gas_per_record"):
+        return "cost:data_pipeline", name.removeprefix("iot.").replace("record", "op")
+    scope, _, key = name.rpartition(".")
+    if key in _COST_KEYS or (key in OPERATION_GAS and scope.count(".") == 1):
+        return f"cost:{scope}", key
+    if key in TX_METRICS:
+        return scope, key
+    return None
+
+
+def _counts(run: RunData, name: str) -> tuple[float, float] | None:
+    """(events, seconds) of a count figure (goodput, IoT records/s), from the summary."""
+    if name == "iot.records_per_sec":
+        kpis = run.summary.get("kpis") or {}
+        return float(kpis.get("successful_submissions") or 0), \
+            float(kpis.get("load_window_sec") or 0)
+    goodput = (run.summary.get("dapp") or {}).get("goodput") or {}
+    ops = [(op, s) for per_wl in goodput.values() for op, s in per_wl.items()]
+    wanted = [s for op, s in ops if name == "goodput" or name == f"goodput.{op}"]
+    count = sum(float(s.get("count") or 0) for s in wanted)
+    rate = sum(float(s.get("per_second") or 0) for s in wanted)
+    return (count, count / rate) if wanted and rate > 0 else None
+
+
+def _knee_bracket(run: RunData) -> tuple[float, float] | None:
+    block = run.summary.get("capacity") or {}
+    knee = block.get("capacity_tx_per_sec")
+    if knee is None:
+        return None
+    upper = (block.get("next_step") or {}).get("offered")
+    return float(knee), float(upper if upper is not None else knee)
+
+
+def _offsets(name: str, points: bool, base: RunData, new: RunData, draws: Draws,
+             rng: random.Random) -> tuple[list[float] | None, str]:
+    series = _series_of(name)
+    if series is not None:
+        key, stat = series
+        observed = change(draws.base_all.get(key, {}).get(stat),
+                          draws.new_all.get(key, {}).get(stat), points)
+        return spread(draws.base.get(key, []), draws.new.get(key, []), stat, points,
+                      observed), "block bootstrap"
+    counts_b, counts_n = _counts(base, name), _counts(new, name)
+    if counts_b and counts_n and counts_n[1] > 0:
+        return count_offsets(counts_b[0], counts_n[0], counts_b[1] / counts_n[1], rng), \
+            "Poisson counts"
+    return None, "none"
+
+
+def compare_figure(name: str, base: RunData, new: RunData, draws: Draws,
+                   rng: random.Random, floor: float) -> Compared:
+    fb, fn = base.figures.get(name), new.figures.get(name)
+    metric: Metric = (fb or fn).metric  # type: ignore[union-attr]
+    vb, vn = (fb.value if fb else None), (fn.value if fn else None)
+    points = metric.unit == SHARE
+    delta = change(vb, vn, points)
+    ci: tuple[float, float] | None = None
+    method = "none"
+    if name == "capacity.knee":
+        bb, bn = _knee_bracket(base), _knee_bracket(new)
+        if bb and bn and bb[0] > 0 and delta is not None:
+            ci, method = (bn[0] / bb[1] - 1, bn[1] / bb[0] - 1), "search bracket"
+    elif delta is not None and math.isfinite(delta):
+        offsets, method = _offsets(name, points, base, new, draws, rng)
+        ci = interval(delta, offsets) if offsets else None
+    label = (fb or fn).label  # type: ignore[union-attr]
+    return Compared(name, label, metric.unit, metric.better, vb, vn, delta, points,
+                    ci[0] if ci else None, ci[1] if ci else None, method,
+                    judge(delta, ci, metric.better, points, floor))
+
+
+def compare_runs(base: RunData, new: RunData, *, seed: int = 0,
+                 floor: float = RELATIVE_FLOOR) -> list[Compared]:
+    """Every figure either run measured, in the catalogue's order; ``seed`` makes the
+    bootstrap repeatable."""
+    rng = random.Random(seed)
+    draws = draw_all(base, new, rng)
+    names = [n for n in base.figures if _measured(base.figures.get(n))
+             or _measured(new.figures.get(n))]
+    names += [n for n in new.figures if n not in base.figures and _measured(new.figures[n])]
+    return [compare_figure(n, base, new, draws, rng, floor) for n in names]
+
+
+def _measured(figure: Figure | None) -> bool:
+    return figure is not None and figure.value is not None
