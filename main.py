@@ -5,6 +5,7 @@ Usage:
   python main.py capacity [options]   search for the highest rate every SLO holds at (the knee)
   python main.py verify [options]     check every IoT record against the chain
   python main.py report RUN_DIR       rebuild RUN_DIR/report.html from its CSV files
+  python main.py compare BASE NEW...  compare runs: changes, confidence intervals, regressions
 """
 
 from __future__ import annotations
@@ -46,8 +47,10 @@ def build_parser() -> argparse.ArgumentParser:
         epilog="Environment: " + ", ".join(environment_names()) + " (PRIVATE_KEY is the "
         "funder's key, required with --rpc-url). "
         "Subcommands: 'python main.py capacity --help', 'python main.py verify --help', "
-        "'python main.py report RUN_DIR', 'python main.py merge DIR... --out DIR'. "
-        "Exit status: 0 targets met, 1 targets missed, 2 bad configuration.",
+        "'python main.py report RUN_DIR', 'python main.py merge DIR... --out DIR', "
+        "'python main.py compare BASE NEW... (--help)'. "
+        "Exit status: 0 targets met, 1 targets missed or a threshold crossed, 2 bad "
+        "configuration.",
     )
     p.add_argument("--duration", type=float, metavar="SECONDS",
                    help="how long to offer load; 0 = until stopped (default: 0)")
@@ -131,6 +134,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "publishes the start (env KCSTRESS_SHARD, or JOB_COMPLETION_INDEX with "
                    "KCSTRESS_SHARD_COUNT); needs --rpc-url. Merge the runs with 'main.py merge'")
     p.add_argument("--log-level", default="INFO", choices=("DEBUG", "INFO", "WARNING", "ERROR"))
+    from utils.report.gate import add_gate_options
+
+    add_gate_options(p)
     return p
 
 
@@ -192,16 +198,26 @@ def run_benchmark(argv: list[str]) -> int:
 def benchmark(argv: list[str], prestarted: PrestartedChain | None,
               importer: threading.Thread) -> int:
     from utils.load.profiles import apply_profiles, cli_profiles
+    from utils.report.gate import finish_junit, gated_settings
     from utils.settings import load_settings
 
     args = build_parser().parse_args(argv)
     try:
         settings = load_settings(cli_settings(args), args.scenario)
         settings = apply_profiles(settings, cli_profiles(args.rate))
+        settings = gated_settings(settings, args)
         preflight(settings)
     except ConfigError as exc:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
         return EXIT_CONFIG
+    run_dir = settings.out / new_run_id()
+    code = run_in(run_dir, settings, prestarted, importer, args.log_level)
+    finish_junit(args.junit, run_dir, code)
+    return code
+
+
+def run_in(run_dir: Path, settings: Any, prestarted: PrestartedChain | None,
+           importer: threading.Thread, log_level: str) -> int:
     try:
         chain = start_chain(settings, prestarted)
     except KcStressError as exc:
@@ -211,13 +227,12 @@ def benchmark(argv: list[str], prestarted: PrestartedChain | None,
         importer.join()
     from utils.run.run import Run
 
-    run_id = new_run_id()
-    run = Run(settings, run_id=run_id, run_dir=settings.out / run_id)
+    run = Run(settings, run_id=run_dir.name, run_dir=run_dir)
     if chain is None:
-        return execute(run, args.log_level)
+        return execute(run, log_level)
     run.launch = lambda _settings: chain
     try:
-        return execute(run, args.log_level)
+        return execute(run, log_level)
     finally:
         chain.stop()  # idempotent: the run stops it, unless it ended before taking it
 
@@ -340,6 +355,13 @@ def run_merge(argv: list[str]) -> int:
     return 0
 
 
+def run_compare(argv: list[str]) -> int:
+    from utils.report.compare_cli import compare_main
+
+    setup_logging("WARNING")
+    return compare_main(argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["verify"]:
@@ -350,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_capacity(argv[1:])
     if argv[:1] == ["merge"]:
         return run_merge(argv[1:])
+    if argv[:1] == ["compare"]:
+        return run_compare(argv[1:])
     return run_benchmark(argv)
 
 

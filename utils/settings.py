@@ -149,6 +149,12 @@ class Settings(BaseSettings):
         0.01, ge=0, le=1,
         validation_alias=_env("target_max_missed_share", "TARGET_MAX_MISSED_SHARE"),
     )
+    #: thresholds on any figure ("payment_app.p95<1.5s", "p95<=+10%"): a scenario's
+    #: [thresholds] and every --threshold, parsed before the run by utils.observe.thresholds
+    #: and judged at its end into the run's verdict
+    thresholds: list[str] = Field(default_factory=list)
+    #: a finished run folder the relative thresholds ("p95<=+10%") compare with
+    baseline: Path | None = None
 
     default_gas_limit: int | None = Field(
         None, gt=0, validation_alias=_env("default_gas_limit", "DEFAULT_GAS_LIMIT")
