@@ -59,9 +59,10 @@ def test_block_redrawn_in_place_on_a_tty() -> None:
     first, rest = out.split("\x1b[5F\x1b[J")  # up 5 lines (title, header, 2 workloads, IoT)
     lines = first.splitlines()
     assert lines[0] == "kcstress  elapsed 00:00:10 / until stopped  head #9"
-    assert lines[1].split() == ["workload", "tx/s", "target", "p95", "s", "errors", "flight"]
+    assert lines[1].split() == ["workload", "tx/s", "target", "p95", "s", "errors", "missed",
+                                "flight"]
     assert lines[2].split()[:3] == ["payment_app", "0.40", "2.00"]
-    assert lines[3].split()[-2:] == ["2", "1"]  # merchant: 2 errors, 1 in flight
+    assert lines[3].split()[-3:] == ["2", "2", "1"]  # merchant: 2 errors, 2 missed, 1 in flight
     assert len(rest.splitlines()) == 5
 
 

@@ -83,6 +83,10 @@ class SteeringError(ConfigError):
     """A change that cannot be made: names the field and why."""
 
 
+class AlreadyInState(SteeringError):
+    """A pause of a paused workload, a resume of a running one."""
+
+
 Listener = Callable[[RateControl, str], None]
 
 
@@ -149,7 +153,7 @@ class LoadControl:
         control = self.control(name)
         if control.paused == paused:
             state = "paused" if paused else "not paused"
-            raise SteeringError("workload", f"{control.name} is already {state}")
+            raise AlreadyInState("workload", f"{control.name} is already {state}")
         control.set_paused(paused, self._clock())
         self._tell(control, "pause" if paused else "resume")
         return control

@@ -99,9 +99,9 @@ class Scheduler:
             control = RateControl(workload.name, profile)
         if control.start is None:
             control.start = self._clock.now()
-        reporter = None
+        reporter, reported = None, [False]  # a workload never offered any rate reports none
         if self._report_targets:
-            reporter = asyncio.create_task(self._report_target(control, stop))
+            reporter = asyncio.create_task(self._report_target(control, stop, reported))
         slots = Slots(self._max_in_flight, self._max_steps)
         wakers = [asyncio.create_task(slots.wake_on(stop)),
                   asyncio.create_task(_wake_on(control, stop))]
@@ -112,7 +112,8 @@ class Scheduler:
                 task.cancel()
             if reporter is not None:
                 reporter.cancel()
-                self._hub.emit(TargetRateEvent(workload.name, self._clock.now(), 0.0))
+                if reported[0]:
+                    self._hub.emit(TargetRateEvent(workload.name, self._clock.now(), 0.0))
 
     async def _fire_until_stop(self, workload: Workload, control: RateControl,
                                stop: asyncio.Event, slots: Slots) -> None:
@@ -192,13 +193,16 @@ class Scheduler:
         self._steps.add(future)
         future.add_done_callback(step.ended)
 
-    async def _report_target(self, control: RateControl, stop: asyncio.Event) -> None:
+    async def _report_target(self, control: RateControl, stop: asyncio.Event,
+                             reported: list[bool]) -> None:
         """Emit the control's target now, at each change, and whenever a changing profile's
         rate has moved (checked every :data:`TARGET_EVERY` s; a constant one: only at changes)."""
         start = control.start if control.start is not None else self._clock.now()
         last = control.target(start)
         version = control.version
-        self._hub.emit(TargetRateEvent(control.name, start, last))
+        if last > 0:
+            self._hub.emit(TargetRateEvent(control.name, start, last))
+            reported[0] = True
         while not stop.is_set():
             steady = control.paused or control.profile.kind == "constant"
             changed = control.changed
@@ -213,7 +217,7 @@ class Scheduler:
             if control.version != version or \
                     abs(rate - last) > TARGET_CHANGE * max(last, rate, 1e-9):
                 self._hub.emit(TargetRateEvent(control.name, now, rate))
-                last, version = rate, control.version
+                last, version, reported[0] = rate, control.version, True
 
     @staticmethod
     async def _step(workload: Workload, intended: float, step: StepHold) -> None:

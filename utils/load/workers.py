@@ -1,13 +1,14 @@
 """The parent's side of ``--workers N``: start worker processes, relay their events, end.
 
 Each worker is ``python -m utils.run.worker``: its configuration (a JSON line, secrets
-included, so it goes through the pipe and never into argv or the environment) and later
-``go START_AT`` and ``stop`` lines arrive on its stdin; its events come back as frames on
+included, so it goes through the pipe and never into argv or the environment) and later ``go
+START_AT`` and ``stop`` lines arrive on its stdin (and ``rate NAME SPEC`` lines when the run
+is steered: the worker fires NAME at SPEC from then on); its events come back as frames on
 its stdout as tallies (:mod:`utils.load.event_stream`) and are handed to the parent's stats
-hub, so every sink of the run takes them as its own. Its log goes to ``worker-K.log`` in the run
-directory. A worker whose stream ends before its ``done`` frame has died: the pool records
-the reason and calls ``on_failure`` once, so the run stops and ends cleanly. The stdin
-pipe doubles as a lifeline: a worker whose parent is gone sees end of file and stops.
+hub, so every sink of the run takes them as its own. Its log goes to ``worker-K.log`` in the
+run directory. A worker whose stream ends before its ``done`` frame has died: the pool
+records the reason and calls ``on_failure`` once, so the run stops and ends cleanly. The
+stdin pipe doubles as a lifeline: a worker whose parent is gone sees end of file and stops.
 """
 
 from __future__ import annotations
@@ -111,6 +112,12 @@ class WorkerPool:
     async def go(self, start_at: float) -> None:
         for worker in self.workers:
             self._write(worker, f"go {start_at!r}\n")
+
+    def steer(self, workload: str, spec: str) -> None:
+        """Every worker fires ``workload`` at ``spec`` (its share: a rate or a profile string)
+        from the moment the line reaches it."""
+        for worker in self.workers:
+            self._write(worker, f"rate {workload} {spec}\n")
 
     def _write(self, worker: WorkerProc, line: str) -> None:
         stdin = worker.proc.stdin

@@ -70,8 +70,8 @@ class Broadcast:
             _put(client, text)
 
     def stream(self, state: Callable[[], dict[str, Any]],
-               ping: float = PING_SECONDS) -> Iterator[str]:
-        """A client's events: its snapshot, then each event published, a ``: ping`` comment
+               ping: float = PING_SECONDS) -> Iterator[bytes]:
+        """A client's events (UTF-8 bytes): its snapshot, then each event published, a ``: ping`` comment
         when idle; ends when the broadcast closes (or the client goes: the server closes
         this generator)."""
         client: queue.Queue[str] = queue.Queue(CLIENT_QUEUE)
@@ -79,16 +79,16 @@ class Broadcast:
             snapshot = {"ticks": list(self._ticks), "markers": list(self._markers)}
             self._clients.add(client)
         try:
-            yield sse("snapshot", {"state": state(), **snapshot})
+            yield sse("snapshot", {"state": state(), **snapshot}).encode()
             while not self.closed:
                 try:
                     text = client.get(timeout=ping)
                 except queue.Empty:
-                    yield ": ping\n\n"
+                    yield b": ping\n\n"
                     continue
                 if text == _CLOSED:
                     return
-                yield text
+                yield text.encode()
         finally:
             with self._lock:
                 self._clients.discard(client)

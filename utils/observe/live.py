@@ -9,6 +9,13 @@ or time in which no request could leave: Retry-After), the refresh says so:
 ``provider-throttled (N throttled, H s held)``, from the run aggregate's RPC totals (the
 figures the run's provider-throttled verdict reads): the rates shown are then the
 provider's limit, not the chain's.
+
+The block's first lines say where things are (:attr:`LiveDisplay.where`: the console's URL with
+its real port, the run folder); each workload's target is its profile's current one
+(:attr:`LiveDisplay.targets`, when the run steers its load; else the run's nominal rate), its
+missed firings are shown, the progress line says "no new block for N s" when the chain has
+stalled with transactions waiting (:class:`~utils.observe.head_watch.HeadWatch`), and a
+:attr:`LiveDisplay.notice` ("draining (Ctrl-C received, up to 30 s)") is the last line.
 """
 
 from __future__ import annotations
@@ -20,8 +27,10 @@ from typing import TextIO
 
 from utils.aio import wait_event
 from utils.observe.aggregate import RunAggregate, WorkloadStats
+from utils.observe.head_watch import HeadWatch
 
-_HEADER = f"{'workload':<18}{'tx/s':>8}{'target':>8}{'p95 s':>9}{'errors':>8}{'flight':>8}"
+_HEADER = (f"{'workload':<18}{'tx/s':>8}{'target':>8}{'p95 s':>9}{'errors':>8}{'missed':>8}"
+           f"{'flight':>8}")
 _UP_AND_CLEAR = "\x1b[{n}F\x1b[J"  # cursor to the start of n lines up, clear to the end
 
 
@@ -55,6 +64,11 @@ class LiveDisplay:
         self._rpc_last: tuple[int, float] = (0, 0.0)  # throttled, held s at the last refresh
         #: an extra last line (the capacity search's current step and its verdict)
         self.status_line: Callable[[], str] | None = None
+        self.where: list[str] = []  # lines under the first: the console's URL, the run folder
+        #: each workload's current target (its profile's rate now), when the load is steered
+        self.targets: Callable[[], dict[str, float]] | None = None
+        self.heads: HeadWatch | None = None
+        self.notice: str | None = None  # the last line (a stop asked for: draining ...)
 
     def _recent_rates(self, now: float) -> dict[str, float]:
         """Successful tx/s per workload since the previous refresh (whole run at first);
@@ -73,7 +87,13 @@ class LiveDisplay:
         elapsed = _clock_text(self.aggregate.elapsed(now))
         total = _clock_text(self.duration) if self.duration else "until stopped"
         head = self.aggregate.head_block
-        return f"elapsed {elapsed} / {total}" + (f"  head #{head}" if head is not None else "")
+        text = f"elapsed {elapsed} / {total}" + (f"  head #{head}" if head is not None else "")
+        if self.heads is not None:
+            waiting = any(wl.in_flight for wl in list(self.aggregate.workloads.values()))
+            stalled = self.heads.stalled_for(now, waiting)
+            if stalled is not None:
+                text += f"  no new block for {stalled:.0f} s"
+        return text
 
     def _iot(self) -> str:
         agg = self.aggregate
@@ -104,7 +124,14 @@ class LiveDisplay:
             parts.append(throttled)
         if self.status_line is not None:
             parts.append(self.status_line())
+        if self.notice is not None:
+            parts.append(self.notice)
         return parts
+
+    def _targets(self) -> dict[str, float]:
+        """Each workload's target now: its profile's current rate, else its nominal one."""
+        nominal = {n: wl.target_rate for n, wl in list(self.aggregate.workloads.items())}
+        return nominal | (self.targets() if self.targets is not None else {})
 
     def _shown(self) -> list[tuple[str, WorkloadStats]]:
         """Workloads with a target or with something counted (rate 0 and idle: left out)."""
@@ -114,24 +141,26 @@ class LiveDisplay:
     def block(self, now: float) -> list[str]:
         """The status block: progress, one line per workload, IoT, then the provider's
         throttling and the search's step when there are any."""
-        rates = self._recent_rates(now)
-        lines = [f"kcstress  {self._progress(now)}"]
+        rates, targets = self._recent_rates(now), self._targets()
+        lines = [f"kcstress  {self._progress(now)}", *self.where]
         lines.append(_HEADER)
         for name, wl in self._shown():
             lines.append(
-                f"{name:<18}{rates.get(name, 0.0):>8.2f}{wl.target_rate:>8.2f}"
-                f"{wl.latency.percentile(0.95):>9.3f}{wl.failures:>8d}{wl.in_flight:>8d}"
+                f"{name:<18}{rates.get(name, 0.0):>8.2f}{targets.get(name, 0.0):>8.2f}"
+                f"{wl.latency.percentile(0.95):>9.3f}{wl.failures:>8d}{wl.missed:>8d}"
+                f"{wl.in_flight:>8d}"
             )
         return lines + self._tail()
 
     def line(self, now: float) -> str:
         """The plain one-line form, for logs."""
-        rates = self._recent_rates(now)
+        rates, targets = self._recent_rates(now), self._targets()
         parts = [self._progress(now)]
         for name, wl in self._shown():
             parts.append(
-                f"{name} {rates.get(name, 0.0):.2f}/{wl.target_rate:.2f} tx/s"
+                f"{name} {rates.get(name, 0.0):.2f}/{targets.get(name, 0.0):.2f} tx/s"
                 f" p95 {wl.latency.percentile(0.95):.3f}s err {wl.failures}"
+                + (f" missed {wl.missed}" if wl.missed else "")
             )
         return " | ".join(parts + self._tail())
 

@@ -158,7 +158,7 @@ def finish(base: RunBase, load: LoadPhase, end: Ending) -> Verdict:
     """summary.json and report.html with the run's one verdict; the final table and lines."""
     result = load.result()
     base.outputs.health.phase = "done"
-    extra = summary_extra(base, end) | load.summary()
+    extra = summary_extra(base, end) | load.summary() | {"timeline": base.timeline.markers()}
     chain_id = end.prepared.session.info.chain_id if end.prepared is not None else None
     verdict = base.outputs.finish(chain_id=chain_id, seed=base.seed, extra=extra,
                                   conditions=conditions(base, end, result is not None),

@@ -12,11 +12,16 @@ import random
 from typing import Any, Protocol
 
 from utils.aio import wait_event
+from utils.load.profiles import RateProfile
+from utils.load.rate_control import RateControl
 from utils.load.scheduler import Scheduler
+from utils.load.workload import Workload
+from utils.observe.events import TargetRateEvent
 from utils.report.final_table import render
 from utils.run.distributed import sleep_until
 from utils.run.funding import Funding, Needs, whole_run_needs
 from utils.run.parts import Prepared, RunBase
+from utils.run.worker import TRANSFER_WORKLOADS
 
 log = logging.getLogger(__name__)
 
@@ -103,7 +108,8 @@ class FixedRateLoad:
         base.selfwatch.start_run()
         tasks = [asyncio.create_task(base.selfwatch.run(base.stop), name="selfwatch"),
                  asyncio.create_task(prepared.chain_watch.run(base.stop), name="chain")]
-        tasks += [asyncio.create_task(scheduler.run(w, self._rate(base, w.name), base.stop),
+        controls = steer_load(base, local)
+        tasks += [asyncio.create_task(scheduler.run(w, controls[w.name], base.stop),
                                       name=f"fire-{w.name}") for w in local]
         if s.duration == 0:
             refill = Funding(base, prepared, self.needs(base)).refill()
@@ -118,14 +124,42 @@ class FixedRateLoad:
         base.selfwatch.end_run()
         await asyncio.gather(dist.stop_workers(), drain(base, prepared, scheduler))
 
-    @staticmethod
-    def _rate(base: RunBase, name: str) -> Any:
-        """What this process fires for ``name``: its profile, or its slice's share of the
-        rate when the run is spread over workers or shards (profiles then run constant)."""
-        dist = base.dist
-        if dist.slices == 1 and dist.workers == 1:
-            return base.profiles.get(name, 0.0)
-        return dist.rates(base.settings.rates()).get(name, 0.0)
+
+def steer_load(base: RunBase, local: list[Workload]) -> dict[str, RateControl]:
+    """The run's rate controls (``base.control``): one per workload this process fires, at its
+    profile (or, spread over workers or shards, its slice's share of the rate: profiles then
+    run constant), and one per workload its worker processes fire, whose changes are relayed
+    to them (each takes its share)."""
+    dist, control = base.dist, base.control
+    whole = dist.slices == 1 and dist.workers == 1
+    rates = base.settings.rates()
+    local_rates = dist.rates(rates)
+    for w in local:
+        if whole:
+            control.add(w.name, base.profiles.get(w.name, RateProfile.constant(0.0)))
+        else:
+            rate = rates.get(w.name, 0.0)
+            share = local_rates.get(w.name, 0.0) / rate if rate > 0 else 0.0
+            control.add(w.name, RateProfile.constant(rate), scale=share)
+    pool = dist.pool
+    if pool is not None:
+        names = {w.name for w in local}
+        for name in TRANSFER_WORKLOADS:
+            if name in rates and name not in names:
+                control.add(name, RateProfile.constant(rates[name]))
+        control.listeners.append(lambda c, _what: _relay(base, c))
+    return {w.name: control.controls[w.name] for w in local}
+
+
+def _relay(base: RunBase, control: RateControl) -> None:
+    """A change of a workload the workers fire: each worker fires its share from now."""
+    pool, dist = base.dist.pool, base.dist
+    if pool is None or control.name not in TRANSFER_WORKLOADS:
+        return
+    share = dist.part.share(1.0) / dist.workers
+    pool.steer(control.name, control.effective.scaled(share).describe())
+    now = base.clock.now()  # the whole run's target (worker processes report none)
+    base.hub.emit(TargetRateEvent(control.name, now, control.target(now)))
 
 
 def _stop(base: RunBase) -> None:

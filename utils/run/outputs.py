@@ -8,14 +8,16 @@ import asyncio
 import contextlib
 import logging
 import sys
+from collections.abc import Coroutine
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from flask import Blueprint
 from prometheus_client import CollectorRegistry, generate_latest
 
 from lcore_node.errors import DEVICE_ERROR_CODES
-from server import ServerThread, create_app
+from server import ControlGuard, ServerThread, create_app
 from utils.clock import Clock
 from utils.observe.aggregate import RunAggregate
 from utils.observe.aggregate_io import write_histograms
@@ -73,6 +75,8 @@ class RunOutputs:
         self._live: LiveDisplay | None = None
         self._closed = False
         self._figures: FigureProcess | None = None
+        #: the live panel's first lines: where the console and the run folder are
+        self.where: list[str] = []
         self.verdict: Verdict | None = None  # the run's one verdict, once finished
         self.iot = settings.iot_device_count > 0 and settings.iot_data_submission_rate > 0
         #: what /health and /kpis show of an error text: URLs as scheme://host:port
@@ -105,9 +109,11 @@ class RunOutputs:
         """The live display once :meth:`open` made it (a capacity search adds its line)."""
         return self._live
 
-    def start_server(self) -> None:
+    def start_server(self, api: Blueprint | None = None, guard: ControlGuard | None = None
+                     ) -> None:
+        """The run's endpoints (with ``api``: the console's routes, behind ``guard``)."""
         app = create_app(registry=self.exposed, health=self.health_check,
-                         kpis=self.public_kpis)
+                         kpis=self.public_kpis, api=api, guard=guard)
         self.server = ServerThread(app, host=self.settings.host, port=self.settings.port,
                                    setting=self.settings.given_as("port")).start()
         log.info("serving /health, /metrics and /kpis on %s", self.server.url)
@@ -130,8 +136,13 @@ class RunOutputs:
         self._live = LiveDisplay(self.aggregate, sys.stderr, tty=tty,
                                  interval=None if tty else self.settings.interval,
                                  duration=self.settings.duration, clock=self.clock.now)
+        self._live.where = self.where
         self._tasks = [asyncio.create_task(flush_periodically(self.hub), name="flush-sinks"),
                        asyncio.create_task(self._live.run(), name="live-display")]
+
+    def add_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        """A periodic task of the run's outputs, cancelled at :meth:`close`."""
+        self._tasks.append(asyncio.create_task(work, name=name))
 
     def prepare_figures(self) -> None:
         """Start the report's figure process now (it imports matplotlib while the run sets

@@ -16,11 +16,14 @@ from utils.chain.session import ChainSession
 from utils.chain.wallets import WalletPool
 from utils.clock import Clock
 from utils.load.profiles import RateProfile, rate_profiles
+from utils.load.rate_control import LoadControl
 from utils.load.workload import Workload
 from utils.observe.aggregate import RunAggregate
 from utils.observe.goodput import Goodput
+from utils.observe.head_watch import HeadWatch
 from utils.observe.selfwatch import SelfWatch
 from utils.observe.stats import StatsHub
+from utils.observe.timeline import Timeline
 from utils.run.chain_watch import ChainLossWatch
 from utils.run.dapp_half import DAppParts
 from utils.run.distributed import Distribution
@@ -49,6 +52,9 @@ class RunBase:
     outputs: RunOutputs
     selfwatch: SelfWatch
     goodput: Goodput
+    control: LoadControl  # the workloads' rates as the load phase fires them (steering)
+    timeline: Timeline  # every change made while the run ran (summary.json, the console)
+    heads: HeadWatch
 
     @classmethod
     def make(cls, settings: Settings, run_id: str, run_dir: Path, *,
@@ -65,9 +71,12 @@ class RunBase:
         outputs = RunOutputs(settings, run_id, run_dir, clock, hub, aggregate)
         selfwatch = SelfWatch()
         selfwatch.register(outputs.registry)
+        heads = HeadWatch()
+        hub.listen(heads)
+        timeline = Timeline(clock.now, lambda: aggregate.started_at)
         return cls(settings, run_id, run_dir, out or sys.stdout, clock, hub, asyncio.Event(),
                    seed, random.Random(seed), profiles, dist, aggregate, outputs, selfwatch,
-                   Goodput(outputs.registry))
+                   Goodput(outputs.registry), LoadControl(clock.now), timeline, heads)
 
     def load_seconds(self) -> float:
         """Seconds the load was offered (start of firing to its stop)."""

@@ -27,6 +27,8 @@ from utils.errors import KcStressError
 from utils.iot.verify import verify_records
 from utils.observe.verdict import Verdict
 from utils.run.chain_watch import REASON as CHAIN_LOST
+from utils.run.console_host import ConsoleHost
+from utils.run.console_wiring import own_console, start_feed
 from utils.run.finish import Ending, finish
 from utils.run.load_phase import FixedRateLoad, LoadPhase
 from utils.run.parts import Prepared, RunBase
@@ -49,10 +51,13 @@ class Run:
                  load: LoadPhase | None = None, out: TextIO | None = None,
                  clock: Clock | None = None, launch: LocalLauncher = launch_embedded,
                  on_run_dir: Callable[[Path], None] | None = None,
-                 before_checks: Hook | None = None) -> None:
+                 before_checks: Hook | None = None, console: ConsoleHost | None = None,
+                 kind: str = "benchmark") -> None:
         """``launch`` starts the local chain when there is no --rpc-url (main.py passes one
         that hands over a chain it started while the run's modules were importing);
-        ``on_run_dir`` is called once the run directory exists (main.py attaches run.log)."""
+        ``on_run_dir`` is called once the run directory exists (main.py attaches run.log);
+        ``console``: the console (mode) this run is steered from, its endpoints the console's
+        (None: the run serves its own, and takes SIGINT/SIGTERM)."""
         self.base = RunBase.make(settings, run_id, run_dir, out=out, clock=clock)
         self.load = load or FixedRateLoad()
         self.launch = launch
@@ -60,6 +65,8 @@ class Run:
         self.before_checks = before_checks
         self.ending = Ending()
         self.verdict: Verdict | None = None
+        self.console = console
+        self.kind = kind
 
     @property
     def settings(self) -> Settings:
@@ -75,17 +82,22 @@ class Run:
         base = self.base
         check_out_dir(base.settings.out, base.settings.given_as("out"))
         log.info("run %s (seed %d) will write to %s", base.run_id, base.seed, base.run_dir)
-        base.outputs.start_server()  # a taken port fails before anything starts
-        self._install_signals()  # a signal during set-up: no load, straight to the end
+        own = self.console is None
+        if self.console is None:
+            self.console = own_console(base)  # a taken port fails before anything starts
+            self._install_signals()  # a signal during set-up: no load, straight to the end
+        console, code = self.console, EXIT_CONFIG
+        console.attach(self, self.kind)
         try:
             async with AsyncExitStack() as stack:
                 prepared = await prepare(base, stack, self.launch, self.load.needs(base),
                                          self.on_run_dir)
                 self.ending.prepared = prepared
-                base.outputs.health.phase = "load"
+                start_feed(base, prepared, console)
+                self._phase("load")
                 await self.load.run(base, prepared)
                 base.aggregate.ended_at = base.clock.now()
-                base.outputs.health.phase = "verifying"
+                self._phase("verifying")
                 # the CSVs are complete: the report's figures are drawn while the run verifies
                 await base.outputs.close(draw_figures=True)
                 if self.before_checks is not None:
@@ -93,16 +105,45 @@ class Run:
                 await self._check(prepared)
             # the endpoints have nothing more to show (metrics.prom holds the last scrape):
             # their server stops (up to one 0.2 s poll) while the summary and report are built
-            stopping = threading.Thread(target=base.outputs.stop_server, name="stop-http")
-            stopping.start()
+            stopping = threading.Thread(target=self._stop_server, name="stop-http")
+            if own:
+                stopping.start()
             try:
                 self.verdict = finish(base, self.load, self.ending)
-                return self.verdict.code
+                code = self.verdict.code
+                return code
             finally:
-                stopping.join()
+                if own:
+                    stopping.join()
         finally:
-            base.outputs.stop_server()
+            console.detach(self, code)
+            if own:
+                self._stop_server()
             base.outputs.stop_figures()
+
+    def _stop_server(self) -> None:
+        if self.console is not None:
+            self.console.close()  # the event streams end
+        self.base.outputs.stop_server()
+
+    def _phase(self, phase: str) -> None:
+        self.base.outputs.health.phase = phase
+        self.base.timeline.add("run", "phase", phase)
+
+    def request_stop(self, reason: str, who: str = "signal", said: str | None = None) -> None:
+        """Stop firing and drain (a signal, or ``POST /api/stop``); once. ``reason`` goes in
+        the verdict, ``said`` (default ``reason``) on the live panel."""
+        base = self.base
+        if base.stop.is_set():
+            return
+        self.ending.stopped_by = reason
+        base.outputs.health.phase = "draining"
+        notice = f"draining ({said or reason} received, up to {self.settings.drain_timeout:g} s)"
+        base.timeline.add(who, "stop", notice)
+        if base.outputs.live is not None:
+            base.outputs.live.notice = notice
+            base.outputs.live.draw()
+        base.stop.set()
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
@@ -115,9 +156,7 @@ class Run:
                         self.settings.drain_timeout)
             return
         log.info("%s received: stopping the load and draining", sig.name)
-        self.ending.stopped_by = sig.name
-        self.base.outputs.health.phase = "draining"
-        self.base.stop.set()
+        self.request_stop(sig.name, said="Ctrl-C" if sig is signal.SIGINT else sig.name)
 
     async def _check(self, prepared: Prepared) -> None:
         """The embedded chain ends with the run: check the books and verify the run's

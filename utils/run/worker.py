@@ -1,11 +1,12 @@
-"""One worker process of ``--workers N``: its own event loop, its slice of the wallets,
-its share of each transfer rate; every measured event streamed to the parent.
+"""One worker process of ``--workers N``: its own event loop, its slice of the wallets, its
+share of each transfer rate; every measured event streamed to the parent.
 
-Started by :class:`utils.load.workers.WorkerPool` as ``python -m utils.run.worker``.
-stdin: one JSON line of configuration, then ``go START_AT`` (unix seconds: fire from
-then on) and ``stop`` (stop firing, drain, report ``done``, exit). End of file on stdin
-(the parent is gone) stops it too. stdout carries only frames; logs go to stderr (the
-parent points it at ``worker-K.log``).
+Started by :class:`utils.load.workers.WorkerPool` as ``python -m utils.run.worker``. stdin:
+one JSON line of configuration, then ``go START_AT`` (unix seconds: fire from then on),
+``rate NAME SPEC`` (fire NAME at SPEC, a rate or profile string, from now: the parent relays
+the console's changes, this worker's share) and ``stop`` (stop firing, drain, report
+``done``, exit). End of file on stdin (the parent is gone) stops it too. stdout carries only
+frames; logs go to stderr (the parent points it at ``worker-K.log``).
 """
 
 from __future__ import annotations
@@ -28,8 +29,11 @@ from utils.chain.rpc import Rpc
 from utils.chain.tx_engine import TxEngine
 from utils.chain.wallets import WalletPool
 from utils.clock import Clock
+from utils.errors import ConfigError
 from utils.load.event_stream import EventWriter
 from utils.load.gc_tuning import tune_for_load
+from utils.load.profiles import RateProfile, parse_profile
+from utils.load.rate_control import LoadControl
 from utils.load.scheduler import Scheduler
 from utils.load.shards import Slice, slice_pool
 from utils.load.workload import Workload
@@ -67,6 +71,7 @@ class Worker:
         self.go = asyncio.Event()
         self.stop = asyncio.Event()
         self.start_at = 0.0
+        self.controls = LoadControl(self.clock.now)
 
     def wallets(self) -> WalletPool:
         c = self.config
@@ -79,10 +84,24 @@ class Worker:
             if line.startswith("go "):
                 self.start_at = float(line.split()[1])
                 self.go.set()
+            elif line.startswith("rate "):
+                self.steer(line)
             elif line == "stop":
                 break
         self.stop.set()
         self.go.set()
+
+    def steer(self, line: str) -> None:
+        _, name, spec = line.split(" ", 2)
+        control = self.controls.controls.get(name)
+        try:
+            profile = parse_profile(spec)
+        except ConfigError as exc:
+            log.error("ignoring the parent's rate line %r: %s", line, exc)
+            return
+        if control is not None:
+            control.switch(profile, self.clock.now())
+            log.info("%s now fires at %s", name, spec)
 
     async def flush_periodically(self) -> None:
         while not self.stop.is_set():
@@ -107,8 +126,10 @@ class Worker:
             scheduler = Scheduler(self.hub, self.clock, arrival=c["arrival"],
                                   seed=rng.randrange(2**32), report_targets=False)
             rates: dict[str, float] = c["rates"]
-            firing = [asyncio.create_task(scheduler.run(w, rates.get(w.name, 0.0), self.stop))
-                      for w in workloads]
+            for w in workloads:
+                self.controls.add(w.name, RateProfile.constant(rates.get(w.name, 0.0)))
+            firing = [asyncio.create_task(scheduler.run(w, self.controls.controls[w.name],
+                                                        self.stop)) for w in workloads]
             await asyncio.gather(*firing)
             load_cpu = time.process_time() - cpu_at_start
             drain = float(c["drain_timeout"])
