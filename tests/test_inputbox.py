@@ -28,10 +28,12 @@ from eth_utils import keccak
 from lcore_node.config import NodeConfig
 from lcore_node.errors import TooLargeError
 from lcore_node.inputbox_app import InputApp
+from lcore_node.inputbox_binding import write_inputbox
 from lcore_node.inputbox_chain import EngineInputBoxCommitter
 from lcore_node.inputbox_payload import INPUT_MAX_SIZE, encode_evm_advance
 from lcore_node.inputbox_reader import InputReader
 from lcore_node.inputbox_store import form_input
+from lcore_node.inputbox_verify import APP_DB_NAME
 from lcore_node.node import LcoreNode
 from stylus_contracts import CARTESI_DIR, load_artifact
 from utils.chain.connect import deploy
@@ -40,8 +42,10 @@ from utils.chain.rpc import Rpc
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
+from utils.chain.inputbox_deploy import InputBoxDeployment
 from utils.devchain import DevChain
 from utils.iot.devices import DeviceFleet
+from utils.iot.verify_cli import verify_command
 from utils.observe.events import Outcome, TxEvent
 from utils.observe.stats import StatsHub
 
@@ -140,14 +144,31 @@ async def test_records_become_inputs_the_application_keeps(
             assert keccak(encode_evm_advance(added.advance)) == input_hash
             assert added.advance.app_contract.lower() == app_address
         await node.start()  # the cipher again, for the application
-        app = await run_app(node, committer, tmp_path / "app.db", 12)
-        kept = rows(tmp_path / "app.db", "SELECT record_id FROM app_records ORDER BY record_id")
+        app_db = tmp_path / APP_DB_NAME
+        app = await run_app(node, committer, app_db, 12)
+        kept = rows(app_db, "SELECT record_id FROM app_records ORDER BY record_id")
         assert [k[0] for k in kept] == sorted(ids)
-        assert rows(tmp_path / "app.db", "SELECT COUNT(*) FROM app_notices") == [(12,)]
-        assert rows(tmp_path / "app.db", "SELECT COUNT(*) FROM app_rejections") == [(0,)]
+        assert rows(app_db, "SELECT COUNT(*) FROM app_notices") == [(12,)]
+        assert rows(app_db, "SELECT COUNT(*) FROM app_rejections") == [(0,)]
         app.close()
     finally:
         await node.close(drain_timeout=0)
+    await write_inputbox(db, InputBoxDeployment(rig["inputbox"], app_address,
+                                                committer.deployment_block, True))
+    argv = ["--db", str(db), "--key-dir", str(tmp_path / "keys"), "--rpc-url",
+            rig["rpc"].url, "--contract-address", rig["inputbox"]]
+    counts, on_chain = await verify_command(argv)
+    assert on_chain and counts.ok == 12 and counts.passed and counts.app_compared == 12
+    with contextlib.closing(sqlite3.connect(db)) as conn, conn:  # the node's kept hash
+        conn.execute("UPDATE inputbox_inputs SET input_hash = ? WHERE input_index = 3",
+                     (b"\x01" * 32,))
+    with contextlib.closing(sqlite3.connect(app_db)) as conn, conn:
+        conn.execute("UPDATE app_records SET proof_hash = ? WHERE record_id = ?",
+                     (b"\x02" * 32, ids[5]))
+    counts, _ = await verify_command(argv)
+    assert counts.mismatch == 1 and not counts.passed
+    assert "not the hash the node kept" in counts.problems[0].error
+    assert counts.app_problems == [f"record {ids[5]}: the application holds another proof hash"]
     adds = [e for e in rig["events"] if isinstance(e, TxEvent) and e.operation == "add_input"]
     assert all(e.l1_gas_used > 0 for e in adds)  # Nitro-priced L1 data
 

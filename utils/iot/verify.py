@@ -16,6 +16,9 @@ class VerifyCounts:
     missing_on_chain: int = 0
     on_chain_checked: bool = False
     problems: list[VerifyReport] = field(default_factory=list)
+    #: inputbox mode: committed records compared with the Cartesi application's database
+    app_compared: int | None = None
+    app_problems: list[str] = field(default_factory=list)
 
     @property
     def total(self) -> int:
@@ -23,7 +26,7 @@ class VerifyCounts:
 
     @property
     def passed(self) -> bool:
-        return self.mismatch == 0 and self.missing_on_chain == 0
+        return self.mismatch == 0 and self.missing_on_chain == 0 and not self.app_problems
 
     def add(self, report: VerifyReport) -> None:
         if not (report.decrypts and report.proof_matches) or (
@@ -42,7 +45,14 @@ class VerifyCounts:
     def line(self) -> str:
         where = "on chain" if self.on_chain_checked else "offline (no chain to compare)"
         return (f"verified {self.total} records {where}: {self.ok} ok, {self.mismatch} mismatch, "
-                f"{self.not_committed} not yet committed, {self.missing_on_chain} missing on chain")
+                f"{self.not_committed} not yet committed, {self.missing_on_chain} missing on chain"
+                + self._app_line())
+
+    def _app_line(self) -> str:
+        if self.app_compared is None:
+            return ""
+        return (f"; the Cartesi application's database: {self.app_compared} committed records"
+                f" compared, {len(self.app_problems)} differ")
 
     def as_dict(self) -> dict[str, int | bool]:
         return {"total": self.total, "ok": self.ok, "mismatch": self.mismatch,

@@ -13,6 +13,9 @@ from pathlib import Path
 from lcore_node.binding import ChainBinding, read_binding
 from lcore_node.chain import ProcessorReader
 from lcore_node.config import NodeConfig
+from lcore_node.inputbox_binding import read_inputbox
+from lcore_node.inputbox_chain import InputBoxReader
+from lcore_node.inputbox_verify import APP_DB_NAME, check_app_db
 from lcore_node.node import LcoreNode
 from stylus_contracts import load_abi, load_artifact
 from utils.chain.rpc import Rpc, hex_int
@@ -24,7 +27,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="python main.py verify",
         description="Check every IoT record: it decrypts, sha256(envelope) equals its proof "
-        "hash, and getResult(taskId) on chain returns the same envelope and proof hash. "
+        "hash, and getResult(taskId) on chain returns the same envelope and proof hash (a "
+        "record sent to Cartesi's InputBox: its input's getInputHash is keccak of the input "
+        "that carries it, and the application's database beside the node's holds it). "
         "Exit 1 on any mismatch or record missing on chain, 2 on bad arguments.",
     )
     p.add_argument("--db", type=Path, help="lcore database (default: LCORE_DB_PATH, else "
@@ -80,8 +85,20 @@ async def verify_command(argv: list[str]) -> tuple[VerifyCounts, bool]:
                                     binding.processor_abi else None)
             abi = load_abi(abi_file) if abi_file else load_artifact().abi
             reader = ProcessorReader(rpc, _contract_address(args, db, binding), abi)
-        node = await stack.enter_async_context(LcoreNode(config, reader=reader))
-        return await verify_records(node, on_chain=reader is not None), reader is not None
+        inputs = _input_reader(reader.rpc, db) if reader is not None else None
+        node = await stack.enter_async_context(LcoreNode(config, reader=reader,
+                                                         input_reader=inputs))
+        counts = await verify_records(node, on_chain=reader is not None)
+    app_db = db.parent / APP_DB_NAME
+    if inputs is not None and app_db.exists():
+        counts.app_compared, counts.app_problems = check_app_db(db, app_db)
+    return counts, reader is not None
+
+
+def _input_reader(rpc: Rpc, db: Path) -> InputBoxReader | None:
+    """The InputBox and application a database in inputbox mode records (else None)."""
+    recorded = read_inputbox(db)
+    return None if recorded is None else InputBoxReader(rpc, *recorded)
 
 
 def main(argv: list[str]) -> int:
@@ -93,5 +110,7 @@ def main(argv: list[str]) -> int:
         return 2
     for report in counts.problems[:20]:
         print(f"record {report.record_id}: {report.error or 'mismatch'}")
+    for problem in counts.app_problems[:20]:
+        print(problem)
     print(counts.line())
     return 0 if counts.passed else 1
