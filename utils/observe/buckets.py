@@ -38,6 +38,10 @@ def _latency_bounds() -> tuple[float, ...]:
 
 #: transaction latency, scheduler lag and IoT stage duration: 1 us .. 134 s
 LATENCY_BUCKETS = _latency_bounds()
+#: finality stages (utils/observe/finality_stats.py): the latency bounds, then octaves of the
+#: run's histogram up to 2**31 us (36 minutes): a batch is posted and confirmed on the parent
+#: chain minutes after its receipt on a real Orbit chain
+FINALITY_BUCKETS = LATENCY_BUCKETS + tuple(2**k / 1e6 for k in range(FINE_TO + 1, 32))
 #: JSON-RPC round trip, 1 ms .. 30 s
 RPC_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 

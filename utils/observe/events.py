@@ -213,5 +213,27 @@ class ReorgEvent:
     removed_head: str
 
 
+#: the finality stages of a sampled transaction, in order (utils/chain/finality.py)
+FINALITY_STAGES = ("receipt", "batch_posted", "l1_confirmed")
+
+
+@dataclass(frozen=True, slots=True)
+class FinalityEvent:
+    """A sampled transaction reached a finality stage (:data:`FINALITY_STAGES`): its receipt
+    (the sequencer's soft confirmation), its block in a posted batch (NodeInterface
+    ``findBatchContainingBlock`` answers), or that batch's N parent-chain confirmations
+    (``getL1Confirmations`` >= N). ``latency``: seconds from the transaction's intended send
+    time, as the run's transaction latency."""
+
+    timestamp: float
+    tx_hash: str
+    workload: str
+    stage: str
+    latency: float
+    block_number: int
+    batch: int | None = None  # the batch holding its block (stages after the receipt)
+    l1_block: int | None = None  # NodeInterface blockL1Num of its block (idem)
+
+
 Event = (TxEvent | TxSentEvent | FiringEvent | TargetRateEvent | IotEvent | CommitStatusEvent
-         | RpcEvent | HeadEvent | TxCorrectionEvent | ReorgEvent | InputEvent)
+         | RpcEvent | HeadEvent | TxCorrectionEvent | ReorgEvent | InputEvent | FinalityEvent)

@@ -12,10 +12,12 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from utils.observe.aggregate import IOT_TOTAL_STAGE, LATE_AFTER_SECONDS, CommitStatusTracker
-from utils.observe.buckets import LATENCY_BUCKETS, RPC_BUCKETS
+from utils.observe.buckets import FINALITY_BUCKETS, LATENCY_BUCKETS, RPC_BUCKETS
 from utils.observe.events import (
+    FINALITY_STAGES,
     CommitStatusEvent,
     Event,
+    FinalityEvent,
     HeadEvent,
     IotEvent,
     Outcome,
@@ -145,7 +147,13 @@ class PrometheusSink:
         self.iot_latency = HistogramSeries(
             "kcstress_iot_stage_latency_seconds", "IoT pipeline stage duration", ["stage"],
             LATENCY_BUCKETS)
-        SeriesCollector(r, [self.iot_latency])
+        self.finality = HistogramSeries(
+            "kcstress_finality_latency_seconds", "Sampled transactions: intended send time to "
+            "a finality stage (receipt, batch_posted, l1_confirmed)", ["stage"],
+            FINALITY_BUCKETS)
+        SeriesCollector(r, [self.iot_latency, self.finality])
+        for stage in FINALITY_STAGES:
+            self.finality.touch(stage)
         self.iot_bytes = Counter(
             "kcstress_iot_payload_bytes", "Plaintext bytes of whole IoT operations",
             ["operation"], registry=r,
@@ -252,6 +260,8 @@ class PrometheusSink:
             self.head.set(event.block_number)
         elif isinstance(event, TxCorrectionEvent):
             self._on_correction(event)
+        elif isinstance(event, FinalityEvent):
+            self.finality.observe((event.stage,), event.latency)
         elif isinstance(event, ReorgEvent) and event.removed_head not in self._reorgs_seen:
             self._reorgs_seen.add(event.removed_head)  # once, however many workers saw it
             self.reorgs.inc()

@@ -46,6 +46,21 @@ def _iot_note(summary: dict[str, Any]) -> str:
             "gwei.</p>")
 
 
+def _l1_note(summary: dict[str, Any]) -> str:
+    """Where the L1 gas comes from (summary.json's ``l1_data_cost``); said loudly when the
+    run did not model it."""
+    l1 = summary.get("l1_data_cost")
+    if not isinstance(l1, dict):
+        return ""
+    source = html.escape(str(l1.get("source", "")))
+    if not l1.get("modelled"):
+        return (f'<p class="missed">{html.escape(str(l1.get("note", "")))} ({source}): the '
+                "L1 gas below is 0, not the cost of these operations on an Arbitrum chain.</p>")
+    price = (f", L1 base fee estimate {l1['l1_base_fee_gwei']:g} gwei per unit"
+             if "l1_base_fee_gwei" in l1 else "")
+    return f'<p class="note">L1 data cost: from {source}{price}.</p>'
+
+
 def costs_section(summary: dict[str, Any]) -> str:
     rows = _workload_rows(summary)
     if not rows:
@@ -55,7 +70,8 @@ def costs_section(summary: dict[str, Any]) -> str:
     head = "".join(f"<th>{h}</th>" for h in header)
     body = "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in r) + "</tr>"
                    for r in rows)
-    return (f"<h2>Costs</h2><p class=\"note\">From each receipt: L2 gas = gasUsed - "
+    return (f"<h2>Costs</h2>{_l1_note(summary)}<p class=\"note\">From each receipt: L2 "
+            f"gas = gasUsed - "
             f"gasUsedForL1 (Nitro's L1 data charge, 0 on other chains), fee = gasUsed x "
             f"effectiveGasPrice; per operation = per transaction with a receipt.</p>"
             f"<table><tr>{head}</tr>{body}</table>{_iot_note(summary)}")

@@ -18,6 +18,7 @@ from typing import Any
 
 from utils.errors import ConfigError
 from utils.observe.csv_rotation import csv_parts, open_part
+from utils.observe.events import FINALITY_STAGES
 from utils.observe.histogram import Histogram
 from utils.observe.iot_rows import OPERATION_NAMES
 from utils.observe.iot_rows import STAGES as IOT_STAGES
@@ -59,6 +60,8 @@ class ReportData:
     iot_stages: dict[str, Histogram] = field(default_factory=dict)
     iot_ops: Counter[tuple[str, bool]] = field(default_factory=Counter)
     missing: list[str] = field(default_factory=list)
+    #: finality stage -> latencies of the sampled transactions (finality.csv, optional)
+    finality: dict[str, Histogram] = field(default_factory=dict)
 
 
 _REQUIRED = {
@@ -114,6 +117,11 @@ def load_run(run_dir: Path) -> ReportData:
             _iot_operation_row(data, row)
         else:
             _iot_stage_row(data, row)
+    for row in _rows(data.run_dir / "finality.csv", []):  # only runs that sampled have it
+        for stage in FINALITY_STAGES:
+            if row.get(f"{stage}_sec"):
+                data.finality.setdefault(stage, Histogram()).observe(
+                    _float(row[f"{stage}_sec"]))
     return data
 
 

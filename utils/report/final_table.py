@@ -12,7 +12,7 @@ _COLUMNS = (
     ("target/s", 8),
     ("achieved/s", 10), ("p50(s)", 7),
     ("p95(s)", 7), ("p99(s)", 7), ("max(s)", 7), ("gas", 10), ("l1_gas", 10),
-    ("gas/op", 8), ("fee(ETH)", 10),
+    ("gas/op", 8), ("fee(ETH)", 10), ("fee/op(gwei)", 12),
 )
 
 
@@ -27,7 +27,7 @@ def _row(wl: WorkloadStats, elapsed: float) -> list[str]:
         f"{wl.achieved_rate(elapsed):.2f}", f"{lat.percentile(0.5):.3f}",
         f"{lat.percentile(0.95):.3f}", f"{lat.percentile(0.99):.3f}", f"{lat.max:.3f}",
         str(wl.gas_used), str(wl.l1_gas_used), str(round(wl.gas_used / max(1, _included(wl)))),
-        f"{wl.fee_wei / 10**18:.6f}",
+        f"{wl.fee_wei / 10**18:.6f}", f"{wl.fee_wei / max(1, _included(wl)) / 10**9:,.0f}",
     ]
 
 
