@@ -25,7 +25,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import brotli
@@ -183,9 +183,14 @@ class BatchPoster:
         return self.log.confirmations(block, self.clock.block_number())
 
 
-def attach_batch_poster(pricing: L1Pricing, policy: BatchPolicy, head: Any) -> BatchPoster:
+def attach_batch_poster(
+    pricing: L1Pricing, policy: BatchPolicy, head: Any, owner: str | None = None
+) -> BatchPoster:
     """Give the chain's pricing (its VMs) a parent-chain clock at ``policy``'s block time,
-    never behind the L1 block in ``head`` (the chain's last header), and a batch poster."""
+    never behind the L1 block in ``head`` (the chain's last header), and a batch poster; the
+    pricer's rewards go to ``owner``, the chain owner (``InitializeArbosState``)."""
+    if owner is not None:
+        policy = replace(policy, pricer=replace(policy.pricer, reward_recipient=owner))
     pricing.clock = ParentClock(policy.parent_block_time)
     pricing.clock.continue_from(l1_block_of_mix_hash(head.mix_hash))
     pricing.poster = BatchPoster(pricing, policy, pricing.clock, head=int(head.block_number))

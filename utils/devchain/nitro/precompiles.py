@@ -5,7 +5,13 @@ Implemented (ABI: ``utils/devchain/nitro/abi/*.json``, from ``@arbitrum/nitro-co
 * ``ArbSys.arbBlockNumber()`` the L2 block number, ``arbChainID()`` the chain id,
   ``arbOSVersion()`` ``55 + ArbOS version`` (Nitro's numbering; this chain claims ArbOS
   :data:`ARBOS_VERSION`, the Stylus v2 rules its WASM host follows).
-* ``ArbGasInfo.getL1BaseFeeEstimate()`` the L1 price per calldata unit;
+* ``ArbGasInfo.getL1BaseFeeEstimate()`` (and the deprecated ``getL1GasPriceEstimate()``)
+  the L1 price per calldata unit; the L1 pricer's state and parameters
+  (:mod:`utils.devchain.nitro.pricer`): ``getL1PricingSurplus``, ``getLastL1PricingSurplus``,
+  ``getL1FeesAvailable``, ``getL1PricingUnitsSinceUpdate``, ``getL1PricingFundsDueForRewards``,
+  ``getLastL1PricingUpdateTime``, ``getL1PricingEquilibrationUnits``,
+  ``getL1BaseFeeEstimateInertia``, ``getL1RewardRate``, ``getL1RewardRecipient``,
+  ``getPerBatchGasCharge``, ``getAmortizedCostCapBips``;
   ``getPricesInWei()`` Nitro's six prices (``precompiles/ArbGasInfo.go``, ArbOS >= 4):
   per L2 tx (140 bytes of calldata), per L1 calldata byte, per storage allocation, per
   ArbGas base / congestion / total.
@@ -18,6 +24,7 @@ copying; the same read counts are charged here.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import Any
 
 from eth.abc import ComputationAPI
 from eth.exceptions import Revert
@@ -26,6 +33,7 @@ from eth_typing import Address
 from eth_utils import keccak
 
 from utils.devchain.nitro.l1pricing import MIN_BASE_FEE_WEI, TX_DATA_NON_ZERO_GAS, L1Pricing
+from utils.devchain.nitro.pricer import PricerParams, surplus
 
 __all__ = [
     "ARBOS_VERSION",
@@ -50,6 +58,34 @@ SEL_PRICES_IN_WEI = keccak(text="getPricesInWei()")[:4]
 SEL_L1_BASE_FEE_ESTIMATE = keccak(text="getL1BaseFeeEstimate()")[:4]
 
 Precompile = Callable[[ComputationAPI], ComputationAPI]
+
+
+def _params(pricing: L1Pricing) -> PricerParams:
+    return pricing.poster.policy.pricer if pricing.poster is not None else PricerParams()
+
+
+# ArbGasInfo's L1 pricer reads (``precompiles/ArbGasInfo.go``): selector -> (ArbOS storage
+# words read, ABI type, value from the pricing state and the block's price)
+PricerRead = Callable[[L1Pricing, int], Any]
+PRICER_READS: dict[bytes, tuple[int, str, PricerRead]] = {
+    keccak(text=f"{name}()")[:4]: (reads, abi_type, read)
+    for name, reads, abi_type, read in (
+        ("getL1GasPriceEstimate", 1, "uint256", lambda p, price: price),
+        ("getL1BaseFeeEstimateInertia", 1, "uint64", lambda p, _: _params(p).inertia),
+        ("getL1RewardRate", 1, "uint64", lambda p, _: _params(p).per_unit_reward),
+        ("getL1RewardRecipient", 1, "address", lambda p, _: _params(p).reward_recipient),
+        ("getPerBatchGasCharge", 1, "int64", lambda p, _: _params(p).per_batch_gas_cost),
+        ("getAmortizedCostCapBips", 1, "uint64", lambda p, _: _params(p).amortized_cost_cap_bips),
+        ("getL1PricingEquilibrationUnits", 1, "uint256",
+         lambda p, _: _params(p).equilibration_units),
+        ("getL1PricingSurplus", 3, "int256", lambda p, _: surplus(p)),
+        ("getL1FeesAvailable", 1, "uint256", lambda p, _: p.l1_fees_available),
+        ("getLastL1PricingUpdateTime", 1, "uint64", lambda p, _: p.last_update_time),
+        ("getL1PricingFundsDueForRewards", 1, "uint256", lambda p, _: p.funds_due_for_rewards),
+        ("getL1PricingUnitsSinceUpdate", 1, "uint64", lambda p, _: p.units_since_update),
+        ("getLastL1PricingSurplus", 1, "int256", lambda p, _: p.last_surplus),
+    )
+}
 
 
 def _fail(computation: ComputationAPI) -> None:
@@ -99,6 +135,10 @@ def arb_gas_info_precompile_for(pricing: L1Pricing) -> Precompile:
         elif selector == SEL_PRICES_IN_WEI:
             base_fee = pricing.base_fee_in_block(state)
             _answer(computation, 2, ["uint256"] * 6, list(prices_in_wei(l1_price, base_fee)))
+        elif selector in PRICER_READS:
+            reads, abi_type, read = PRICER_READS[selector]
+            computation.consume_gas(reads * ARBOS_STORAGE_READ_GAS, reason="ArbOS storage read")
+            computation.output = encode([abi_type], [read(pricing, l1_price)])
         else:
             _fail(computation)
         return computation

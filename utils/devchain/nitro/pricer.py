@@ -43,6 +43,7 @@ KECCAK256_WORD_GAS = 6  # params.Keccak256WordGas
 SSTORE_SET_GAS = 20_000  # params.SstoreSetGasEIP2200
 ONE_IN_BIPS = 10_000
 
+BATCH_POSTER_ADDRESS = "0xA4B000000000000000000073657175656e636572"  # l1pricing.go
 INITIAL_INERTIA = 10
 INITIAL_PER_UNIT_REWARD = 10
 INITIAL_EQUILIBRATION_UNITS_V6 = TX_DATA_NON_ZERO_GAS * 10_000_000
@@ -58,6 +59,7 @@ class PricerParams:
     equilibration_units: int = INITIAL_EQUILIBRATION_UNITS_V6
     per_batch_gas_cost: int = INITIAL_PER_BATCH_GAS_COST_V12
     amortized_cost_cap_bips: int = 0
+    reward_recipient: str = BATCH_POSTER_ADDRESS  # the chain owner (ArbOS >= 2) when known
 
 
 class PricerVars(Protocol):
