@@ -105,6 +105,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedded chain: the L1 base fee estimate it prices every transaction's "
                    "brotli-compressed bytes with, as Nitro (default 0 = no L1 charge); gas limits "
                    "then come from estimates, see docs/nitro.md")
+    p.add_argument("--parent-base-fee-gwei", type=float, metavar="GWEI",
+                   help="embedded chain: its emulated parent chain's base fee, paid by its batch "
+                   "poster for every batch; the L1 price moves toward what that costs (default "
+                   "1, go-ethereum's InitialBaseFee; env KCSTRESS_PARENT_BASE_FEE_GWEI)")
+    p.add_argument("--batch-max-delay", type=float, metavar="SECONDS",
+                   help="embedded chain: its batch poster posts a batch at the latest this long "
+                   "after its first block, earlier when 100 kB full (default 3; Nitro: 1 h)")
+    p.add_argument("--parent-block-time", type=float, metavar="SECONDS",
+                   help="embedded chain: seconds per block of its emulated parent chain "
+                   "(default 1; Ethereum: 12)")
     p.add_argument("--arrival", choices=("constant", "poisson"),
                    help="spacing of firings: constant or Poisson arrivals (default constant)")
     p.add_argument("--chain", choices=("embedded", "anvil"),
@@ -149,7 +159,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
                     "chain_grace", "chain_history_blocks",
                     "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
-                    "inputbox_batch",
+                    "inputbox_batch", "parent_base_fee_gwei", "batch_max_delay",
+                    "parent_block_time",
                     "l1_base_fee_gwei", "dapp", "stylus_cache")
     }
     for spec in args.rate:

@@ -185,6 +185,21 @@ class Settings(BaseSettings):
     chain_state_blocks: int = Field(
         128, ge=0, description="embedded chain: recent blocks whose state it keeps (0 = all)",
     )
+    parent_base_fee_gwei: float | None = Field(
+        None, ge=0, validation_alias=_env("parent_base_fee_gwei", "KCSTRESS_PARENT_BASE_FEE_GWEI"),
+        description="embedded chain: its emulated parent chain's base fee, what each batch "
+        "costs its batch poster per L1 gas (default 1: go-ethereum's InitialBaseFee)",
+    )
+    batch_max_delay: float | None = Field(
+        None, ge=0, validation_alias=_env("batch_max_delay", "KCSTRESS_BATCH_MAX_DELAY"),
+        description="embedded chain: seconds its batch poster waits at most before posting a "
+        "batch (default 3; Nitro: 1 h)",
+    )
+    parent_block_time: float | None = Field(
+        None, gt=0, validation_alias=_env("parent_block_time", "KCSTRESS_PARENT_BLOCK_TIME"),
+        description="embedded chain: seconds per block of its emulated parent chain (default "
+        "1; Ethereum: 12)",
+    )
     chain_state_cache_mb: float = Field(
         16.0, ge=0, description="embedded chain: MB of its store kept in memory, the rest on "
         "disk in a temporary SQLite file (0 = all in memory)",

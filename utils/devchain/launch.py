@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from utils.devchain.anvil import DEFAULT_BLOCK_TIME, AnvilChain
 from utils.devchain.chain import DevChain
+from utils.devchain.nitro.options import run_batch_policy
 from utils.settings import Settings
 
 
@@ -26,4 +27,5 @@ def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
                           history_blocks=settings.chain_history_blocks,
                           state_blocks=settings.chain_state_blocks,
                           state_cache_mb=settings.chain_state_cache_mb,
-                          data_dir=settings.devchain_data_dir)
+                          data_dir=settings.devchain_data_dir,
+                          batches=run_batch_policy(settings))

@@ -98,6 +98,7 @@ def options(settings: Settings) -> list[str]:
         DEFAULT_GAS_LIMIT,
         stylus_flags,
     )
+    from utils.devchain.nitro.options import run_batch_policy
 
     flags = ["--host", "127.0.0.1", "--port", "0", "--block-time", str(settings.block_time),
              "--chain-id", str(DEFAULT_CHAIN_ID), "--gas-limit", str(DEFAULT_GAS_LIMIT),
@@ -105,7 +106,8 @@ def options(settings: Settings) -> list[str]:
              "--l1-base-fee-wei", str(round(settings.l1_base_fee_gwei * 10**9)),
              "--history-blocks", str(settings.chain_history_blocks),
              "--state-blocks", str(settings.chain_state_blocks),
-             "--state-cache-mb", str(settings.chain_state_cache_mb)]
+             "--state-cache-mb", str(settings.chain_state_cache_mb),
+             *run_batch_policy(settings).argv()]
     data_dir = settings.devchain_data_dir
     flags += ["--data-dir", str(data_dir)] if data_dir is not None else []
     return [*flags, *stylus_flags("stylus" in (settings.contract, settings.dapp), data_dir)]

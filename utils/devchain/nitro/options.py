@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass, field
+from typing import Any
 
 from utils.devchain.nitro.parent_chain import DEFAULT_PARENT_BLOCK_TIME_S
 from utils.devchain.nitro.pricer import PricerParams
@@ -29,6 +30,7 @@ __all__ = [
     "BatchPolicy",
     "add_batch_arguments",
     "batch_policy",
+    "run_batch_policy",
 ]
 
 DEFAULT_L1_BASE_FEE_WEI = 50 * 10**9  # arbostypes.DefaultInitialL1BaseFee
@@ -90,3 +92,16 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
 def batch_policy(args: argparse.Namespace) -> BatchPolicy:
     return BatchPolicy(args.batch_max_delay, args.batch_max_size, args.parent_base_fee_wei,
                        args.parent_block_time)  # fmt: skip
+
+
+def run_batch_policy(settings: Any) -> BatchPolicy:
+    """The policy a run's settings ask for (``parent_base_fee_gwei``, ``batch_max_delay``,
+    ``parent_block_time``; None: the default here)."""
+    given: dict[str, Any] = {}
+    if settings.parent_base_fee_gwei is not None:
+        given["parent_base_fee_wei"] = round(settings.parent_base_fee_gwei * 10**9)
+    if settings.batch_max_delay is not None:
+        given["max_delay"] = settings.batch_max_delay
+    if settings.parent_block_time is not None:
+        given["parent_block_time"] = settings.parent_block_time
+    return BatchPolicy(**given)
