@@ -103,8 +103,19 @@ def build_parser() -> argparse.ArgumentParser:
                    help="longest a record waits for its batch to fill (default 1)")
     p.add_argument("--l1-base-fee-gwei", type=float, metavar="GWEI",
                    help="embedded chain: the L1 base fee estimate it prices every transaction's "
-                   "brotli-compressed bytes with, as Nitro (default 0 = no L1 charge); gas limits "
-                   "then come from estimates, see docs/nitro.md")
+                   "brotli-compressed bytes with, as Nitro (default 50, Nitro's initial price "
+                   "per unit; 0 = L1 data cost not modelled); gas limits come from estimates, "
+                   "see docs/nitro.md")
+    p.add_argument("--finality-sample", type=float, metavar="SHARE",
+                   help="share of the included transactions (0..1, chosen by hash) followed to "
+                   "their batch posted and L1 confirmed, on a chain with NodeInterface (embedded "
+                   "or an Orbit chain; default 0.1; 0 = none; env KCSTRESS_FINALITY_SAMPLE)")
+    p.add_argument("--finality-confirmations", type=int, metavar="N",
+                   help="parent-chain confirmations of its batch that make a sampled "
+                   "transaction L1-confirmed (default 1)")
+    p.add_argument("--finality-wait", type=float, metavar="SECONDS",
+                   help="how long the end of a run follows sampled transactions still pending "
+                   "a finality stage (default 10)")
     p.add_argument("--parent-base-fee-gwei", type=float, metavar="GWEI",
                    help="embedded chain: its emulated parent chain's base fee, paid by its batch "
                    "poster for every batch; the L1 price moves toward what that costs (default "
@@ -161,7 +172,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
                     "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
                     "inputbox_batch", "parent_base_fee_gwei", "batch_max_delay",
                     "parent_block_time",
-                    "l1_base_fee_gwei", "dapp", "stylus_cache")
+                    "l1_base_fee_gwei", "dapp", "stylus_cache", "finality_sample",
+                    "finality_confirmations", "finality_wait")
     }
     for spec in args.rate:
         _, _, value = spec.partition("=")

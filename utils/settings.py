@@ -98,8 +98,26 @@ class Settings(BaseSettings):
         description="seconds the oldest record waits for its batch to fill",
     )
     l1_base_fee_gwei: float = Field(
-        0.0, ge=0, validation_alias=_env("l1_base_fee_gwei", "KCSTRESS_L1_BASE_FEE_GWEI"),
-        description="embedded chain: L1 base fee estimate it charges calldata with, as Nitro",
+        50.0, ge=0, validation_alias=_env("l1_base_fee_gwei", "KCSTRESS_L1_BASE_FEE_GWEI"),
+        description="embedded chain: L1 base fee estimate it charges calldata with, as Nitro "
+        "(default Nitro's InitialPricePerUnitWei, 50 gwei; 0: L1 data cost not modelled)",
+    )
+    finality_sample: float = Field(
+        0.1, ge=0, le=1,
+        validation_alias=_env("finality_sample", "KCSTRESS_FINALITY_SAMPLE"),
+        description="share of the included transactions followed to batch posted and L1 "
+        "confirmed (chains with NodeInterface; 0: none)",
+    )
+    finality_confirmations: int = Field(
+        1, ge=1, validation_alias=_env("finality_confirmations",
+                                       "KCSTRESS_FINALITY_CONFIRMATIONS"),
+        description="parent-chain confirmations of its batch that make a transaction "
+        "'l1_confirmed'",
+    )
+    finality_wait: float = Field(
+        10.0, ge=0, validation_alias=_env("finality_wait", "KCSTRESS_FINALITY_WAIT"),
+        description="seconds the end of a run waits for sampled transactions still pending "
+        "a finality stage",
     )
     out: Path = Field(Path("logs"), validation_alias=_env("out", "LOG_DIR"))
     host: str = Field("127.0.0.1", validation_alias=_env("host", "HEALTHCHECK_HOST"))

@@ -28,11 +28,14 @@ async def robust_gas_limit(rpc: Rpc, call: dict[str, Any], margin: float = 1.25)
     it grows as the base fee falls: the L1 part (NodeInterface.gasEstimateComponents) is
     scaled to Nitro's minimum base fee of 0.1 gwei. Elsewhere (no NodeInterface) the plain
     estimate. Times ``margin``; unused gas is refunded. A transient failure (retried by the
-    transport) is raised, never read as "no NodeInterface"."""
+    transport) is raised, never read as "no NodeInterface". A ``call`` without ``to`` is a
+    contract creation (``contractCreation`` true)."""
     data = bytes.fromhex(str(call.get("data", "0x"))[2:])
+    creation = not call.get("to")
     to = str(call.get("to") or "0x" + "00" * 20)
     args = (SEL_GAS_ESTIMATE_COMPONENTS + bytes(12) + bytes.fromhex(to[2:])
-            + bytes(32) + (96).to_bytes(32, "big") + len(data).to_bytes(32, "big")
+            + int(creation).to_bytes(32, "big") + (96).to_bytes(32, "big")
+            + len(data).to_bytes(32, "big")
             + data + bytes(-len(data) % 32))
     probe = {k: v for k, v in call.items() if k in ("from", "value")}
     try:

@@ -10,11 +10,13 @@ from typing import Any
 from contracts.lending import LendingWorkload
 from utils.chain.rpc_retry import throttled_reason
 from utils.iot.verify import VerifyCounts
-from utils.run.inputbox_part import inputbox_summary
 from utils.observe.events import Outcome
+from utils.observe.finality_stats import finality_line
 from utils.observe.kpis import iot_costs_per_record
 from utils.observe.verdict import Condition, Reason, Verdict, reorg_condition
 from utils.report.summary import rpc_summary
+from utils.run.finality_part import NOT_MODELLED, l1_costs
+from utils.run.inputbox_part import inputbox_summary
 from utils.run.load_phase import LoadPhase
 from utils.run.parts import Prepared, RunBase
 
@@ -93,6 +95,9 @@ def summary_extra(base: RunBase, end: Ending) -> dict[str, Any]:
         info = prepared.session.info
         extra["chain"] = {"embedded": info.embedded, "client": info.client_version,
                           "nonce_resyncs": prepared.session.engine.nonce_resyncs}
+        extra["l1_data_cost"] = l1_costs(base.settings, info)
+        if prepared.finality is not None:
+            extra["finality"] = prepared.finality.summary()
     if (lending := _lending(prepared)) is not None:
         extra["loan_book"] = lending.book.summary()
     if prepared is not None and prepared.iot is not None:
@@ -133,6 +138,11 @@ def extra_lines(base: RunBase, end: Ending, extra: dict[str, Any]) -> list[str]:
     """The lines under the final table: the generator's warning, the loan book, the IoT
     contract, the verification and the dApp books."""
     lines = []
+    if "l1_data_cost" in extra and not extra["l1_data_cost"]["modelled"]:
+        lines.append(f"note: {NOT_MODELLED} ({extra['l1_data_cost']['source']}): the l1_gas "
+                     "column is 0")
+    if "finality" in extra:
+        lines.append(finality_line(extra["finality"]))
     gen = extra["generator"]
     if gen["generator_bound"]:
         lines.append(f"WARNING: the generator was saturated ({'; '.join(gen['reasons'])}): "

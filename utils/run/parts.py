@@ -27,6 +27,7 @@ from utils.observe.timeline import Timeline
 from utils.run.chain_watch import ChainLossWatch
 from utils.run.dapp_half import DAppParts
 from utils.run.distributed import Distribution
+from utils.run.finality_part import FinalityPart
 from utils.run.iot_half import IotParts
 from utils.run.outputs import RunOutputs
 from utils.settings import NON_TX_WORKLOADS, Settings
@@ -101,6 +102,7 @@ class Prepared:
     workloads: list[Workload] = field(default_factory=list)
     iot: IotParts | None = None
     dapps: DAppParts | None = None
+    finality: FinalityPart | None = None  # followed from the load's start (run.py)
 
     def chain_lost(self) -> bool:
         return self.chain_watch.lost

@@ -26,6 +26,7 @@ from utils.errors import KcStressError
 from utils.run.chain_watch import ChainLossWatch
 from utils.run.dapp_half import DEPLOY_GAS_RESERVE as DAPP_DEPLOY_GAS_RESERVE
 from utils.run.dapp_half import choose_flavour, open_dapps
+from utils.run.finality_part import open_finality
 from utils.run.funding import Funding, Needs
 from utils.run.iot_half import iot_enabled, node_config, open_iot
 from utils.run.parts import Prepared, RunBase
@@ -99,6 +100,9 @@ async def prepare(base: RunBase, stack: AsyncExitStack, launch: LocalLauncher, n
                                           processor, base.dist.device_seed(base.seed), stack)
             prepared.workloads += [prepared.iot.registration, prepared.iot.submission]
         await Funding(base, prepared, needs).fund_and_set_up()
+    prepared.finality = open_finality(base, session)  # the load's transactions only
+    stack.push_async_callback(prepared.finality.tracker.finish, 0.0)  # on every path
+    await prepared.finality.tracker.start()
     return prepared
 
 

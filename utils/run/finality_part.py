@@ -1,0 +1,69 @@
+"""The run's finality stages and L1 data costs, as summary.json and the final lines say them.
+
+:func:`open_finality` makes the tracker (utils/chain/finality.py) on the run's transport
+and stats hub, the tally of its stages (utils/observe/finality_stats.py) and finality.csv
+(utils/observe/finality_csv.py); the run starts it before the load and finishes it after
+the drain (up to ``finality_wait`` seconds more for the pending samples).
+:func:`l1_costs` says where the run's L1 gas figures come from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from utils.chain.connect import ChainInfo
+from utils.chain.finality import FinalityTracker
+from utils.chain.session import ChainSession
+from utils.observe.finality_csv import FinalityCsvSink
+from utils.observe.finality_stats import FinalityStats
+from utils.settings import Settings
+
+if TYPE_CHECKING:
+    from utils.run.parts import RunBase
+
+__all__ = ["NOT_MODELLED", "FinalityPart", "l1_costs", "open_finality"]
+
+NOT_MODELLED = "L1 data cost not modelled"
+
+
+@dataclass
+class FinalityPart:
+    tracker: FinalityTracker
+    stats: FinalityStats
+
+    def summary(self) -> dict[str, Any]:
+        """summary.json's ``finality`` block: ``{"skipped": why}``, or the sample, the
+        confirmations asked for and, per stage, count, pending and percentiles."""
+        t = self.tracker
+        if t.skipped is not None:
+            return {"skipped": t.skipped}
+        return {"sample": t.sample, "confirmations": t.confirmations, "poll_sec": t.poll,
+                **self.stats.summary(), "not_followed": t.not_followed}
+
+
+def open_finality(base: RunBase, session: ChainSession) -> FinalityPart:
+    """The tracker, its stats and finality.csv (the run directory exists)."""
+    s = base.settings
+    stats = FinalityStats()
+    base.hub.listen(stats)
+    tracker = FinalityTracker(session.rpc, base.hub, base.clock.now, sample=s.finality_sample,
+                              confirmations=s.finality_confirmations)
+    if tracker.skipped is None:
+        base.hub.add_sink(FinalityCsvSink(base.run_dir))
+    return FinalityPart(tracker, stats)
+
+
+def l1_costs(settings: Settings, info: ChainInfo) -> dict[str, Any]:
+    """summary.json's ``l1_data_cost``: where the L1 gas figures come from."""
+    if not info.embedded:
+        return {"modelled": True, "source": "the receipts' gasUsedForL1 (0 on a chain "
+                "without L1 pricing)"}
+    if settings.chain != "embedded":
+        return {"modelled": False, "source": f"{settings.chain} has no L1 pricing",
+                "note": NOT_MODELLED}
+    gwei = settings.l1_base_fee_gwei
+    if gwei <= 0:
+        return {"modelled": False, "source": "--l1-base-fee-gwei 0", "note": NOT_MODELLED}
+    return {"modelled": True, "source": "the embedded chain's Nitro L1 pricing",
+            "l1_base_fee_gwei": gwei}
