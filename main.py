@@ -3,6 +3,7 @@
 Usage:
   python main.py [options]            run a benchmark (default: embedded chain, until stopped)
   python main.py capacity [options]   search for the highest rate every SLO holds at (the knee)
+  python main.py console [options]    serve the live console; start runs from it (docs/console.md)
   python main.py verify [options]     check every IoT record against the chain
   python main.py report RUN_DIR       rebuild RUN_DIR/report.html from its CSV files
   python main.py compare BASE NEW...  compare runs: changes, confidence intervals, regressions
@@ -309,6 +310,50 @@ def start_chain(settings: Any, prestarted: PrestartedChain | None) -> Any:
     return launch_embedded(settings)
 
 
+def run_console(argv: list[str]) -> int:
+    from utils.run.console_cli import main as console_main
+    from utils.settings import load_settings
+
+    try:
+        out = load_settings({}).out  # LOG_DIR, else the default
+    except ConfigError as exc:
+        print(f"error: {redact_text(str(exc))}", file=sys.stderr)
+        return EXIT_CONFIG
+    return console_main(argv, console_run, out)
+
+
+def console_run(kind: str, argv: list[str], console: Any) -> Run:
+    """A run the console starts (POST /api/runs): ``argv`` parsed as this command line's (or
+    ``capacity``'s); ConfigError for bad options (argparse's messages included)."""
+    from utils.load.profiles import apply_profiles, cli_profiles
+    from utils.run.capacity_cli import build_parser as capacity_parser
+    from utils.run.capacity_cli import capacity_settings
+    from utils.run.capacity_run import CapacityLoad
+    from utils.run.run import Run
+    from utils.settings import load_settings
+
+    parser = capacity_parser() if kind == "capacity" else build_parser()
+
+    def refuse(message: str) -> None:
+        raise ConfigError("args", message)
+
+    parser.error = refuse  # type: ignore[method-assign,assignment]
+    args = parser.parse_args(argv)
+    load = None
+    if kind == "capacity":
+        settings, config = capacity_settings(args)
+        load = CapacityLoad(config)
+    else:
+        settings = apply_profiles(load_settings(cli_settings(args), args.scenario),
+                                  cli_profiles(args.rate))
+    settings = settings.model_copy(update={"out": console.out})
+    if settings.rpc_url and settings.private_key is None:
+        raise ConfigError("PRIVATE_KEY", "required with --rpc-url (the funder's key)")
+    run_id = new_run_id()
+    return Run(settings, run_id=run_id, run_dir=console.out / run_id, load=load,
+               console=console, kind=kind)
+
+
 def run_capacity(argv: list[str]) -> int:
     from utils.run.capacity_cli import build_parser as capacity_parser
     from utils.run.capacity_cli import capacity_settings
@@ -393,6 +438,8 @@ def main(argv: list[str] | None = None) -> int:
         return run_report(argv[1:])
     if argv[:1] == ["capacity"]:
         return run_capacity(argv[1:])
+    if argv[:1] == ["console"]:
+        return run_console(argv[1:])
     if argv[:1] == ["merge"]:
         return run_merge(argv[1:])
     if argv[:1] == ["compare"]:

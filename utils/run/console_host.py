@@ -51,6 +51,7 @@ class ConsoleHost:
         self.kind = "benchmark"
         self.loop: asyncio.AbstractEventLoop | None = None
         self.last_report: str | None = None
+        self.after_run: Callable[[Run], None] | None = None  # console mode: run.log closed
         self._starting = threading.Lock()
         self._task: concurrent.futures.Future[int] | None = None
 
@@ -202,6 +203,9 @@ class ConsoleHost:
             log.error("run %s failed: %s", run.base.run_id, exc)
             self.detach(run, 2)
             return 2
+        finally:
+            if self.after_run is not None:
+                self.after_run(run)
 
     def busy(self) -> bool:
         return self._task is not None and not self._task.done()

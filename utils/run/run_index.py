@@ -20,7 +20,7 @@ def list_runs(out: Path, running: str | None = None) -> list[dict[str, Any]]:
     """The run folders of ``out`` (those with a summary.json or a run.log), newest first."""
     if not out.is_dir():
         return []
-    found = [d for d in out.iterdir() if d.is_dir() and _RUN_ID.match(d.name)
+    found = [d for d in out.iterdir() if d.is_dir() and not d.is_symlink() and _RUN_ID.match(d.name)
              and ((d / "summary.json").is_file() or (d / "run.log").is_file())]
     found.sort(key=lambda d: d.name, reverse=True)
     return [run_entry(d, d.name == running) for d in found[:MAX_RUNS]]
