@@ -139,6 +139,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="embedded chain keeps the last N blocks (older ones answer 'pruned "
                    "history unavailable'; state of the last 128; 0 = keep all; default 512; "
                    "env KCSTRESS_CHAIN_HISTORY_BLOCKS)")
+    p.add_argument("--devchain-data-dir", type=Path, metavar="DIR",
+                   help="embedded chain: keep it in DIR and continue it at the next run given "
+                   "DIR (state, head, chain id, funder key; see python -m utils.devchain "
+                   "--help; default: none, the chain ends with the run; env "
+                   "KCSTRESS_DEVCHAIN_DATA_DIR)")
+    p.add_argument("--private-key-file", type=Path, metavar="FILE",
+                   help="the funder's key, hex, read from FILE (e.g. the funder.key of "
+                   "python -m utils.devchain) instead of PRIVATE_KEY; env PRIVATE_KEY_FILE")
     p.add_argument("--drain-timeout", type=float, metavar="SECONDS",
                    help="how long to wait for in-flight transactions at the end (default 30)")
     p.add_argument("--chain-grace", type=float, metavar="SECONDS",
@@ -169,7 +177,8 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
         key: getattr(args, key)
         for key in ("duration", "rpc_url", "seed", "out", "host", "port", "interval",
                     "contract", "arrival", "block_time", "drain_timeout", "tx_timeout", "chain",
-                    "chain_grace", "chain_history_blocks",
+                    "chain_grace", "chain_history_blocks", "devchain_data_dir",
+                    "private_key_file",
                     "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
                     "inputbox_batch", "parent_base_fee_gwei", "batch_max_delay",
                     "parent_block_time",

@@ -1,7 +1,8 @@
 """Command line of the lcore node.
 
     python -m lcore_node serve [--host 127.0.0.1] [--port 3000] [--db PATH] [--key-dir DIR]
-                               [--rpc-url URL | --no-chain] [--access-log]
+                               [--rpc-url URL | --devchain-data-dir DIR | --no-chain]
+                               [--access-log]
                                [--legacy-api [--legacy-wait SECONDS]]
     python -m lcore_node verify [--db PATH] [--key-dir DIR] [--rpc-url URL]
                                 [--contract-address ADDR] [--abi FILE]
@@ -17,7 +18,10 @@ address is ``--host``/``--port`` only (127.0.0.1:3000 by default).
 ``serve`` commits records through :func:`lcore_node.chain.open_committer`: to the chain at
 the RPC URL (PRIVATE_KEY funds the committer wallets; MVP_IOT_PROCESSOR_ADDRESS selects
 a deployed contract, else one is deployed) or, without one, to an embedded dev chain started
-for the node, as ``main.py`` does. Its log and errors show URLs as scheme://host:port.
+for the node, as ``main.py`` does, but kept: in ``--devchain-data-dir`` (or
+KCSTRESS_DEVCHAIN_DATA_DIR), by default ``devchain/`` beside the database, so the next
+``serve`` in the same folder continues that chain and finds its contract and its records.
+Its log and errors show URLs as scheme://host:port.
 ``--no-chain`` stores records only; they stay 'pending' until a node with a chain runs on
 the same database. ``verify`` is ``main.py verify``.
 ``--legacy-api`` (or LCORE_LEGACY_API=true) answers the original system's clients as the
@@ -61,7 +65,8 @@ DEFAULT_KEY_DIR = Path("lcore-data/keys")
 
 
 #: the flags that set a Settings field, as load_settings names them in its errors
-_FLAGS = {"rpc_url": "--rpc-url", "lcore_db_path": "--db", "lcore_key_dir": "--key-dir"}
+_FLAGS = {"rpc_url": "--rpc-url", "lcore_db_path": "--db", "lcore_key_dir": "--key-dir",
+          "devchain_data_dir": "--devchain-data-dir"}
 
 
 def load_node_settings(args: argparse.Namespace) -> Settings:
@@ -71,8 +76,17 @@ def load_node_settings(args: argparse.Namespace) -> Settings:
 
     cli = {"lcore_key_dir": args.key_dir}
     if args.command == "serve":
-        cli |= {"lcore_db_path": args.db, "rpc_url": args.rpc_url}
-    return load_settings(cli, names=_FLAGS)
+        cli |= {"lcore_db_path": args.db, "rpc_url": args.rpc_url,
+                "devchain_data_dir": args.devchain_data_dir}
+    settings = load_settings(cli, names=_FLAGS)
+    if args.command == "serve" and settings.rpc_url is None and not args.no_chain:
+        return settings.model_copy(update={"devchain_data_dir": chain_dir(settings)})
+    return settings
+
+
+def chain_dir(settings: Settings) -> Path:
+    """Where serve keeps its embedded chain: the one given, else devchain/ beside the db."""
+    return settings.devchain_data_dir or db_path(settings).parent / "devchain"
 
 
 def db_path(settings: Settings) -> Path:
@@ -125,14 +139,19 @@ async def serve(args: argparse.Namespace, settings: Settings) -> int:
             ApiServer(node, args.host, args.port, config.max_data_bytes, legacy=legacy,
                       access_log=args.access_log) as server,
         ):
-            await _serve_until(stop, server.url, config, committer)
+            kept = committer is not None and not settings.rpc_url and settings.chain == "embedded"
+            await _serve_until(stop, server.url, config, committer,
+                               settings.devchain_data_dir if kept else None)
     return 0
 
 
 async def _serve_until(
-    stop: asyncio.Event, url: str, config: NodeConfig, committer: ResultCommitter | None
+    stop: asyncio.Event, url: str, config: NodeConfig, committer: ResultCommitter | None,
+    chain: Path | None,
 ) -> None:
     print(f"lcore node listening on {url} (db {config.db_path})", flush=True)
+    if chain is not None:
+        log.info("embedded chain kept in %s (funder key in %s/funder.key)", chain, chain)
     if committer is None:
         log.warning("--no-chain: records are stored but not committed on chain")
     await stop.wait()
@@ -174,6 +193,10 @@ def _parser() -> argparse.ArgumentParser:
         chain.add_argument("--rpc-url", default=None,
                            help="chain to commit to (default: RPC_HTTP_URL, else start the "
                            "embedded chain)")
+        chain.add_argument("--devchain-data-dir", type=Path, default=None, metavar="DIR",
+                           help="the embedded chain's directory: it is kept there and the "
+                           "next serve continues it (default: KCSTRESS_DEVCHAIN_DATA_DIR, else "
+                           "devchain/ beside the database)")
         chain.add_argument("--no-chain", action="store_true", help="store records only")
         cmd.add_argument("--host", default="127.0.0.1", help="address (default: %(default)s)")
         cmd.add_argument("--port", type=int, default=3000,

@@ -24,6 +24,11 @@ from utils.settings import Settings
 log = logging.getLogger(__name__)
 
 _KEYS = ("chain_id", "processor_address", "processor_flavour", "processor_abi")
+#: the ways on when a database's chain is not the one at hand
+WHAT_TO_DO = ("to go on with its records, give --rpc-url of the chain they are on, or "
+              "--devchain-data-dir of the directory an embedded chain kept it in (serve's "
+              "default: devchain/ beside the database); to start afresh, give another --db "
+              "(LCORE_DB_PATH)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,7 +43,7 @@ class ChainBinding:
         if chain_id != self.chain_id:
             raise ConfigError(
                 "LCORE_DB_PATH", f"{db} holds records of chain {self.chain_id}, but the chain "
-                f"of this run is {chain_id}"
+                f"of this run is {chain_id}; {WHAT_TO_DO}"
             )
         if configured and configured.lower() != self.processor_address.lower():
             raise ConfigError(
@@ -112,7 +117,8 @@ async def bound_processor(session: ChainSession, settings: Settings, db: Path) -
     except ChainError as exc:
         raise ConfigError("LCORE_DB_PATH", f"{db} commits to {binding.processor_address} on "
                           f"chain {binding.chain_id}, but the chain at {session.info.url} has "
-                          f"no contract there (a new chain with the same id?): {exc}") from None
+                          f"no contract there (a new chain with the same id: {exc}); "
+                          f"{WHAT_TO_DO}") from None
     log.info("database %s commits to %s (recorded)", db, processor.address)
     return Processor(processor.address, processor.abi, binding.processor_flavour)
 

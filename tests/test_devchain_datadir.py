@@ -16,8 +16,6 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from utils.chain.signer import Signer
 from utils.devchain.datadir import read_key_file
 from utils.devchain.process import PROJECT_ROOT
@@ -165,9 +163,8 @@ def test_sigterm_seals_the_open_block_and_flags_must_agree(tmp_path: Path) -> No
         stop(chain, signal.SIGTERM)
 
 
-@pytest.mark.parametrize("content", ["{not json", json.dumps({"chain_id": 1})])
-def test_a_bad_chain_record_is_named(tmp_path: Path, content: str) -> None:
-    (tmp_path / "chain.json").write_text(content)
+def test_a_bad_chain_record_is_named(tmp_path: Path) -> None:
+    (tmp_path / "chain.json").write_text(json.dumps({"chain_id": 1}))
     refused = _run(tmp_path, "--no-stylus")
     assert refused.returncode == 2
     assert f"{tmp_path / 'chain.json'} is not a chain record" in refused.stderr

@@ -14,7 +14,15 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlparse
 
-from pydantic import AliasChoices, Field, PrivateAttr, SecretStr, ValidationError, field_validator
+from pydantic import (
+    AliasChoices,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -48,6 +56,11 @@ class Settings(BaseSettings):
     chain_id: int | None = Field(None, gt=0, validation_alias=_env("chain_id", "CHAIN_ID"))
     private_key: SecretStr | None = Field(
         None, validation_alias=_env("private_key", "PRIVATE_KEY"), repr=False
+    )
+    private_key_file: Path | None = Field(
+        None, validation_alias=_env("private_key_file", "PRIVATE_KEY_FILE"),
+        description="a file holding the funder's key in hex (e.g. the funder.key of python -m "
+        "utils.devchain), read when PRIVATE_KEY is unset",
     )
     contract_address: str | None = Field(
         None, validation_alias=_env("contract_address", "MVP_IOT_PROCESSOR_ADDRESS")
@@ -323,6 +336,21 @@ class Settings(BaseSettings):
             raise ValueError("must be 32 bytes in hex (64 hex digits)")
         return SecretStr(text)
 
+    @field_validator("private_key_file")
+    @classmethod
+    def _key_file(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            _read_key_file(value)  # readable and a key: refused here, under the file's name
+        return value
+
+    @model_validator(mode="after")
+    def _key_from_file(self) -> Settings:
+        if self.private_key_file is not None:
+            if self.private_key is not None:
+                raise ValueError("give PRIVATE_KEY or PRIVATE_KEY_FILE, not both")
+            self.private_key = _read_key_file(self.private_key_file)
+        return self
+
     def given_as(self, field: str) -> str:
         """The option, environment variable or ``FILE: key`` the user gave ``field`` as."""
         return self._sources.name(field) if self._sources else field
@@ -360,6 +388,18 @@ class Settings(BaseSettings):
 LCORE_ENV = ("LCORE_STAGE1_KEY", "LCORE_STAGE2_KEY", "LCORE_KEY_ID", "LCORE_REQUIRE_SIGNATURES")
 #: read by the shard validator (a Kubernetes Indexed Job sets JOB_COMPLETION_INDEX)
 SHARD_ENV = ("JOB_COMPLETION_INDEX", "KCSTRESS_SHARD_COUNT")
+
+
+def _read_key_file(path: Path) -> SecretStr:
+    """The hex key in ``path`` (never quoted in an error)."""
+    try:
+        text = path.read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ValueError(f"cannot read {path}: {getattr(exc, 'strerror', None) or exc}") from None
+    key = Settings._key(SecretStr(text))
+    if key is None:
+        raise ValueError(f"{path} is empty")
+    return key
 
 
 def environment_names() -> list[str]:
