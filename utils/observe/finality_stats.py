@@ -64,5 +64,5 @@ def finality_line(block: dict[str, Any]) -> str:
             parts.append(f"{stage} none yet ({s['pending']} pending)")
     confirmations = block.get("confirmations")
     return (f"finality of {block.get('sampled', 0)} sampled transactions"
-            + (f" (L1 confirmed = {confirmations} parent-chain confirmations)"
+            + (f" (L1 confirmed = {confirmations} parent-chain confirmation(s))"
                if confirmations else "") + ": " + "; ".join(parts))

@@ -18,7 +18,7 @@ PERCENTILES = [float(q) for q in range(1, 100)] + [99.5, 99.9]
 
 
 def finality(data: ReportData) -> str:
-    fig = _figure(3.4)
+    fig = _figure(3.4, left=0.09)
     ax = fig.subplots()
     for stage, hist in data.finality.items():
         if not hist.count:
@@ -32,5 +32,5 @@ def finality(data: ReportData) -> str:
     ax.set_ylabel("seconds from intended send (log)")
     ax.set_xlim(0, 100)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.legend(fontsize=8, loc="lower right")
     return _png(fig)
