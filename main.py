@@ -47,7 +47,8 @@ def build_parser() -> argparse.ArgumentParser:
         "generator was the limit ('python main.py capacity --help').",
         epilog="Environment: " + ", ".join(environment_names()) + " (PRIVATE_KEY is the "
         "funder's key, required with --rpc-url). "
-        "Subcommands: 'python main.py capacity --help', 'python main.py verify --help', "
+        "Subcommands: 'python main.py capacity --help', 'python main.py console --help', "
+        "'python main.py verify --help', "
         "'python main.py report RUN_DIR', 'python main.py merge DIR... --out DIR', "
         "'python main.py compare BASE NEW... (--help)'. "
         "Exit status: 0 targets met, 1 targets missed or a threshold crossed, 2 bad "
