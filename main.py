@@ -96,6 +96,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "one commitBatch of a Merkle root per batch, or Cartesi InputBox inputs read "
                    "back by an in-process application (Milestone 2; env KCSTRESS_IOT_COMMIT; "
                    "CARTESI_INPUT_BOX_ADDRESS / CARTESI_APP_ADDRESS, else deployed)")
+    p.add_argument("--device-auth", choices=("ed25519", "jws"),
+                   help="how the simulated devices sign their submissions: Ed25519 signatures "
+                   "(default) or ES256 compact JWS tokens with a per-device counter, as "
+                   "Milestone 2's devices (env KCSTRESS_DEVICE_AUTH)")
     p.add_argument("--inputbox-batch", type=int, metavar="N",
                    help="records per InputBox input at most (default 1; as many as fit in "
                    "Cartesi's 64 KiB input)")
@@ -181,7 +185,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
                     "chain_grace", "chain_history_blocks", "devchain_data_dir",
                     "private_key_file",
                     "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
-                    "inputbox_batch", "parent_base_fee_gwei", "batch_max_delay",
+                    "inputbox_batch", "device_auth", "parent_base_fee_gwei", "batch_max_delay",
                     "parent_block_time",
                     "l1_base_fee_gwei", "dapp", "stylus_cache", "finality_sample",
                     "finality_confirmations", "finality_wait")

@@ -53,6 +53,7 @@ class NodeConfig:
     batch_size: int = 1024  # with a batch committer: records per commitBatch at most
     batch_wait: float = 1.0  # seconds the oldest record waits for its batch to fill
     inputbox_batch: int = 1  # with an InputBox committer: records per addInput at most
+    device_auth: str = "ed25519"  # or "jws": devices sign ES256 compact JWS tokens (P-256)
 
     @classmethod
     def from_env(

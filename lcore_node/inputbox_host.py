@@ -35,7 +35,9 @@ class CartesiSide:
         self._chain = chain
         self._hub = hub
         self._clock = clock
-        self.app = InputApp(app_db, node.cipher, node.device_known)
+        jws = node.jws_devices  # device tokens in the payloads are checked again
+        self.app = InputApp(app_db, node.cipher, node.device_known,
+                            jws.check_stored if jws is not None else None)
         self.reader = InputReader(chain, self.app, poll=poll, on_processed=self._processed,
                                   clock=clock)
         self.caught_up: bool | None = None  # set by finish

@@ -56,8 +56,13 @@ class Intake:
     ) -> Registered:
         with timer.stage("validate"):
             device_id = check_device_id(device_id)
-            key_hex, key, problem = parse_public_key(
-                public_key_hex, device_id, require_signatures=self._checker.require_signatures)
+            jws = self._checker.jws
+            if jws is not None:  # a P-256 key: the device signs ES256 JWS tokens
+                key_hex, key, problem = jws.register(device_id, public_key_hex), None, None
+            else:
+                key_hex, key, problem = parse_public_key(
+                    public_key_hex, device_id,
+                    require_signatures=self._checker.require_signatures)
             kind = check_device_type(device_type)
             timer.device_type = kind or ""
             known = self._devices.get(device_id)

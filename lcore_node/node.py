@@ -22,6 +22,7 @@ from lcore_node.errors import LcoreError
 from lcore_node.inputbox_chain import InputBoxReader
 from lcore_node.inputbox_mode import InputBoxCommitter, InputBoxMode
 from lcore_node.intake import Intake
+from lcore_node.jws_devices import JwsDevices, last_tokens
 from lcore_node.keys import KeyStore
 from lcore_node.measure import OperationTimer
 from lcore_node.outbox import Outbox, OutboxSettings
@@ -76,6 +77,7 @@ class LcoreNode:
             max_data_bytes=config.max_data_bytes,
             max_clock_skew=config.max_clock_skew,
             require_signatures=config.require_signatures,
+            jws=JwsDevices() if config.device_auth == "jws" else None,
         )
         self._records: RecordReader | None = None
         self.outbox: Outbox[Any] | None = None
@@ -100,7 +102,14 @@ class LcoreNode:
         await self.storage.open(self.config.node_id)
         self._records = RecordReader(self.storage, self._cipher, self._reader,
                                      self._input_reader)
+        jws = self._checker.jws
+        tokens = await self.storage.read(last_tokens) if jws is not None else {}
         for row in await self.storage.devices():
+            if jws is not None:
+                jws.restore(row.device_id, row.public_key, tokens.get(row.device_id))
+                self._devices[row.device_id] = Device(row.device_id, row.public_key, None,
+                                                      row.device_type or "")
+                continue
             self._devices[row.device_id] = stored_device(
                 row.device_id, row.public_key, row.device_type
             )
@@ -147,6 +156,11 @@ class LcoreNode:
     @property
     def node_id(self) -> bytes:
         return self.storage.node_id
+
+    @property
+    def jws_devices(self) -> JwsDevices | None:
+        """The devices' P-256 keys and token counters (``--device-auth jws``), else None."""
+        return self._checker.jws
 
     def device_known(self, device_id: str) -> bool:
         """Is ``device_id`` registered (what the Cartesi application checks a record's

@@ -24,6 +24,7 @@ from lcore_node.errors import (
     UnauthorizedError,
 )
 from lcore_node.json_guard import JsonDepthError, loads_bounded
+from lcore_node.jws_devices import JwsDevices
 from lcore_node.signing import (
     OFF_CURVE,
     public_key_problem,
@@ -43,7 +44,7 @@ MAX_TIMESTAMP = 2**63 - 1  # unix seconds; anything larger is no time (and overf
 class Device:
     device_id: str
     public_key_hex: str
-    public_key: Ed25519PublicKey
+    public_key: Ed25519PublicKey | None  # None: a P-256 device (--device-auth jws)
     device_type: str
     #: why no signature of this key is accepted (registered before the strict checks, or
     #: off the curve in legacy mode): its signed submissions are refused
@@ -55,7 +56,7 @@ class CheckedSubmission:
     device: Device
     plaintext: bytes
     timestamp: int
-    signature: str | None  # normalized lowercase hex
+    signature: str | None  # normalized lowercase hex (jws mode: the device's token)
 
 
 def check_device_id(value: object) -> str:
@@ -149,8 +150,10 @@ class SubmissionChecker:
         max_data_bytes: int,
         max_clock_skew: float,
         require_signatures: bool,
+        jws: JwsDevices | None = None,
     ) -> None:
         self._devices = devices
+        self.jws = jws  # set: devices sign ES256 JWS tokens, not Ed25519 signatures
         self._max_bytes = max_data_bytes
         self._max_skew = max_clock_skew
         self._require_signatures = require_signatures
@@ -165,7 +168,7 @@ class SubmissionChecker:
         device_id = check_device_id(device_id)
         timestamp = check_timestamp(timestamp, device_id)
         plaintext = self._plaintext(data, device_id)
-        sig = self._signature(signature, device_id)
+        sig = self._signature(signature, device_id) if self.jws is None else None
         device = self._devices.get(device_id)
         if device is None:
             raise NotFoundError(f"device {device_id!r} is not registered", device_id=device_id)
@@ -178,6 +181,9 @@ class SubmissionChecker:
             )
         assert isinstance(data, str)  # checked by _plaintext
         check_sensor_json(data, device_id)
+        if self.jws is not None:
+            token = self.jws.check(device_id, signature, timestamp, data)
+            return CheckedSubmission(device, plaintext, timestamp, token)
         if sig is not None:
             verify_strict(device, sig, signing_message(device_id, timestamp, data))
         return CheckedSubmission(device, plaintext, timestamp, sig.hex() if sig else None)
@@ -209,9 +215,11 @@ class SubmissionChecker:
 def verify_strict(device: Device, signature: bytes, message: bytes) -> None:
     """Strict Ed25519 verification (see :mod:`lcore_node.signing`); UnauthorizedError."""
     problem = (f"device key refused: {device.key_problem}" if device.key_problem
+               else "the device has no Ed25519 key" if device.public_key is None
                else signature_problem(signature))
     if problem is not None:
         raise UnauthorizedError(f"bad signature: {problem}", device_id=device.device_id)
+    assert device.public_key is not None
     try:
         device.public_key.verify(signature, message)
     except InvalidSignature:

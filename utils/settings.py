@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         "root) per up to iot_batch_size records; inputbox: one Cartesi InputBox.addInput "
         "per up to inputbox_batch records",
     )
+    device_auth: Literal["ed25519", "jws"] = Field(
+        "ed25519", validation_alias=_env("device_auth", "KCSTRESS_DEVICE_AUTH"),
+        description="how devices sign submissions: ed25519 signatures, or ES256 compact JWS "
+        "tokens with a per-device counter (P-256 keys, as Milestone 2's devices)",
+    )
     inputbox_batch: int = Field(
         1, ge=1, le=4096, validation_alias=_env("inputbox_batch", "KCSTRESS_INPUTBOX_BATCH"),
         description="records per InputBox input at most (as many as fit in 64 KiB)",

@@ -27,8 +27,10 @@ from dataclasses import InitVar, dataclass, field
 from pathlib import Path
 
 from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from lcore_node.jws import JwsClaims, public_key_hex, sign_device_jws
 from lcore_node.signing import (
     public_key_problem,
     sha256_hex,
@@ -82,6 +84,9 @@ def verify_signature(
     return True
 
 
+P256_ORDER = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
 def _derive(seed: int, index: int, purpose: str) -> bytes:
     return hashlib.sha256(f"{seed}:{index}{purpose}".encode()).digest()
 
@@ -110,8 +115,11 @@ class SimulatedDevice:
     public_key_hex: str = field(init=False)
     private_key: InitVar[Ed25519PrivateKey]
     source: InitVar[ReadingSource]
+    #: set: the device signs ES256 JWS tokens with this P-256 key (--device-auth jws)
+    jws_key: InitVar[ec.EllipticCurvePrivateKey | None] = None
 
-    def __post_init__(self, private_key: Ed25519PrivateKey, source: ReadingSource) -> None:
+    def __post_init__(self, private_key: Ed25519PrivateKey, source: ReadingSource,
+                      jws_key: ec.EllipticCurvePrivateKey | None) -> None:
         if not DEVICE_ID_RE.fullmatch(self.device_id):
             raise DeviceError(self.device_id, f"id must match {DEVICE_ID_RE.pattern}")
         if self.device_type not in DEVICE_TYPES:
@@ -119,6 +127,10 @@ class SimulatedDevice:
         self._key = private_key
         self._source = source
         self.public_key_hex = private_key.public_key().public_bytes_raw().hex()
+        self._jws_key = jws_key
+        self._counter = 0  # the JWS token counter: each token's is one above the last
+        if jws_key is not None:
+            self.public_key_hex = public_key_hex(jws_key.public_key())
 
     def next_reading(self, now: float) -> dict[str, object]:
         """The next payload: envelope (device_id, device_type, timestamp) plus sensor fields.
@@ -134,6 +146,11 @@ class SimulatedDevice:
         }
 
     def sign_submission(self, data: str, timestamp: int) -> str:
+        """The Ed25519 signature (hex), or in JWS mode the next ES256 compact token."""
+        if self._jws_key is not None:
+            self._counter += 1
+            return sign_device_jws(self._jws_key, JwsClaims(
+                self.device_id, timestamp, sha256_hex(data), self._counter))
         return self._key.sign(signing_message(self.device_id, timestamp, data)).hex()
 
     def make_submission(self, now: float) -> Submission:
@@ -144,7 +161,8 @@ class SimulatedDevice:
         return Submission(self.device_id, data, timestamp, self.sign_submission(data, timestamp))
 
 
-def _build_device(index: int, seed: int, tables: dict[str, ReplayTable]) -> SimulatedDevice:
+def _build_device(index: int, seed: int, tables: dict[str, ReplayTable],
+                  auth: str = "ed25519") -> SimulatedDevice:
     device_type = DEVICE_TYPES[index % len(DEVICE_TYPES)]
     device_id = f"{device_type}-{fleet_tag(seed)}-{index:04d}"
     rng = random.Random(int.from_bytes(_derive(seed, index, ":readings")[:8], "big"))
@@ -158,7 +176,12 @@ def _build_device(index: int, seed: int, tables: dict[str, ReplayTable]) -> Simu
     else:
         source = PosModel(rng, id_prefix=f"{device_id}-")
     key = Ed25519PrivateKey.from_private_bytes(_derive(seed, index, ""))
-    return SimulatedDevice(device_id, device_type, private_key=key, source=source)
+    jws_key = None
+    if auth == "jws":  # a P-256 scalar from the seed, in [1, n - 1]
+        scalar = int.from_bytes(_derive(seed, index, ":p256"), "big") % (P256_ORDER - 1) + 1
+        jws_key = ec.derive_private_key(scalar, ec.SECP256R1())
+    return SimulatedDevice(device_id, device_type, private_key=key, source=source,
+                           jws_key=jws_key)
 
 
 class DeviceFleet:
@@ -168,12 +191,13 @@ class DeviceFleet:
     the other types use the synthetic models.
     """
 
-    def __init__(self, count: int, seed: int, data_dir: Path | None = None) -> None:
+    def __init__(self, count: int, seed: int, data_dir: Path | None = None,
+                 auth: str = "ed25519") -> None:
         if count < 1:
             raise ConfigError("IOT_DEVICE_COUNT", f"need at least one device, got {count}")
         tables = load_datasets(data_dir) if data_dir is not None else {}
         self.devices: list[SimulatedDevice] = [
-            _build_device(index, seed, tables) for index in range(count)
+            _build_device(index, seed, tables, auth) for index in range(count)
         ]
         self._by_id = {device.device_id: device for device in self.devices}
         self._rng = random.Random(int.from_bytes(_derive(seed, -1, ":pick")[:8], "big"))

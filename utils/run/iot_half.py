@@ -56,6 +56,7 @@ def node_config(settings: Settings, run_dir: Path) -> NodeConfig:
         batch_size=settings.iot_batch_size,
         batch_wait=settings.iot_batch_wait,
         inputbox_batch=settings.inputbox_batch,
+        device_auth=settings.device_auth,
     )
 
 
@@ -65,7 +66,8 @@ async def open_iot(
 ) -> IotParts:
     """Start the node (closed with ``stack``) and build the two IoT workloads; ``processor``
     is :func:`lcore_node.binding.bound_processor`'s answer (None when the node is remote)."""
-    fleet = DeviceFleet(settings.iot_device_count, seed, settings.iot_data_dir)
+    fleet = DeviceFleet(settings.iot_device_count, seed, settings.iot_data_dir,
+                        settings.device_auth)
     node: LcoreNode | None = None
     cartesi: CartesiSide | None = None
     committer: EngineCommitter | None = None

@@ -1,0 +1,63 @@
+"""The devices of a node in ``--device-auth jws`` mode: each one's P-256 key and the last
+token counter it used (restored from the stored tokens when the node starts)."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from lcore_node.errors import UnauthorizedError
+from lcore_node.jws import parse_p256_key, parse_token, token_counter, verify_device_jws
+
+__all__ = ["JwsDevices", "last_tokens"]
+
+
+class JwsDevices:
+    def __init__(self) -> None:
+        self._keys: dict[str, ec.EllipticCurvePublicKey] = {}
+        self._last: dict[str, int] = {}
+
+    def register(self, device_id: str, key_hex: object) -> str:
+        """Parse and keep a device's key; its normalized hex."""
+        normalized, key = parse_p256_key(key_hex, device_id)
+        self._keys[device_id] = key
+        return normalized
+
+    def restore(self, device_id: str, key_hex: str, last_token: str | None) -> None:
+        """A device of the database, with its last stored token (its counter)."""
+        self.register(device_id, key_hex)
+        counter = token_counter(last_token) if last_token else None
+        if counter is not None:
+            self._last[device_id] = counter
+
+    def _key(self, device_id: str) -> ec.EllipticCurvePublicKey:
+        key = self._keys.get(device_id)
+        if key is None:
+            raise UnauthorizedError("device token: the device has no P-256 key registered",
+                                    device_id=device_id)
+        return key
+
+    def check(self, device_id: str, token: object, timestamp: int, data: str) -> str:
+        """Verify a submission's token and take its counter; the token (to store)."""
+        counter = verify_device_jws(self._key(device_id), token, device_id, timestamp, data,
+                                    self._last.get(device_id))
+        self._last[device_id] = counter
+        assert isinstance(token, str)
+        return token
+
+    def check_stored(self, token: str, device_id: str, data: bytes) -> None:
+        """A token as the Cartesi application re-checks it: signature, device and data (its
+        timestamp and counter as the token says; the node checked them at intake)."""
+        _, _, claims, _ = parse_token(token, device_id)
+        stamp = claims.get("iat")
+        verify_device_jws(self._key(device_id), token, device_id,
+                          stamp if isinstance(stamp, int) else -1, data.decode("utf-8"), None)
+
+
+def last_tokens(conn: sqlite3.Connection) -> dict[str, str]:
+    """Each device's last stored token (its highest record id)."""
+    return {str(d): str(s) for d, s in conn.execute(
+        "SELECT device_id, signature FROM data_submissions WHERE id IN"
+        " (SELECT MAX(id) FROM data_submissions GROUP BY device_id)"
+        " AND signature IS NOT NULL")}

@@ -1,0 +1,118 @@
+"""Device tokens as Milestone 2 signs them (issue 24.4): ES256 compact JWS (RFC 7515/7518)
+with a per-device counter, through the real node over real HTTP (127.0.0.1, port 0).
+
+Accepted: a simulated device's tokens, each counter above the last (also after a node
+restart: the counter is restored from the stored tokens). Refused with the same 401 as a
+bad Ed25519 signature: another device's token, a token over other data, alg none / HS256, a
+flipped signature byte, a DER signature; a counter not above the last: 409 (replay). The
+legacy Ed25519 mode is unchanged (its own tests); an Ed25519 key is refused at registration
+in jws mode (422).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from lcore_node.api import ApiServer
+from lcore_node.config import NodeConfig
+from lcore_node.jws import JwsClaims, sign_device_jws
+from lcore_node.node import LcoreNode
+from lcore_node.signing import sha256_hex
+from utils.iot.devices import DeviceFleet
+
+pytestmark = pytest.mark.asyncio
+
+
+def b64(raw: bytes) -> str:
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
+
+
+def config(tmp_path: Path) -> NodeConfig:
+    return NodeConfig(db_path=tmp_path / "lcore.db", key_dir=tmp_path / "keys",
+                      device_auth="jws", outbox_enabled=False)
+
+
+async def post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]
+               ) -> tuple[int, dict[str, Any]]:
+    async with session.post(url, json=body) as response:
+        return response.status, await response.json()
+
+
+async def test_tokens_accepted_refused_and_replayed(tmp_path: Path) -> None:
+    fleet = DeviceFleet(2, 5, auth="jws")
+    alice, bob = fleet.devices
+    assert len(alice.public_key_hex) == 130 and alice.public_key_hex.startswith("04")
+    now = int(time.time())
+    async with LcoreNode(config(tmp_path)) as node, ApiServer(node, "127.0.0.1", 0) as api, \
+            aiohttp.ClientSession() as session:
+        base = f"http://127.0.0.1:{api.port}"
+        for device in fleet:
+            status, _ = await post(session, f"{base}/device/register", {
+                "device_id": device.device_id, "public_key": device.public_key_hex})
+            assert status in (200, 201)
+        status, answer = await post(session, f"{base}/device/register", {
+            "device_id": "ed25519-dev", "public_key": "11" * 32})
+        assert status == 422 and "P-256" in json.dumps(answer)
+
+        def body(device: Any, data: str, token: str, stamp: int = now) -> dict[str, Any]:
+            return {"device_id": device.device_id, "data": data, "timestamp": stamp,
+                    "signature": token}
+
+        data = json.dumps({"temperature": 21.5})
+        for i in range(3):  # counters 1, 2, 3
+            reading = json.dumps({"temperature": 20 + i})
+            status, answer = await post(session, f"{base}/device/data",
+                                        body(alice, reading, alice.sign_submission(reading, now)))
+            assert status in (200, 201), answer
+        token = alice.sign_submission(data, now)  # counter 4
+        assert (await post(session, f"{base}/device/data", body(alice, data, token)))[0] in (
+            200, 201)
+        # the same token again, and an older counter: replays (409)
+        status, answer = await post(session, f"{base}/device/data", body(alice, data, token))
+        assert status == 409, answer
+        key = alice._jws_key
+        old = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 2))
+        status, answer = await post(session, f"{base}/device/data", body(alice, data, old))
+        assert status == 409 and "counter 2 is not above the last accepted 4" in json.dumps(
+            answer)
+        # refusals: the same 401 as a bad Ed25519 signature
+        sig = token.split(".")[2]
+        flipped = bytearray(base64.urlsafe_b64decode(sig + "=="))
+        flipped[10] ^= 1
+        fresh = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 9))
+        fh, fc, fs = fresh.split(".")
+        der = key.sign(f"{fh}.{fc}".encode(), ec.ECDSA(hashes.SHA256()))
+        none_head = b64(json.dumps({"alg": "none", "kid": alice.device_id}).encode())
+        hs_head = b64(json.dumps({"alg": "HS256", "kid": alice.device_id}).encode())
+        bad = {
+            "another device's token": body(bob, data, fresh),
+            "other data": body(alice, json.dumps({"temperature": 99}), fresh),
+            "other timestamp": body(alice, data, fresh, now + 1),
+            "alg none": body(alice, data, f"{none_head}.{fc}."),
+            "alg HS256": body(alice, data, f"{hs_head}.{fc}.{fs}"),
+            "flipped byte": body(alice, data, f"{fh}.{fc}.{b64(bytes(flipped))}"),
+            "DER signature": body(alice, data, f"{fh}.{fc}.{b64(der)}"),
+            "not a JWS": body(alice, data, "ab" * 64),
+        }
+        for why, request in bad.items():
+            status, answer = await post(session, f"{base}/device/data", request)
+            assert status == 401, (why, answer)
+        # the refusals spent no counter: 9 is still good
+        assert (await post(session, f"{base}/device/data", body(alice, data, fresh)))[0] in (
+            200, 201)
+    async with LcoreNode(config(tmp_path)) as node:  # restart: counter 9 restored
+        again = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 9))
+        with pytest.raises(Exception, match="not above the last accepted 9"):
+            await node.submit_data(alice.device_id, data, now, again)
+        newer = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 10))
+        accepted = await node.submit_data(alice.device_id, data, now, newer)
+        assert accepted.record_id > 0
