@@ -3,7 +3,8 @@ change, a 99 % confidence interval of it and a verdict (docs/compare.md).
 
 A figure is *regressed* (or *improved*) only when its interval excludes no change AND the
 change is practically significant: at least :data:`RELATIVE_FLOOR` (5 %) of the base value,
-or for a share (success, missed firings) :data:`POINTS_FLOOR` (half a percentage point).
+or for a share (success, missed firings) :data:`POINTS_FLOOR` (half a percentage point),
+for a fee :data:`FEE_FLOOR` (25 %), for a transaction latency also one block interval.
 5 % is above a latency histogram bucket (1/64 = 1.6 % wide), so a change within one bucket
 is never a regression. Which way is worse is the figure's (latency up, throughput down).
 """
@@ -32,6 +33,10 @@ REGRESSED, IMPROVED, SAME = "regressed", "improved", "no significant change"
 NOT_COMPARED = "not compared"
 RELATIVE_FLOOR = 0.05
 POINTS_FLOOR = 0.005
+#: fees (wei) follow the chain's base fee, which moves with all of the chain's traffic and
+#: idle time between runs (EIP-1559: up to 12.5 % a block): two blocks' worth is not a change
+#: of what was run (gas per operation is)
+FEE_FLOOR = 0.25
 _COST_KEYS = ("l2_gas_per_op", "l1_gas_per_op", "fee_per_op")
 _IOT_KEYS = {"iot.success": "success", "iot.p95": "p95"}
 
@@ -70,10 +75,13 @@ class Draws:
 
 
 def judge(change_: float | None, ci: tuple[float, float] | None, better: str,
-          points: bool, floor: float = RELATIVE_FLOOR) -> str:
+          points: bool, floor: float = RELATIVE_FLOOR, *, shift: float = 0.0,
+          shift_floor: float = 0.0) -> str:
+    """The verdict of a change; ``shift`` (seconds) under ``shift_floor`` (a block interval)
+    is no significant change whatever its interval."""
     if change_ is None:
         return NOT_COMPARED
-    if abs(change_) < (POINTS_FLOOR if points else floor):
+    if abs(change_) < (POINTS_FLOOR if points else floor) or abs(shift) < shift_floor:
         return SAME
     if ci is not None and ci[0] <= 0 <= ci[1]:
         return SAME
@@ -171,9 +179,24 @@ def compare_figure(name: str, base: RunData, new: RunData, draws: Draws,
         offsets, method = _offsets(name, points, base, new, draws, rng)
         ci = interval(delta, offsets) if offsets else None
     label = (fb or fn).label  # type: ignore[union-attr]
+    block = block_floor(name, base, new)
+    shift = (vn - vb) if vb is not None and vn is not None else 0.0
     return Compared(name, label, metric.unit, metric.better, vb, vn, delta, points,
                     ci[0] if ci else None, ci[1] if ci else None, method,
-                    judge(delta, ci, metric.better, points, floor))
+                    judge(delta, ci, metric.better, points,
+                          max(floor, FEE_FLOOR) if metric.unit == "wei" else floor,
+                          shift=shift, shift_floor=block))
+
+
+def block_floor(name: str, base: RunData, new: RunData) -> float:
+    """A transaction latency's floor: the longer of the runs' block intervals (0 for other
+    figures). Latency from a chain comes in steps of its blocks; where one run's firings
+    fall against the block clock is chance, so a shift under one block is not a change
+    one run can show."""
+    scope, _, key = name.rpartition(".")
+    if key not in ("p50", "p95", "p99") or scope not in base.blocks or scope == "iot":
+        return 0.0
+    return max(base.block_seconds or 0.0, new.block_seconds or 0.0)
 
 
 def compare_runs(base: RunData, new: RunData, *, seed: int = 0,
@@ -185,8 +208,17 @@ def compare_runs(base: RunData, new: RunData, *, seed: int = 0,
     names = [n for n in base.figures if _measured(base.figures.get(n))
              or _measured(new.figures.get(n))]
     names += [n for n in new.figures if n not in base.figures and _measured(new.figures[n])]
-    return [compare_figure(n, base, new, draws, rng, floor) for n in names]
+    return [compare_figure(n, base, new, draws, rng, floor) for n in names
+            if not _idle(n, base, new)]
 
 
 def _measured(figure: Figure | None) -> bool:
     return figure is not None and figure.value is not None
+
+
+def _idle(name: str, base: RunData, new: RunData) -> bool:
+    """A rate that is 0 in both runs (a workload neither ran): nothing to compare."""
+    values = [r.figures[name].value if name in r.figures else None for r in (base, new)]
+    rates = ("tx/s", "ops/s", "records/s")
+    return all(v in (0, None) for v in values) and base.figures.get(name) is not None and \
+        base.figures[name].metric.unit in rates

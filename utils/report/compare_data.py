@@ -71,6 +71,8 @@ class RunData:
     starts: list[float]  # each block's start (unix seconds)
     #: scope -> (seconds from the load's start to the interval's end, successes/s, p95 s)
     curves: dict[str, list[tuple[float, float, float | None]]] = field(default_factory=dict)
+    #: the chain's mean interval between the blocks holding the run's transactions
+    block_seconds: float | None = None
 
     @property
     def label(self) -> str:
@@ -148,16 +150,22 @@ def _totals(parts: Any) -> Block:
     return total
 
 
-def read_costs(run_dir: Path, starts: list[float]) -> dict[str, list[CostBlock]]:
+def read_costs(run_dir: Path, starts: list[float]
+               ) -> tuple[dict[str, list[CostBlock]], float | None]:
     """Receipts (success or reverted) of tx_metrics.csv summed per block of their inclusion,
-    per workload, per ``workload.operation`` and for ``totals``."""
+    per workload, per ``workload.operation`` and for ``totals``; and the chain's mean block
+    interval over the blocks that held them (seconds; None for fewer than two blocks)."""
     costs: dict[str, list[CostBlock]] = {}
+    chain_blocks: dict[int, float] = {}
     if not starts:
-        return costs
+        return costs, None
     for row in _csv(run_dir / TX_ROWS):
         if row.get("status") not in ("success", "reverted") or not row.get("included_at"):
             continue
         at = float(row["included_at"])
+        if row.get("block_number"):
+            number = int(row["block_number"])
+            chain_blocks[number] = min(at, chain_blocks.get(number, at))
         index = max(0, bisect.bisect_right(starts, at) - 1)
         gas, l1 = int(row.get("gas_used") or 0), int(row.get("l1_gas_used") or 0)
         fee = int(row.get("fee_wei") or 0)
@@ -171,7 +179,10 @@ def read_costs(run_dir: Path, starts: list[float]) -> dict[str, list[CostBlock]]
             block.l2_gas += max(0, gas - l1)
             block.l1_gas += l1
             block.fee_wei += fee
-    return costs
+    if len(chain_blocks) < 2:
+        return costs, None
+    times = sorted(chain_blocks.values())
+    return costs, (times[-1] - times[0]) / (len(times) - 1)
 
 
 def read_iot(run_dir: Path, starts: list[float]) -> list[Block]:
@@ -196,9 +207,9 @@ def load_run(run_dir: Path) -> RunData:
     rows, interval = read_intervals(run_dir, load_window(summary))
     blocks, starts = group_blocks(rows)
     blocks["iot"] = read_iot(run_dir, starts)
-    return RunData(run_dir, summary, run_figures(summary), blocks,
-                   read_costs(run_dir, starts), interval, starts,
-                   curves(rows, load_window(summary)[0]))
+    costs, block_seconds = read_costs(run_dir, starts)
+    return RunData(run_dir, summary, run_figures(summary), blocks, costs, interval, starts,
+                   curves(rows, load_window(summary)[0]), block_seconds)
 
 
 def curves(rows: dict[float, dict[str, Block]], start: float

@@ -11,6 +11,7 @@ from typing import Any
 
 from utils.observe.verdict import Check, Status, format_value
 from utils.report.compare import (
+    FEE_FLOOR,
     IMPROVED,
     NOT_COMPARED,
     POINTS_FLOOR,
@@ -73,6 +74,10 @@ def table(comparison: Comparison) -> str:
              for r in rows]
     lines.insert(1, "-" * len(lines[0]))
     title = f"{comparison.new.label} against {comparison.base.label}"
+    blocks = [r.block_seconds for r in (comparison.base, comparison.new)]
+    if any(blocks):
+        title += " (latency floor: one block, " + " / ".join(
+            "n/a" if b is None else f"{b:.2f} s" for b in blocks) + ")"
     lines = [title, *lines]
     lines += [c.line() for c in comparison.thresholds]
     lines.append(headline(comparison))
@@ -92,7 +97,8 @@ def headline(comparison: Comparison) -> str:
 
 def _run(run: RunData) -> dict[str, Any]:
     return {"dir": str(run.run_dir), "run_id": run.label,
-            "seed": run.summary.get("seed"), "git_commit": run.summary.get("git_commit")}
+            "seed": run.summary.get("seed"), "git_commit": run.summary.get("git_commit"),
+            "block_seconds": run.block_seconds, "blocks_resampled": len(run.starts)}
 
 
 def as_json(comparisons: list[Comparison], code: int) -> dict[str, Any]:
@@ -100,6 +106,7 @@ def as_json(comparisons: list[Comparison], code: int) -> dict[str, Any]:
         "base": _run(comparisons[0].base) if comparisons else None,
         "method": {"confidence": CONFIDENCE, "resamples": RESAMPLES,
                    "relative_floor": RELATIVE_FLOOR, "points_floor": POINTS_FLOOR,
+                   "fee_floor": FEE_FLOOR, "latency_floor": "one block interval",
                    "docs": "docs/compare.md"},
         "exit_code": code,
         "comparisons": [{
