@@ -45,6 +45,7 @@ SLOW = (
     "tests/test_dapp_differential.py",
     "tests/test_dapp_run.py",
     "tests/test_db_binding.py",
+    "tests/test_inputbox_kill.py",
     "tests/test_iot_chain_faults.py",
     "tests/test_iot_remote_node.py",
     "tests/test_lcore_fuzz.py",
