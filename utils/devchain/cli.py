@@ -116,8 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         type=float,
         default=DEFAULT_STATE_CACHE_MB,
         help="the chain's key-value store (state tries, blocks, receipts) lives in a private "
-        "SQLite temporary file behind an in-memory cache of this many MB; "
-        "0 = keep all of it in memory (default %(default)s)",
+        "SQLite temporary file (DIR/chain.sqlite with --data-dir) behind an in-memory cache "
+        "of this many MB; 0 = keep all of it in memory (with --data-dir: the default "
+        "cache) (default %(default)s)",
     )
     parser.add_argument(
         "--l1-base-fee-wei",
