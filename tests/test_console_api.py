@@ -112,3 +112,36 @@ def test_a_run_is_watched_and_steered_through_the_api(tmp_path: Path) -> None:
     assert any(float(r["target_rate"]) == 40.0 and float(r["offered_rate"]) > 20 for r in rows)
     assert any(float(r["target_rate"]) == 10.0 for r in rows)
     assert "draining (POST /api/stop received" in err or "draining" in (run_dir / "run.log").read_text()
+
+
+def test_a_change_reaches_the_worker_processes(tmp_path: Path) -> None:
+    proc = subprocess.Popen(
+        main_cmd("--duration", "0", "--port", "0", "--out", str(tmp_path), "--dapp",
+                 "transfers", "--workers", "2", "--rate", "payment=10", "--rate", "merchant=0",
+                 "--rate", "lending=0", "--rate", "iot=0", "--rate", "iot_registration=0",
+                 "--seed", "12"),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=clean_env(),
+    )
+    try:
+        assert proc.stdout is not None
+        url = re.search(r"(http://127\.0\.0\.1:\d+)/", proc.stdout.readline()).group(1)  # type: ignore[union-attr]
+        reader = EventReader(url)
+        wait_until(lambda: call(url, "/api/state")[1]["run"]["steerable"], 90, "the load")
+        status, body = call(url, "/api/rates", {"payment": "40"})
+        assert status == 200, body
+        changed_at = body["markers"][0]["t"]
+        wait_until(lambda: [t for t in reader.of("tick") if t["t"] - t["dt"] > changed_at
+                            and _payment(t)["offered"] > 20], 20, "the workers to follow")
+        assert call(url, "/api/pause", {"workload": "payment"})[0] == 200
+        paused_at = reader.of("marker")[-1]["t"]
+        wait_until(lambda: [t for t in reader.of("tick") if t["t"] - t["dt"] > paused_at + 0.5
+                            and _payment(t)["offered"] == 0], 20, "the workers to pause")
+        assert call(url, "/api/stop", {})[0] == 202
+        proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    logs = [(tmp_path / "latest" / f"worker-{k}.log").read_text() for k in (0, 1)]
+    assert all("payment_app now fires at 20" in text and "payment_app now fires at 0" in text
+               for text in logs)
