@@ -26,7 +26,13 @@ from utils.chain.finality_calls import Presence
 from utils.chain.rpc import Rpc
 from utils.chain.rpc_retry import RetryPolicy
 from utils.clock import Clock
-from utils.observe.events import FINALITY_STAGES
+from utils.observe.events import (
+    FINALITY_STAGES,
+    FinalityEvent,
+    Outcome,
+    TxCorrectionEvent,
+    TxEvent,
+)
 from utils.observe.finality_stats import FinalityStats
 from utils.observe.stats import StatsHub
 from utils.run.finality_part import NOT_MODELLED, FinalityPart, l1_costs
@@ -144,3 +150,28 @@ def test_the_sample_is_chosen_by_hash() -> None:
     off = FinalityTracker(Rpc("http://127.0.0.1:1"), StatsHub(), Clock().now, sample=0.0,
                           confirmations=1)
     assert off.skipped is not None and not off.samples(hashes[0])
+
+
+def test_a_corrected_transaction_is_followed_in_its_new_block() -> None:
+    """A reorg moves a followed transaction: its later stages are read in its new block; one
+    removed from the chain is followed no more. Its receipt stage is emitted once."""
+    hub, seen = StatsHub(), []
+    hub.tap(seen.append)
+    tracker = FinalityTracker(Rpc("http://127.0.0.1:1"), hub, Clock().now, sample=1.0,
+                              confirmations=1)
+    tx = TxEvent("payment_app", "payment_app", Outcome.SUCCESS, "0x" + "ab" * 32, 10.0, 10.1,
+                 10.4, 7, 21_000, "0x" + "11" * 20, 0)
+    hub.emit(tx)
+    receipts = [e for e in seen if isinstance(e, FinalityEvent)]
+    assert [(e.stage, e.block_number, e.latency) for e in receipts] == [
+        ("receipt", 7, pytest.approx(0.4))]
+    assert tracker.pending == 1
+    moved = dict(timestamp=11.0, workload="payment_app", operation="", tx_hash=tx.tx_hash,
+                 sender=tx.sender, nonce=0, old_gas_used=21_000, new_gas_used=21_000)
+    hub.emit(TxCorrectionEvent(old_outcome="success", new_outcome="success", old_block=7,
+                               new_block=9, reason="reorg", **moved))
+    assert tracker.pending == 1 and sorted(tracker._unposted) == [9]
+    hub.emit(TxCorrectionEvent(old_outcome="success", new_outcome="reorged", old_block=9,
+                               new_block=None, reason="reorg", **moved))
+    assert tracker.pending == 0 and not tracker._unposted
+    assert len([e for e in seen if isinstance(e, FinalityEvent)]) == 1
