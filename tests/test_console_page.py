@@ -1,15 +1,25 @@
 """The live console page ``/``: served from utils/web by the run's own HTTP server, with its
-assets and nothing else of the folder."""
+assets and nothing else of the folder; and in headless chromium (Debian's, through
+Playwright) during a real run: it draws, steers and stops the run."""
 
 from __future__ import annotations
 
+import csv
+import os
+import re
+import shutil
+import subprocess
 import urllib.error
 import urllib.request
+from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client import CollectorRegistry
 
 from server import ServerThread, create_app
+from tests.conftest import clean_env, main_cmd
+from tests.console_client import wait_until
 from utils.web import assets
 
 
@@ -43,3 +53,92 @@ def test_the_page_and_its_assets_are_served(server: ServerThread) -> None:
 def test_nothing_else_is_served(server: ServerThread, name: str) -> None:
     status, _, body = get(f"{server.url}/assets/{name}")
     assert status == 404 and "import" not in body
+
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+        "--disable-component-update", "--no-first-run", "--disable-sync"]
+
+
+def keep(path: Path) -> None:
+    """A screenshot kept in the test's folder and, with KCSTRESS_ARTIFACTS set, there too."""
+    where = os.environ.get("KCSTRESS_ARTIFACTS")
+    if where:
+        Path(where).mkdir(parents=True, exist_ok=True)
+        shutil.copy2(path, Path(where) / path.name)
+
+
+def payment(js: str) -> str:
+    """A condition on the payment workload of the page's last tick."""
+    return ("() => { const t = window.kcConsole && window.kcConsole.lastTick;"
+            " const w = t && t.workloads && t.workloads.payment_app;"
+            f" return !!w && ({js}); }}")
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                    reason="no chromium (bash scripts/setup_tools.sh chromium)")
+def test_the_page_watches_and_steers_a_real_run(tmp_path: Path) -> None:
+    """A short run on the embedded chain watched in headless chromium: the charts take new
+    points, a rate set on the page is followed, a pause and resume, and stop ends the run."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    proc = subprocess.Popen(
+        main_cmd("--duration", "0", "--port", "0", "--out", str(tmp_path), "--dapp",
+                 "transfers", "--rate", "payment=10", "--rate", "merchant=0", "--rate",
+                 "lending=0", "--rate", "iot=0", "--rate", "iot_registration=0",
+                 "--interval", "1", "--seed", "12"),
+        stdout=(tmp_path / "stdout.txt").open("w"), stderr=subprocess.STDOUT, env=clean_env())
+    errors: list[str] = []
+    try:  # its output goes to a file: a pipe nobody reads would stall it
+        found = wait_until(lambda: re.search(r"(http://127\.0\.0\.1:\d+)/",
+                                             (tmp_path / "stdout.txt").read_text()), 60,
+                           "the run's first line, naming its page")
+        url = found.group(1)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 900})
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                        else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url + "/")
+                steer_from_the_page(page, tmp_path)
+            finally:
+                browser.close()
+        proc.wait(timeout=120)  # a hang guard
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert errors == []
+    rows = [r for r in csv.DictReader((next(tmp_path.glob("*/kpi_intervals.csv"))).open())
+            if r["workload"] == "payment_app"]
+    assert any(float(r["target_rate"]) == 40 and float(r["offered_rate"]) > 20 for r in rows)
+    assert (next(tmp_path.glob("*/kpi_intervals.csv")).parent / "report.html").is_file()
+
+
+def steer_from_the_page(page: Any, out: Path) -> None:
+    page.wait_for_function("() => window.kcConsole && window.kcConsole.xs.length >= 2",
+                           timeout=120_000)  # set-up done, the charts have points
+    points = page.evaluate("() => window.kcConsole.charts['thr-payment_app'].plot.data[0].length")
+    page.wait_for_function("n => window.kcConsole.charts['thr-payment_app'].plot.data[0]"
+                           ".length > n", arg=points, timeout=20_000)  # new points arrive
+    page.fill("#wl-payment_app .rate-input", "40")
+    page.click("#wl-payment_app .rate-set")
+    page.wait_for_function(payment("w.target === 40 && w.offered > 20"), timeout=20_000)
+    shot(page, out / "console-1400.png")
+    page.click("#wl-payment_app .pause")
+    page.wait_for_function(payment("w.paused && w.offered === 0"), timeout=20_000)
+    assert page.inner_text("#wl-payment_app .pause") == "Resume"
+    page.click("#wl-payment_app .pause")
+    page.wait_for_function(payment("!w.paused && w.offered > 20"), timeout=20_000)
+    assert page.eval_on_selector_all("#markers li", "els => els.length") >= 3
+    page.set_viewport_size({"width": 1280, "height": 800})
+    shot(page, out / "console-1280.png")
+    page.click("#stop")
+    page.wait_for_function("() => /\\bstop\\b/.test(document.getElementById('markers')"
+                           ".textContent)", timeout=30_000)  # its marker, at once
+
+
+def shot(page: Any, path: Path) -> None:
+    page.screenshot(path=str(path))
+    keep(path)

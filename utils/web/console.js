@@ -132,9 +132,12 @@
   function shapeOf(ticks, state) {
     var names = {}, goodput = {}, stages = {};
     var wl = (((state || {}).run || {}).workloads) || {};
-    Object.keys(wl).forEach(function (n) { names[n] = 1; });
+    Object.keys(wl).forEach(function (n) { if (wl[n].target || wl[n].paused) names[n] = 1; });
     ticks.forEach(function (t) {
-      Object.keys(t.workloads || {}).forEach(function (n) { names[n] = 1; });
+      Object.keys(t.workloads || {}).forEach(function (n) {
+        var w = t.workloads[n];  // a workload at rate 0 that offered nothing gets no chart
+        if (w.target || w.offered || w.in_flight || w.paused) names[n] = 1;
+      });
       Object.keys(t.goodput || {}).forEach(function (w) {
         Object.keys(t.goodput[w] || {}).forEach(function (op) { goodput[w + "\u0000" + op] = 1; });
       });
@@ -330,10 +333,19 @@
       .then(function (r) {
         return r.json().catch(function () { return {}; }).then(function (j) {
           if (!r.ok) message(path + ": " + (j.error || ("HTTP " + r.status)), true);
-          else message(path + ": " + JSON.stringify(j).slice(0, 300));
+          else message(summary(j));
           return {ok: r.ok, status: r.status, body: j};
         });
       }, function (e) { message(path + ": " + e, true); return {ok: false}; });
+  }
+
+  function summary(j) {
+    if (j.applied) return "rate set: " + Object.keys(j.applied).map(function (n) {
+      return n + " → " + j.applied[n].profile; }).join(", ");
+    if ("paused" in j) return j.workload + (j.paused ? " paused" : " resumed");
+    if (j.stopping) return "stopping: draining (up to " + KC.num(j.drain_timeout) + " s)";
+    if (j.run_id) return "started " + j.kind + " " + j.run_id;
+    return "done";
   }
 
   function setRate(name, text) {
