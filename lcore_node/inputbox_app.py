@@ -14,7 +14,6 @@ an index on (a reorg replaced the blocks that held them).
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import sqlite3
@@ -197,6 +196,3 @@ class InputApp:
             conn.execute(f"DELETE FROM {table} WHERE input_index >= ?", (from_index,))
         conn.execute("COMMIT")
         return int(count)
-
-    async def aadvance(self, advance: EvmAdvance, block_hash: str, now: float) -> AppResult:
-        return await asyncio.to_thread(self.advance, advance, block_hash, now)

@@ -64,7 +64,9 @@ class InputReader:
                             "block again", item.index, expected)
                 self._read_to = None
                 return processed
-            result = await self._app.aadvance(item.advance, item.block_hash, self._clock())
+            # in the loop's thread: a stop cannot come between the application's commit and
+            # the event that tells of it
+            result = self._app.advance(item.advance, item.block_hash, self._clock())
             processed += 1
             expected += 1
             if self._on_processed is not None:

@@ -24,12 +24,14 @@ import pytest
 import pytest_asyncio
 from eth_account import Account
 from eth_utils import keccak
+from prometheus_client import CollectorRegistry
 
 from lcore_node.config import NodeConfig
 from lcore_node.errors import TooLargeError
 from lcore_node.inputbox_app import InputApp
 from lcore_node.inputbox_binding import write_inputbox
 from lcore_node.inputbox_chain import EngineInputBoxCommitter
+from lcore_node.inputbox_host import CartesiSide
 from lcore_node.inputbox_payload import INPUT_MAX_SIZE, encode_evm_advance
 from lcore_node.inputbox_reader import InputReader
 from lcore_node.inputbox_store import form_input
@@ -38,15 +40,17 @@ from lcore_node.node import LcoreNode
 from stylus_contracts import CARTESI_DIR, load_artifact
 from utils.chain.connect import deploy
 from utils.chain.fees import FeePolicy
+from utils.chain.inputbox_deploy import InputBoxDeployment
 from utils.chain.rpc import Rpc
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
-from utils.chain.inputbox_deploy import InputBoxDeployment
 from utils.devchain import DevChain
 from utils.iot.devices import DeviceFleet
 from utils.iot.verify_cli import verify_command
+from utils.observe.aggregate import RunAggregate
 from utils.observe.events import Outcome, TxEvent
+from utils.observe.metrics import PrometheusSink
 from utils.observe.stats import StatsHub
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
@@ -219,3 +223,39 @@ async def test_an_input_sent_before_a_crash_is_not_sent_again(
     assert await committer.number_of_inputs() == 1  # the one input, not a second copy
     assert rows(tmp_path / "lcore.db", "SELECT status, input_index, transaction_hash FROM"
                 " inputbox_inputs") == [("committed", 0, sent.tx_hash)]
+
+
+async def test_the_cartesi_side_measures_every_input_in_one_place(
+    rig: dict[str, Any], tmp_path: Path
+) -> None:
+    """CartesiSide (what a run starts) emits one InputEvent per input: the aggregate and
+    /metrics count the same inputs, records and end-to-end observations."""
+    hub = StatsHub()
+    aggregate = RunAggregate({})
+    registry = CollectorRegistry()
+    hub.listen(aggregate)
+    hub.add_sink(PrometheusSink(registry, run_id="r", chain_id=None, version="0", targets={}))
+    committer = await committer_for(rig, "0x" + keccak(text="side" + str(tmp_path)).hex()[:40])
+    config = NodeConfig(db_path=tmp_path / "lcore.db", key_dir=tmp_path / "keys",
+                        inputbox_batch=3, batch_wait=0.1, **FAST)
+    node = LcoreNode(config, hub=hub, inputbox=committer)
+    await node.start()
+    side = CartesiSide(node, committer, tmp_path / APP_DB_NAME, hub=hub, clock=time.time,
+                       poll=0.05)
+    await side.start()
+    try:
+        await submit(node, rig["fleet"], 9)
+        assert await node.outbox.drain(20) == 0 if node.outbox else False
+        assert await side.finish(20)
+    finally:
+        await node.close(drain_timeout=0)
+    hub.flush()
+    stats = aggregate.inputs
+    assert (stats.inputs, stats.records, stats.rejected) == (3, 9, 0)
+    assert stats.end_to_end.count == 9 and stats.end_to_end.min > 0
+    summary = stats.summary()
+    assert summary["end_to_end_s"]["count"] == 9 and summary["input_lag_s"]["count"] == 3
+    assert registry.get_sample_value("kcstress_inputbox_inputs_total") == 3
+    assert registry.get_sample_value("kcstress_inputbox_records_total", {"outcome": "kept"}) == 9
+    assert registry.get_sample_value("kcstress_inputbox_latency_seconds_count",
+                                     {"measure": "end_to_end"}) == 9

@@ -19,6 +19,7 @@ from utils.observe.events import (
     Event,
     FinalityEvent,
     HeadEvent,
+    InputEvent,
     IotEvent,
     Outcome,
     ReorgEvent,
@@ -151,7 +152,22 @@ class PrometheusSink:
             "kcstress_finality_latency_seconds", "Sampled transactions: intended send time to "
             "a finality stage (receipt, batch_posted, l1_confirmed)", ["stage"],
             FINALITY_BUCKETS)
-        SeriesCollector(r, [self.iot_latency, self.finality])
+        self.inputbox = HistogramSeries(
+            "kcstress_inputbox_latency_seconds", "Cartesi application (--iot-commit inputbox): "
+            "measure input_lag = the node seeing an input's addInput included to its "
+            "processing; end_to_end = a record's submission to its processing", ["measure"],
+            LATENCY_BUCKETS)
+        SeriesCollector(r, [self.iot_latency, self.finality, self.inputbox])
+        for measure in ("input_lag", "end_to_end"):
+            self.inputbox.touch(measure)
+        self.inputbox_records = Counter(
+            "kcstress_inputbox_records", "Records in the InputBox inputs the Cartesi "
+            "application processed, by outcome (kept, rejected)", ["outcome"], registry=r)
+        self.inputbox_inputs = Counter(
+            "kcstress_inputbox_inputs", "InputBox inputs the Cartesi application processed",
+            registry=r)
+        for outcome in ("kept", "rejected"):
+            self.inputbox_records.labels(outcome)
         for stage in FINALITY_STAGES:
             self.finality.touch(stage)
         self.iot_bytes = Counter(
@@ -262,12 +278,23 @@ class PrometheusSink:
             self._on_correction(event)
         elif isinstance(event, FinalityEvent):
             self.finality.observe((event.stage,), event.latency)
+        elif isinstance(event, InputEvent):
+            self._on_input(event)
         elif isinstance(event, ReorgEvent) and event.removed_head not in self._reorgs_seen:
             self._reorgs_seen.add(event.removed_head)  # once, however many workers saw it
             self.reorgs.inc()
             self.reorg_blocks.inc(event.depth)
             self._reorg_depth = max(self._reorg_depth, event.depth)
             self.reorg_max_depth.set(self._reorg_depth)
+
+    def _on_input(self, event: InputEvent) -> None:
+        self.inputbox_inputs.inc()
+        self.inputbox_records.labels("kept").inc(event.records)
+        if event.rejected:
+            self.inputbox_records.labels("rejected").inc(event.rejected)
+        self.inputbox.observe(("input_lag",), event.input_lag)
+        for latency in event.latencies:
+            self.inputbox.observe(("end_to_end",), latency)
 
     def _on_correction(self, event: TxCorrectionEvent) -> None:
         key = (event.workload,)
