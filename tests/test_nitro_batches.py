@@ -204,3 +204,48 @@ def test_batches_by_size_leave_the_overflowing_block_to_the_next() -> None:
     now.t += 3600
     poster.tick()
     assert poster.log.ends[-1] == 41  # the rest went by delay
+
+
+async def _batch_state(url: str, chain: DevChain, block: int) -> tuple[Any, ...]:
+    async with Rpc(url) as client:
+        batch = await eth_call(client, NODE_INTERFACE, "NodeInterface",
+                               "findBatchContainingBlock", block)  # fmt: skip
+        l1 = await eth_call(client, NODE_INTERFACE, "NodeInterface", "blockL1Num", block)
+        pricer = [await eth_call(client, ARB_GAS_INFO, "ArbGasInfo", name) for name in (
+            "getL1FeesAvailable", "getLastL1PricingSurplus", "getLastL1PricingUpdateTime")]
+        return batch, l1, pricer
+
+
+def test_a_kept_chain_keeps_its_batches_clock_and_pricer(tmp_path: Path) -> None:
+    policy = BatchPolicy(max_delay=0.3, parent_block_time=PARENT_BLOCK_TIME)
+    start = dict(block_time=0.25, l1_base_fee_wei=10**9, batches=policy, data_dir=tmp_path)
+
+    async def first(chain: DevChain) -> tuple[int, tuple[Any, ...]]:
+        async with Rpc(chain.url) as client:
+            receipts = await send_transfers(client, chain, 2)
+            block = int(receipts[-1]["blockNumber"], 16)
+            for _ in range(100):
+                try:
+                    await eth_call(client, NODE_INTERFACE, "NodeInterface",
+                                   "findBatchContainingBlock", block)  # fmt: skip
+                    break
+                except RpcError:
+                    await asyncio.sleep(0.1)
+        return block, await _batch_state(chain.url, chain, block)
+
+    with DevChain.start(**start) as chain:  # type: ignore[arg-type]
+        block, before = asyncio.run(first(chain))
+    with DevChain.start(**start) as chain:  # type: ignore[arg-type]
+        after = asyncio.run(_batch_state(chain.url, chain, block))
+
+        async def later() -> tuple[int, int]:
+            async with Rpc(chain.url) as client:
+                receipts = await send_transfers(client, chain, 1)
+                new_block = int(receipts[-1]["blockNumber"], 16)
+                (l1,) = await eth_call(client, NODE_INTERFACE, "NodeInterface", "blockL1Num",
+                                       new_block)  # fmt: skip
+                return new_block, l1
+
+        new_block, new_l1 = asyncio.run(later())
+    assert after == before  # its batch, its L1 block and the pricer's state survive
+    assert new_block > block and new_l1 >= before[1][0]  # the parent clock never goes back

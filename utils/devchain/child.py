@@ -136,7 +136,7 @@ def run(options: ChainOptions, funder_key: bytes, *, managed: bool,
     schedule = vm_configuration(options.stylus, funder) or default_vm_configuration()
     node = open_node(options, funder, pricing, nitro_vm_configuration(schedule, pricing),
                      chain_dir)
-    attach_batch_poster(pricing, options.batches, node.head(), funder)
+    attach_batch_poster(pricing, options.batches, node.head(), funder, node.store)
     if chain_dir is not None and price is not None and pricing.price_per_unit != price:
         node.set_l1_base_fee(price)  # a re-opened chain: the price given, from the next block
     try:

@@ -86,17 +86,21 @@ class BatchPoster:
     """Builds batches from sealed blocks and posts them to :attr:`log` on :attr:`clock`."""
 
     def __init__(self, pricing: L1Pricing, policy: BatchPolicy, clock: ParentClock,
-                 *, head: int = 0, now: Callable[[], float] = time.time) -> None:
-        """``head``: the chain's last block; batch 0 holds blocks 0 to ``head`` (a new chain:
-        the genesis block, its init message; a re-opened one: all it had)."""
+                 *, head: int = 0, log: BatchLog | None = None,
+                 now: Callable[[], float] = time.time) -> None:
+        """``head``: the chain's last block; ``log``: the batches a kept chain posted. Blocks
+        up to ``head`` that no batch holds go into one now (a new chain: batch 0, the genesis
+        block, its init message)."""
         self.pricing = pricing
         self.policy = policy
         self.clock = clock
-        self.log = BatchLog()
+        self.log = log or BatchLog()
         self.now = now
         self._building: _Building | None = None
         self._full: _Building | None = None  # closed by size, waiting to be posted
-        self.log.add(head + 1, self.clock.block_number(), self.now())
+        if head >= self.log.next_block:
+            parent = max([self.clock.block_number(), *self.log.parent_blocks[-1:]])
+            self.log.add(head + 1, parent, self.now())
         self._mined = head  # the last block mined
 
     def on_mined(self, block: Any) -> None:
@@ -184,17 +188,42 @@ class BatchPoster:
 
 
 def attach_batch_poster(
-    pricing: L1Pricing, policy: BatchPolicy, head: Any, owner: str | None = None
+    pricing: L1Pricing, policy: BatchPolicy, head: Any, owner: str | None = None,
+    store: Any = None,
 ) -> BatchPoster:
     """Give the chain's pricing (its VMs) a parent-chain clock at ``policy``'s block time,
-    never behind the L1 block in ``head`` (the chain's last header), and a batch poster; the
-    pricer's rewards go to ``owner``, the chain owner (``InitializeArbosState``)."""
+    never behind the L1 block in ``head`` (the chain's last header) nor a kept batch's, and a
+    batch poster; the pricer's rewards go to ``owner``, the chain owner
+    (``InitializeArbosState``). With a kept
+    chain's ``store`` (``utils.devchain.kvstore.DiskStore``, durable) its batches are kept in
+    the store's ``meta`` table, written in each block's transaction."""
     if owner is not None:
         policy = replace(policy, pricer=replace(policy.pricer, reward_recipient=owner))
+    durable = store is not None and getattr(store, "durable", False)
+    log = BatchLog.load(store.meta) if durable else None
+    kept = log.count if log is not None else 0
     pricing.clock = ParentClock(policy.parent_block_time)
-    pricing.clock.continue_from(l1_block_of_mix_hash(head.mix_hash))
-    pricing.poster = BatchPoster(pricing, policy, pricing.clock, head=int(head.block_number))
-    return pricing.poster
+    last_parent = log.parent_blocks[-1:] if log is not None else []
+    pricing.clock.continue_from(max([l1_block_of_mix_hash(head.mix_hash), *last_parent]))
+    poster = BatchPoster(pricing, policy, pricing.clock, head=int(head.block_number), log=log)
+    if durable:
+        keeper = _BatchKeeper(poster.log, store.meta, kept)
+        keeper.save()
+        store.before_flush.append(keeper.save)
+    pricing.poster = poster
+    return poster
+
+
+@dataclass
+class _BatchKeeper:
+    """Writes the batches posted since the last block into a kept chain's store."""
+
+    log: BatchLog
+    meta: Any
+    saved: int
+
+    def save(self) -> None:
+        self.saved = self.log.save(self.meta, self.saved)
 
 
 async def post_every(poster: BatchPoster, interval: float) -> None:

@@ -19,10 +19,10 @@ Nitro's world (OffchainLabs/nitro, see docs/nitro.md):
 from __future__ import annotations
 
 import bisect
+import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, MutableMapping
 from dataclasses import dataclass, field
-from typing import Any
 
 __all__ = [
     "DEFAULT_L1_START_BLOCK",
@@ -37,6 +37,7 @@ __all__ = [
 NITRO_PARENT_BLOCK_TIME_S = 12.0  # Ethereum's slot time, the parent chain of Arbitrum One
 DEFAULT_PARENT_BLOCK_TIME_S = 1.0  # dev-scaled: 12x faster than Ethereum
 DEFAULT_L1_START_BLOCK = 20_000_000
+BATCH_KEY = b"nitro_batch:%d"  # a kept chain's batches in its store's meta table
 
 
 def header_mix_hash(l1_block: int, arbos_version: int, send_count: int = 0) -> bytes:
@@ -121,11 +122,20 @@ class BatchLog:
             return 0
         return parent_head - self.parent_blocks[batch]
 
-    def to_json(self) -> dict[str, Any]:
-        return {"ends": self.ends, "parent_blocks": self.parent_blocks,
-                "posted_at": self.posted_at}  # fmt: skip
+    def save(self, meta: MutableMapping[bytes, bytes], saved: int) -> int:
+        """Write batches ``saved`` and later into ``meta`` (a kept chain's store), one key
+        each; returns the count written so far."""
+        for number in range(saved, self.count):
+            meta[BATCH_KEY % number] = json.dumps(
+                [self.ends[number], self.parent_blocks[number], self.posted_at[number]]
+            ).encode()
+        return self.count
 
     @classmethod
-    def from_json(cls, data: dict[str, Any]) -> BatchLog:
-        return cls([int(x) for x in data["ends"]], [int(x) for x in data["parent_blocks"]],
-                   [float(x) for x in data["posted_at"]])  # fmt: skip
+    def load(cls, meta: MutableMapping[bytes, bytes]) -> BatchLog:
+        """The batches :meth:`save` wrote (none for a new store)."""
+        log = cls()
+        while (raw := meta.get(BATCH_KEY % log.count)) is not None:
+            end, parent, posted = json.loads(raw)
+            log.add(int(end), int(parent), float(posted))
+        return log
