@@ -87,6 +87,9 @@ def threshold_texts(table: Any, where: str) -> list[str]:
         raise ConfigError(where, 'must be a table of NAME = "<1.5s" or NAME = ["<1.5s", ...]')
     texts = []
     for name, value in table.items():
+        if isinstance(value, dict):  # a dotted key: totals.success = ">=99.5%"
+            texts += threshold_texts({f"{name}.{k}": v for k, v in value.items()}, where)
+            continue
         for item in value if isinstance(value, list) else [value]:
             if not isinstance(item, str):
                 raise ConfigError(f"{where} {name}",
