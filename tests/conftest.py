@@ -39,6 +39,7 @@ SLOW = (
     "tests/test_capacity_throttled.py::test_a_search_through_a_throttling_provider_is_provider_throttled",
     "tests/test_conformance.py::test_the_checker_finds_wrong_and_unrecorded_transactions",
     "tests/test_conformance.py::test_each_node_says_not_supported_in_its_dialect",
+    "tests/test_console_api.py::test_a_change_reaches_the_worker_processes",
     "tests/test_contract_artifact.py::test_rebuild_gives_identical_artifact",
     "tests/test_dapp_build.py::test_solidity_artifacts_rebuild_identically",
     "tests/test_dapp_build.py::test_stylus_programs_rebuild_identically",

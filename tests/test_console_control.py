@@ -5,6 +5,7 @@ pause fires nothing until resume, and every change moves the target the schedule
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -56,9 +57,9 @@ async def test_switch_rebases_time_and_pause_fires_nothing() -> None:
     after = _fired(events, switched, paused)
     # before the switch every 1/20 s; after it, from the switch on, every 1/200 s: the first
     # firing at the switch itself, none owed from before
-    assert all(abs(b - a - 0.05) < 1e-6 for a, b in zip(before, before[1:], strict=False))
+    assert all(abs(b - a - 0.05) < 1e-6 for a, b in itertools.pairwise(before))
     assert after and abs(after[0] - switched) < 1e-6
-    assert all(abs(b - a - 0.005) < 1e-6 for a, b in zip(after, after[1:], strict=False))
+    assert all(abs(b - a - 0.005) < 1e-6 for a, b in itertools.pairwise(after))
     assert not _fired(events, paused + 1e-9, resumed)  # paused: nothing
     again = _fired(events, resumed)
     assert again and abs(again[0] - resumed) < 1e-6  # resumed at its profile's time 0
@@ -72,7 +73,7 @@ def test_bad_changes_name_the_problem_and_change_nothing() -> None:
     control.add("payment_app", parse_profile("5"))
     with pytest.raises(SteeringError, match="unknown workload 'nope'"):
         control.check_rates({"nope": 3})
-    with pytest.raises(SteeringError, match="payment_app.*unknown profile 'zigzag'"):
+    with pytest.raises(SteeringError, match=r"payment_app.*unknown profile 'zigzag'"):
         control.check_rates({"payment_app": "zigzag:1"})
     with pytest.raises(SteeringError, match="expected a rate"):
         control.check_rates({"payment_app": [1, 2]})

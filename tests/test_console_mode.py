@@ -41,6 +41,9 @@ def test_console_mode_starts_runs_one_at_a_time_behind_a_token(tmp_path: Path) -
         status, body = call(url, "/api/runs", {"args": ["--port", "9"]}, headers=bearer)
         assert status == 400 and "set by the console" in body["error"]
         assert call(url, "/api/stop", {}, headers=bearer)[0] == 409  # no run to stop
+        status, body = call(url, "/api/capacity", {"args": ["--slo", "nonsense"]},
+                            headers=bearer)
+        assert status == 400 and "--slo: expected METRIC<OP>VALUE" in body["error"]
         reader = EventReader(url)
         status, started = call(url, "/api/runs", {"kind": "benchmark", "args": RUN_ARGS},
                                headers={"X-Kcstress-Token": token})

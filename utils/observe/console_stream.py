@@ -71,9 +71,9 @@ class Broadcast:
 
     def stream(self, state: Callable[[], dict[str, Any]],
                ping: float = PING_SECONDS) -> Iterator[bytes]:
-        """A client's events (UTF-8 bytes): its snapshot, then each event published, a ``: ping`` comment
-        when idle; ends when the broadcast closes (or the client goes: the server closes
-        this generator)."""
+        """A client's events (UTF-8 bytes): its snapshot, then each event published, a
+        ``: ping`` comment when idle; ends when the broadcast closes (or the client goes: the
+        server closes this generator)."""
         client: queue.Queue[str] = queue.Queue(CLIENT_QUEUE)
         with self._lock:
             snapshot = {"ticks": list(self._ticks), "markers": list(self._markers)}
