@@ -229,3 +229,25 @@ async def test_price_path_over_batches_matches_nitro(devchain: DevChain, rpc: Rp
     await rpc.call("kcdev_mine")  # the new price applies from the next block
     assert await eth_call(rpc, ARB_GAS_INFO, "ArbGasInfo", "getL1BaseFeeEstimate") == (
         prices[-1],)
+
+
+def test_sustained_load_brings_the_price_to_break_even() -> None:
+    """Constant load: each batch holds ``units`` units and costs the poster ``cost`` wei. The
+    price that pays for it exactly is ``cost / units + reward`` per unit; Nitro's pricer,
+    started at 50 gwei, first spends the surplus it collected (the price falls to 0), then
+    settles there."""
+    units, l1_fee = 2_000_000, PARENT_BASE_FEE
+    cost = l1_fee * (PER_BATCH_GAS + units + 2 * 20_000)
+    break_even = cost / units + PER_UNIT_REWARD
+    ours, params, now = Chainside(), PricerParams(), 1_000
+    prices = []
+    for _ in range(1_500):
+        ours.units_since_update += units
+        ours.l1_fees_available += units * ours.price_per_unit
+        now += 3
+        update_for_batch(ours, params, now, now, cost, l1_fee)
+        prices.append(ours.price_per_unit)
+    assert min(prices) == 0  # the surplus of the 50 gwei start spent
+    assert abs(prices[-1] - break_even) < break_even * 0.001
+    surplus = ours.l1_fees_available - ours.poster_funds_due - ours.funds_due_for_rewards
+    assert abs(surplus) < cost  # less than one batch's cost left over either way
