@@ -78,8 +78,8 @@ def add_batch_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--parent-base-fee-wei", type=int, default=DEFAULT_PARENT_BASE_FEE_WEI,
         help="the emulated parent chain's base fee, what each batch costs the poster per L1 "
-        "gas and what the L1 price moves toward (default %(default)s: go-ethereum's "
-        "InitialBaseFee, 1 gwei)",
+        "gas; the L1 price moves toward what posting costs per unit (default %(default)s: "
+        "go-ethereum's InitialBaseFee, 1 gwei)",
     )
     parser.add_argument(
         "--parent-block-time", type=float, default=DEFAULT_PARENT_BLOCK_TIME_S,
