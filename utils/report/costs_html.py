@@ -37,9 +37,12 @@ def _iot_note(summary: dict[str, Any]) -> str:
     if not per:
         return ""
     mode = iot.get("commit_mode", "record")
-    how = ("one commitBatch (a Merkle root) per batch of records; each record keeps its leaf "
-           "index and proof, and verify checks ciphertext hash, leaf, proof and root on chain"
-           if mode == "batch" else "one submitResult per record")
+    how = {"batch": "one commitBatch (a Merkle root) per batch of records; each record keeps "
+           "its leaf index and proof, and verify checks ciphertext hash, leaf, proof and root "
+           "on chain",
+           "inputbox": "one Cartesi InputBox.addInput per input of one or more records, read "
+           "back by the application; verify checks getInputHash(app, index)"}.get(
+               mode, "one submitResult per record")
     return (f'<p class="note">IoT commitment: <b>{html.escape(mode)}</b> mode ({how}). Per '
             f"committed record ({per['records']:,} records): L2 gas <b>{_n(per['l2_gas'])}</b>, "
             f"L1 gas <b>{_n(per['l1_gas'])}</b>, fee <b>{_n(per['fee_wei'] / 1e9, 1)}</b> "

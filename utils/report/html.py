@@ -31,6 +31,7 @@ from utils.report.data import (
 from utils.report.figure_process import DrawnFigures
 from utils.report.figures import figures_of, render_figures, report_max_latency
 from utils.report.finality_html import finality_section
+from utils.report.inputbox_html import inputbox_note
 from utils.report.summary import summary_verdict
 
 log = logging.getLogger(__name__)
@@ -197,7 +198,7 @@ def _iot_section(data: ReportData) -> str:
     if not rows and not data.iot_stages:
         return '<h2>IoT pipeline</h2><p class="note">No IoT operations in this run.</p>'
     return f"""<h2>IoT pipeline</h2>{_table(["operation", "ok", "failed"], rows) if rows else ""}
-{contract_note(data)}
+{contract_note(data)}{inputbox_note(data.summary)}
 <p class="note">Stage latency: <i>total</i> is the operation the device waits for (validate,
 encrypt, store); <i>commit</i> runs after it, from the stored record to its on-chain
 inclusion (through the outbox).</p>"""
