@@ -109,9 +109,13 @@ def test_l1_price_0_is_said_to_be_not_modelled() -> None:
     info = ChainInfo("http://127.0.0.1:1", 1337, b"", True, "kcdev/1")
     off = l1_costs(load_settings({"l1_base_fee_gwei": 0}), info)
     assert off["modelled"] is False and off["note"] == NOT_MODELLED
-    remote = l1_costs(load_settings({"l1_base_fee_gwei": 0}),
+    remote = l1_costs(load_settings({"l1_base_fee_gwei": 0, "rpc_url": "http://127.0.0.1:1"}),
                       ChainInfo("http://127.0.0.1:1", 42161, b"", False, "nitro"))
     assert remote["modelled"] is True and "gasUsedForL1" in remote["source"]
+    anvil = l1_costs(load_settings({"chain": "anvil"}),
+                     ChainInfo("http://127.0.0.1:1", 31337, b"", False, "anvil/v1"))
+    assert anvil == {"modelled": False, "source": "anvil has no L1 pricing",
+                     "note": NOT_MODELLED}
 
 
 @pytest.mark.asyncio(loop_scope="module")

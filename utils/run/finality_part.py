@@ -55,8 +55,9 @@ def open_finality(base: RunBase, session: ChainSession) -> FinalityPart:
 
 
 def l1_costs(settings: Settings, info: ChainInfo) -> dict[str, Any]:
-    """summary.json's ``l1_data_cost``: where the L1 gas figures come from."""
-    if not info.embedded:
+    """summary.json's ``l1_data_cost``: where the L1 gas figures come from (``info``: the
+    chain the run talked to; a local anvil is not ``embedded`` either)."""
+    if settings.rpc_url or (not info.embedded and settings.chain == "embedded"):
         return {"modelled": True, "source": "the receipts' gasUsedForL1 (0 on a chain "
                 "without L1 pricing)"}
     if settings.chain != "embedded":
