@@ -22,6 +22,7 @@ from utils.devchain.process import PROJECT_ROOT
 
 SINK = bytes.fromhex("00000000000000000000000000000000000000aa")
 GWEI = 10**9
+GAS = 1_000_000  # the transfer's 21,000 and its L1 data charge (from 50 gwei per unit)
 
 
 class Chain:
@@ -44,7 +45,7 @@ class Chain:
 
     def send(self, key: bytes, nonce: int, value: int) -> str:
         signed = Signer(key).sign_eip1559(chain_id=int(self.rpc("eth_chainId"), 16), nonce=nonce,
-                                          max_priority_fee=GWEI, max_fee=100 * GWEI, gas=21000,
+                                          max_priority_fee=GWEI, max_fee=100 * GWEI, gas=GAS,
                                           to=SINK, value=value, data=b"")
         return str(self.rpc("eth_sendRawTransaction", "0x" + signed.raw.hex()))
 
@@ -112,7 +113,8 @@ def test_sigkill_loses_only_the_open_block(tmp_path: Path) -> None:
         hashes = []
         for nonce in range(10):  # one block each: older blocks leave the windows
             hashes.append(chain.send(key, nonce, 1000 + nonce))
-            chain.receipt(hashes[-1])
+            receipt = chain.receipt(hashes[-1])
+        assert int(receipt["gasUsedForL1"], 16) > 0
         head = chain.head()
         balance = chain.sink_balance()
         chain.rpc("kcdev_setBlockTime", 3600)  # the next transaction stays in the open block
@@ -124,7 +126,7 @@ def test_sigkill_loses_only_the_open_block(tmp_path: Path) -> None:
         assert chain.sink_balance() == balance == sum(1000 + n for n in range(10))
         nonce = int(chain.rpc("eth_getTransactionCount", Signer(key).address, "latest"), 16)
         assert nonce == 10  # the open block's transaction is lost, nothing before it
-        assert chain.rpc("eth_getTransactionReceipt", hashes[-1])["blockHash"] == head["hash"]
+        assert chain.rpc("eth_getTransactionReceipt", hashes[-1]) == receipt  # its L1 price too
         stats = chain.rpc("kcdev_chainStats")
         assert stats["oldestBlock"] == int(head["number"], 16) - 5
         old = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber",

@@ -130,7 +130,7 @@ class DevChain:
         stylus: bool = False,
         log_path: Path | None = None,
         startup_timeout: float = 60,
-        l1_base_fee_wei: int = 0,
+        l1_base_fee_wei: int | None = 0,
         history_blocks: int = DEFAULT_HISTORY_BLOCKS,
         state_blocks: int = DEFAULT_STATE_BLOCKS,
         state_cache_mb: float = DEFAULT_STATE_CACHE_MB,
@@ -143,7 +143,8 @@ class DevChain:
         charges every transaction's data with, as Nitro does, at the start (0, the default
         here: no L1 charge, "L1 data cost not modelled"; Nitro starts at 50 gwei, the default
         of a run and of ``python -m utils.devchain``); it moves as Nitro's does each time the
-        emulated batch poster posts; the admin method ``kcdev_setL1BaseFee`` sets it.
+        emulated batch poster posts; the admin method ``kcdev_setL1BaseFee`` sets it. None:
+        a kept chain (``data_dir``) goes on at the price it had.
 
         ``batches``: the emulated batch poster and parent chain (``utils.devchain.nitro.
         options.BatchPolicy``: batch delay and size, parent base fee and block time).
@@ -170,7 +171,8 @@ class DevChain:
         key = funder_key(data_dir)
         address = Signer(key).address
         argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
-        argv += ["--l1-base-fee-wei", str(l1_base_fee_wei), *(batches or BatchPolicy()).argv()]
+        fee = [] if l1_base_fee_wei is None else ["--l1-base-fee-wei", str(l1_base_fee_wei)]
+        argv += [*fee, *(batches or BatchPolicy()).argv()]
         argv += ["--history-blocks", str(history_blocks), "--state-blocks", str(state_blocks),
                  "--state-cache-mb", str(state_cache_mb)]
         argv += stylus_flags(stylus, data_dir)

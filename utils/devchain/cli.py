@@ -197,7 +197,7 @@ def apply_record(args: argparse.Namespace, chain_dir: ChainDir | None, funder: s
     for name, default in defaults.items():
         if getattr(args, name) is None:
             setattr(args, name, getattr(record, name) if record is not None else default)
-    if args.l1_base_fee_wei is None and chain_dir is None:
+    if args.l1_base_fee_wei is None and record is None:  # a kept chain keeps its price
         args.l1_base_fee_wei = DEFAULT_L1_BASE_FEE_WEI
 
 

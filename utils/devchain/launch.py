@@ -10,6 +10,7 @@ from __future__ import annotations
 from utils.devchain.anvil import DEFAULT_BLOCK_TIME, AnvilChain
 from utils.devchain.chain import DevChain
 from utils.devchain.nitro.options import run_batch_policy
+from utils.devchain.prestart import l1_base_fee_wei
 from utils.settings import Settings
 
 
@@ -23,7 +24,7 @@ def launch_embedded(settings: Settings) -> DevChain | AnvilChain:
         return AnvilChain.start(block_time=settings.block_time if given else DEFAULT_BLOCK_TIME)
     stylus = "stylus" in (settings.contract, settings.dapp)
     return DevChain.start(block_time=settings.block_time, stylus=stylus,
-                          l1_base_fee_wei=round(settings.l1_base_fee_gwei * 10**9),
+                          l1_base_fee_wei=l1_base_fee_wei(settings),
                           history_blocks=settings.chain_history_blocks,
                           state_blocks=settings.chain_state_blocks,
                           state_cache_mb=settings.chain_state_cache_mb,

@@ -89,6 +89,20 @@ class PrestartedChain:
         self.log_path.unlink(missing_ok=True)
 
 
+def l1_base_fee_wei(settings: Settings) -> int | None:
+    """The L1 price the chain starts at; None for a kept chain when it was not given (the
+    chain keeps the price its pricer moved it to)."""
+    given = "l1_base_fee_gwei" in settings.model_fields_set
+    if settings.devchain_data_dir is not None and not given:
+        return None
+    return round(settings.l1_base_fee_gwei * 10**9)
+
+
+def l1_flag(settings: Settings) -> list[str]:
+    wei = l1_base_fee_wei(settings)
+    return [] if wei is None else ["--l1-base-fee-wei", str(wei)]
+
+
 def options(settings: Settings) -> list[str]:
     """The command-line options :meth:`DevChain.start` gives the child for what
     :func:`utils.devchain.launch.launch_embedded` asks of it."""
@@ -103,7 +117,7 @@ def options(settings: Settings) -> list[str]:
     flags = ["--host", "127.0.0.1", "--port", "0", "--block-time", str(settings.block_time),
              "--chain-id", str(DEFAULT_CHAIN_ID), "--gas-limit", str(DEFAULT_GAS_LIMIT),
              "--funder-balance-wei", str(DEFAULT_FUNDER_BALANCE_WEI),
-             "--l1-base-fee-wei", str(round(settings.l1_base_fee_gwei * 10**9)),
+             *l1_flag(settings),
              "--history-blocks", str(settings.chain_history_blocks),
              "--state-blocks", str(settings.chain_state_blocks),
              "--state-cache-mb", str(settings.chain_state_cache_mb),
