@@ -369,12 +369,16 @@ def console_run(kind: str, argv: list[str], console: Any) -> Run:
 
 
 def run_capacity(argv: list[str]) -> int:
+    from utils.report.gate import add_gate_options, finish_junit, gated_settings
     from utils.run.capacity_cli import build_parser as capacity_parser
     from utils.run.capacity_cli import capacity_settings
 
-    args = capacity_parser().parse_args(argv)
+    parser = capacity_parser()
+    add_gate_options(parser)
+    args = parser.parse_args(argv)
     try:
         settings, config = capacity_settings(args)
+        settings = gated_settings(settings, args)
         preflight(settings)
     except ConfigError as exc:
         print(f"error: {redact_text(str(exc))}", file=sys.stderr)
@@ -384,8 +388,10 @@ def run_capacity(argv: list[str]) -> int:
 
     run_id = new_run_id()
     run_dir = settings.out / run_id
-    return execute(Run(settings, run_id=run_id, run_dir=run_dir, load=CapacityLoad(config)),
+    code = execute(Run(settings, run_id=run_id, run_dir=run_dir, load=CapacityLoad(config)),
                    args.log_level)
+    finish_junit(args.junit, run_dir, code)
+    return code
 
 
 def run_verify(argv: list[str]) -> int:
