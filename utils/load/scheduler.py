@@ -200,7 +200,7 @@ class Scheduler:
         start = control.start if control.start is not None else self._clock.now()
         last = control.target(start)
         version = control.version
-        if last > 0:
+        if not control.effective.is_zero:  # a workload that offers nothing reports nothing
             self._hub.emit(TargetRateEvent(control.name, start, last))
             reported[0] = True
         while not stop.is_set():
