@@ -86,6 +86,7 @@
     var ctx = u.ctx, box = u.bbox, px = window.devicePixelRatio || 1;
     ctx.save();
     ctx.font = Math.round(10 * px) + "px system-ui, sans-serif";
+    ctx.textAlign = "left";  // uPlot leaves the axes' alignment on the context
     ctx.textBaseline = "top";
     markers.forEach(function (m, i) {
       if (m.x < u.scales.x.min || m.x > u.scales.x.max) return;
@@ -110,6 +111,7 @@
     var label = target.label || ("target " + format(unit)(target.value));
     ctx.save();
     ctx.font = Math.round(10 * px) + "px system-ui, sans-serif";
+    ctx.textAlign = "left";
     ctx.fillStyle = ctx.strokeStyle = "#c62828";
     ctx.lineWidth = px;
     if (target.value >= sc.min && target.value <= sc.max) {
