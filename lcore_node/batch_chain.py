@@ -12,9 +12,10 @@ from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
 from lcore_node.batch_mode import OnChainBatch
+from lcore_node.chain import LOG_LOOKBACK_BLOCKS
 from lcore_node.types import CommitOutcome
 from utils.chain.fees import robust_gas_limit
-from utils.chain.rpc import Rpc
+from utils.chain.rpc import Rpc, hex_int
 from utils.chain.rpc_faults import is_revert
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
@@ -26,6 +27,7 @@ __all__ = ["BatchReader", "EngineBatchCommitter", "commit_batch_calldata"]
 WORKLOAD = "data_pipeline"
 SEL_COMMIT_BATCH = keccak(text="commitBatch(bytes32,uint256)")[:4]
 SEL_GET_BATCH = keccak(text="getBatch(bytes32)")[:4]
+BATCH_COMMITTED = "0x" + keccak(text="BatchCommitted(bytes32,address,uint256)").hex()
 GAS_MARGIN = 1.25
 
 
@@ -55,6 +57,27 @@ class BatchReader:
         if int(submitter, 16) == 0:
             return None
         return OnChainBatch(int(size), int(timestamp), to_checksum_address(submitter))
+
+    async def find_commit(
+        self, root: bytes, candidates: Sequence[str] = ()
+    ) -> tuple[str, int] | None:
+        """The transaction that committed ``root`` and its block (None: not found).
+
+        ``candidates`` (hashes sent for this batch) first: a successful one is its commit
+        (after a reorg, the same bytes sent again are in a new block). Then the
+        ``BatchCommitted`` logs of the last LOG_LOOKBACK_BLOCKS blocks."""
+        for tx_hash in dict.fromkeys(h for h in candidates if h):
+            receipt = await self.rpc.call("eth_getTransactionReceipt", tx_hash)
+            if receipt is not None and hex_int(receipt.get("status", "0x1")) == 1:
+                return tx_hash, hex_int(receipt["blockNumber"])
+        head = hex_int(await self.rpc.call("eth_blockNumber"))
+        logs = await self.rpc.call("eth_getLogs", {
+            "address": self.address, "fromBlock": hex(max(0, head - LOG_LOOKBACK_BLOCKS + 1)),
+            "toBlock": hex(head), "topics": [BATCH_COMMITTED, "0x" + root.hex()]})
+        for log in logs or []:
+            if not log.get("removed"):
+                return str(log["transactionHash"]), hex_int(log["blockNumber"])
+        return None
 
 
 class EngineBatchCommitter(BatchReader):

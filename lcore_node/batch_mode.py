@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from lcore_node.batch_store import BATCHES, BatchPayload, form_batch
 from lcore_node.commit_mode import OnChain
@@ -18,7 +18,7 @@ from lcore_node.outbox_store import Unit
 from lcore_node.storage import Storage
 from lcore_node.types import CommitOutcome
 
-__all__ = ["BatchCommitter", "BatchMode", "OnChainBatch"]
+__all__ = ["BatchCommitter", "BatchLocator", "BatchMode", "OnChainBatch"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +36,16 @@ class BatchCommitter(Protocol):
     ) -> CommitOutcome: ...
 
     async def get_batch(self, root: bytes) -> OnChainBatch | None: ...
+
+
+@runtime_checkable
+class BatchLocator(Protocol):
+    """Optional committer ability: the transaction and block that committed a root (see
+    :meth:`lcore_node.batch_chain.BatchReader.find_commit`)."""
+
+    async def find_commit(
+        self, root: bytes, candidates: Sequence[str] = ()
+    ) -> tuple[str, int] | None: ...
 
 
 class BatchMode:
@@ -67,4 +77,6 @@ class BatchMode:
     async def locate(
         self, unit: Unit[BatchPayload], candidates: Sequence[str]
     ) -> tuple[str, int] | None:
-        return None  # the batch's own transaction stands (getBatch names no transaction)
+        if not isinstance(self._committer, BatchLocator):
+            return None  # getBatch names no transaction: the batch's own one stands
+        return await self._committer.find_commit(unit.payload.root, candidates)

@@ -5,6 +5,9 @@ On a real anvil (1 s blocks) with the real engine: an LcoreNode commits records,
 holding some commits. The node reopens those records (status ``reorged``), checks them on
 chain again, and ends with every record committed on chain, its stored block the block that
 holds its commit transaction, and one ``commit`` event per record (none counted twice).
+In batch mode, a Merkle batch found on chain again after the reorg has the block its
+commitBatch transaction is in now (getBatch names no transaction: the hash sent for it, or
+its ``BatchCommitted`` log, says where).
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any
 import pytest
 from eth_account import Account
 
+from lcore_node.batch_chain import EngineBatchCommitter
 from lcore_node.chain import EngineCommitter
 from lcore_node.node import LcoreNode
 from stylus_contracts import load_artifact
@@ -125,3 +129,58 @@ async def _check_on_chain(rpc: Rpc, committer: EngineCommitter,
         canonical = await rpc.call("eth_getBlockByNumber", hex(block), False)
         assert tx_hash in canonical["transactions"]
         assert receipt["blockHash"] == canonical["hash"]
+
+
+BATCHES = ("SELECT id, status, transaction_hash, block_number FROM commit_batches ORDER BY id")
+
+
+def _batches_committed(db: Path) -> bool:
+    rows = query(db, BATCHES)
+    members = query(db, "SELECT COUNT(*) FROM data_submissions WHERE commit_status = 'committed'"
+                        " AND block_number IS NOT NULL")[0][0]
+    return members == RECORDS and all(r[1] == "committed" and r[3] is not None for r in rows)
+
+
+async def test_a_batch_in_a_replaced_block_gets_its_new_block(
+    anvil: AnvilChain, anvil_rpc: Rpc, tmp_path: Path
+) -> None:
+    hub = StatsHub()
+    config = make_config(tmp_path, retry_base=0.2, retry_max=1.0, outbox_poll_interval=0.05,
+                         batch_size=2, batch_wait=0.1)
+    fees = await FeePolicy.detect(anvil_rpc)
+    async with TxEngine(anvil_rpc, hub, Clock(), fees, anvil.chain_id, tx_timeout=30) as eng:
+        committer = await _committer(eng, anvil, anvil_rpc)
+        batches = EngineBatchCommitter(eng, anvil_rpc, committer.address, committer.senders)
+        await batches.calibrate()
+        node = LcoreNode(config, hub=hub, committer=committer, batch_committer=batches)
+        await node.start()
+        eng.follower.reorg_listeners.append(node.on_reorg)
+        try:
+            key = DeviceKey("dev-batch-reorg")
+            await node.register_device(key.device_id, key.public_hex)
+            for n in range(RECORDS):
+                data, now = reading(n), int(time.time())
+                await node.submit_data(key.device_id, data, now, key.sign(now, data))
+                await asyncio.sleep(0.3)
+            await wait_until(lambda: _batches_committed(config.db_path), 60)
+            before = {r[0]: r[3] for r in query(config.db_path, BATCHES)}
+            fork = sorted(set(before.values()))[len(set(before.values())) // 2]
+            head = hex_int(await anvil_rpc.call("eth_blockNumber"))
+            moved = {bid for bid, block in before.items() if block >= fork}
+            assert moved
+            await anvil_rpc.call("anvil_reorg", head - fork + 1, [])
+            await wait_until(lambda: bool(eng.follower.reorgs)
+                             and _batches_committed(config.db_path)
+                             and all(r[3] > head for r in query(config.db_path, BATCHES)
+                                     if r[0] in moved), 90)
+        finally:
+            assert await node.close(drain_timeout=60) == 0
+    for _bid, _status, tx_hash, block in query(config.db_path, BATCHES):
+        receipt = await anvil_rpc.call("eth_getTransactionReceipt", tx_hash)
+        assert receipt is not None and hex_int(receipt["status"]) == 1, tx_hash
+        assert hex_int(receipt["blockNumber"]) == block, tx_hash
+        canonical = await anvil_rpc.call("eth_getBlockByNumber", hex(block), False)
+        assert receipt["blockHash"] == canonical["hash"]
+    members = query(config.db_path, "SELECT d.block_number, b.block_number FROM data_submissions"
+                                    " d JOIN commit_batches b ON d.batch_id = b.id")
+    assert len(members) == RECORDS and all(a == b for a, b in members)
