@@ -32,7 +32,6 @@ import contextlib
 import importlib.util
 import logging
 import os
-import secrets
 import signal
 import subprocess
 import tempfile
@@ -41,7 +40,8 @@ from types import TracebackType
 from typing import Any
 
 from utils.chain.signer import Signer
-from utils.devchain.datadir import ChainDir
+from utils.devchain.funder import DEFAULT_KEY_FILE as DEFAULT_KEY_FILE
+from utils.devchain.funder import managed_funder_key
 from utils.devchain.nitro.options import BatchPolicy
 from utils.devchain.process import (
     await_ready,
@@ -65,17 +65,8 @@ DEFAULT_BLOCK_TIME = 0.25
 DEFAULT_CHAIN_ID = 1337
 DEFAULT_GAS_LIMIT = 1_000_000_000
 DEFAULT_FUNDER_BALANCE_WEI = 10**30
-DEFAULT_KEY_FILE = "devchain-funder.key"
 
 logger = logging.getLogger(__name__)
-
-
-def funder_key(data_dir: Path | None) -> bytes:
-    """The funder key of a managed chain: the one ``data_dir`` keeps, else a new one."""
-    if data_dir is None:
-        return secrets.token_bytes(32)
-    key, _origin = ChainDir(data_dir).funder_key(None)
-    return key
 
 
 def stylus_flags(stylus: bool, data_dir: Path | None) -> list[str]:
@@ -168,7 +159,7 @@ class DevChain:
             fd, name = tempfile.mkstemp(prefix="kcdev-", suffix=".log")
             os.close(fd)
             log_path = Path(name)
-        key = funder_key(data_dir)
+        key = managed_funder_key(data_dir)
         address = Signer(key).address
         argv = child_argv(host, port, block_time, chain_id, gas_limit, funder_balance_wei)
         fee = [] if l1_base_fee_wei is None else ["--l1-base-fee-wei", str(l1_base_fee_wei)]

@@ -5,8 +5,6 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
-import os
-import secrets
 import signal
 import sys
 from pathlib import Path
@@ -19,7 +17,8 @@ from utils.devchain.chain import (
     DEFAULT_GAS_LIMIT,
     DEFAULT_KEY_FILE,
 )
-from utils.devchain.datadir import ChainDir, check_record, write_key_file
+from utils.devchain.datadir import ChainDir, check_record
+from utils.devchain.funder import standalone_funder_key
 from utils.devchain.nitro.options import (
     DEFAULT_L1_BASE_FEE_WEI,
     add_batch_arguments,
@@ -152,38 +151,6 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def env_funder_key() -> bytes | None:
-    """The key of env PRIVATE_KEY (hex), None when unset."""
-    text = os.environ.get("PRIVATE_KEY", "").strip()
-    if not text:
-        return None
-    try:
-        key = bytes.fromhex(text.removeprefix("0x"))
-    except ValueError:
-        raise DevChainError("PRIVATE_KEY is not hex") from None
-    if len(key) != 32:
-        raise DevChainError(f"PRIVATE_KEY must be 32 bytes, got {len(key)}")
-    return key
-
-
-def standalone_funder_key(args: argparse.Namespace, chain_dir: ChainDir | None) -> tuple[
-        bytes, str]:
-    """The funder key (PRIVATE_KEY, the data dir's, else generated into --funder-key-file)
-    and where it is."""
-    if chain_dir is not None:
-        if args.funder_key_file is not None:
-            raise DevChainError(f"--funder-key-file: with --data-dir the key is kept in "
-                                f"{chain_dir.key_file}")
-        return chain_dir.funder_key(env_funder_key())
-    key = env_funder_key()
-    if key is not None:
-        return key, "env PRIVATE_KEY"
-    key_file = args.funder_key_file or Path(DEFAULT_KEY_FILE)
-    key = secrets.token_bytes(32)
-    write_key_file(key_file, key)
-    return key, f"generated, written to {key_file} (mode 0600)"
-
-
 def apply_record(args: argparse.Namespace, chain_dir: ChainDir | None, funder: str) -> None:
     """Check the flags against the chain ``chain_dir`` holds, then fill in what was not given:
     the recorded values, else the defaults (Stylus on)."""
@@ -246,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
         if chain_dir is not None:
             chain_dir.lock()  # held until the process ends
         if not args.managed:
-            key, origin = standalone_funder_key(args, chain_dir)
+            key, origin = standalone_funder_key(args.funder_key_file, chain_dir)
             print(f"funder address: {Signer(key).address} (key: {origin})", flush=True)
         apply_record(args, chain_dir, Signer(key).address)
         return run(chain_options(args, origin), key, managed=args.managed, chain_dir=chain_dir)

@@ -51,13 +51,11 @@ class PrestartedChain:
     def start(self, settings: Settings) -> DevChain:
         """Hand the child its options and the funder key; the chain once it serves."""
         from utils.chain.signer import Signer
-        from utils.devchain.chain import (  # after the spawn: it imports py-evm parts
-            DevChain,
-            funder_key,
-        )
+        from utils.devchain.chain import DevChain  # after the spawn: it imports py-evm parts
+        from utils.devchain.funder import managed_funder_key
 
         self._taken = True
-        key = funder_key(settings.devchain_data_dir)
+        key = managed_funder_key(settings.devchain_data_dir)
         try:
             send_handshake(self.process, key, options(settings))
             info = await_ready(self.process, STARTUP_TIMEOUT)
