@@ -60,6 +60,11 @@ class ControlGuard:
         origin = req.headers.get("Origin")
         if origin is not None and urlsplit(origin).netloc != req.host:
             return 403, "cross-origin control calls are refused (Origin is not this server)"
+        if self.token is None and urlsplit(f"//{req.host}").hostname not in TRUSTED_HOSTS:
+            # no token on loopback: a page of another site whose name was re-bound to
+            # 127.0.0.1 (DNS rebinding) would pass the Origin check with its own Host
+            return 403, (f"control calls without a token take a loopback Host "
+                         f"({', '.join(sorted(TRUSTED_HOSTS))}), not {req.host!r}")
         if self.token is not None and not self._token_ok(req):
             return 401, ("this server is bound beyond loopback: control calls need its token "
                          f"(Authorization: Bearer TOKEN or {TOKEN_HEADER}: TOKEN)")

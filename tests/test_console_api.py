@@ -35,6 +35,9 @@ def _bad_requests_are_refused(url: str) -> None:
     assert status == 403 and "cross-origin" in body["error"]
     status, body = call(url, "/api/stop", {}, headers={"Sec-Fetch-Site": "cross-site"})
     assert status == 403
+    status, body = call(url, "/api/stop", {}, headers={  # DNS rebinding: a foreign name
+        "Host": "rebound.example", "Origin": "http://rebound.example"})
+    assert status == 403 and "loopback Host" in body["error"]
     status, body = call(url, "/api/resume", {"workload": "payment"})
     assert status == 409 and "payment_app is already not paused" in body["error"]
     status, body = call(url, "/api/pause", {})
