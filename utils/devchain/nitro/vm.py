@@ -20,6 +20,7 @@ as on Nitro; ``utils.devchain.exec`` adds the estimation's L1 component itself.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from eth.abc import ComputationAPI, MessageAPI, SignedTransactionAPI
@@ -43,6 +44,8 @@ from utils.errors import ConfigError
 __all__ = ["floored_base_fee", "nitro_vm_class", "nitro_vm_configuration", "signed_bytes"]
 
 VMConfiguration = tuple[tuple[int, type[Any]], ...]
+
+logger = logging.getLogger(__name__)
 
 
 def signed_bytes(transaction: SignedTransactionAPI) -> bytes | None:
@@ -132,7 +135,10 @@ def nitro_vm_class(vm_class: type[Any], pricing: L1Pricing) -> type[Any]:
         kwargs["mix_hash"] = header_mix_hash(pricing.clock.block_number(), ARBOS_VERSION)
         mined = base_mine(self, block, *args, **kwargs)
         if pricing.poster is not None:
-            pricing.poster.on_mined(mined.block)
+            try:
+                pricing.poster.on_mined(mined.block)
+            except Exception:  # the poster's failure must not stop block production
+                logger.exception("the batch poster failed on block %s", mined.block.number)
         return mined
 
     return type(
