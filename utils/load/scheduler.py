@@ -125,8 +125,7 @@ class Scheduler:
         while not stop.is_set() and not workload.exhausted():
             if control.version != version:  # (re)start on the control's profile from its time 0
                 version, profile, start = control.version, control.effective, control.start or 0.0
-                poisson = self._poisson if profile.arrival is None else profile.arrival == "poisson"
-                count = 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
+                poisson, count = self._first(profile)
             offset = profile.time_at(count)
             if math.isinf(offset):  # the profile offers nothing more (or paused): until a change
                 await control.changed.wait()
@@ -163,6 +162,12 @@ class Scheduler:
         if missed:
             now = self._clock.now()
             self._hub.emit(FiringEvent(workload.name, intended, now, missed, fired=False))
+
+    def _first(self, profile: RateProfile) -> tuple[bool, float]:
+        """Poisson arrivals or not, and the expected-firing count of the first firing (at
+        time 0 unless the profile starts at rate 0)."""
+        poisson = self._poisson if profile.arrival is None else profile.arrival == "poisson"
+        return poisson, 0.0 if profile.rate_at(0.0) > 0 else self._gap(poisson)
 
     async def _wait_for_slot(self, slots: Slots, stop: asyncio.Event, profile: RateProfile,
                              start: float, count: float) -> tuple[int, bool]:

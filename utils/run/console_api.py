@@ -75,6 +75,14 @@ def api_blueprint(host: ConsoleHost) -> Blueprint:
         response.headers["X-Accel-Buffering"] = "no"
         return response
 
+    _steering(bp, host)
+    _runs(bp, host)
+    return bp
+
+
+def _steering(bp: Blueprint, host: ConsoleHost) -> None:
+    """The calls that change the run going."""
+
     @bp.post("/api/rates")
     def _rates() -> Response:
         return jsonify(host.set_rates(_body()))
@@ -90,6 +98,11 @@ def api_blueprint(host: ConsoleHost) -> Blueprint:
     @bp.post("/api/stop")
     def _stop() -> tuple[Response, int]:
         return jsonify(host.stop()), 202
+
+
+
+def _runs(bp: Blueprint, host: ConsoleHost) -> None:
+    """Console mode's runs: start one, list them, serve their outputs."""
 
     @bp.post("/api/runs")
     def _start() -> tuple[Response, int]:
@@ -110,5 +123,3 @@ def api_blueprint(host: ConsoleHost) -> Blueprint:
         if path is None:
             raise ApiError(404, f"no file {name!r} in run {run_id!r}")
         return send_file(path, max_age=0)
-
-    return bp
