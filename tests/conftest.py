@@ -40,6 +40,7 @@ SLOW = (
     "tests/test_conformance.py::test_the_checker_finds_wrong_and_unrecorded_transactions",
     "tests/test_conformance.py::test_each_node_says_not_supported_in_its_dialect",
     "tests/test_console_api.py::test_a_change_reaches_the_worker_processes",
+    "tests/test_console_page.py::test_console_mode_starts_a_run_from_the_page_and_lists_it",
     "tests/test_contract_artifact.py::test_rebuild_gives_identical_artifact",
     "tests/test_dapp_build.py::test_solidity_artifacts_rebuild_identically",
     "tests/test_dapp_build.py::test_stylus_programs_rebuild_identically",

@@ -142,3 +142,61 @@ def steer_from_the_page(page: Any, out: Path) -> None:
 def shot(page: Any, path: Path) -> None:
     page.screenshot(path=str(path))
     keep(path)
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                    reason="no chromium (bash scripts/setup_tools.sh chromium)")
+def test_console_mode_starts_a_run_from_the_page_and_lists_it(tmp_path: Path) -> None:
+    """``main.py console``: a run started from the page's form is drawn, a second start while
+    it runs is refused on the page, and the finished run is listed with its report."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    out = tmp_path / "runs"
+    proc = subprocess.Popen(main_cmd("console", "--port", "0", "--out", str(out)),
+                            stdout=(tmp_path / "stdout.txt").open("w"),
+                            stderr=subprocess.STDOUT, env=clean_env())
+    errors: list[str] = []
+    try:
+        url = wait_until(lambda: re.search(r"(http://127\.0\.0\.1:\d+)/",
+                                           (tmp_path / "stdout.txt").read_text()), 60,
+                         "the console's first line, naming its page").group(1)
+        with sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error"
+                        and "409" not in m.text else None)  # the refused start, below
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.goto(url + "/")
+                start_from_the_form(page, tmp_path)
+            finally:
+                browser.close()
+    finally:
+        proc.terminate()  # the console ends on SIGTERM
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert errors == []
+    (run_dir,) = [p for p in out.iterdir() if p.is_dir() and not p.is_symlink()]
+    assert (run_dir / "report.html").is_file()
+
+
+def start_from_the_form(page: Any, out: Path) -> None:
+    page.wait_for_selector("#console-panel:not([hidden])", timeout=10_000)
+    page.fill("#start-args", "--duration 5 --dapp transfers --rate payment=5 --rate merchant=0 "
+              "--rate lending=0 --rate iot=0 --rate iot_registration=0 --interval 1")
+    page.click("#start-form button")
+    page.wait_for_function("() => /started benchmark/.test("
+                           "document.getElementById('message').textContent)", timeout=20_000)
+    page.click("#start-form button")  # one run at a time: refused, and said so
+    page.wait_for_selector("#message.err", timeout=20_000)
+    assert "running" in page.inner_text("#message")
+    page.wait_for_function("() => window.kcConsole.xs.length >= 2", timeout=120_000)
+    page.wait_for_selector("#link-report", timeout=120_000)  # the run's end event
+    page.wait_for_selector("#runs a[href$='/report.html']", timeout=20_000)
+    assert "targets met" in page.inner_text("#runs")
+    shot(page, out / "console-mode-1280.png")
+    page.click("#runs a[href$='/report.html']")
+    page.wait_for_function("() => window.kcReport && window.kcReport.charts.length > 0",
+                           timeout=20_000)  # its report, served by the console, draws

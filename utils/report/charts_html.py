@@ -50,7 +50,7 @@ def _markers(summary: dict[str, Any]) -> list[dict[str, Any]]:
         if not isinstance(m, dict) or m.get("elapsed") is None or m.get("what") == "phase":
             continue
         label = " ".join(str(m[k]) for k in ("what", "workload", "detail") if m.get(k))
-        out.append({"x": float(m["elapsed"]), "label": label})
+        out.append({"x": float(m["elapsed"]), "label": label[:40]})
     return out
 
 

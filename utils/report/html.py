@@ -223,6 +223,7 @@ def render_html(data: ReportData, figures: DrawnFigures | None = None) -> str:
     title = f"kcstress report: {data.summary.get('run_id', data.run_dir.name)}"
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{_e(title)}</title>
+<link rel="icon" href="data:,">
 <style>{_CSS}</style>{charts_head()}</head><body>
 <h1>{_e(title)}</h1>{_meta_section(data)}{missing}
 <h2>Verdict</h2>{_targets_section(data)}

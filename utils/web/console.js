@@ -215,7 +215,8 @@
         return c.slice(); })));
     });
     var list = page.markers.map(function (m) {
-      return {x: m.elapsed, label: m.what + (m.workload ? " " + m.workload : "")}; });
+      return {x: m.elapsed, label: m.what + (m.workload ? " " + m.workload : "") +
+              (m.what === "phase" ? " " + m.detail : "")}; });
     Object.keys(page.charts).forEach(function (id) { page.charts[id].setMarkers(list); });
   }
 
