@@ -60,6 +60,7 @@ def test_a_run_is_watched_and_steered_through_the_api(tmp_path: Path) -> None:
         url = re.search(r"kcstress console: (http://127\.0\.0\.1:\d+)/", first).group(1)  # type: ignore[union-attr]
         reader = EventReader(url)
         assert reader.content_type.startswith("text/event-stream")
+        EventReader(url).close()  # a client that went away: the others and the run go on
         state = wait_until(lambda: (s := call(url, "/api/state")[1])["run"]["steerable"] and s,
                            90, "the load phase")
         run = state["run"]

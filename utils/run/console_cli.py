@@ -101,6 +101,7 @@ async def serve(host: str, port: int, out: Path, starter: Starter) -> int:
     app = create_app(registry=lambda: _registry(console), health=lambda: _health(console),
                      kpis=lambda: _kpis(console), api=api_blueprint(console), guard=guard)
     server = ServerThread(app, host=host, port=port).start()
+    console.url = server.url
     if guard.token is not None:
         hide_in_logs(guard.token)
     announce(sys.stdout, server.url, guard.token)
@@ -132,6 +133,7 @@ def _on_signal(console: ConsoleHost, done: asyncio.Event, sig: signal.Signals) -
 def _start(starter: Starter, kind: str, argv: list[str], console: ConsoleHost) -> Run:
     console_options(argv)
     run = starter(kind, argv, console)
+    run.base.outputs.where = [f"console {console.url}/  run folder {run.base.run_dir}"]
 
     def attach_log(run_dir: Path) -> None:
         handler = _handler(logging.FileHandler(run_dir / "run.log"))

@@ -51,6 +51,7 @@ class ConsoleHost:
         self.kind = "benchmark"
         self.loop: asyncio.AbstractEventLoop | None = None
         self.last_report: str | None = None
+        self.url = ""  # the server's, once it serves (console mode)
         self.after_run: Callable[[Run], None] | None = None  # console mode: run.log closed
         self._starting = threading.Lock()
         self._task: concurrent.futures.Future[int] | None = None
