@@ -127,6 +127,8 @@ async def test_batch_stages_over_node_interface(devchain: DevChain, rpc: Rpc) ->
         number = int(receipt["blockNumber"], 16)
         (l1_block,) = await eth_call(rpc, NODE_INTERFACE, "NodeInterface", "blockL1Num", number)
         assert int(receipt["l1BlockNumber"], 16) == l1_block >= 20_000_000
+        block_object = await rpc.call("eth_getBlockByNumber", hex(number), False)
+        assert int(block_object["l1BlockNumber"], 16) == l1_block  # as Nitro's RPC adds it
 
 
 @pytest.mark.asyncio(loop_scope="module")

@@ -80,9 +80,17 @@ def encode_block(
     full: bool,
     size: int,
     pending: bool = False,
+    nitro: bool = False,
 ) -> Json:
+    """A block object; a Nitro chain's sealed blocks also carry ``l1BlockNumber``,
+    ``sendCount`` and ``sendRoot`` from their header (OffchainLabs/go-ethereum
+    ``fillArbitrumHeaderInfo``; no L2-to-L1 messages here: 0 and the zero hash)."""
     out = encode_header(header, pending=pending)
     out["size"] = q(size)
+    if nitro and not pending:
+        out["l1BlockNumber"] = q(l1_block_of_mix_hash(header.mix_hash))
+        out["sendCount"] = q(int.from_bytes(bytes(header.mix_hash)[:8], "big"))
+        out["sendRoot"] = b(bytes(32))
     if full:
         block_hash = None if pending else bytes(header.hash)
         base_fee = getattr(header, "base_fee_per_gas", None)

@@ -132,9 +132,8 @@ class DevChainRpc:
             header, txs = self.node.pending_view()
             return encode_block(header, txs, full=full, size=0, pending=True)
         sealed = self.node.sealed(number)
-        return encode_block(
-            sealed.block.header, sealed.block.transactions, full=full, size=sealed.size
-        )
+        return encode_block(sealed.block.header, sealed.block.transactions, full=full,
+                            size=sealed.size, nitro=self.node.nitro is not None)  # fmt: skip
 
     def _block_by_hash(self, params: list[Any]) -> Json | None:
         full = arg(params, 1, p.boolean, False)
@@ -142,9 +141,8 @@ class DevChainRpc:
             sealed = self.node.sealed_by_hash(arg(params, 0, p.hash32))
         except BlockNotFoundError:
             return None
-        return encode_block(
-            sealed.block.header, sealed.block.transactions, full=full, size=sealed.size
-        )
+        return encode_block(sealed.block.header, sealed.block.transactions, full=full,
+                            size=sealed.size, nitro=self.node.nitro is not None)  # fmt: skip
 
     def _fee_history(self, params: list[Any]) -> Json:
         count = arg(params, 0, p.quantity)
