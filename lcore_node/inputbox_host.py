@@ -1,6 +1,6 @@
 """The Cartesi side of a run in inputbox mode: the application and its input reader beside
 the node, measured. Each processed input is one :class:`~utils.observe.events.InputEvent`:
-its input lag (the timestamp of the block that added it -> processed) and, per record the
+its input lag (the first sighting of the block that added it -> processed) and, per record the
 application kept, end to end (the node's acceptance of the device's submission ->
 processed)."""
 
@@ -14,9 +14,8 @@ from pathlib import Path
 from lcore_node.inputbox_app import AppResult, InputApp
 from lcore_node.inputbox_chain import InputBoxReader, InputLog
 from lcore_node.inputbox_reader import InputReader
-from lcore_node.inputbox_store import committed_at
 from lcore_node.node import LcoreNode
-from utils.observe.events import InputEvent
+from utils.observe.events import Event, HeadEvent, InputEvent
 from utils.observe.stats import StatsHub
 
 __all__ = ["CartesiSide"]
@@ -41,32 +40,37 @@ class CartesiSide:
         self.reader = InputReader(chain, self.app, poll=poll, on_processed=self._processed,
                                   clock=clock)
         self.caught_up: bool | None = None  # set by finish
+        if hub is not None:
+            hub.tap(self._saw_head)  # the block follower's heads: when blocks were seen
 
     async def start(self) -> None:
         self.app.open()
         self.reader.start()
 
-    def _node_times(self, index: int, record_ids: tuple[int, ...]
-                    ) -> tuple[float | None, list[float]]:
-        """When the node saw input ``index`` on chain, and accepted each record."""
+    def _accepted_at(self, record_ids: tuple[int, ...]) -> list[float]:
+        """When the node accepted each record (its submission)."""
+        if not record_ids:
+            return []
         marks = ",".join("?" * len(record_ids))
         with sqlite3.connect(f"file:{self._node.config.db_path}?mode=ro", uri=True) as conn:
-            seen = committed_at(conn, index)
-            accepted = [float(r[0]) for r in conn.execute(
+            return [float(r[0]) for r in conn.execute(
                 f"SELECT submission_date FROM data_submissions WHERE id IN ({marks})",
-                record_ids)] if record_ids else []
-        return seen, accepted
+                record_ids)]
+
+    def _saw_head(self, event: Event) -> None:
+        if isinstance(event, HeadEvent):
+            self.reader.heads.saw(event.block_number, event.timestamp)
 
     def _processed(self, item: InputLog, result: AppResult, at: float) -> None:
-        """One InputEvent. Input lag: from the node seeing the addInput included (its
-        receipt) to processed; 0 when the reader processed it first."""
+        """One InputEvent. Input lag: from the first sighting of the block that holds the
+        input (by the run's block follower or by the reader) to its processing."""
         if self._hub is None:
             return
-        seen, accepted = self._node_times(item.index, result.accepted)
+        seen = self.reader.heads.first_seen(item.block_number)
         self._hub.emit(InputEvent(
             at, item.index, item.block_number, len(result.accepted), len(result.rejected),
             0.0 if seen is None else max(0.0, at - seen),
-            tuple(max(0.0, at - t) for t in accepted)))
+            tuple(max(0.0, at - t) for t in self._accepted_at(result.accepted))))
         for record_id, reason in result.rejected:
             log.warning("the application refused record %s of input %d: %s", record_id,
                         item.index, reason)

@@ -21,6 +21,7 @@ from collections.abc import Callable
 
 from lcore_node.inputbox_app import AppResult, InputApp
 from lcore_node.inputbox_chain import InputBoxReader, InputLog
+from lcore_node.inputbox_heads import HeadTimes
 from utils.chain.rpc import hex_int
 
 __all__ = ["InputReader"]
@@ -36,6 +37,7 @@ class InputReader:
     def __init__(
         self, chain: InputBoxReader, app: InputApp, *, window: int = 64, poll: float = 0.25,
         on_processed: OnProcessed | None = None, clock: Callable[[], float] = time.time,
+        heads: HeadTimes | None = None,
     ) -> None:
         self.chain = chain
         self._app = app
@@ -43,13 +45,16 @@ class InputReader:
         self._poll = poll
         self._on_processed = on_processed
         self._clock = clock
+        self.heads = heads or HeadTimes()  # when each block was first seen (input lag)
         self._read_to: int | None = None  # highest block read so far
         self.reorgs = 0
         self._task: asyncio.Task[None] | None = None
 
     async def step(self) -> int:
         """Read up to the head once; returns how many inputs were processed."""
+        asked = self._clock()
         head = hex_int(await self.chain.rpc.call("eth_blockNumber"))
+        self.heads.saw(head, asked)
         start = self.chain.deployment_block if self._read_to is None else max(
             self.chain.deployment_block, self._read_to - self._window + 1)
         logs = await self.chain.logs(start, head)

@@ -253,6 +253,8 @@ async def test_the_cartesi_side_measures_every_input_in_one_place(
     stats = aggregate.inputs
     assert (stats.inputs, stats.records, stats.rejected) == (3, 9, 0)
     assert stats.end_to_end.count == 9 and stats.end_to_end.min > 0
+    assert stats.input_lag.count == 3 and stats.input_lag.min > 0  # from the block's sighting
+    assert stats.input_lag.max <= stats.end_to_end.max
     summary = stats.summary()
     assert summary["end_to_end_s"]["count"] == 9 and summary["input_lag_s"]["count"] == 3
     assert registry.get_sample_value("kcstress_inputbox_inputs_total") == 3

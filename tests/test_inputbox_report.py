@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from lcore_node.inputbox_heads import HeadTimes
 from utils.observe.events import InputEvent
 from utils.observe.input_stats import InputStats
 from utils.report.costs_html import _iot_note
@@ -25,3 +26,16 @@ def test_the_iot_section_reads_the_inputbox_figures() -> None:
     assert "had not processed every input" in note
     assert "InputBox.addInput" in _iot_note(summary)
     assert inputbox_note({"iot": {"commit_mode": "record"}}) == ""
+
+
+def test_a_block_is_first_seen_when_any_head_at_or_above_it_was() -> None:
+    heads = HeadTimes(keep=8)
+    for head, at in ((5, 1.0), (7, 2.0), (7, 2.5), (9, 3.0)):
+        heads.saw(head, at)
+    assert [heads.first_seen(b) for b in (3, 5, 6, 9, 10)] == [1.0, 1.0, 2.0, 3.0, None]
+    heads.saw(8, 1.5)  # the other source saw head 8 earlier
+    assert [heads.first_seen(b) for b in (5, 6, 8, 9)] == [1.0, 1.5, 1.5, 3.0]
+    for head in range(20, 40):
+        heads.saw(head, float(head))
+    assert heads.first_seen(33) == 33.0 and heads.first_seen(30) is None  # beyond the bound
+    assert len(heads._heads) == 8

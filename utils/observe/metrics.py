@@ -154,7 +154,7 @@ class PrometheusSink:
             FINALITY_BUCKETS)
         self.inputbox = HistogramSeries(
             "kcstress_inputbox_latency_seconds", "Cartesi application (--iot-commit inputbox): "
-            "measure input_lag = the node seeing an input's addInput included to its "
+            "measure input_lag = the block that added an input first seen to its "
             "processing; end_to_end = a record's submission to its processing", ["measure"],
             LATENCY_BUCKETS)
         SeriesCollector(r, [self.iot_latency, self.finality, self.inputbox])

@@ -27,6 +27,6 @@ def inputbox_note(summary: dict[str, Any]) -> str:
     return (f'<p class="note">Cartesi InputBox {html.escape(str(box.get("address")))}, '
             f'application {html.escape(str(box.get("app")))}: {box.get("inputs", 0):,} inputs '
             f'processed, {box.get("records", 0):,} records kept, {box.get("rejected", 0):,} '
-            f"refused. Input lag (the node seeing addInput included to processed): "
+            f"refused. Input lag (the block of addInput first seen to processed): "
             f'{_p(box.get("input_lag_s") or {})}; end to end (submission accepted to '
             f'processed): {_p(box.get("end_to_end_s") or {})}.{caught}</p>')
