@@ -186,10 +186,11 @@ class TxCorrectionEvent:
 @dataclass(frozen=True, slots=True)
 class InputEvent:
     """The Cartesi application processed one InputBox input (``--iot-commit inputbox``):
-    ``input_lag`` is seconds from the node seeing its ``addInput`` included (the receipt) to
-    its processing (0 when the reader was first: block timestamps are whole seconds, and the
-    embedded chain's run ahead of wall time); ``latencies`` one per record it kept, seconds
-    from the device's submission (the node's acceptance) to its processing (end to end)."""
+    ``input_lag`` is seconds from the first sighting of the block holding its ``addInput``
+    (by the block follower or the input reader: block timestamps are whole seconds, and the
+    embedded chain's run ahead of wall time) to its processing; ``latencies`` one per record
+    it kept, seconds from the device's submission (the node's acceptance) to its processing
+    (end to end)."""
 
     timestamp: float
     input_index: int
