@@ -173,6 +173,7 @@ class BlockFollower(FollowerRepair):
     async def poll_once(self) -> None:
         asked_at = self._clock.now()
         head = hex_int(await self._rpc.call("eth_blockNumber"))
+        self._note_head(asked_at, head)
         if await self._read_to(head):
             self.caught_up_at = asked_at
         await self._repair()

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import RetryPolicy, Rpc, hex_int
+from utils.chain.send_verify import STALL_RESEND_EVERY, resend
 from utils.chain.signer import Signer
 from utils.chain.tx_request import sign_tx
 from utils.errors import ChainError, ConfigError, RpcError, RpcTransientError
@@ -106,20 +107,27 @@ async def deploy(
                                                        "data": "0x" + init_code.hex()})
         gas = hex_int(estimate) * 12 // 10
     signed = sign_tx(signer, fees, chain_id, nonce, gas, b"", 0, init_code)
-    tx_hash = await rpc.call("eth_sendRawTransaction", "0x" + signed.raw.hex())
-    receipt = await wait_receipt(rpc, tx_hash, timeout)
+    raw = "0x" + signed.raw.hex()
+    tx_hash = await rpc.call("eth_sendRawTransaction", raw)
+    receipt = await wait_receipt(rpc, tx_hash, timeout, raw)
     if hex_int(receipt["status"]) != 1 or not receipt.get("contractAddress"):
         raise ChainError(f"deployment {tx_hash} failed (status {receipt['status']})")
     return str(receipt["contractAddress"]), receipt
 
 
-async def wait_receipt(rpc: Rpc, tx_hash: str, timeout: float) -> dict[str, Any]:
-    """Poll for one receipt (set-up paths only; the engine follows blocks instead)."""
+async def wait_receipt(rpc: Rpc, tx_hash: str, timeout: float,
+                       raw: str = "") -> dict[str, Any]:
+    """Poll for one receipt (set-up paths only; the engine follows blocks instead); the signed
+    bytes ``raw`` go again every STALL_RESEND_EVERY s while it does not come."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
+    resend_at = loop.time() + STALL_RESEND_EVERY
     while loop.time() < deadline:
         receipt = await rpc.call("eth_getTransactionReceipt", tx_hash)
         if receipt is not None:
             return dict(receipt)
+        if raw and loop.time() >= resend_at:
+            resend_at = loop.time() + STALL_RESEND_EVERY
+            await resend(rpc, [raw])
         await asyncio.sleep(0.05)
     raise ChainError(f"no receipt for {tx_hash} within {timeout:g} s")

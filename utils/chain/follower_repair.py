@@ -11,7 +11,11 @@ transaction in the normal case.
   in a block: their senders' nonces are read at the last block the follower read (a block the
   node has served); a transaction whose nonce is below it is in none of the blocks read, so
   it is dropped once ``eth_getTransactionByHash`` confirms the node does not know it (a hash
-  the node places in a block already read is read as lagging instead).
+  the node places in a block already read is read as lagging instead). One at or after its
+  sender's nonce and in none of the ``STALL_BLOCKS`` blocks the node made after its send
+  (read) is *stalled*:
+  its same bytes are sent again (every ``STALL_RESEND_EVERY`` s at most; ganache 7 mines such
+  transactions only then).
 * Late. Transactions that ended timeout, dropped, rejected with a hash, or reorged are
   watched (``MAX_LATE``, the oldest let go): seen in a block later, they are followed again and
   their outcome corrected.
@@ -22,7 +26,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import OrderedDict, defaultdict
+from collections import OrderedDict, defaultdict, deque
 from dataclasses import dataclass
 
 from utils.chain.block_outcomes import OutcomeReader
@@ -30,6 +34,7 @@ from utils.chain.block_window import BlockWindow
 from utils.chain.follower_reorg import FollowerReorg
 from utils.chain.pending import Pending, follow_again
 from utils.chain.rpc import Rpc, hex_int
+from utils.chain.send_verify import SEND_RAW, STALL_RESEND_EVERY
 from utils.clock import Clock
 from utils.errors import RpcError
 from utils.observe.events import Outcome, TxEvent
@@ -37,8 +42,9 @@ from utils.observe.stats import StatsHub
 
 log = logging.getLogger(__name__)
 
-DROP_CHECK_EVERY = 1.0  # seconds between nonce checks for old transactions
+DROP_CHECK_EVERY = 0.5  # seconds between nonce checks for old transactions
 DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
+STALL_AGE, STALL_BLOCKS = 1.0, 2  # stalled: this old (s) and this many blocks read since sent
 LAG_RETRY_FIRST = 0.25  # seconds before a lagging block's receipts are asked again
 LAG_RETRY_MAX = 2.0
 MAX_LATE = 50_000  # ended "not on chain" transactions watched for a late inclusion
@@ -79,6 +85,9 @@ class FollowerRepair(FollowerReorg):
         self._unread: dict[int, _Unread] = {}
         self._late: OrderedDict[str, TxEvent] = OrderedDict()
         self._last_drop_check = 0.0
+        self._resent: dict[str, float] = {}  # hash -> clock time its bytes last went again
+        self._heads: deque[tuple[float, int]] = deque(maxlen=256)  # (clock time, node head)
+        self.stalled_resends = 0
         self.corrections = 0
         self._init_reorg()
 
@@ -135,9 +144,24 @@ class FollowerRepair(FollowerReorg):
         return found
 
     # -- drops ----------------------------------------------------------------------------
+    def _note_head(self, at: float, head: int) -> None:
+        """The node's head as asked at clock time ``at`` (each poll)."""
+        if not self._heads or self._heads[-1][1] != head:
+            self._heads.append((at, head))
+
+    def _late_for_a_block(self, p: Pending, now: float) -> bool:
+        """``STALL_BLOCKS`` blocks the node made after ``p`` was sent were read (and a second
+        passed): it could be in one of them."""
+        if now - p.sent_at <= STALL_AGE or not self._heads or self._last_block is None:
+            return False
+        at_send = next((h for t, h in reversed(self._heads) if t <= p.sent_at),
+                       self._heads[0][1])
+        return self._last_block >= at_send + STALL_BLOCKS
+
     async def _check_old(self) -> None:
         now = self._clock.now()
-        old = [p for p in self._pending.values() if now - p.sent_at > DROP_CHECK_AGE
+        old = [p for p in self._pending.values()
+               if (now - p.sent_at > DROP_CHECK_AGE or self._late_for_a_block(p, now))
                and p.tx_hash not in self._included and p.tx_hash not in self._suspects]
         if not old or self._last_block is None:
             return
@@ -148,11 +172,35 @@ class FollowerRepair(FollowerReorg):
         senders = list(by_sender)
         counts = await self._rpc.batch(
             [("eth_getTransactionCount", [s, hex(at)]) for s in senders])
-        used = [p for s, count in zip(senders, counts, strict=True)
-                if not isinstance(count, RpcError) and count is not None
-                for p in by_sender[s] if p.nonce < hex_int(count)]
+        nonces = {s: hex_int(count) for s, count in zip(senders, counts, strict=True)
+                  if not isinstance(count, RpcError) and count is not None}
+        used = [p for s, n in nonces.items() for p in by_sender[s]
+                if p.nonce < n and now - p.sent_at > DROP_CHECK_AGE]
         if used:
             await self._settle_unseen(used, at, "nonce used by another transaction")
+        stalled = [p for s, n in nonces.items() for p in by_sender[s]
+                   if p.nonce >= n and p.raw and now - self._resent.get(p.tx_hash, 0.0)
+                   > STALL_RESEND_EVERY]
+        if stalled:
+            await self._resend_stalled(stalled, now)
+
+    async def _resend_stalled(self, txs: list[Pending], now: float) -> None:
+        """Old transactions at or after their sender's nonce, in no block read: their same
+        bytes go again, each sender's in nonce order. A node that has them answers "already
+        known"; ganache 7 keeps some such transactions in its "queued" pool for good (one
+        that arrives while the one before it is being mined) and mines them once they
+        arrive again."""
+        txs = sorted(txs, key=lambda p: (p.sender, p.nonce))
+        for p in txs:
+            self._resent[p.tx_hash] = now
+        for gone in [h for h in self._resent if h not in self._pending]:
+            del self._resent[gone]
+        replies = await self._rpc.batch([(SEND_RAW, [p.raw]) for p in txs])
+        taken = sum(1 for r in replies if not isinstance(r, RpcError))
+        self.stalled_resends += len(txs)
+        log.info("%d transaction(s) in no block %d blocks after their send went again in "
+                 "their same bytes (%d taken again, the others known)", len(txs),
+                 STALL_BLOCKS, taken)
 
     async def _settle_unseen(self, txs: list[Pending], at: int,
                              why: str) -> None:

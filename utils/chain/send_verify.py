@@ -29,6 +29,22 @@ RESENDS = 1  # the same bytes sent again (the transport retries each try itself)
 LOOKUPS = 3  # eth_getTransactionByHash tries
 BACKOFF = 0.25  # seconds before the first try again, doubled after each (jittered)
 CALL_SECONDS = 10.0  # each call's deadline
+#: seconds between two sends of the same bytes of a transaction whose receipt does not come
+STALL_RESEND_EVERY = 5.0
+
+
+async def resend(rpc: Rpc, raws: list[str]) -> int:
+    """Send signed transactions again in their same bytes, in the order given (set-up
+    paths waiting for a receipt that does not come: ganache 7 keeps some transactions in its
+    pool until they arrive again); how many the node took again (the others it knows, or
+    their nonce was used: nothing to do)."""
+    if not raws:
+        return 0
+    try:
+        replies = await rpc.batch([(SEND_RAW, [raw]) for raw in raws])
+    except RpcError:
+        return 0  # the receipt poll goes on; the next round sends them again
+    return sum(1 for reply in replies if not isinstance(reply, RpcError))
 
 
 def is_known_send(exc: RpcError) -> bool:
