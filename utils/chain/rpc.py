@@ -129,10 +129,10 @@ class Rpc:
         return grew
 
     def _emit(self, label: str, started: float, kind: str = "", retried: bool = False,
-              held: float = 0.0) -> None:
+              held: float = 0.0, held_until: float = 0.0) -> None:
         if self._hub is not None:
             self._hub.emit(RpcEvent(label, time.perf_counter() - started, not kind, kind,
-                                    retried, held))
+                                    retried, held, held_until))
 
     async def _fault(self, label: str, exc: RpcError, started: float, first: float,
                      attempt: int, policy: RetryPolicy) -> bool:
@@ -150,7 +150,8 @@ class Rpc:
             log.info("the node does not serve %s (%s)", exc.method, exc.rpc_message[:120])
         shared = kind == "throttled" or after is not None  # holds back every call, retried or not
         held = self._hold(wait, now) if shared else 0.0
-        self._emit(label, started, kind, retried, held)
+        until = time.time() + (self._not_before - time.perf_counter()) if held else 0.0
+        self._emit(label, started, kind, retried, held, until)
         if retried and not shared:  # a shared hold is waited out by the next _post
             self.book.backoff_seconds += wait
             await asyncio.sleep(wait)

@@ -146,6 +146,9 @@ class RpcEvent:
     kind: str = ""
     retried: bool = False  # the transport tries again after this failure
     held: float = 0.0  # seconds this answer added to the window no request may leave in
+    #: wall-clock time (time.time()) that window ends at now: the added part is
+    #: [held_until - held, held_until], so several clients' windows unite (0: not placed)
+    held_until: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

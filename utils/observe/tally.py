@@ -72,6 +72,8 @@ class RpcCell:
     kinds: dict[str, int] = field(default_factory=dict)  # failures by kind
     retries: dict[str, int] = field(default_factory=dict)  # failures retried, by kind
     held: float = 0.0  # seconds the failures added to the provider's hold window
+    #: those seconds as wall-clock windows (start, end) where the events placed them
+    windows: list[tuple[float, float]] = field(default_factory=list)
 
 
 class Tally:
@@ -177,6 +179,8 @@ class Tally:
             if e.retried:
                 cell.retries[kind] = cell.retries.get(kind, 0) + 1
             cell.held += e.held
+            if e.held > 0 and e.held_until > 0:
+                cell.windows.append((e.held_until - e.held, e.held_until))
 
     # -- over a pipe -------------------------------------------------------------------------
     def to_wire(self) -> tuple[Any, ...]:
@@ -189,7 +193,7 @@ class Tally:
             self.sent,
             {name: (c.fired, c.late, c.missed, _hist_wire(c.lag))
              for name, c in self.firing.items()},
-            {name: (c.buckets, c.total, c.errors, c.kinds, c.retries, c.held)
+            {name: (c.buckets, c.total, c.errors, c.kinds, c.retries, c.held, c.windows)
              for name, c in self.rpc.items()},
             self.refusals, self.last_refusal, self.csv_rows, self.csv_text,
         )  # fmt: skip
@@ -205,8 +209,9 @@ class Tally:
                     for name, (o, fs, h, g, l1, l2, fee, ops) in tx.items()}
         tally.firing = {name: FiringCell(f, late, m, _hist(h))
                         for name, (f, late, m, h) in firing.items()}
-        tally.rpc = {name: RpcCell(list(b), t, err, dict(k), dict(r), h)
-                     for name, (b, t, err, k, r, h) in rpc.items()}
+        tally.rpc = {name: RpcCell(list(b), t, err, dict(k), dict(r), h,
+                                   [(float(a), float(z)) for a, z in w])
+                     for name, (b, t, err, k, r, h, w) in rpc.items()}
         return tally
 
 
