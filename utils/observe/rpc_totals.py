@@ -5,7 +5,7 @@ round trips included), so they are the whole run's, as /metrics is.
 The seconds held back by the provider are the wall-clock union of every client's hold
 windows (:class:`HoldUnion`): each worker process has its own client and its own window, and
 the sum of those can exceed the run's length (``held_seconds_by_clients`` keeps that sum,
-as ``kcstress_rpc_held_seconds_total`` counts it)."""
+as ``kcstress_rpc_throttled_seconds_total`` counts it)."""
 
 from __future__ import annotations
 
