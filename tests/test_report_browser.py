@@ -46,12 +46,16 @@ def test_report_opens_offline_and_its_charts_answer(tmp_path: Path) -> None:
             charts = page.eval_on_selector_all("#kc-throughput canvas, #kc-latency canvas",
                                                "els => els.length")
             assert charts == 2 * len(RATES)  # throughput and latency of each workload
-            page.locator("#thr-payment_app .u-over").hover()  # the pointer over the chart
-            page.wait_for_function("""() => [...document.querySelectorAll(
-                '#thr-payment_app .u-legend .u-value')].slice(1).some(
-                e => /[0-9]/.test(e.textContent))""")  # the values under it, in the legend
-            legend = page.locator("#thr-payment_app .u-legend .u-value").all_inner_texts()
-            assert legend[2].endswith("/s"), legend  # offered, with its unit
+            values = "#thr-payment_app .u-legend .u-value"
+            page.wait_for_function(f"() => /[0-9]/.test(document.querySelector("
+                                   f"'{values}').textContent)")  # the last values at first
+            last = page.locator(values).all_inner_texts()
+            over = page.locator("#thr-payment_app .u-over")
+            over.hover(position={"x": 5, "y": 20})  # the pointer at the chart's start
+            page.wait_for_function(f"last => document.querySelector('{values}').textContent"
+                                   " !== last", arg=last[0])  # the values under it
+            legend = page.locator(values).all_inner_texts()
+            assert float(legend[0]) < float(last[0]) and legend[2].endswith("/s"), legend
             shot = tmp_path / "report-browser.png"
             page.screenshot(path=str(shot), full_page=True)
             keep(shot)

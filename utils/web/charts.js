@@ -208,6 +208,15 @@
         if (Math.abs(w - last) > 4) { last = w; plot.setSize({width: w, height: opts.height}); }
       }).observe(box);
     }
+    // With the pointer elsewhere, the legend shows the last values (after uPlot's own
+    // cursor update, which blanks it).
+    function showLast() {
+      window.requestAnimationFrame(function () {
+        var n = plot.data[0].length;
+        if (n && !(plot.cursor.left >= 0)) plot.setLegend({idx: n - 1});
+      });
+    }
+    plot.over.addEventListener("mouseleave", showLast);
     var zoomed = false;
     plot.over.addEventListener("mouseup", function () { zoomed = true; });
     plot.over.addEventListener("dblclick", function () { zoomed = false; });
@@ -219,6 +228,7 @@
           return i === 0 ? c : c.map(function (v) { return v != null && v > 0 ? v : null; });
         });
         plot.setData(columns, !zoomed);
+        showLast();
       },
       setMarkers: function (list) { state.markers = list || []; plot.redraw(false, false); },
       setTarget: function (t) { state.target = t; plot.redraw(false, false); },
