@@ -21,9 +21,16 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT_DIR = ROOT / "stylus_contracts" / "cartesi"
-#: contract name -> Foundry output file inside the package (InputBox: deployed; Inputs: the
-#: EvmAdvance layout the reader decodes)
-CONTRACTS = {"InputBox": "out/InputBox.sol/InputBox.json", "Inputs": "out/Inputs.sol/Inputs.json"}
+#: contract name -> Foundry output file inside the package (InputBox, and the Application with
+#: its Authority a Cartesi node reads: deployed; Inputs: the EvmAdvance layout the reader
+#: decodes; DataAvailability: how an Application names its InputBox)
+CONTRACTS = {
+    "InputBox": "out/InputBox.sol/InputBox.json",
+    "Application": "out/Application.sol/Application.json",
+    "Authority": "out/Authority.sol/Authority.json",
+    "Inputs": "out/Inputs.sol/Inputs.json",
+    "DataAvailability": "out/DataAvailability.sol/DataAvailability.json",
+}
 
 
 def artifact_from_package(package: Path, name: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Install Cartesi Rollups' compiled contracts (npm `@cartesi/rollups`, pinned) into the
-# project-local .tools/cartesi/, idempotently, then check (or re-extract) the InputBox artifact
-# checked in at stylus_contracts/cartesi/InputBox.json.
+# project-local .tools/cartesi/, idempotently, and (--extract) re-extract the artifacts
+# checked in at stylus_contracts/cartesi/ (InputBox, Application, Authority, Inputs, DataAvailability).
 #
 #   bash scripts/install_cartesi.sh            # install if needed; print the package folder
 #   bash scripts/install_cartesi.sh --check    # never installs: exit 0 (and the path) or 1
@@ -9,8 +9,8 @@
 #                                              # artifact from the package (scripts/extract_cartesi.py)
 #
 # The package ships Foundry's build output (out/<Source>.sol/<Contract>.json: abi, bytecode,
-# deployedBytecode, metadata; solc 0.8.x, viaIR, evmVersion prague). tests/test_cartesi_artifacts.py
-# compares the checked-in artifact with it. Env: CARTESI_ROLLUPS_VERSION (default below),
+# deployedBytecode, metadata; solc 0.8.30, viaIR, evmVersion prague). tests/test_cartesi_artifacts.py
+# compares the checked-in artifacts with it. Env: CARTESI_ROLLUPS_VERSION (default below),
 # CARTESI_PREFIX (default <repo>/.tools/cartesi). Exit 3 when node or npm is missing, 1 when
 # the install fails.
 set -euo pipefail

@@ -29,7 +29,9 @@ def _package() -> Path:
 
 def test_pinned_version_is_the_checked_in_one() -> None:
     pinned = re.search(r'CARTESI_ROLLUPS_VERSION:-([0-9.]+)', SCRIPT.read_text()).group(1)
-    for name in ("InputBox", "Inputs"):
+    names = sorted(p.stem for p in CARTESI_DIR.glob("*.json"))
+    assert names == ["Application", "Authority", "DataAvailability", "InputBox", "Inputs"]
+    for name in names:
         data = json.loads((CARTESI_DIR / f"{name}.json").read_text())
         assert data["package"] == f"@cartesi/rollups@{pinned}"
 
@@ -44,6 +46,9 @@ def test_artifacts_match_the_package() -> None:
     art = load_artifact("InputBox", CARTESI_DIR)
     assert art.bytecode == bytes.fromhex(built["bytecode"]["object"][2:])
     assert art.abi == built["abi"]
+    app = json.loads((package / "out/Application.sol/Application.json").read_text())
+    assert load_artifact("Application", CARTESI_DIR).bytecode == bytes.fromhex(
+        app["bytecode"]["object"][2:])
 
 
 def test_inputbox_abi_has_what_the_node_calls() -> None:

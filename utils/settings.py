@@ -105,8 +105,8 @@ class Settings(BaseSettings):
     )
     cartesi_app_address: str | None = Field(
         None, validation_alias=_env("cartesi_app_address", "CARTESI_APP_ADDRESS"),
-        description="the application the inputs are for; default: an address derived from "
-        "the InputBox's (InputBox v2 takes any application address)",
+        description="the application the inputs are for; default: deploy @cartesi/rollups "
+        "2.2.0's Authority and an Application naming the InputBox, as a Cartesi node reads it",
     )
     iot_batch_size: int = Field(
         1024, ge=1, le=65_536, validation_alias=_env("iot_batch_size", "KCSTRESS_IOT_BATCH_SIZE")

@@ -1,9 +1,14 @@
 """Locating or deploying Cartesi Rollups' InputBox (v2, from npm @cartesi/rollups) for a run.
 
-The InputBox is the package's bytecode as checked in (stylus_contracts/cartesi/InputBox.json,
-scripts/install_cartesi.sh). ``addInput`` takes any application address: without
-CARTESI_APP_ADDRESS the run's application is an address derived from the InputBox's, the
-same for every run on that InputBox, so a database's inputs stay with one application.
+The contracts are the package's bytecode as checked in (stylus_contracts/cartesi/,
+scripts/install_cartesi.sh). ``addInput`` takes any application address, but a Cartesi node
+reads an application through its contract (its consensus, and the InputBox its
+``getDataAvailability`` names): without CARTESI_APP_ADDRESS the run deploys the package's
+``Authority`` (the funder its owner, :data:`EPOCH_LENGTH` blocks an epoch) and an
+``Application`` validated by it, whose data availability is
+``DataAvailability.InputBox(inputBox)``. Its template hash would be a Cartesi machine's; the
+run has none (its application runs in process), so it is :data:`TEMPLATE_HASH`, the keccak of
+a name that says so.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from eth_abi import encode
 from eth_utils import keccak, to_checksum_address
 
 from stylus_contracts import CARTESI_DIR, load_artifact
@@ -18,9 +24,13 @@ from utils.chain.rpc import hex_int
 from utils.chain.session import ChainSession
 from utils.errors import ChainError
 
-__all__ = ["InputBoxDeployment", "default_app", "ensure_inputbox"]
+__all__ = ["EPOCH_LENGTH", "TEMPLATE_HASH", "InputBoxDeployment", "ensure_inputbox"]
 
 log = logging.getLogger(__name__)
+
+EPOCH_LENGTH = 720  # blocks an Authority epoch (the Cartesi CLI's default)
+TEMPLATE_HASH = keccak(b"kcstress: in-process application, no Cartesi machine")
+SEL_DA_INPUT_BOX = keccak(text="InputBox(address)")[:4]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,10 +42,21 @@ class InputBoxDeployment:
     deploy_gas: int = 0
 
 
-def default_app(inputbox: str) -> str:
-    """The application address of a run that names none."""
-    return str(to_checksum_address(
-        keccak(b"kcstress-iot-app" + bytes.fromhex(inputbox[2:]))[12:]))
+async def deploy_application(session: ChainSession, inputbox: str) -> tuple[str, int]:
+    """The package's Authority and an Application it validates, whose data availability is
+    ``inputbox``: (application address, gas of both deployments)."""
+    owner = session.funder.address
+    authority = load_artifact("Authority", CARTESI_DIR).bytecode + encode(
+        ["address", "uint256"], [owner, EPOCH_LENGTH])
+    ((consensus, first),) = await session.funder.create([authority])
+    availability = SEL_DA_INPUT_BOX + encode(["address"], [inputbox])
+    application = load_artifact("Application", CARTESI_DIR).bytecode + encode(
+        ["address", "address", "bytes32", "bytes"], [consensus, owner, TEMPLATE_HASH,
+                                                     availability])
+    ((app, second),) = await session.funder.create([application])
+    log.info("deployed Cartesi's Authority at %s and Application at %s (data availability: "
+             "InputBox %s)", consensus, app, inputbox)
+    return str(to_checksum_address(app)), hex_int(first["gasUsed"]) + hex_int(second["gasUsed"])
 
 
 async def _deployment_block(session: ChainSession, address: str) -> int:
@@ -54,12 +75,21 @@ async def ensure_inputbox(
         if code in (None, "0x", ""):
             raise ChainError(f"CARTESI_INPUT_BOX_ADDRESS {address} has no code")
         block = await _deployment_block(session, address)
-        return InputBoxDeployment(to_checksum_address(address), app or default_app(address),
-                                  block, False)
+        gas = 0
+        if app:
+            app = str(to_checksum_address(app))
+        else:
+            app, gas = await deploy_application(session, address)
+        return InputBoxDeployment(to_checksum_address(address), app, block, False, gas)
     artifact = load_artifact("InputBox", CARTESI_DIR)
     ((created, receipt),) = await session.funder.create([artifact.bytecode])
     block = hex_int(receipt["blockNumber"])
     log.info("deployed Cartesi's InputBox (@cartesi/rollups 2.2.0) at %s in block %d",
              created, block)
-    return InputBoxDeployment(to_checksum_address(created), app or default_app(created), block,
-                              True, hex_int(receipt["gasUsed"]))
+    gas = hex_int(receipt["gasUsed"])
+    if app:
+        app = str(to_checksum_address(app))
+    else:
+        app, more = await deploy_application(session, created)
+        gas += more
+    return InputBoxDeployment(to_checksum_address(created), app, block, True, gas)
