@@ -11,9 +11,11 @@ and ``batchSegments``), at block granularity:
   the message that overflows goes to the next batch (the first one always goes in);
 * a batch is posted when it is full, or when its first message is ``MaxDelay`` old (1 h on
   Nitro; dev-scaled default :data:`DEFAULT_MAX_DELAY_S`);
-* the batch's bytes are ``0x00`` (brotli header) + the compressed segments
-  (``CloseAndGetBytes``), compressed at brotli level 6: Nitro's level under a backlog
-  (``arbnode/compression_level.go``; 11 when idle, 80x slower here for 1-2 % fewer bytes);
+* the size is measured on a brotli stream at level 1; the batch's bytes are ``0x00`` (brotli
+  header) + the segments compressed again at level 6 (``close`` recompresses them all,
+  ``CloseAndGetBytes``): Nitro streams and recompresses at levels set by its backlog
+  (``arbnode/compression_level.go``: 11/11 when idle, 6/11, 6/6, 4/6 as it grows; 11 is about
+  80x slower here than 6 for 1-2 % fewer bytes);
 * it lands in the parent chain's next block and is seen once that block exists; its posting
   report pays the pricer (:mod:`utils.devchain.nitro.pricer`) at once (on Nitro the report
   arrives later as a delayed message), and the new price applies from the next block.
@@ -29,7 +31,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 import brotli
-import rlp
 
 from utils.devchain.nitro.l1pricing import BROTLI_WINDOW, L1Pricing
 from utils.devchain.nitro.options import BatchPolicy
@@ -53,15 +54,21 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-BATCH_COMPRESSION_LEVEL = 6
+BATCH_COMPRESSION_LEVEL = 6  # the batch's bytes (Nitro's recompression level)
+STREAM_COMPRESSION_LEVEL = 1  # the stream its size is measured on (Nitro's compression level)
 BROTLI_MESSAGE_HEADER = b"\x00"  # daprovider.BrotliMessageHeaderByte
 SEGMENT_L2_MESSAGE = b"\x00"  # arbstate.BatchSegmentKindL2Message
 L2_MESSAGE_SIGNED_TX = b"\x04"  # arbos L2MessageKind_SignedTx
 
 
 def segment(signed_tx: bytes) -> bytes:
-    """One transaction as a batch segment, RLP-encoded as it goes into the brotli stream."""
-    return bytes(rlp.encode(SEGMENT_L2_MESSAGE + L2_MESSAGE_SIGNED_TX + signed_tx))
+    """One transaction as a batch segment, RLP-encoded (a byte string: its length prefix, then
+    the bytes) as it goes into the brotli stream."""
+    item = SEGMENT_L2_MESSAGE + L2_MESSAGE_SIGNED_TX + signed_tx
+    if len(item) < 56:
+        return bytes([0x80 + len(item)]) + item
+    size = len(item).to_bytes((len(item).bit_length() + 7) // 8, "big")
+    return bytes([0xB7 + len(size)]) + size + item
 
 
 def batch_bytes(segments: Sequence[bytes]) -> bytes:
@@ -80,6 +87,15 @@ class _Building:
     blocks: int = 0
     last_compressed: int = 0
     new_uncompressed: int = 0
+    # the brotli stream Nitro measures the size on (each byte compressed once)
+    stream: Any = field(default_factory=lambda: brotli.Compressor(
+        quality=STREAM_COMPRESSION_LEVEL, lgwin=BROTLI_WINDOW))
+    streamed: int = 0  # compressed bytes out of the stream so far
+
+    def feed(self, segments: list[bytes]) -> None:
+        data = b"".join(segments)
+        self.streamed += len(self.stream.process(data))
+        self.new_uncompressed += len(data)
 
 
 class BatchPoster:
@@ -128,20 +144,23 @@ class BatchPoster:
         building = self._building
         if building is None:
             building = self._building = _Building(number, self.now())
-        building.new_uncompressed += sum(len(s) for s in segments)
-        if self._overflows(building, segments):
+        building.feed(segments)
+        if self._overflows(building):
             self._full, self._building = building, _Building(number, self.now())
             building = self._building
-            building.new_uncompressed = sum(len(s) for s in segments)
+            building.feed(segments)
         building.segments += segments
         building.blocks += 1
 
-    def _overflows(self, building: _Building, segments: list[bytes]) -> bool:
-        """Nitro's ``testForOverflow``: would these segments push the batch past the limit?"""
+    def _overflows(self, building: _Building) -> bool:
+        """Nitro's ``testForOverflow``, once the new block is in the stream: the compressed
+        size is measured (the stream flushed) only when the last measure plus the bytes added
+        since reach the limit; the first block always stays."""
         limit = self.policy.max_size
         if building.blocks == 0 or building.last_compressed + building.new_uncompressed < limit:
             return False
-        building.last_compressed = len(batch_bytes([*building.segments, *segments])) - 1
+        building.streamed += len(building.stream.flush())
+        building.last_compressed = building.streamed
         building.new_uncompressed = 0
         return building.last_compressed >= limit
 
