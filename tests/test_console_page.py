@@ -124,7 +124,9 @@ def steer_from_the_page(page: Any, out: Path) -> None:
                            ".length > n", arg=points, timeout=20_000)  # new points arrive
     page.fill("#wl-payment_app .rate-input", "40")
     page.click("#wl-payment_app .rate-set")
-    page.wait_for_function(payment("w.target === 40 && w.offered > 20"), timeout=20_000)
+    rate_set = "window.kcConsole.markers.filter(m => m.what === 'rate').slice(-1)[0].t"
+    page.wait_for_function(payment(f"w.target === 40 && w.offered > 20 && t.t - t.dt > "
+                                   f"{rate_set}"), timeout=20_000)  # a whole tick at 40
     shot(page, out / "console-1400.png")
     page.click("#wl-payment_app .pause")
     page.wait_for_function(payment("w.paused && w.offered === 0"), timeout=20_000)
