@@ -20,6 +20,7 @@ from tests.conftest import clean_env, main_cmd
 from utils.devchain.anvil import AnvilChain
 from utils.report.compare import IMPROVED, REGRESSED, SAME
 from utils.report.compare_cli import compare_main
+from utils.report.merge import merge_runs
 
 SEED = 11
 TRANSFER_GAS = 21_000
@@ -115,6 +116,19 @@ def test_a_slowed_chain_is_a_regression(runs: dict[str, object]) -> None:
     assert suite is not None
     failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
     assert {"totals.p95", "totals.throughput"} <= failed
+
+
+def test_a_merged_shard_run_compares_with_its_run(runs: dict[str, object]) -> None:
+    merged = merge_runs([Path(str(runs["base_dir"]))], Path(str(runs["out"])) / "merged")
+    runs["merged_dir"] = merged
+    code, result, _ = compare(runs, "base", "merged")
+    found = verdicts(result)
+    assert code == 0, {name: v for name, v in found.items() if v != SAME}
+    assert {"totals.p95", "payment_app.throughput", "merchant_app.p99"} <= set(found)
+    assert set(found.values()) == {SAME}
+    throughput = next(f for f in result["comparisons"][0]["figures"]
+                      if f["name"] == "totals.throughput")
+    assert throughput["new"] == throughput["base"]  # over the same load window, not + drain
 
 
 def test_several_new_runs_each_against_the_base(runs: dict[str, object]) -> None:

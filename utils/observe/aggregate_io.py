@@ -50,6 +50,7 @@ def aggregate_to_dict(agg: RunAggregate) -> dict[str, Any]:
         "version": VERSION,
         "started_at": agg.started_at,
         "ended_at": agg.ended_at,
+        "load_ended_at": agg.load_ended_at,  # rates are over the load window, not the drain
         "workloads": {n: workload_to_dict(w) for n, w in list(agg.workloads.items())},
         "iot_ops": [[op, stage, ok, n] for (op, stage, ok), n in sorted(agg.iot_ops.items())],
         "iot_latency": {s: h.to_dict() for s, h in sorted(agg.iot_latency.items())},
@@ -65,6 +66,8 @@ def aggregate_from_dict(data: dict[str, Any]) -> RunAggregate:
         raise ValueError(f"{FILENAME} version {data.get('version')!r} is not {VERSION}")
     agg = RunAggregate({}, clock=float(data["started_at"]))
     agg.ended_at = None if data.get("ended_at") is None else float(data["ended_at"])
+    load_end = data.get("load_ended_at")
+    agg.load_ended_at = None if load_end is None else float(load_end)
     agg.workloads = {n: workload_from_dict(n, w) for n, w in data["workloads"].items()}
     agg.iot_ops = Counter({(op, stage, bool(ok)): int(n) for op, stage, ok, n in data["iot_ops"]})
     agg.iot_latency = {s: Histogram.from_dict(h) for s, h in data["iot_latency"].items()}
@@ -79,6 +82,9 @@ def merge_into(total: RunAggregate, part: RunAggregate) -> None:
     total.started_at = min(total.started_at, part.started_at)
     if part.ended_at is not None:
         total.ended_at = max(total.ended_at or part.ended_at, part.ended_at)
+    if part.load_ended_at is not None:
+        total.load_ended_at = max(total.load_ended_at or part.load_ended_at,
+                                  part.load_ended_at)
     for name, wl in part.workloads.items():
         mine = total.workloads.setdefault(name, WorkloadStats(name))
         mine.target_rate += wl.target_rate
