@@ -192,10 +192,15 @@ class Verdict:
         return [c.line() for c in self.conditions] + [c.line() for c in self.missed]
 
     def headline(self) -> str:
-        """The final line's verdict: ``targets met`` or ``targets NOT met: ...``."""
+        """The final line's verdict: ``targets met``, ``targets NOT met: ...`` or, when only
+        thresholds were crossed, ``targets met, thresholds crossed: ...``."""
         if self.headline_text:
             return self.headline_text
-        return "targets met" if self.clean else "targets NOT met: " + "; ".join(self.reasons())
+        if self.clean:
+            return "targets met"
+        gate = not self.conditions and all(c.kind == THRESHOLD for c in self.missed)
+        return ("targets met, thresholds crossed: " if gate else "targets NOT met: ") \
+            + "; ".join(self.reasons())
 
     def status_of(self, key: str) -> bool | None:
         """A check's result as the ``meets_*`` keys have it (None: not evaluated / absent)."""
