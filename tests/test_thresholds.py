@@ -148,7 +148,7 @@ def test_a_bad_threshold_costs_no_run(tmp_path: Path) -> None:
                        "'p95<=\\+10%'"):
         gated_settings(load_settings({}), args)
     args = build_parser().parse_args(["--threshold", "p95<=+10%", "--baseline", str(tmp_path)])
-    with pytest.raises(ConfigError, match="--baseline: .* is not a finished run folder"):
+    with pytest.raises(ConfigError, match=r"--baseline: .* is not a finished run folder"):
         gated_settings(load_settings({}), args)
 
 
