@@ -42,9 +42,10 @@ from utils.observe.stats import StatsHub
 
 log = logging.getLogger(__name__)
 
-DROP_CHECK_EVERY = 0.5  # seconds between nonce checks for old transactions
+DROP_CHECK_EVERY = 1.0  # seconds between nonce checks for old transactions
 DROP_CHECK_AGE = 3.0  # a transaction this old (s) and not seen is checked
 STALL_AGE, STALL_BLOCKS = 1.0, 2  # stalled: this old (s) and this many blocks read since sent
+STALL_CHECKS = 200  # transactions checked (and sent again) as stalled per drop check, at most
 LAG_RETRY_FIRST = 0.25  # seconds before a lagging block's receipts are asked again
 LAG_RETRY_MAX = 2.0
 MAX_LATE = 50_000  # ended "not on chain" transactions watched for a late inclusion
@@ -160,9 +161,12 @@ class FollowerRepair(FollowerReorg):
 
     async def _check_old(self) -> None:
         now = self._clock.now()
-        old = [p for p in self._pending.values()
-               if (now - p.sent_at > DROP_CHECK_AGE or self._late_for_a_block(p, now))
-               and p.tx_hash not in self._included and p.tx_hash not in self._suspects]
+        unseen = [p for p in self._pending.values()
+                  if p.tx_hash not in self._included and p.tx_hash not in self._suspects]
+        old = [p for p in unseen if now - p.sent_at > DROP_CHECK_AGE]
+        late = [p for p in unseen if now - p.sent_at <= DROP_CHECK_AGE and p.raw
+                and self._late_for_a_block(p, now)]  # a bounded few: at most STALL_CHECKS
+        old += sorted(late, key=lambda p: p.sent_at)[:STALL_CHECKS]
         if not old or self._last_block is None:
             return
         at = self._last_block
@@ -182,7 +186,8 @@ class FollowerRepair(FollowerReorg):
                    if p.nonce >= n and p.raw and now - self._resent.get(p.tx_hash, 0.0)
                    > STALL_RESEND_EVERY]
         if stalled:
-            await self._resend_stalled(stalled, now)
+            await self._resend_stalled(sorted(stalled, key=lambda p: p.sent_at)[:STALL_CHECKS],
+                                       now)
 
     async def _resend_stalled(self, txs: list[Pending], now: float) -> None:
         """Old transactions at or after their sender's nonce, in no block read: their same
