@@ -24,8 +24,10 @@ Marker = dict[str, Any]
 class Timeline:
     """``add(who, what, detail)``; ``markers()`` a copy; ``listeners`` take each new one."""
 
-    def __init__(self, clock: Callable[[], float], started: Callable[[], float]) -> None:
-        """``started()``: the load's start (a marker's ``elapsed`` counts from it)."""
+    def __init__(self, clock: Callable[[], float],
+                 started: Callable[[], float | None]) -> None:
+        """``started()``: the load's start (a marker's ``elapsed`` counts from it; None
+        before the load: ``elapsed`` 0)."""
         self._clock = clock
         self._started = started
         self._markers: list[Marker] = []
@@ -34,8 +36,9 @@ class Timeline:
         self.listeners: list[Callable[[Marker], None]] = []
 
     def add(self, who: str, what: str, detail: str = "", workload: str | None = None) -> Marker:
-        now = self._clock()
-        marker = {"t": round(now, 3), "elapsed": round(max(0.0, now - self._started()), 3),
+        now, started = self._clock(), self._started()
+        elapsed = max(0.0, now - started) if started is not None else 0.0
+        marker = {"t": round(now, 3), "elapsed": round(elapsed, 3),
                   "who": who, "what": what, "workload": workload, "detail": detail}
         with self._lock:
             if len(self._markers) >= MAX_MARKERS:

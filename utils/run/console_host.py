@@ -55,6 +55,7 @@ class ConsoleHost:
         self.after_run: Callable[[Run], None] | None = None  # console mode: run.log closed
         self._starting = threading.Lock()
         self._task: concurrent.futures.Future[int] | None = None
+        self._started: Run | None = None
 
     # -- a run comes and goes ----------------------------------------------------------------
     def attach(self, run: Run, kind: str = "benchmark") -> None:
@@ -186,12 +187,14 @@ class ConsoleHost:
         argv = command_line(args)
         with self._starting:
             if self._task is not None and not self._task.done():
-                going = self.run.base.run_id if self.run is not None else "a run"
-                raise ApiError(409, f"run {going} is running; stop it first (POST /api/stop)")
+                going = self.run or self._started
+                name = going.base.run_id if going is not None else "?"
+                raise ApiError(409, f"run {name} is running; stop it first (POST /api/stop)")
             try:
                 run = self.starter(kind, argv)
             except ConfigError as exc:
                 raise ApiError(400, str(exc)) from None
+            self._started = run  # named in a 409 until it attaches
             self._task = asyncio.run_coroutine_threadsafe(self.execute(run, kind), self.loop)
         return {"run_id": run.base.run_id, "dir": str(run.base.run_dir), "kind": kind}
 

@@ -4,14 +4,16 @@ keeps the token out of every log."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any, TextIO
 
 from server import ControlGuard
 from utils.observe.console_feed import ConsoleFeed, FeedSources
 from utils.run.console_api import api_blueprint
 from utils.run.console_host import ConsoleHost
-from utils.run.parts import Prepared, RunBase
+from utils.run.parts import RunBase
 from utils.settings import NON_TX_WORKLOADS
 
 log = logging.getLogger(__name__)
@@ -61,20 +63,24 @@ def hide_in_logs(token: str) -> None:
     logging.setLogRecordFactory(factory)
 
 
-def start_feed(base: RunBase, prepared: Prepared, host: ConsoleHost) -> ConsoleFeed:
-    """The run's ticks to ``host``'s stream, once a second until the outputs close."""
-    fees = prepared.session.fees
+def start_feed(base: RunBase, host: ConsoleHost,
+               base_fee: Callable[[], int | None]) -> asyncio.Task[None]:
+    """The run's ticks to ``host``'s stream, once a second until the task is cancelled (from
+    set-up on: the chain's figures appear once it is there)."""
     sources = FeedSources(
         base.aggregate, base.heads, base.selfwatch, base.goodput,
         phase=lambda: base.outputs.health.phase, controls=base.control.describe,
-        base_fee=lambda: fees.base_fee or None, planned=base.settings.duration or None,
+        base_fee=base_fee, planned=base.settings.duration or None,
         iot=base.outputs.iot, not_transactions=NON_TX_WORKLOADS,
     )  # fmt: skip
     feed = ConsoleFeed(base.run_id, sources, host.broadcast, clock=base.clock.now)
     base.hub.listen(feed)
-    base.outputs.add_task(feed.run(), "console-feed")
+    return asyncio.create_task(feed.run(), name="console-feed")
+
+
+def wire_live(base: RunBase) -> None:
+    """The live panel (made at set-up): the profiles' current targets, a stalled chain."""
     live = base.outputs.live
-    if live is not None:  # the live panel: the profiles' current targets, a stalled chain
+    if live is not None:
         live.targets = lambda: {n: c["target"] for n, c in base.control.describe().items()}
         live.heads = base.heads
-    return feed

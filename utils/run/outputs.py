@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import logging
 import sys
-from collections.abc import Coroutine
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -139,10 +138,6 @@ class RunOutputs:
         self._live.where = self.where
         self._tasks = [asyncio.create_task(flush_periodically(self.hub), name="flush-sinks"),
                        asyncio.create_task(self._live.run(), name="live-display")]
-
-    def add_task(self, work: Coroutine[Any, Any, None], name: str) -> None:
-        """A periodic task of the run's outputs, cancelled at :meth:`close`."""
-        self._tasks.append(asyncio.create_task(work, name=name))
 
     def prepare_figures(self) -> None:
         """Start the report's figure process now (it imports matplotlib while the run sets

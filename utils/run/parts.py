@@ -74,7 +74,8 @@ class RunBase:
         selfwatch.register(outputs.registry)
         heads = HeadWatch()
         hub.listen(heads)
-        timeline = Timeline(clock.now, lambda: aggregate.started_at)
+        timeline = Timeline(clock.now, lambda: aggregate.started_at
+                            if aggregate.started_at > aggregate.opened_at else None)
         return cls(settings, run_id, run_dir, out or sys.stdout, clock, hub, asyncio.Event(),
                    seed, random.Random(seed), profiles, dist, aggregate, outputs, selfwatch,
                    Goodput(outputs.registry), LoadControl(clock.now), timeline, heads)

@@ -28,7 +28,7 @@ from utils.iot.verify import verify_records
 from utils.observe.verdict import Verdict
 from utils.run.chain_watch import REASON as CHAIN_LOST
 from utils.run.console_host import ConsoleHost
-from utils.run.console_wiring import own_console, start_feed
+from utils.run.console_wiring import own_console, start_feed, wire_live
 from utils.run.finish import Ending, finish
 from utils.run.load_phase import FixedRateLoad, LoadPhase
 from utils.run.parts import Prepared, RunBase
@@ -88,12 +88,13 @@ class Run:
             self._install_signals()  # a signal during set-up: no load, straight to the end
         console, code = self.console, EXIT_CONFIG
         console.attach(self, self.kind)
+        feed = start_feed(base, console, self._base_fee)  # ticks from set-up to the end
         try:
             async with AsyncExitStack() as stack:
                 prepared = await prepare(base, stack, self.launch, self.load.needs(base),
                                          self.on_run_dir)
                 self.ending.prepared = prepared
-                start_feed(base, prepared, console)
+                wire_live(base)
                 self._phase("load")
                 await self.load.run(base, prepared)
                 base.aggregate.ended_at = base.clock.now()
@@ -119,10 +120,15 @@ class Run:
                 if own:
                     stopping.join()
         finally:
+            feed.cancel()
             console.detach(self, code)
             if own:
                 self._stop_server()
             base.outputs.stop_figures()
+
+    def _base_fee(self) -> int | None:
+        prepared = self.ending.prepared
+        return prepared.session.fees.base_fee or None if prepared is not None else None
 
     def _stop_server(self) -> None:
         if self.console is not None:
