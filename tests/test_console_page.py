@@ -202,3 +202,49 @@ def start_from_the_form(page: Any, out: Path) -> None:
     page.click("#runs a[href$='/report.html']")
     page.wait_for_function("() => window.kcReport && window.kcReport.charts.length > 0",
                            timeout=20_000)  # its report, served by the console, draws
+
+
+@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                    reason="no chromium (bash scripts/setup_tools.sh chromium)")
+def test_the_token_given_in_the_address_goes_only_into_control_headers(tmp_path: Path) -> None:
+    """A server that needs a token (as one bound beyond loopback): the page opened with
+    ``?token=`` sends it on a control call (the console answers 409: nothing to stop, not
+    401), drops it from the address bar and holds it nowhere in the document; opened
+    without it, the same call is refused with 401 and the page says so."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    from server import ControlGuard
+    from utils.run.console_api import api_blueprint
+    from utils.run.console_host import ConsoleHost
+
+    token = "page-test-token-" + os.urandom(6).hex()
+    host = ConsoleHost(mode="console", out=tmp_path, token_required=True)
+    app = create_app(registry=CollectorRegistry(), health=lambda: (True, {}), kpis=lambda: {},
+                     api=api_blueprint(host), guard=ControlGuard(token))
+    seen: list[str] = []
+    try:
+        with ServerThread(app, host="127.0.0.1", port=0) as running, \
+                sync_api.sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+            try:
+                page = browser.new_page()
+                page.on("request", lambda r: seen.append(" ".join(
+                    (r.url, r.headers.get("referer", ""), r.headers.get("authorization", "")))))
+                page.goto(f"{running.url}/?token={token}")
+                page.wait_for_selector("#console-panel:not([hidden])")
+                assert token not in page.evaluate("() => location.href")
+                assert token not in page.content()
+                page.click("#stop")
+                page.wait_for_selector("#message.err")
+                assert "401" not in page.inner_text("#message")  # the token was accepted
+                page.goto(running.url + "/")
+                page.wait_for_selector("#console-panel:not([hidden])")
+                page.click("#stop")
+                page.wait_for_function("() => /token/.test("
+                                       "document.getElementById('message').textContent)")
+            finally:
+                browser.close()
+    finally:
+        host.close()
+    carrying = [s for s in seen if token in s]
+    assert len(carrying) == 2  # the address that gave it and the control call (no referer)
+    assert "/api/stop " in carrying[1] and carrying[1].endswith(f" Bearer {token}")
