@@ -251,3 +251,12 @@ def test_a_kept_chain_keeps_its_batches_clock_and_pricer(tmp_path: Path) -> None
         new_block, new_l1 = asyncio.run(later())
     assert after == before  # its batch, its L1 block and the pricer's state survive
     assert new_block > block and new_l1 >= before[1][0]  # the parent clock never goes back
+
+
+def test_prices_out_of_the_history_window_are_dropped() -> None:
+    pricing = L1Pricing(price_per_unit=100)
+    for block, price in ((5, 90), (9, 80), (20, 70)):
+        pricing.set_price(price, block)
+    pricing.forget_before(10)  # the oldest block kept: 10
+    assert pricing.changes == [(9, 80), (20, 70)]
+    assert (pricing.price_at(10), pricing.price_at(19), pricing.price_at(25)) == (80, 80, 70)

@@ -27,9 +27,9 @@ from utils.devchain.backend import DevNode
 from utils.devchain.datadir import ChainDir
 from utils.devchain.durable import open_node
 from utils.devchain.genesis import VmConfiguration, default_vm_configuration
-from utils.devchain.nitro.batch_poster import attach_batch_poster
 from utils.devchain.nitro.l1pricing import L1Pricing
 from utils.devchain.nitro.options import BatchPolicy
+from utils.devchain.nitro.poster_runtime import attach_batch_poster
 from utils.devchain.nitro.vm import nitro_vm_configuration
 from utils.devchain.retention import Retention
 from utils.devchain.server import serve
@@ -136,7 +136,7 @@ def run(options: ChainOptions, funder_key: bytes, *, managed: bool,
     schedule = vm_configuration(options.stylus, funder) or default_vm_configuration()
     node = open_node(options, funder, pricing, nitro_vm_configuration(schedule, pricing),
                      chain_dir)
-    attach_batch_poster(pricing, options.batches, node.head(), funder, node.store)
+    attach_batch_poster(pricing, options.batches, node.head(), funder, node.store, node.pruner)
     if chain_dir is not None and price is not None and pricing.price_per_unit != price:
         node.set_l1_base_fee(price)  # a re-opened chain: the price given, from the next block
     try:

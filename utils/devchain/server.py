@@ -17,7 +17,7 @@ from aiohttp import web
 
 from utils.aio import wait_event
 from utils.devchain.backend import DevNode
-from utils.devchain.nitro.batch_poster import post_every
+from utils.devchain.nitro.poster_runtime import post_every
 from utils.devchain.params import INVALID_PARAMS, INVALID_REQUEST, PARSE_ERROR, JsonRpcError
 from utils.devchain.rpc import DevChainRpc
 

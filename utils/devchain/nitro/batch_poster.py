@@ -23,11 +23,10 @@ and ``batchSegments``), at block granularity:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any
 
 import brotli
@@ -37,7 +36,6 @@ from utils.devchain.nitro.options import BatchPolicy
 from utils.devchain.nitro.parent_chain import (
     BatchLog,
     ParentClock,
-    l1_block_of_mix_hash,
 )
 from utils.devchain.nitro.pricer import (
     batch_wei_spent,
@@ -48,8 +46,6 @@ from utils.devchain.nitro.vm import signed_bytes
 
 __all__ = [
     "BatchPoster",
-    "attach_batch_poster",
-    "post_every",
 ]
 
 logger = logging.getLogger(__name__)
@@ -118,6 +114,8 @@ class BatchPoster:
             parent = max([self.clock.block_number(), *self.log.parent_blocks[-1:]])
             self.log.add(head + 1, parent, self.now())
         self._mined = head  # the last block mined
+        #: the oldest block whose history the chain keeps (None: all)
+        self.oldest_kept: Callable[[], int] | None = None
 
     def on_mined(self, block: Any) -> None:
         """A block was mined: into the batch being built; post what is then due."""
@@ -135,6 +133,8 @@ class BatchPoster:
                 executing = self.pricing._executing_block
                 first = executing + 1 if executing > self._mined else self._mined + 1
                 self.pricing.set_price(price, first)
+                if self.oldest_kept is not None:  # one price per batch: keep the window's
+                    self.pricing.forget_before(self.oldest_kept())
 
     def add_block(self, number: int, txs: Sequence[bytes]) -> None:
         """Add block ``number`` (its signed transactions) to the batch being built."""
@@ -204,52 +204,3 @@ class BatchPoster:
 
     def confirmations(self, block: int) -> int:
         return self.log.confirmations(block, self.clock.block_number())
-
-
-def attach_batch_poster(
-    pricing: L1Pricing, policy: BatchPolicy, head: Any, owner: str | None = None,
-    store: Any = None,
-) -> BatchPoster:
-    """Give the chain's pricing (its VMs) a parent-chain clock at ``policy``'s block time,
-    never behind the L1 block in ``head`` (the chain's last header) nor a kept batch's, and a
-    batch poster; the pricer's rewards go to ``owner``, the chain owner
-    (``InitializeArbosState``). With a kept
-    chain's ``store`` (``utils.devchain.kvstore.DiskStore``, durable) its batches are kept in
-    the store's ``meta`` table, written in each block's transaction."""
-    if owner is not None:
-        policy = replace(policy, pricer=replace(policy.pricer, reward_recipient=owner))
-    durable = store is not None and getattr(store, "durable", False)
-    log = BatchLog.load(store.meta) if durable else None
-    kept = log.count if log is not None else 0
-    pricing.clock = ParentClock(policy.parent_block_time)
-    last_parent = log.parent_blocks[-1:] if log is not None else []
-    pricing.clock.continue_from(max([l1_block_of_mix_hash(head.mix_hash), *last_parent]))
-    poster = BatchPoster(pricing, policy, pricing.clock, head=int(head.block_number), log=log)
-    if durable:
-        keeper = _BatchKeeper(poster.log, store.meta, kept)
-        keeper.save()
-        store.before_flush.append(keeper.save)
-    pricing.poster = poster
-    return poster
-
-
-@dataclass
-class _BatchKeeper:
-    """Writes the batches posted since the last block into a kept chain's store."""
-
-    log: BatchLog
-    meta: Any
-    saved: int
-
-    def save(self) -> None:
-        self.saved = self.log.save(self.meta, self.saved)
-
-
-async def post_every(poster: BatchPoster, interval: float) -> None:
-    """Timer: post batches that fall due while no block is mined (until cancelled)."""
-    while True:
-        await asyncio.sleep(interval)
-        try:
-            poster.tick()
-        except Exception:  # a failed post must not end the timer; the next tick retries
-            logger.exception("posting a batch failed")

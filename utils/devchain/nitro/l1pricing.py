@@ -149,6 +149,13 @@ class L1Pricing:
         self.changes.append((from_block, wei_per_unit))
         self.price_per_unit = wei_per_unit
 
+    def forget_before(self, block_number: int) -> None:
+        """Drop the prices of blocks before ``block_number`` (out of the history window: no
+        receipt of theirs is served any more); the one in effect there stays."""
+        index = bisect.bisect_right(self.changes, (block_number, _INT_MAX)) - 1
+        if index > 0:
+            del self.changes[:index]
+
     def price_at(self, block_number: int) -> int:
         index = bisect.bisect_right(self.changes, (block_number, _INT_MAX)) - 1
         return self.changes[index][1] if index >= 0 else 0
