@@ -8,7 +8,7 @@ import sqlite3
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from lcore_node.errors import UnauthorizedError
-from lcore_node.jws import parse_p256_key, parse_token, token_counter, verify_device_jws
+from lcore_node.jws import detached, parse_p256_key, token_counter, verify_device_jws
 
 __all__ = ["JwsDevices", "last_tokens"]
 
@@ -39,20 +39,20 @@ class JwsDevices:
         return key
 
     def check(self, device_id: str, token: object, timestamp: int, data: str) -> str:
-        """Verify a submission's token and take its counter; the token (to store)."""
+        """Verify a submission's token and take its counter; the token detached (to store:
+        the data is kept encrypted, never in a token)."""
         counter = verify_device_jws(self._key(device_id), token, device_id, timestamp, data,
                                     self._last.get(device_id))
         self._last[device_id] = counter
         assert isinstance(token, str)
-        return token
+        return detached(token)
 
     def check_stored(self, token: str, device_id: str, data: bytes) -> None:
-        """A token as the Cartesi application re-checks it: signature, device and data (its
-        timestamp and counter as the token says; the node checked them at intake)."""
-        _, _, claims, _ = parse_token(token, device_id)
-        stamp = claims.get("iat")
-        verify_device_jws(self._key(device_id), token, device_id,
-                          stamp if isinstance(stamp, int) else -1, data.decode("utf-8"), None)
+        """A stored (detached) token as the Cartesi application re-checks it: signature,
+        device and data (its timestamp and counter as the token says; the node checked them
+        at intake)."""
+        verify_device_jws(self._key(device_id), token, device_id, None, data.decode("utf-8"),
+                          None)
 
 
 def last_tokens(conn: sqlite3.Connection) -> dict[str, str]:

@@ -1,18 +1,21 @@
 """Device tokens as Milestone 2 signs them (issue 24.4): ES256 compact JWS (RFC 7515/7518)
-with a per-device counter, through the real node over real HTTP (127.0.0.1, port 0).
+of the sensor data, as lcore-device-sdk signs it, with a per-device counter in the protected
+header, through the real node over real HTTP (127.0.0.1, port 0).
 
-Accepted: a simulated device's tokens, each counter above the last (also after a node
-restart: the counter is restored from the stored tokens). Refused with the same 401 as a
-bad Ed25519 signature: another device's token, a token over other data, alg none / HS256, a
-flipped signature byte, a DER signature; a counter not above the last: 409 (replay). The
-legacy Ed25519 mode is unchanged (its own tests); an Ed25519 key is refused at registration
-in jws mode (422).
+Accepted: a simulated device's tokens, each counter above the last, attached or detached
+(also after a node restart: the counter is restored from the stored tokens, which are kept
+detached: no data in them). Refused with the same 401 as a bad Ed25519 signature: another
+device's token, a token over other data or another timestamp, alg none / HS256, a flipped
+signature byte, a DER signature, the SDK's bare header (no kid, no counter); a counter not
+above the last: 409 (replay). The Ed25519 mode is unchanged (its own tests); an Ed25519 key is
+refused at registration in jws mode (422).
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -21,12 +24,12 @@ import aiohttp
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from lcore_node.api import ApiServer
 from lcore_node.config import NodeConfig
 from lcore_node.jws import JwsClaims, sign_device_jws
 from lcore_node.node import LcoreNode
-from lcore_node.signing import sha256_hex
 from utils.iot.devices import DeviceFleet
 
 pytestmark = pytest.mark.asyncio
@@ -80,7 +83,7 @@ async def test_tokens_accepted_refused_and_replayed(tmp_path: Path) -> None:
         status, answer = await post(session, f"{base}/device/data", body(alice, data, token))
         assert status == 409, answer
         key = alice._jws_key
-        old = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 2))
+        old = sign_device_jws(key, JwsClaims(alice.device_id, now, 2), data)
         status, answer = await post(session, f"{base}/device/data", body(alice, data, old))
         assert status == 409 and "counter 2 is not above the last accepted 4" in json.dumps(
             answer)
@@ -88,7 +91,7 @@ async def test_tokens_accepted_refused_and_replayed(tmp_path: Path) -> None:
         sig = token.split(".")[2]
         flipped = bytearray(base64.urlsafe_b64decode(sig + "=="))
         flipped[10] ^= 1
-        fresh = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 9))
+        fresh = sign_device_jws(key, JwsClaims(alice.device_id, now, 9), data)
         fh, fc, fs = fresh.split(".")
         der = key.sign(f"{fh}.{fc}".encode(), ec.ECDSA(hashes.SHA256()))
         none_head = b64(json.dumps({"alg": "none", "kid": alice.device_id}).encode())
@@ -106,13 +109,29 @@ async def test_tokens_accepted_refused_and_replayed(tmp_path: Path) -> None:
         for why, request in bad.items():
             status, answer = await post(session, f"{base}/device/data", request)
             assert status == 401, (why, answer)
-        # the refusals spent no counter: 9 is still good
-        assert (await post(session, f"{base}/device/data", body(alice, data, fresh)))[0] in (
-            200, 201)
+        # the refusals spent no counter: 9 is still good, sent detached (RFC 7515 appendix F)
+        assert (await post(session, f"{base}/device/data",
+                           body(alice, data, f"{fh}..{fs}")))[0] in (200, 201)
+        # the SDK's bare header (no kid, iat, ctr): no counter to stop a replay
+        sdk_head = b64(json.dumps({"alg": "ES256", "typ": "JWT"}).encode())
+        sdk_sig = key.sign(f"{sdk_head}.{fc}".encode(), ec.ECDSA(hashes.SHA256()))
+        r, s = decode_dss_signature(sdk_sig)
+        sdk = f"{sdk_head}.{fc}.{b64(r.to_bytes(32, 'big') + s.to_bytes(32, 'big'))}"
+        status, answer = await post(session, f"{base}/device/data", body(alice, data, sdk))
+        assert status == 401 and "kid" in json.dumps(answer)
+        stored = [row[0] for row in sqlite3.connect(tmp_path / "lcore.db").execute(
+            "SELECT signature FROM data_submissions ORDER BY id")]
+        assert len(stored) == 5 and all(".." in t for t in stored)  # kept detached
+        assert all(b64(data.encode()) not in t for t in stored)  # no data in a token
+        jws = node.jws_devices
+        assert jws is not None
+        jws.check_stored(stored[-1], alice.device_id, data.encode())  # the app's re-check
+        with pytest.raises(Exception, match="does not verify"):
+            jws.check_stored(stored[-1], alice.device_id, b'{"temperature":1}')
     async with LcoreNode(config(tmp_path)) as node:  # restart: counter 9 restored
-        again = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 9))
+        again = sign_device_jws(key, JwsClaims(alice.device_id, now, 9), data)
         with pytest.raises(Exception, match="not above the last accepted 9"):
             await node.submit_data(alice.device_id, data, now, again)
-        newer = sign_device_jws(key, JwsClaims(alice.device_id, now, sha256_hex(data), 10))
+        newer = sign_device_jws(key, JwsClaims(alice.device_id, now, 10), data)
         accepted = await node.submit_data(alice.device_id, data, now, newer)
         assert accepted.record_id > 0

@@ -150,7 +150,7 @@ class SimulatedDevice:
         if self._jws_key is not None:
             self._counter += 1
             return sign_device_jws(self._jws_key, JwsClaims(
-                self.device_id, timestamp, sha256_hex(data), self._counter))
+                self.device_id, timestamp, self._counter), data)
         return self._key.sign(signing_message(self.device_id, timestamp, data)).hex()
 
     def make_submission(self, now: float) -> Submission:
