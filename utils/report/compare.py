@@ -83,7 +83,8 @@ def judge(change_: float | None, ci: tuple[float, float] | None, better: str,
         return NOT_COMPARED
     if abs(change_) < (POINTS_FLOOR if points else floor) or abs(shift) < shift_floor:
         return SAME
-    if ci is not None and ci[0] <= 0 <= ci[1]:
+    eps = 1e-9 * max(1.0, abs(change_)) if math.isfinite(change_) else 0.0  # float sums
+    if ci is not None and ci[0] <= eps and ci[1] >= -eps:
         return SAME
     if ci is None and math.isfinite(change_):
         return SAME  # no spread known and a finite change: not shown to be real

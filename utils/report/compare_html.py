@@ -18,7 +18,7 @@ from utils.web.assets import inline_script, inline_style
 FILENAME = "compare.html"
 _STYLE = """
 body{font-family:system-ui,sans-serif;margin:1.5em;color:#222}
-table{border-collapse:collapse;margin:.5em 0 1.5em}
+table.kc-figures{border-collapse:collapse;margin:.5em 0 1.5em}
 td,th{padding:.2em .6em;border-bottom:1px solid #ddd;text-align:right}
 td:first-child,th:first-child{text-align:left}
 tr.regressed td{background:#fdecea}tr.improved td{background:#e8f5e9}
@@ -83,7 +83,7 @@ def _figures_table(comparison: Comparison) -> str:
         cells = "".join(f"<td>{html.escape(v)}</td>" for v in row_cells(c))
         rows.append(f'<tr class="{css}" title="{html.escape(c.label)} ({c.method})">{cells}'
                     "</tr>")
-    return f"<table><tr>{head}</tr>{''.join(rows)}</table>"
+    return f"<table class='kc-figures'><tr>{head}</tr>{''.join(rows)}</table>"
 
 
 def _thresholds(comparison: Comparison) -> str:

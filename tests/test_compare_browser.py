@@ -1,0 +1,52 @@
+"""compare.html in a real browser (Debian's chromium through Playwright): one file that opens
+offline, without a console error, every run's curves overlaid on each chart."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.test_report import RATES, simulated_run_dir
+from tests.test_report_browser import ARGS, CHROMIUM, keep
+from utils.report.compare_cli import compare_main
+
+playwright = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
+                                reason="no chromium (bash scripts/setup_tools.sh chromium)")
+
+
+def test_compare_page_opens_offline_with_the_runs_overlaid(tmp_path: Path) -> None:
+    base = simulated_run_dir(tmp_path / "base", "20231114T221320Z-base01", seconds=30, seed=7)
+    new = simulated_run_dir(tmp_path / "new", "20231114T221320Z-new001", seconds=30, seed=8)
+    other = simulated_run_dir(tmp_path / "other", "20231114T221320Z-other1", seconds=30,
+                              seed=9)
+    out = tmp_path / "cmp"
+    assert compare_main([str(base), str(new), str(other), "--out", str(out)]) in (0, 1)
+    requests: list[str] = []
+    errors: list[str] = []
+    with playwright.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 900})
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("request", lambda r: requests.append(r.url))
+            page.goto((out / "compare.html").as_uri())
+            page.wait_for_function("window.kcCompare && window.kcCompare.charts.length > 0")
+            charts = page.evaluate("window.kcCompare.charts.length")
+            assert charts == 2 * (len(RATES) + 1)  # throughput and p95: totals, each workload
+            legend = page.locator(".kc-card").first.locator(".u-legend .u-label")
+            labels = legend.all_inner_texts()
+            assert [label for label in labels if label.startswith("20231114")] == [
+                "20231114T221320Z-base01", "20231114T221320Z-new001",
+                "20231114T221320Z-other1"]
+            assert page.locator("table.kc-figures").count() == 2  # a table per new run
+            shot = tmp_path / "compare-browser.png"
+            page.screenshot(path=str(shot), full_page=True)
+            keep(shot)
+        finally:
+            browser.close()
+    assert errors == []
+    assert all(url.startswith("file://") for url in requests), requests
