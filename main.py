@@ -128,7 +128,10 @@ def build_parser() -> argparse.ArgumentParser:
                    "1, go-ethereum's InitialBaseFee; env KCSTRESS_PARENT_BASE_FEE_GWEI)")
     p.add_argument("--batch-max-delay", type=float, metavar="SECONDS",
                    help="embedded chain: its batch poster posts a batch at the latest this long "
-                   "after its first block, earlier when 100 kB full (default 3; Nitro: 1 h)")
+                   "after its first block, earlier when full (default 3; Nitro: 1 h)")
+    p.add_argument("--batch-max-size", type=int, metavar="BYTES",
+                   help="embedded chain: a batch is full at this many brotli-compressed bytes "
+                   "(default 100000, Nitro's MaxCalldataBatchSize; env KCSTRESS_BATCH_MAX_SIZE)")
     p.add_argument("--parent-block-time", type=float, metavar="SECONDS",
                    help="embedded chain: seconds per block of its emulated parent chain "
                    "(default 1; Ethereum: 12)")
@@ -186,7 +189,7 @@ def cli_settings(args: argparse.Namespace) -> dict[str, Any]:
                     "private_key_file",
                     "workers", "shard", "iot_commit", "iot_batch_size", "iot_batch_wait",
                     "inputbox_batch", "device_auth", "parent_base_fee_gwei", "batch_max_delay",
-                    "parent_block_time",
+                    "parent_block_time", "batch_max_size",
                     "l1_base_fee_gwei", "dapp", "stylus_cache", "finality_sample",
                     "finality_confirmations", "finality_wait")
     }

@@ -231,6 +231,11 @@ class Settings(BaseSettings):
         description="embedded chain: seconds its batch poster waits at most before posting a "
         "batch (default 3; Nitro: 1 h)",
     )
+    batch_max_size: int | None = Field(
+        None, gt=0, validation_alias=_env("batch_max_size", "KCSTRESS_BATCH_MAX_SIZE"),
+        description="embedded chain: brotli-compressed bytes at which its batch poster posts "
+        "a batch at once (default 100,000, Nitro's MaxCalldataBatchSize)",
+    )
     parent_block_time: float | None = Field(
         None, gt=0, validation_alias=_env("parent_block_time", "KCSTRESS_PARENT_BLOCK_TIME"),
         description="embedded chain: seconds per block of its emulated parent chain (default "
