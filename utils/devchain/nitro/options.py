@@ -96,12 +96,14 @@ def batch_policy(args: argparse.Namespace) -> BatchPolicy:
 
 def run_batch_policy(settings: Any) -> BatchPolicy:
     """The policy a run's settings ask for (``parent_base_fee_gwei``, ``batch_max_delay``,
-    ``parent_block_time``; None: the default here)."""
+    ``batch_max_size``, ``parent_block_time``; None: the default here)."""
     given: dict[str, Any] = {}
     if settings.parent_base_fee_gwei is not None:
         given["parent_base_fee_wei"] = round(settings.parent_base_fee_gwei * 10**9)
     if settings.batch_max_delay is not None:
         given["max_delay"] = settings.batch_max_delay
+    if settings.batch_max_size is not None:
+        given["max_size"] = settings.batch_max_size
     if settings.parent_block_time is not None:
         given["parent_block_time"] = settings.parent_block_time
     return BatchPolicy(**given)
