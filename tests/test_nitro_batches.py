@@ -260,3 +260,19 @@ def test_prices_out_of_the_history_window_are_dropped() -> None:
     pricing.forget_before(10)  # the oldest block kept: 10
     assert pricing.changes == [(9, 80), (20, 70)]
     assert (pricing.price_at(10), pricing.price_at(19), pricing.price_at(25)) == (80, 80, 70)
+
+
+def test_a_runs_batch_settings_reach_the_chain_command_line(tmp_path: Path) -> None:
+    from utils.devchain.cli import build_parser
+    from utils.devchain.nitro.options import batch_policy, run_batch_policy
+    from utils.settings import load_settings
+
+    settings = load_settings({"out": tmp_path, "parent_base_fee_gwei": 2.5,
+                              "batch_max_delay": 0.5, "batch_max_size": 5_000,
+                              "parent_block_time": 0.25}, None)  # fmt: skip
+    policy = run_batch_policy(settings)
+    assert (policy.parent_base_fee_wei, policy.max_delay, policy.max_size,
+            policy.parent_block_time) == (2_500_000_000, 0.5, 5_000, 0.25)  # fmt: skip
+    assert batch_policy(build_parser().parse_args(policy.argv())) == policy
+    defaults = run_batch_policy(load_settings({"out": tmp_path}, None))
+    assert defaults == BatchPolicy() == batch_policy(build_parser().parse_args([]))
