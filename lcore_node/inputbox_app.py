@@ -117,11 +117,6 @@ class InputApp:
             "SELECT input_index, block_hash FROM app_inputs WHERE block_number >= ?",
             (block,)).fetchall())
 
-    def block_of(self, index: int) -> int:
-        row = self.conn.execute("SELECT block_number FROM app_inputs WHERE input_index = ?",
-                                (index,)).fetchone()
-        return -1 if row is None else int(row[0])
-
     def advance(self, advance: EvmAdvance, block_hash: str, now: float) -> AppResult:
         """Process one input (in one SQLite transaction)."""
         try:

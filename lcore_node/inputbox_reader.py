@@ -83,10 +83,10 @@ class InputReader:
         """Roll the application back to the first input it holds whose block changed: read
         in the window from another block hash, or no longer read there at all."""
         by_index = {item.index: item.block_hash for item in logs}
-        held = self._app.block_hashes(min(by_index, default=0))
-        held.update(self._app.inputs_from_block(start))
-        changed = [i for i, h in held.items()
-                   if (i in by_index or self._app.block_of(i) >= start) and by_index.get(i) != h]
+        held = self._app.inputs_from_block(start)  # read from the window's blocks before
+        if by_index:  # and every input from the window's first one on
+            held.update(self._app.block_hashes(min(by_index)))
+        changed = [i for i, h in held.items() if by_index.get(i) != h]
         if changed:
             first = min(changed)
             self.reorgs += 1
