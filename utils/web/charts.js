@@ -134,6 +134,17 @@
     ctx.restore();
   }
 
+  // Points drawn where a value stands alone between gaps (no line reaches it), so a figure
+  // known in one interval only is still seen.
+  function lonely(u, si, show) {
+    if (show) return null;
+    var d = u.data[si], out = [];
+    for (var i = 0; i < d.length; i++) {
+      if (d[i] != null && (i === 0 || d[i - 1] == null) && (i === d.length - 1 || d[i + 1] == null)) out.push(i);
+    }
+    return out.length ? out : null;
+  }
+
   function seriesOpts(spec, s) {
     var unit = s.right ? (spec.y2 || {}).unit : (spec.y || {}).unit;
     var f = format(unit);
@@ -144,7 +155,7 @@
       scale: s.right ? "y2" : "y",
       value: function (u, v) { return f(v); },
       spanGaps: false,
-      points: {show: s.points != null ? s.points : false, size: 4},
+      points: {show: s.points != null ? s.points : false, size: 4, filter: lonely},
     };
     if (s.dash) o.dash = s.dash;
     if (s.step && uPlot.paths && uPlot.paths.stepped) o.paths = uPlot.paths.stepped({align: 1});

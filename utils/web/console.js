@@ -29,7 +29,7 @@
 
   /* ---- the charts: one definition per chart, each picking its values from a tick ---- */
 
-  function workloadDefs(name, i) {
+  function workloadDefs(name, withLatency) {
     function wl(t) { return (t.workloads || {})[name] || {}; }
     function lat(t, q) { return (wl(t).latency || {})[q]; }
     return [
@@ -44,7 +44,7 @@
         series: [{label: "p50", color: "#90caf9"}, {label: "p95", color: "#1e88e5"},
                  {label: "p99", color: "#0d47a1"}]},
        pick: function (t) { return [lat(t, "p50"), lat(t, "p95"), lat(t, "p99")]; }},
-    ];
+    ].filter(function (d) { return withLatency || d.id.indexOf("lat-") !== 0; });
   }
 
   function latencyTarget() {
@@ -130,13 +130,14 @@
   }
 
   function shapeOf(ticks, state) {
-    var names = {}, goodput = {}, stages = {};
+    var names = {}, goodput = {}, stages = {}, timed = {};
     var wl = (((state || {}).run || {}).workloads) || {};
     Object.keys(wl).forEach(function (n) { if (wl[n].target || wl[n].paused) names[n] = 1; });
     ticks.forEach(function (t) {
       Object.keys(t.workloads || {}).forEach(function (n) {
         var w = t.workloads[n];  // a workload at rate 0 that offered nothing gets no chart
         if (w.target || w.offered || w.in_flight || w.paused) names[n] = 1;
+        if (w.latency && w.latency.p50 != null) timed[n] = 1;  // it sends transactions
       });
       Object.keys(t.goodput || {}).forEach(function (w) {
         Object.keys(t.goodput[w] || {}).forEach(function (op) { goodput[w + "\u0000" + op] = 1; });
@@ -146,7 +147,7 @@
     });
     var st = STAGES.filter(function (s) { return s in stages; });
     Object.keys(stages).sort().forEach(function (s) { if (st.indexOf(s) < 0) st.push(s); });
-    return {names: Object.keys(names).sort(), stages: st,
+    return {names: Object.keys(names).sort(), stages: st, timed: Object.keys(timed).sort(),
             goodput: Object.keys(goodput).sort().map(function (k) { return k.split("\u0000"); })};
   }
 
@@ -157,7 +158,9 @@
     root.textContent = "";
     page.charts = {}; page.cols = {}; page.xs = []; page.shape = shape;
     page.defs = [];
-    shape.names.forEach(function (n, i) { page.defs = page.defs.concat(workloadDefs(n, i)); });
+    shape.names.forEach(function (n) {
+      page.defs = page.defs.concat(workloadDefs(n, shape.timed.indexOf(n) >= 0));
+    });
     page.defs = page.defs.concat(runDefs(shape.names, shape.goodput, shape.stages));
     var grids = {};
     page.defs.forEach(function (d) {
@@ -192,7 +195,7 @@
       return out;
     }
     var stages = union(a.stages, b.stages);
-    return {names: union(a.names, b.names).sort(),
+    return {names: union(a.names, b.names).sort(), timed: union(a.timed, b.timed).sort(),
             stages: STAGES.filter(function (s) { return stages.indexOf(s) >= 0; })
               .concat(stages.filter(function (s) { return STAGES.indexOf(s) < 0; })),
             goodput: union(a.goodput, b.goodput)};
