@@ -6,7 +6,9 @@ Checked: every record ends committed in exactly one input; each input's index an
 keccak(EvmAdvance) match ``getInputHash``; the reader hands every input to the application,
 which keeps each record once and emits its notice; batched payloads carry N records; a
 record whose input would pass 64 KiB is refused at intake; an input sent just before a
-crash (its 'submitted' mark never written) is found on chain, not sent again.
+crash (its 'submitted' mark never written) is found on chain, not sent again; the run's
+deployment path puts up the InputBox with an Application and Authority as a Cartesi node
+reads them.
 """
 
 from __future__ import annotations
@@ -17,13 +19,15 @@ import json
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Iterator
+from contextlib import AsyncExitStack
 from pathlib import Path
 from typing import Any
 
 import pytest
 import pytest_asyncio
+from eth_abi import decode
 from eth_account import Account
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from prometheus_client import CollectorRegistry
 
 from lcore_node.config import NodeConfig
@@ -40,8 +44,14 @@ from lcore_node.node import LcoreNode
 from stylus_contracts import CARTESI_DIR, load_artifact
 from utils.chain.connect import deploy
 from utils.chain.fees import FeePolicy
-from utils.chain.inputbox_deploy import InputBoxDeployment
+from utils.chain.inputbox_deploy import (
+    EPOCH_LENGTH,
+    TEMPLATE_HASH,
+    InputBoxDeployment,
+    ensure_inputbox,
+)
 from utils.chain.rpc import Rpc
+from utils.chain.session import ChainSession, open_session
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet, WalletPool
 from utils.clock import Clock
@@ -52,6 +62,7 @@ from utils.observe.aggregate import RunAggregate
 from utils.observe.events import Outcome, TxEvent
 from utils.observe.metrics import PrometheusSink
 from utils.observe.stats import StatsHub
+from utils.settings import load_settings
 
 pytestmark = pytest.mark.asyncio(loop_scope="module")
 
@@ -261,3 +272,37 @@ async def test_the_cartesi_side_measures_every_input_in_one_place(
     assert registry.get_sample_value("kcstress_inputbox_records_total", {"outcome": "kept"}) == 9
     assert registry.get_sample_value("kcstress_inputbox_latency_seconds_count",
                                      {"measure": "end_to_end"}) == 9
+
+
+async def call(session: ChainSession, to: str, signature: str) -> bytes:
+    raw = await session.rpc.call("eth_call", {
+        "to": to, "data": "0x" + keccak(text=signature)[:4].hex()}, "latest")
+    return bytes.fromhex(str(raw)[2:])
+
+
+async def test_inputbox_authority_and_application(devchain: DevChain) -> None:
+    """A run without CARTESI_* addresses deploys Cartesi's InputBox, Authority and Application
+    from the package's bytecode through the run's own path: the Application names the
+    InputBox as its data availability and the Authority as its consensus, as a Cartesi node
+    reads them; a given InputBox gets an Application of its own."""
+    settings = load_settings({"rpc_url": devchain.url,
+                              "private_key": devchain.funder_key.hex()})
+    async with AsyncExitStack() as stack:
+        session = await open_session(settings, StatsHub(), Clock(), stack)
+        fresh = await ensure_inputbox(session, None, None)
+        assert fresh.deployed and fresh.deploy_gas > 0
+        for box, app in ((fresh.address, fresh.app),
+                         ((again := await ensure_inputbox(session, fresh.address, None)).address,
+                          again.app)):
+            (availability,) = decode(["bytes"], await call(session, app,
+                                                           "getDataAvailability()"))
+            assert availability == keccak(text="InputBox(address)")[:4] + bytes(12) + \
+                bytes.fromhex(box[2:])
+            assert await call(session, app, "getTemplateHash()") == TEMPLATE_HASH
+            (consensus,) = decode(["address"], await call(session, app,
+                                                          "getOutputsMerkleRootValidator()"))
+            (epoch,) = decode(["uint256"], await call(session, consensus, "getEpochLength()"))
+            assert epoch == EPOCH_LENGTH
+        assert again.app != fresh.app and not again.deployed
+        given = await ensure_inputbox(session, fresh.address, "0x" + "ab" * 20)
+        assert given.app == to_checksum_address("0x" + "ab" * 20) and given.deploy_gas == 0
