@@ -161,7 +161,7 @@
     shape.names.forEach(function (n) {
       page.defs = page.defs.concat(workloadDefs(n, shape.timed.indexOf(n) >= 0));
     });
-    page.defs = page.defs.concat(runDefs(shape.names, shape.goodput, shape.stages));
+    page.defs = page.defs.concat(runDefs(shape.timed, shape.goodput, shape.stages));
     var grids = {};
     page.defs.forEach(function (d) {
       if (!grids[d.group]) {
