@@ -25,13 +25,11 @@ GWEI = 10**9
 GAS = 1_000_000  # the transfer's 21,000 and its L1 data charge (from 50 gwei per unit)
 
 
-class Chain:
-    """One ``python -m utils.devchain`` process on a data dir."""
+class ChainRpc:
+    """JSON-RPC to a dev chain at ``url``."""
 
-    def __init__(self, process: subprocess.Popen[str], url: str, lines: list[str]) -> None:
-        self.process = process
+    def __init__(self, url: str) -> None:
         self.url = url
-        self.lines = lines
 
     def rpc(self, method: str, *params: Any) -> Any:
         body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": method, "params": list(params)})
@@ -62,6 +60,15 @@ class Chain:
 
     def sink_balance(self) -> int:
         return int(self.rpc("eth_getBalance", "0x" + SINK.hex(), "latest"), 16)
+
+
+class Chain(ChainRpc):
+    """One ``python -m utils.devchain`` process on a data dir."""
+
+    def __init__(self, process: subprocess.Popen[str], url: str, lines: list[str]) -> None:
+        super().__init__(url)
+        self.process = process
+        self.lines = lines
 
 
 def _env() -> dict[str, str]:
@@ -170,3 +177,33 @@ def test_a_bad_chain_record_is_named(tmp_path: Path) -> None:
     refused = _run(tmp_path, "--no-stylus")
     assert refused.returncode == 2
     assert f"{tmp_path / 'chain.json'} is not a chain record" in refused.stderr
+
+
+def test_a_runs_chain_is_kept_only_with_a_data_dir(tmp_path: Path) -> None:
+    """main.py's path (the prestarted child, its options from the settings): ephemeral by
+    default; with devchain_data_dir the second run's chain goes on from the first one's head
+    at its own L1 price, unless the run gives one."""
+    from utils.devchain.prestart import PrestartedChain, options
+    from utils.settings import load_settings
+
+    assert "--data-dir" not in options(load_settings({"out": tmp_path}))
+    kept = load_settings({"out": tmp_path, "devchain_data_dir": tmp_path / "chain",
+                          "contract": "evm", "dapp": "evm"})
+    flags = options(kept)
+    assert flags[flags.index("--data-dir") + 1] == str(tmp_path / "chain")
+    assert "--l1-base-fee-wei" not in flags and "--no-stylus" not in flags
+    given = load_settings({"out": tmp_path, "devchain_data_dir": tmp_path / "chain",
+                           "l1_base_fee_gwei": 7})
+    assert options(given)[options(given).index("--l1-base-fee-wei") + 1] == str(7 * GWEI)
+    heads = []
+    for _ in range(2):
+        chain = PrestartedChain.spawn().start(kept)
+        try:
+            view = ChainRpc(chain.url)
+            nonce = int(view.rpc("eth_getTransactionCount", chain.funder_address, "latest"), 16)
+            view.receipt(view.send(chain.funder_key, nonce, 5))
+            heads.append(int(view.head()["number"], 16))
+        finally:
+            chain.stop()
+    assert heads[1] > heads[0] and chain.funder_key == read_key_file(tmp_path / "chain" /
+                                                                     "funder.key")

@@ -198,13 +198,16 @@ def main(argv: list[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
     )
     from utils.chain.signer import Signer
-    from utils.devchain.child import run, start_managed
 
+    if args.managed:  # py-evm imports while the parent gets ready (a prestarted child)
+        importlib.import_module("utils.devchain.child")
     if args.prestarted:  # most runs want Stylus: its host imports while the options come
         importlib.import_module("utils.devchain.stylus.host")
     try:
         origin = "from the managing process"
         if args.managed:
+            from utils.devchain.child import start_managed
+
             key, more = start_managed()
             if more:  # a child spawned before its options were known: they came just now
                 args = build_parser().parse_args([*argv, *more])
@@ -215,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.managed:
             key, origin = standalone_funder_key(args.funder_key_file, chain_dir)
             print(f"funder address: {Signer(key).address} (key: {origin})", flush=True)
-        apply_record(args, chain_dir, Signer(key).address)
+        apply_record(args, chain_dir, Signer(key).address)  # a refusal comes before py-evm
+        from utils.devchain.child import run
+
         return run(chain_options(args, origin), key, managed=args.managed, chain_dir=chain_dir)
     except (DevChainError, OSError) as exc:  # OSError: the port cannot be bound
         logger.error("dev chain failed: %s", exc)
