@@ -14,7 +14,7 @@ data_submissions, on_chain_commitments, daily_submission_rate, the three
 
 ``transactions`` (all workloads merged) and ``workloads`` add transaction
 figures; the ``meets_*`` keys and ``all_targets_met`` are read from the checks of
-:mod:`utils.observe.verdict`, where every target is judged.
+:mod:`utils.observe.target_checks`, where every target is judged.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from typing import Any
 from utils.observe.aggregate import IOT_TOTAL_STAGE, RunAggregate, WorkloadStats
 from utils.observe.events import Outcome
 from utils.observe.histogram import Histogram
-from utils.observe.verdict import Targets, Verdict, target_checks
+from utils.observe.target_checks import target_checks
+from utils.observe.verdict import Targets, Verdict
 
 __all__ = ["Targets", "kpi_snapshot", "latency_summary"]
 
