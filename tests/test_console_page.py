@@ -18,7 +18,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from server import ServerThread, create_app
-from tests.conftest import clean_env, main_cmd
+from tests.conftest import clean_env, main_cmd, require_tool
 from tests.console_client import wait_until
 from utils.web import assets
 
@@ -60,6 +60,12 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-net
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
+@pytest.fixture
+def chromium() -> None:
+    """Debian's chromium, installed by `make tools` (skipped where it cannot be)."""
+    require_tool("chromium", "Debian's chromium")
+
+
 def keep(path: Path) -> None:
     """A screenshot kept in the test's folder and, with KCSTRESS_ARTIFACTS set, there too."""
     where = os.environ.get("KCSTRESS_ARTIFACTS")
@@ -75,8 +81,7 @@ def payment(js: str) -> str:
             f" return !!w && ({js}); }}")
 
 
-@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                    reason="no chromium (bash scripts/setup_tools.sh chromium)")
+@pytest.mark.usefixtures("chromium")
 def test_the_page_watches_and_steers_a_real_run(tmp_path: Path) -> None:
     """A short run on the embedded chain watched in headless chromium: the charts take new
     points, a rate set on the page is followed, a pause and resume, and stop ends the run."""
@@ -146,8 +151,7 @@ def shot(page: Any, path: Path) -> None:
     keep(path)
 
 
-@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                    reason="no chromium (bash scripts/setup_tools.sh chromium)")
+@pytest.mark.usefixtures("chromium")
 def test_console_mode_starts_a_run_from_the_page_and_lists_it(tmp_path: Path) -> None:
     """``main.py console``: a run started from the page's form is drawn, a second start while
     it runs is refused on the page, and the finished run is listed with its report."""
@@ -204,8 +208,7 @@ def start_from_the_form(page: Any, out: Path) -> None:
                            timeout=20_000)  # its report, served by the console, draws
 
 
-@pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                    reason="no chromium (bash scripts/setup_tools.sh chromium)")
+@pytest.mark.usefixtures("chromium")
 def test_the_token_given_in_the_address_goes_only_into_control_headers(tmp_path: Path) -> None:
     """A server that needs a token (as one bound beyond loopback): the page opened with
     ``?token=`` sends it on a control call (the console answers 409: nothing to stop, not

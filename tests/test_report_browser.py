@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import require_tool
 from tests.test_report import RATES, simulated_run_dir
 from utils.report.html import build_report
 
@@ -16,9 +17,13 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
         "--disable-component-update", "--no-first-run", "--disable-sync"]
 
-playwright = pytest.importorskip("playwright.sync_api")
-pytestmark = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                                reason="no chromium (bash scripts/setup_tools.sh chromium)")
+playwright = pytest.importorskip("playwright.sync_api")  # the dev extra (make setup)
+
+
+@pytest.fixture(autouse=True)
+def chromium() -> None:
+    """Debian's chromium, installed by `make tools` (skipped where it cannot be)."""
+    require_tool("chromium", "Debian's chromium")
 
 
 def keep(path: Path) -> None:
