@@ -65,6 +65,7 @@ def test_kill_9_loses_nothing_and_sends_nothing_twice(
                  devchain.url, "--rate", "iot=2", *RUN),
         capture_output=True, text=True, timeout=180, env=env)
     assert second.returncode in (0, 1), second.stderr[-3000:]
+    assert "IoT records to Cartesi's InputBox" in second.stdout  # the final table's line
     statuses = dict(rows(db, "SELECT commit_status, COUNT(*) FROM data_submissions"
                              " GROUP BY commit_status"))
     assert set(statuses) == {"committed"}, statuses

@@ -16,7 +16,7 @@ from utils.observe.kpis import iot_costs_per_record
 from utils.observe.verdict import Condition, Reason, Verdict, reorg_condition
 from utils.report.summary import rpc_summary
 from utils.run.finality_part import NOT_MODELLED, l1_costs
-from utils.run.inputbox_part import inputbox_summary
+from utils.run.inputbox_part import inputbox_line, inputbox_summary
 from utils.run.load_phase import LoadPhase
 from utils.run.parts import Prepared, RunBase
 
@@ -152,7 +152,9 @@ def extra_lines(base: RunBase, end: Ending, extra: dict[str, Any]) -> list[str]:
         lines.append(f"loan book: {book['originated']} originated, {book['repaid']} repaid, "
                      f"{book['open']} open; origination to repayment p50 "
                      f"{book['repay_time_p50_sec']:.2f} s")
-    if extra.get("contract"):
+    if (box := inputbox_line(extra)) is not None:
+        lines.append(box)
+    elif extra.get("contract"):
         gas = extra["iot"]["gas_per_record"]
         lines.append(f"IoT contract: {extra['contract']['flavour']} at "
                      f"{extra['contract']['address']}; gas per record "
