@@ -37,6 +37,7 @@ SLOW = (
     "tests/test_capacity.py",
     "tests/test_compare.py::test_a_merged_shard_run_compares_with_its_run",
     "tests/test_compare_browser.py",
+    "tests/test_compare_capacity.py",
     "tests/test_capacity_throttled.py::test_the_step_probe_counts_the_round_trips_of_its_window",
     "tests/test_capacity_throttled.py::test_a_search_through_a_throttling_provider_is_provider_throttled",
     "tests/test_conformance.py::test_the_checker_finds_wrong_and_unrecorded_transactions",

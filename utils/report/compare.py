@@ -210,11 +210,24 @@ def compare_runs(base: RunData, new: RunData, *, seed: int = 0,
              or _measured(new.figures.get(n))]
     names += [n for n in new.figures if n not in base.figures and _measured(new.figures[n])]
     return [compare_figure(n, base, new, draws, rng, floor) for n in names
-            if not _idle(n, base, new)]
+            if not _idle(n, base, new) and not _search_path(n, base, new)]
 
 
 def _measured(figure: Figure | None) -> bool:
     return figure is not None and figure.value is not None
+
+
+#: a capacity search's figures that depend on the rates it chose to offer (not compared)
+_PATH_METRICS = ("throughput", "success", "p50", "p95", "p99", "missed")
+
+
+def _search_path(name: str, base: RunData, new: RunData) -> bool:
+    """A rate, success or latency of a capacity search: over all its steps, so a figure of
+    the rates the search happened to try; its knee and costs are what compare."""
+    search = "capacity" in base.summary or "capacity" in new.summary
+    return search and (name.rpartition(".")[2] in _PATH_METRICS
+                       or name in ("iot.records_per_sec", "iot.p95", "iot.success")
+                       or name.startswith("goodput"))
 
 
 def _idle(name: str, base: RunData, new: RunData) -> bool:
