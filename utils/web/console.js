@@ -399,7 +399,19 @@
   function connect() {
     var es = new EventSource("/api/events");
     es.onopen = function () { $("conn").textContent = "live"; };
-    es.onerror = function () { $("conn").textContent = "reconnecting…"; };
+    es.onerror = function () {
+      $("conn").textContent = "reconnecting…";
+      var run = (page.state || {}).run;
+      if (!page.state || page.state.mode !== "run" || !run) return;
+      // a run alone stops its server when it is done: gone, there is nothing to reconnect to
+      fetch("/health", {cache: "no-store"}).catch(function () {
+        es.close();
+        $("conn").textContent = "run over";
+        setPhase("finished");
+        message("the run is over and its server has stopped; its files, report.html included, " +
+                "are in " + run.dir);
+      });
+    };
     es.addEventListener("snapshot", function (e) {
       var s = JSON.parse(e.data);
       page.kept = []; page.shape = null; page.markers = [];
