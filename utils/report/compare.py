@@ -158,8 +158,7 @@ def _offsets(name: str, points: bool, base: RunData, new: RunData, draws: Draws,
                       observed), "block bootstrap"
     counts_b, counts_n = _counts(base, name), _counts(new, name)
     if counts_b and counts_n and counts_n[1] > 0:
-        return count_offsets(counts_b[0], counts_n[0], counts_b[1] / counts_n[1], rng), \
-            "Poisson counts"
+        return count_offsets(counts_b[0], counts_n[0], rng), "Poisson counts"
     return None, "none"
 
 
@@ -178,7 +177,7 @@ def compare_figure(name: str, base: RunData, new: RunData, draws: Draws,
             ci, method = (bn[0] / bb[1] - 1, bn[1] / bb[0] - 1), "search bracket"
     elif delta is not None and math.isfinite(delta):
         offsets, method = _offsets(name, points, base, new, draws, rng)
-        ci = interval(delta, offsets) if offsets else None
+        ci = interval(delta, offsets, points) if offsets else None
     label = (fb or fn).label  # type: ignore[union-attr]
     block = block_floor(name, base, new)
     shift = (vn - vb) if vb is not None and vn is not None else 0.0

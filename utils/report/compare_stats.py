@@ -108,23 +108,30 @@ def change(base: float | None, new: float | None, points: bool) -> float | None:
 
 def spread(base: list[Stats], new: list[Stats], key: str, points: bool,
            observed: float | None) -> list[float]:
-    """The drawn changes of ``key`` minus the change of the undrawn blocks (``observed``),
-    sorted: what sampling alone moves the change by."""
-    if observed is None or not math.isfinite(observed):
+    """What sampling alone moves the change of ``key`` by, sorted: each pair of draws' change
+    against the undrawn blocks' (``observed``); a difference for shares (``points``), else a
+    ratio of the new/base ratios (a relative change cannot go below -100 %)."""
+    if observed is None or not math.isfinite(observed) or (not points and observed <= -1):
         return []
     drawn = [change(b.get(key), n.get(key), points) for b, n in zip(base, new, strict=False)]
-    return sorted(d - observed for d in drawn if d is not None and math.isfinite(d))
+    kept = [d for d in drawn if d is not None and math.isfinite(d)]
+    if points:
+        return sorted(d - observed for d in kept)
+    return sorted((1 + d) / (1 + observed) for d in kept)
 
 
-def interval(centre: float, offsets: list[float],
+def interval(centre: float, offsets: list[float], points: bool,
              confidence: float = CONFIDENCE) -> tuple[float, float] | None:
-    """``centre`` plus the (1-c)/2 and (1+c)/2 points of ``offsets`` (None: no draws)."""
+    """The change ``centre`` moved by the (1-c)/2 and (1+c)/2 points of ``offsets`` (added
+    for shares, multiplying the ratio otherwise); None without draws."""
     if not offsets:
         return None
     tail = (1.0 - confidence) / 2
     lo = offsets[min(len(offsets) - 1, int(tail * len(offsets)))]
     hi = offsets[max(0, math.ceil((1 - tail) * len(offsets)) - 1)]
-    return centre + lo, centre + hi
+    if points:
+        return centre + lo, centre + hi
+    return (1 + centre) * lo - 1, (1 + centre) * hi - 1
 
 
 def poisson(mean: float, rng: random.Random) -> int:
@@ -141,16 +148,16 @@ def poisson(mean: float, rng: random.Random) -> int:
         k += 1
 
 
-def count_offsets(base_count: float, new_count: float, scale: float, rng: random.Random,
+def count_offsets(base_count: float, new_count: float, rng: random.Random,
                   times: int = RESAMPLES) -> list[float]:
-    """What drawing two Poisson counts moves the relative change of their rates by;
-    ``scale`` is the base's window over the new's (rate = count / window)."""
-    if base_count <= 0:
+    """What drawing two Poisson counts multiplies the ratio of their rates by (rate = count
+    over a fixed window, so the windows cancel)."""
+    if base_count <= 0 or new_count <= 0:
         return []
-    observed = new_count / base_count
+    observed = new_count / base_count  # the windows' ratio (scale) cancels in a ratio
     found = []
     for _ in range(times):
         b, n = poisson(base_count, rng), poisson(new_count, rng)
         if b > 0:
-            found.append(scale * (n / b - observed))
+            found.append(n / b / observed)
     return sorted(found)
