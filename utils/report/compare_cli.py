@@ -57,6 +57,8 @@ def compare_main(argv: list[str]) -> int:
     try:
         if args.floor < 0:
             raise ConfigError("--floor", f"must be >= 0, got {args.floor:g}")
+        if args.junit is not None and not args.junit.resolve().parent.is_dir():
+            raise ConfigError("--junit", f"{args.junit.parent} is not a directory")
         thresholds = parse_all((t, "--threshold") for t in args.threshold)
         base = load_run(args.base)
         news = [load_run(d) for d in args.new]

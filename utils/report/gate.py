@@ -39,7 +39,7 @@ def gated_settings(settings: Any, args: argparse.Namespace) -> Any:
     where = [given] * len(settings.thresholds) + ["--threshold"] * len(args.threshold)
     baseline = args.baseline if args.baseline is not None else settings.baseline
     check_thresholds(parse_all(zip(texts, where, strict=True)), baseline)
-    if args.junit is not None and not args.junit.parent.is_dir():
+    if args.junit is not None and not args.junit.resolve().parent.is_dir():
         raise ConfigError("--junit", f"{args.junit.parent} is not a directory")
     return settings.model_copy(update={"thresholds": texts, "baseline": baseline})
 
