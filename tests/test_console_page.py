@@ -143,7 +143,10 @@ def steer_from_the_page(page: Any, out: Path) -> None:
     assert page.inner_text("#wl-payment_app .pause") == "Resume"
     page.click("#wl-payment_app .pause")
     page.wait_for_function(payment("!w.paused && w.offered > 20"), timeout=20_000)
-    assert page.eval_on_selector_all("#markers li", "els => els.length") >= 3
+    page.fill("#wl-payment_app .rate-input", "ramp:40-20:4")  # a profile string
+    page.press("#wl-payment_app .rate-input", "Enter")
+    page.wait_for_function(payment("w.target > 20 && w.target < 40"), timeout=20_000)
+    assert page.eval_on_selector_all("#markers li", "els => els.length") >= 4
     page.set_viewport_size({"width": 1280, "height": 800})
     shot(page, out / "console-1280.png")
     page.click("#stop")
