@@ -120,13 +120,6 @@ async def set_position(
         (index, input_hash, now, input_id))
 
 
-def committed_at(conn: sqlite3.Connection, index: int) -> float | None:
-    """When the node saw input ``index`` on chain (None: not yet)."""
-    row = conn.execute("SELECT committed_at FROM inputbox_inputs WHERE input_index = ?",
-                       (index,)).fetchone()
-    return None if row is None or row[0] is None else float(row[0])
-
-
 async def input_position(storage: Storage, record_id: int) -> InputPosition | None:
     """The input that carries a record (None: committed another way, or not formed yet)."""
 
