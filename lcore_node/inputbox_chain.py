@@ -135,11 +135,17 @@ class InputBoxReader:
         return found[0] if found else None
 
     async def find_payload(self, payload: bytes) -> InputLog | None:
-        """The application's input that carries ``payload`` (its first), or None."""
+        """The application's input that carries ``payload``, or None: read in ranges from
+        the head back to the deployment block (what is searched for is usually recent), the
+        first in the most recent range that holds one."""
         head = hex_int(await self.rpc.call("eth_blockNumber"))
-        for item in await self.logs(self.deployment_block, head):
-            if item.advance.payload == payload:
-                return item
+        end = head
+        while end >= self.deployment_block:
+            start = max(self.deployment_block, end - LOG_RANGE + 1)
+            for item in await self.logs(start, end):
+                if item.advance.payload == payload:
+                    return item
+            end = start - 1
         return None
 
     async def in_receipt(self, tx_hash: str) -> InputLog | None:
