@@ -82,7 +82,9 @@
     return [lo, hi];
   }
 
-  function drawMarkers(u, markers) {
+  // Labelled dashed lines; labels in three rows (below the target's arrow when it is at the
+  // top), drawn left of their line when they would pass the plot's right edge.
+  function drawMarkers(u, markers, firstRow) {
     var ctx = u.ctx, box = u.bbox, px = window.devicePixelRatio || 1;
     ctx.save();
     ctx.font = Math.round(10 * px) + "px system-ui, sans-serif";
@@ -99,13 +101,16 @@
       ctx.lineTo(x, box.top + box.height);
       ctx.stroke();
       ctx.fillStyle = "#6a1b9a";
-      ctx.fillText(m.label, x + 3 * px, box.top + 2 * px + (i % 3) * 11 * px);
+      var w = ctx.measureText(m.label).width;
+      var left = x + 3 * px + w > box.left + box.width ? x - 3 * px - w : x + 3 * px;
+      ctx.fillText(m.label, left, box.top + 2 * px + (firstRow + i % 3) * 11 * px);
     });
     ctx.restore();
   }
 
+  // True when the target is drawn as an arrow at the top (above the data).
   function drawTarget(u, target, scale, unit) {
-    if (!target || target.value == null) return;
+    if (!target || target.value == null) return false;
     var ctx = u.ctx, box = u.bbox, px = window.devicePixelRatio || 1;
     var sc = u.scales[scale];
     var label = target.label || ("target " + format(unit)(target.value));
@@ -114,7 +119,8 @@
     ctx.textAlign = "left";
     ctx.fillStyle = ctx.strokeStyle = "#c62828";
     ctx.lineWidth = px;
-    if (target.value >= sc.min && target.value <= sc.max) {
+    var above = target.value > sc.max;
+    if (target.value >= sc.min && !above) {
       var y = Math.round(u.valToPos(target.value, scale, true));
       ctx.setLineDash([6 * px, 4 * px]);
       ctx.beginPath();
@@ -124,7 +130,6 @@
       ctx.textBaseline = "bottom";
       ctx.fillText(label, box.left + 4 * px, y - 2 * px);
     } else {
-      var above = target.value > sc.max;
       ctx.textBaseline = above ? "top" : "bottom";
       var text = (above ? "▲ " : "▼ ") + label + (above ? " (above the data)" : " (below)");
       var w = ctx.measureText(text).width;
@@ -132,6 +137,7 @@
                    above ? box.top + 2 * px : box.top + box.height - 2 * px);
     }
     ctx.restore();
+    return above;
   }
 
   // Points drawn where a value stands alone between gaps (no line reaches it), so a figure
@@ -204,8 +210,8 @@
       legend: {live: true},
       hooks: {
         draw: [function (u) {
-          drawTarget(u, state.target, "y", y.unit || "");
-          drawMarkers(u, state.markers);
+          var above = drawTarget(u, state.target, "y", y.unit || "");
+          drawMarkers(u, state.markers, above ? 1 : 0);
         }],
       },
     };
