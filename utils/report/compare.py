@@ -19,6 +19,7 @@ from typing import Any
 from utils.observe.run_figures import HIGHER, OPERATION_GAS, SHARE, TX_METRICS, Figure, Metric
 from utils.report.compare_data import RunData
 from utils.report.compare_stats import (
+    MIN_EVENTS,
     Stats,
     change,
     cost_stats,
@@ -152,6 +153,9 @@ def _offsets(name: str, points: bool, base: RunData, new: RunData, draws: Draws,
     series = _series_of(name)
     if series is not None:
         key, stat = series
+        events = [d.get(key, {}).get("events") for d in (draws.base_all, draws.new_all)]
+        if any(n is not None and n < MIN_EVENTS for n in events):
+            return None, f"fewer than {MIN_EVENTS} outcomes"
         observed = change(draws.base_all.get(key, {}).get(stat),
                           draws.new_all.get(key, {}).get(stat), points)
         return spread(draws.base.get(key, []), draws.new.get(key, []), stat, points,

@@ -10,7 +10,6 @@ intervals are grouped into at most :data:`MAX_BLOCKS` consecutive blocks.
 
 from __future__ import annotations
 
-import bisect
 import csv
 import math
 from collections import Counter
@@ -20,44 +19,21 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from utils.observe.histogram import Histogram, bucket_index
+from utils.observe.histogram import Histogram
 from utils.observe.run_figures import Figure, run_figures
+from utils.report.compare_blocks import Block, CostBlock
+from utils.report.compare_rows import (
+    operation_figures,
+    read_costs,
+    read_iot,
+    read_operations,
+)
 from utils.report.summary import read_summary
 from utils.workload_names import NON_TX_WORKLOADS
 
 MAX_BLOCKS = 60
-INTERVALS, TX_ROWS, IOT_ROWS = "kpi_intervals.csv", "tx_metrics.csv", "iot_metrics.csv"
+INTERVALS = "kpi_intervals.csv"
 _FAILED = ("reverted", "rejected", "dropped", "timeout", "reorged")
-
-
-@dataclass(slots=True)
-class Block:
-    """What one scope did in one block of time."""
-
-    seconds: float = 0.0
-    successes: int = 0
-    finished: int = 0
-    fired: int = 0
-    missed: int = 0
-    latency: Counter[int] = field(default_factory=Counter)  # histogram bucket -> count
-    in_load: bool = True  # wholly inside the load window (rates are read from these only)
-
-    def add(self, other: Block) -> None:
-        self.in_load = self.in_load and other.in_load
-        self.seconds += other.seconds
-        self.successes += other.successes
-        self.finished += other.finished
-        self.fired += other.fired
-        self.missed += other.missed
-        self.latency.update(other.latency)
-
-
-@dataclass(slots=True)
-class CostBlock:
-    ops: int = 0
-    l2_gas: int = 0
-    l1_gas: int = 0
-    fee_wei: int = 0
 
 
 @dataclass
@@ -150,57 +126,6 @@ def _totals(parts: Any) -> Block:
     return total
 
 
-def read_costs(run_dir: Path, starts: list[float]
-               ) -> tuple[dict[str, list[CostBlock]], float | None]:
-    """Receipts (success or reverted) of tx_metrics.csv summed per block of their inclusion,
-    per workload, per ``workload.operation`` and for ``totals``; and the chain's mean block
-    interval over the blocks that held them (seconds; None for fewer than two blocks)."""
-    costs: dict[str, list[CostBlock]] = {}
-    chain_blocks: dict[int, float] = {}
-    if not starts:
-        return costs, None
-    for row in _csv(run_dir / TX_ROWS):
-        if row.get("status") not in ("success", "reverted") or not row.get("included_at"):
-            continue
-        at = float(row["included_at"])
-        if row.get("block_number"):
-            number = int(row["block_number"])
-            chain_blocks[number] = min(at, chain_blocks.get(number, at))
-        index = max(0, bisect.bisect_right(starts, at) - 1)
-        gas, l1 = int(row.get("gas_used") or 0), int(row.get("l1_gas_used") or 0)
-        fee = int(row.get("fee_wei") or 0)
-        workload = row.get("workload") or row.get("module") or ""
-        keys = ["totals", workload]
-        if row.get("operation"):
-            keys.append(f"{workload}.{row['operation']}")
-        for key in keys:
-            block = costs.setdefault(key, [CostBlock() for _ in starts])[index]
-            block.ops += 1
-            block.l2_gas += max(0, gas - l1)
-            block.l1_gas += l1
-            block.fee_wei += fee
-    if len(chain_blocks) < 2:
-        return costs, None
-    times = sorted(chain_blocks.values())
-    return costs, (times[-1] - times[0]) / (len(times) - 1)
-
-
-def read_iot(run_dir: Path, starts: list[float]) -> list[Block]:
-    """Whole IoT operations (iot_metrics.csv rows) per block: finished, successes, latency."""
-    blocks = [Block() for _ in starts]
-    for row in _csv(run_dir / IOT_ROWS) if starts else ():
-        try:
-            at = datetime.fromisoformat(row["timestamp"]).timestamp()
-            latency = float(row["latency_sec"])
-        except (KeyError, ValueError):
-            continue
-        block = blocks[max(0, bisect.bisect_right(starts, at) - 1)]
-        block.finished += 1
-        block.successes += row.get("success") == "True"
-        block.latency[bucket_index(latency)] += 1
-    return blocks
-
-
 def load_run(run_dir: Path) -> RunData:
     """A finished run folder (a run, a merged shard run, a capacity search)."""
     summary = read_summary(run_dir, "compare")
@@ -208,8 +133,13 @@ def load_run(run_dir: Path) -> RunData:
     blocks, starts = group_blocks(rows)
     blocks["iot"] = read_iot(run_dir, starts)
     costs, block_seconds = read_costs(run_dir, starts)
-    return RunData(run_dir, summary, run_figures(summary), blocks, costs, interval, starts,
-                   curves(rows, load_window(summary)[0]), block_seconds)
+    figures = run_figures(summary)
+    window = load_window(summary)
+    for name, op_blocks in read_operations(run_dir, starts, blocks.get("totals", [])).items():
+        blocks[name] = op_blocks
+        figures.update(operation_figures(name, op_blocks, window[1] - window[0]))
+    return RunData(run_dir, summary, figures, blocks, costs, interval, starts,
+                   curves(rows, window[0]), block_seconds)
 
 
 def curves(rows: dict[float, dict[str, Block]], start: float

@@ -24,10 +24,13 @@ from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from utils.observe.histogram import bucket_bounds
-from utils.report.compare_data import Block, CostBlock
+from utils.report.compare_blocks import Block, CostBlock
 
 RESAMPLES = 1000
 CONFIDENCE = 0.99
+#: fewer outcomes than this in a run's series: no interval (a bootstrap of a handful of
+#: transactions draws the same few values and is sure of nothing it could know)
+MIN_EVENTS = 10
 T = TypeVar("T")
 Stats = dict[str, float | None]
 
@@ -50,6 +53,7 @@ def latency_stats(blocks: Sequence[Block]) -> Stats:
         "success": sum(b.successes for b in blocks) / finished if finished else None,
         "p50": p50, "p95": p95, "p99": p99,
         "missed": sum(b.missed for b in load) / asked if asked else None,
+        "events": float(finished),
     }
 
 
@@ -79,10 +83,11 @@ def quantiles(counts: dict[int, int], qs: Sequence[float]) -> list[float | None]
 def cost_stats(blocks: Sequence[CostBlock]) -> Stats:
     ops = sum(b.ops for b in blocks)
     if not ops:
-        return {"l2_gas_per_op": None, "l1_gas_per_op": None, "fee_per_op": None}
+        return {"l2_gas_per_op": None, "l1_gas_per_op": None, "fee_per_op": None,
+                "events": 0.0}
     return {"l2_gas_per_op": sum(b.l2_gas for b in blocks) / ops,
             "l1_gas_per_op": sum(b.l1_gas for b in blocks) / ops,
-            "fee_per_op": sum(b.fee_wei for b in blocks) / ops}
+            "fee_per_op": sum(b.fee_wei for b in blocks) / ops, "events": float(ops)}
 
 
 def resample(blocks: Sequence[T], stats: Callable[[Sequence[T]], Stats],
