@@ -60,6 +60,9 @@ def test_kill_9_loses_nothing_and_sends_nothing_twice(
     finally:
         first.send_signal(signal.SIGKILL)
         first.wait()
+    left = dict(rows(db, "SELECT commit_status, COUNT(*) FROM data_submissions"
+                         " GROUP BY commit_status"))
+    assert left.get("pending", 0) + left.get("submitted", 0) > 0, left  # work for run 2
     second = subprocess.run(
         main_cmd("--duration", "3", "--out", str(tmp_path / "run2"), "--rpc-url",
                  devchain.url, "--rate", "iot=2", *RUN),
