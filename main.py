@@ -102,7 +102,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "Milestone 2's devices (env KCSTRESS_DEVICE_AUTH)")
     p.add_argument("--inputbox-batch", type=int, metavar="N",
                    help="records per InputBox input at most (default 1; as many as fit in "
-                   "Cartesi's 64 KiB input)")
+                   "Cartesi's 64 KiB input; the oldest waits --iot-batch-wait for the rest)")
     p.add_argument("--iot-batch-size", type=int, metavar="N",
                    help="records per batch commitment at most (default 1024)")
     p.add_argument("--iot-batch-wait", type=float, metavar="SECONDS",

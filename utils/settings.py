@@ -96,7 +96,8 @@ class Settings(BaseSettings):
     )
     inputbox_batch: int = Field(
         1, ge=1, le=4096, validation_alias=_env("inputbox_batch", "KCSTRESS_INPUTBOX_BATCH"),
-        description="records per InputBox input at most (as many as fit in 64 KiB)",
+        description="records per InputBox input at most (as many as fit in 64 KiB); the oldest "
+        "waits iot_batch_wait seconds for the rest",
     )
     cartesi_input_box_address: str | None = Field(
         None, validation_alias=_env("cartesi_input_box_address", "CARTESI_INPUT_BOX_ADDRESS"),
