@@ -41,7 +41,8 @@ def get(url: str) -> tuple[int, str, str]:
 def test_the_page_and_its_assets_are_served(server: ServerThread) -> None:
     status, kind, body = get(server.url + "/")
     assert status == 200 and kind.startswith("text/html")
-    for name in ("uPlot.iife.min.js", "charts.js", "console.js", "uPlot.min.css"):
+    for name in ("uPlot.iife.min.js", "charts.js", "console_charts.js", "console.js",
+                 "uPlot.min.css"):
         assert f"/assets/{name}" in body
         status, kind, text = get(f"{server.url}/assets/{name}")
         assert status == 200 and kind == assets.content_type(name) and text == assets.asset(name)

@@ -21,6 +21,7 @@ ASSETS = {
     "charts.js": "text/javascript; charset=utf-8",
     "charts.css": "text/css; charset=utf-8",
     "console.html": "text/html; charset=utf-8",
+    "console_charts.js": "text/javascript; charset=utf-8",
     "console.js": "text/javascript; charset=utf-8",
     "report.js": "text/javascript; charset=utf-8",
 }
