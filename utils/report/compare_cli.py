@@ -46,7 +46,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="write a JUnit XML test case per compared figure and per threshold")
     p.add_argument("--floor", type=float, default=RELATIVE_FLOOR * 100, metavar="PERCENT",
                    help="smallest relative change that can be a regression or an "
-                   "improvement (default %(default)g; shares: half a percentage point)")
+                   "improvement (default %(default)g; shares: half a percentage point; fees: "
+                   "at least 25; transaction latencies: also at least one block interval)")
     p.add_argument("--seed", type=int, default=0,
                    help="seed of the bootstrap's draws (default 0: repeatable)")
     return p
