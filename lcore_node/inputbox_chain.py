@@ -199,6 +199,11 @@ class EngineInputBoxCommitter(InputBoxReader):
         cost = per * self.gas_for(max_size) * self.engine.fees.max_fee
         return {w.address: cost for w in self.senders}
 
+    async def pending(self, tx_hash: str) -> bool:
+        """Is ``tx_hash`` in the node's pool (known, in no block yet)?"""
+        found = await self.rpc.call("eth_getTransactionByHash", tx_hash)
+        return found is not None and found.get("blockNumber") is None
+
     async def senders_settled(self) -> bool:
         """No sender has a transaction in the pool (its pending nonce is its mined one)."""
         for wallet in self.senders:

@@ -6,9 +6,10 @@ they form an input (:mod:`lcore_node.inputbox_store`) whose payload bytes are fi
 ``addInput(app, payload)`` puts it on chain. The InputBox has no key to ask by (an input's
 index is given when it lands), so the chain holds an input when one of the application's
 ``InputAdded`` logs carries its payload bytes. Before an input formed by an earlier process
-(or tried before) is sent, the chain is searched for it, after the senders' pending
-transactions settled: a send answered just before a kill -9 (its 'submitted' mark not yet
-written) is found instead of being sent twice.
+(or tried before) is sent, the chain is searched for it once no transaction that could carry
+it is in the pool (for an input of this process, those it sent for it; for one of an earlier
+process, whose sends are unknown, any of the committer wallets'): a send answered just before a
+kill -9 (its 'submitted' mark not yet written) is found instead of being sent twice.
 """
 
 from __future__ import annotations
@@ -46,6 +47,8 @@ class InputBoxCommitter(Protocol):
 
     async def senders_settled(self) -> bool: ...
 
+    async def pending(self, tx_hash: str) -> bool: ...
+
 
 class InputBoxMode:
     """Commits records as InputBox inputs through an :class:`InputBoxCommitter`."""
@@ -62,6 +65,8 @@ class InputBoxMode:
         self._wait = batch_wait if batch_records > 1 else 0.0
         self._clock = clock
         self._fresh: set[int] = set()  # inputs formed here, never sent: no search first
+        self._here: set[int] = set()  # inputs formed here, not committed yet
+        self._sent: dict[int, list[str]] = {}  # their transactions sent here
 
     async def form(
         self, storage: Storage, now: float, flush: bool
@@ -69,6 +74,7 @@ class InputBoxMode:
         unit, due = await form_input(storage, self._records, 0.0 if flush else self._wait, now)
         if unit is not None:
             self._fresh.add(unit.unit_id)
+            self._here.add(unit.unit_id)
         return unit, due
 
     async def send(
@@ -81,8 +87,14 @@ class InputBoxMode:
                          unit.unit_id, found.index)
                 return CommitOutcome(True, found.tx_hash, found.block_number)
         self._fresh.discard(unit.unit_id)
-        outcome = await self._committer.add_input(unit.payload.payload, on_sent)
+
+        def sent(tx_hash: str) -> None:
+            self._sent.setdefault(unit.unit_id, []).append(tx_hash)
+            on_sent(tx_hash)
+
+        outcome = await self._committer.add_input(unit.payload.payload, sent)
         if outcome.ok and outcome.tx_hash:
+            self._done(unit.unit_id)
             try:
                 added = await self._committer.in_receipt(outcome.tx_hash)
             except asyncio.CancelledError:
@@ -95,6 +107,10 @@ class InputBoxMode:
                                    self._clock())
         return outcome
 
+    def _done(self, unit_id: int) -> None:
+        self._here.discard(unit_id)
+        self._sent.pop(unit_id, None)
+
     async def check(self, unit: Unit[InputPayload]) -> OnChain:
         return "match" if await self._search(unit) is not None else "absent"
 
@@ -105,14 +121,23 @@ class InputBoxMode:
         return None if found is None else (found.tx_hash, found.block_number)
 
     async def _search(self, unit: Unit[InputPayload]) -> InputLog | None:
-        """The application's input carrying this unit's payload, once the senders have no
-        transaction pending (one still in the pool could carry it)."""
+        """The application's input carrying this unit's payload, once no transaction that
+        could carry it is in the pool: for an input formed here, those sent for it here; for
+        one of an earlier process (its sends unknown), any of the senders'."""
+        sent = [h for h in (*self._sent.get(unit.unit_id, ()), unit.transaction_hash or "")
+                if h]
         for _ in range(int(SETTLE_TIMEOUT / SETTLE_POLL)):
-            if await self._committer.senders_settled():
+            if unit.unit_id in self._here:
+                pending = [h for h in sent if await self._committer.pending(h)]
+                settled = not pending
+            else:
+                settled = await self._committer.senders_settled()
+            if settled:
                 break
             await asyncio.sleep(SETTLE_POLL)
         found = await self._committer.find_payload(unit.payload.payload)
         if found is not None:
+            self._done(unit.unit_id)
             await set_position(self._storage, unit.unit_id, found.index, found.input_hash,
                                self._clock())
         return found

@@ -306,3 +306,33 @@ async def test_inputbox_authority_and_application(devchain: DevChain) -> None:
         assert again.app != fresh.app and not again.deployed
         given = await ensure_inputbox(session, fresh.address, "0x" + "ab" * 20)
         assert given.app == to_checksum_address("0x" + "ab" * 20) and given.deploy_gas == 0
+
+
+async def test_a_refusing_chain_then_every_input_once(rig: dict[str, Any], tmp_path: Path) -> None:
+    """The chain refuses every transaction for a while: the inputs go back to pending (the
+    chain searched: absent, nothing of theirs in the pool), then each lands exactly once."""
+    rpc: Rpc = rig["rpc"]
+    app_address = "0x" + keccak(text="refuse" + str(tmp_path)).hex()[:40]
+    committer = await committer_for(rig, app_address)
+    node = make_node(rig, tmp_path, committer, inputbox_batch=2, batch_wait=0.1,
+                     commit_probe_interval=0.2)
+    db = tmp_path / "lcore.db"
+    await rpc.call("kcdev_setAcceptingTransactions", False)
+    try:
+        await node.start()
+        await submit(node, rig["fleet"], 6)
+        for _ in range(100):  # a refused attempt settled (checked on chain: absent)
+            if rows(db, "SELECT COUNT(*) FROM inputbox_inputs WHERE attempts >= 1")[0][0]:
+                break
+            await asyncio.sleep(0.1)
+        assert rows(db, "SELECT COUNT(*) FROM inputbox_inputs WHERE attempts >= 1")[0][0]
+    finally:
+        await rpc.call("kcdev_setAcceptingTransactions", True)
+    try:
+        assert await node.close() == 0
+    finally:
+        await node.close(drain_timeout=0)
+    payloads = [bytes(p) for (p,) in rows(db, "SELECT payload FROM inputbox_inputs")]
+    assert len(payloads) == 3 and await committer.number_of_inputs() == 3
+    found = [await committer.find_payload(p) for p in payloads]
+    assert sorted(f.index for f in found if f is not None) == [0, 1, 2]
