@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 LATENCY_SLO = re.compile(r"^(p9[59])<=?([0-9.]+)s$")
 
 
-def _num(value: float) -> float | None:
+def _num(value: float | None) -> float | None:
     return None if value is None or math.isnan(value) or math.isinf(value) else value
 
 

@@ -164,6 +164,10 @@
       points: {show: s.points != null ? s.points : false, size: 4, filter: lonely},
     };
     if (s.dash) o.dash = s.dash;
+    if (s.pointsOnly) {  // a scatter: no line, every value a point
+      o.paths = function () { return null; };
+      o.points = {show: true, size: 8, fill: s.color, stroke: s.color};
+    }
     if (s.step && uPlot.paths && uPlot.paths.stepped) o.paths = uPlot.paths.stepped({align: 1});
     if (s.bars && uPlot.paths && uPlot.paths.bars) {
       o.paths = uPlot.paths.bars({size: [0.6, 40]});

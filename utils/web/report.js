@@ -44,12 +44,18 @@
   if (cap && d.capacity) {
     var c = d.capacity;
     var knee = c.rate ? [{x: c.rate, label: c.rate_label + " " + KC.num(c.rate) + "/s"}] : [];
+    var verdicts = [["pass", "#2e7d32"], ["fail", "#c62828"], ["generator-bound", "#f9a825"],
+                    ["provider-throttled", "#6d4c41"]].filter(function (v) {
+      return c.verdict.indexOf(v[0]) >= 0; });
     add(cap, "cap-achieved", {
       title: "achieved vs offered", x: {label: "offered (tx/s)", unit: "/s"},
       y: {label: "achieved", unit: "/s"},
       series: [{label: "achieved = offered", color: "#9e9e9e", dash: [2, 3]},
-               {label: "achieved", color: "#1565c0", points: true}]},
-      [c.offered, c.offered, c.achieved], knee);
+               {label: "achieved", color: "#1565c0"}].concat(verdicts.map(function (v) {
+                 return {label: v[0], color: v[1], pointsOnly: true}; }))},
+      [c.offered, c.offered, c.achieved].concat(verdicts.map(function (v) {
+        return c.achieved.map(function (a, i) { return c.verdict[i] === v[0] ? a : null; });
+      })), knee);
     add(cap, "cap-latency", {
       title: "latency vs offered (from intended time)", x: {label: "offered (tx/s)", unit: "/s"},
       y: {label: "seconds (log)", unit: "s", log: true}, target: d.latency_target,
