@@ -153,7 +153,9 @@ def test_thresholds_join_the_run_verdict(runs: dict[str, object]) -> None:
     assert checks["thresholds.throughput>=-5%"]["status"] == "missed"
     assert checks["thresholds.missed<=0.5%"]["status"] == "met"
     assert summary["baseline"].endswith("base/latest")
-    final = [ln for ln in slowed.stdout.splitlines() if ln.startswith("run ")][-1]
+    lines = slowed.stdout.splitlines()
+    assert "threshold missed<=0.5%: 0.00% <= 0.50%" in lines  # each one above the verdict
+    final = [ln for ln in lines if ln.startswith("run ")][-1]
     assert "threshold p95<=+10% (crossed)" in final
     assert "threshold throughput>=-5% (crossed)" in final
     report = (Path(str(runs["slowed_dir"])) / "report.html").read_text()

@@ -13,7 +13,7 @@ from utils.iot.verify import VerifyCounts
 from utils.observe.events import Outcome
 from utils.observe.finality_stats import finality_line
 from utils.observe.kpis import iot_costs_per_record
-from utils.observe.verdict import Condition, Reason, Verdict, reorg_condition
+from utils.observe.verdict import THRESHOLD, Condition, Reason, Verdict, reorg_condition
 from utils.report.summary import rpc_summary
 from utils.run.finality_part import NOT_MODELLED, l1_costs
 from utils.run.inputbox_part import inputbox_line, inputbox_summary
@@ -179,6 +179,9 @@ def finish(base: RunBase, load: LoadPhase, end: Ending) -> Verdict:
     print(load.table(base), file=out)
     for line in extra_lines(base, end, extra):
         print(line, file=out)
+    for check in verdict.checks:  # every threshold, met or crossed, above the verdict
+        if check.kind == THRESHOLD:
+            print(check.line(), file=out)
     what = "capacity search" if result is not None else "run"
     print(f"{what} {base.run_id}: {verdict.headline()}", file=out)
     print(f"results in {base.run_dir}", file=out)
