@@ -55,6 +55,12 @@
     return function (u, splits) { return splits.map(function (v) { return v == null ? "" : f(v); }); };
   }
 
+  // A y axis as wide as its longest tick label (and its title) needs.
+  function axisWidth(u, values) {
+    var longest = (values || []).reduce(function (m, v) { return Math.max(m, (v || "").length); }, 0);
+    return Math.max(48, Math.ceil(longest * 6.6) + 30);
+  }
+
   // A linear range from the data only (zero at the bottom when asked), never [null, null].
   function linearRange(zero) {
     return function (u, min, max) {
@@ -189,14 +195,14 @@
     var axes = [
       {label: (spec.x || {}).label || "elapsed (s)", values: axisValues((spec.x || {}).unit || ""),
        size: 36, labelSize: 18},
-      {label: y.label || "", values: axisValues(y.unit || ""), size: 72, labelSize: 18,
+      {label: y.label || "", values: axisValues(y.unit || ""), size: axisWidth, labelSize: 18,
        filter: y.log ? decades : undefined,
        grid: y.log ? {filter: decades} : undefined, ticks: y.log ? {filter: decades} : undefined},
     ];
     if (y2) {
       scales.y2 = y2.log ? {distr: 3, log: 10, range: logRange} : {range: linearRange(true)};
       axes.push({label: y2.label || "", scale: "y2", side: 1, grid: {show: false},
-                 values: axisValues(y2.unit || ""), size: 72, labelSize: 18,
+                 values: axisValues(y2.unit || ""), size: axisWidth, labelSize: 18,
                  filter: y2.log ? decades : undefined});
     }
     var series = [{label: (spec.x || {}).label || "elapsed (s)",
