@@ -11,7 +11,7 @@ from typing import Any, Protocol
 
 from utils.chain.fees import FeePolicy
 from utils.chain.rpc import RetryPolicy, Rpc, hex_int
-from utils.chain.send_verify import STALL_RESEND_EVERY, resend
+from utils.chain.send_verify import STALL_RESEND_EVERY, resend_next
 from utils.chain.signer import Signer
 from utils.chain.tx_request import sign_tx
 from utils.errors import ChainError, ConfigError, RpcError, RpcTransientError
@@ -109,16 +109,17 @@ async def deploy(
     signed = sign_tx(signer, fees, chain_id, nonce, gas, b"", 0, init_code)
     raw = "0x" + signed.raw.hex()
     tx_hash = await rpc.call("eth_sendRawTransaction", raw)
-    receipt = await wait_receipt(rpc, tx_hash, timeout, raw)
+    receipt = await wait_receipt(rpc, tx_hash, timeout, (signer.address, nonce, raw))
     if hex_int(receipt["status"]) != 1 or not receipt.get("contractAddress"):
         raise ChainError(f"deployment {tx_hash} failed (status {receipt['status']})")
     return str(receipt["contractAddress"]), receipt
 
 
 async def wait_receipt(rpc: Rpc, tx_hash: str, timeout: float,
-                       raw: str = "") -> dict[str, Any]:
-    """Poll for one receipt (set-up paths only; the engine follows blocks instead); the signed
-    bytes ``raw`` go again every STALL_RESEND_EVERY s while it does not come."""
+                       signed: tuple[str, int, str] | None = None) -> dict[str, Any]:
+    """Poll for one receipt (set-up paths only; the engine follows blocks instead); its
+    ``signed`` bytes (sender, nonce, raw) go again every STALL_RESEND_EVERY s while it does
+    not come and its nonce is the sender's next (:func:`resend_next`)."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     resend_at = loop.time() + STALL_RESEND_EVERY
@@ -126,8 +127,8 @@ async def wait_receipt(rpc: Rpc, tx_hash: str, timeout: float,
         receipt = await rpc.call("eth_getTransactionReceipt", tx_hash)
         if receipt is not None:
             return dict(receipt)
-        if raw and loop.time() >= resend_at:
+        if signed is not None and loop.time() >= resend_at:
             resend_at = loop.time() + STALL_RESEND_EVERY
-            await resend(rpc, [raw])
+            await resend_next(rpc, signed[0], {signed[1]: signed[2]})
         await asyncio.sleep(0.05)
     raise ChainError(f"no receipt for {tx_hash} within {timeout:g} s")

@@ -190,12 +190,22 @@ class FollowerRepair(FollowerReorg):
                                        now)
 
     async def _resend_stalled(self, txs: list[Pending], now: float) -> None:
-        """Old transactions at or after their sender's nonce, in no block read: their same
-        bytes go again, each sender's in nonce order. A node that has them answers "already
-        known"; ganache 7 keeps some such transactions in its "queued" pool for good (one
-        that arrives while the one before it is being mined) and mines them once they
-        arrive again."""
-        txs = sorted(txs, key=lambda p: (p.sender, p.nonce))
+        """Stalled transactions that are their sender's next at the node's head (nothing
+        with their nonce is in a block): their same bytes go again. A node that has them
+        answers "already known"; ganache 7 keeps some in its "queued" pool for good (one that
+        arrives while the one before it is being mined) and mines them once they arrive
+        again. Only the sender's next one goes: ganache executes every copy of a signed
+        transaction it is sent (a transfer sent three times moves three times, the nonce
+        goes up by three), so a copy of one mined in a block not read yet, or of one queued
+        behind another, would run twice."""
+        senders = sorted({p.sender for p in txs})
+        counts = await self._rpc.batch(
+            [("eth_getTransactionCount", [s, "latest"]) for s in senders])
+        nonce = {s: hex_int(c) for s, c in zip(senders, counts, strict=True)
+                 if not isinstance(c, RpcError) and c is not None}
+        txs = [p for p in txs if nonce.get(p.sender) == p.nonce and self.tracks(p)]
+        if not txs:
+            return
         for p in txs:
             self._resent[p.tx_hash] = now
         for gone in [h for h in self._resent if h not in self._pending]:

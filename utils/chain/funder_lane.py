@@ -22,7 +22,7 @@ from typing import Any
 
 from utils.chain.fees import FeePolicy, robust_gas_limit
 from utils.chain.rpc import Rpc, hex_int
-from utils.chain.send_verify import STALL_RESEND_EVERY, resend
+from utils.chain.send_verify import STALL_RESEND_EVERY, resend_next
 from utils.chain.signer import Signer, address_bytes
 from utils.chain.tx_request import sign_tx
 from utils.errors import ChainError, RpcError
@@ -40,7 +40,7 @@ class FunderLane:
         self.fees = fees
         self._nonce: int | None = None
         self._unconfirmed: set[str] = set()
-        self._raw: dict[str, str] = {}  # hash -> signed bytes, until its receipt
+        self._raw: dict[str, tuple[int, str]] = {}  # hash -> (nonce, bytes), until its receipt
         self._lock = asyncio.Lock()
 
     @property
@@ -67,7 +67,7 @@ class FunderLane:
                 raise
             self._nonce += 1
             self._unconfirmed.add(tx_hash)
-            self._raw[tx_hash] = "0x" + signed.raw.hex()
+            self._raw[tx_hash] = (self._nonce - 1, "0x" + signed.raw.hex())
             return tx_hash
 
     async def create(self, init_codes: Sequence[bytes],
@@ -109,8 +109,8 @@ class FunderLane:
                     raise ChainError(f"no receipt for {missing} within {timeout:g} s")
                 if loop.time() >= resend_at:  # a node that keeps them pooled (ganache 7)
                     resend_at = loop.time() + STALL_RESEND_EVERY
-                    await resend(self.rpc, [self._raw[h] for h in hashes
-                                            if h not in found and h in self._raw])
+                    await resend_next(self.rpc, self.address, dict(
+                        self._raw[h] for h in hashes if h not in found and h in self._raw))
                 await asyncio.sleep(RECEIPT_POLL_S)
 
     async def succeeded(self, hashes: Sequence[str], what: str,

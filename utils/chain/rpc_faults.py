@@ -239,3 +239,9 @@ def is_known_send(err: RpcError) -> bool:
 def is_nonce_low(err: RpcError) -> bool:
     """"nonce too low": sent already (if the node has our hash) or someone else used it."""
     return "nonce too low" in err.rpc_message.lower()
+
+
+def is_underpriced(err: RpcError) -> bool:
+    """"(replacement) transaction underpriced": ganache 7 answers so for the same bytes sent
+    again while it holds them; sent already if the node has our hash, else a refusal."""
+    return "underpriced" in err.rpc_message.lower()

@@ -5,7 +5,8 @@ node then answers "already known" (geth, Nitro, the embedded chain), "transactio
 imported" (anvil) or "Known transaction: 0x..." (Hardhat): the transaction is in its pool, so
 it was sent, and its hash is the keccak of those bytes. "nonce too low" means sent only when
 the node has our hash (it may have been mined since the first try); otherwise another
-transaction used the nonce and the refusal stands.
+transaction used the nonce and the refusal stands. So does "transaction underpriced", which
+ganache 7 answers for bytes it holds already.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from utils.chain.rpc_faults import is_known_send, is_nonce_low
+from utils.chain.rpc_faults import is_known_send, is_nonce_low, is_underpriced
 from utils.chain.signer import keccak256
 from utils.errors import RpcError
 
@@ -32,7 +33,7 @@ def tx_hash_of(raw: Any) -> str:
 async def settle_sends(rpc: Rpc, calls: Sequence[tuple[str, Sequence[Any]]],
                        out: list[Any]) -> int:
     """Replace in ``out`` (the answers to ``calls``) each send refused as known, or as "nonce
-    too low" where the node has our hash, by that hash; how many were."""
+    too low" or "underpriced" where the node has our hash, by that hash; how many were."""
     settled = 0
     low: list[tuple[int, str]] = []
     for i, ((method, params), result) in enumerate(zip(calls, out, strict=True)):
@@ -41,7 +42,7 @@ async def settle_sends(rpc: Rpc, calls: Sequence[tuple[str, Sequence[Any]]],
         if is_known_send(result):
             out[i] = tx_hash_of(params[0])
             settled += 1
-        elif is_nonce_low(result):
+        elif is_nonce_low(result) or is_underpriced(result):
             low.append((i, tx_hash_of(params[0])))
     if low:
         found = await rpc.batch([("eth_getTransactionByHash", [h]) for _, h in low])

@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import random
 
-from utils.chain.rpc import Rpc
+from utils.chain.rpc import Rpc, hex_int
 from utils.chain.send_lanes import SendLanes, UnsentTimeout
 from utils.errors import RpcError
 
@@ -33,18 +33,21 @@ CALL_SECONDS = 10.0  # each call's deadline
 STALL_RESEND_EVERY = 5.0
 
 
-async def resend(rpc: Rpc, raws: list[str]) -> int:
-    """Send signed transactions again in their same bytes, in the order given (set-up
-    paths waiting for a receipt that does not come: ganache 7 keeps some transactions in its
-    pool until they arrive again); how many the node took again (the others it knows, or
-    their nonce was used: nothing to do)."""
-    if not raws:
-        return 0
+async def resend_next(rpc: Rpc, sender: str, raws: dict[int, str]) -> bool:
+    """Of ``sender``'s signed transactions waiting for a receipt (``raws``: nonce -> bytes),
+    send again, in its same bytes, the one at the sender's nonce at the node's head (set-up
+    paths: ganache 7 keeps some transactions in its pool until they arrive again). Only that
+    one: ganache executes every copy of a signed transaction it is sent, so a copy of one
+    already mined, or queued behind another, would run twice. True when the node took it."""
     try:
-        replies = await rpc.batch([(SEND_RAW, [raw]) for raw in raws])
+        nonce = hex_int(await rpc.call("eth_getTransactionCount", sender, "latest"))
+        raw = raws.get(nonce)
+        if raw is None:
+            return False
+        await rpc.call(SEND_RAW, raw)
+        return True
     except RpcError:
-        return 0  # the receipt poll goes on; the next round sends them again
-    return sum(1 for reply in replies if not isinstance(reply, RpcError))
+        return False  # known, or the node would not say: the receipt poll goes on
 
 
 def is_known_send(exc: RpcError) -> bool:
