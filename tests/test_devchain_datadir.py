@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from utils.chain.signer import Signer
 from utils.devchain.datadir import read_key_file
 from utils.devchain.process import PROJECT_ROOT
@@ -207,3 +209,25 @@ def test_a_runs_chain_is_kept_only_with_a_data_dir(tmp_path: Path) -> None:
             chain.stop()
     assert heads[1] > heads[0] and chain.funder_key == read_key_file(tmp_path / "chain" /
                                                                      "funder.key")
+
+
+def test_where_a_managed_chain_finds_its_funder_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from utils.devchain.datadir import ChainDir, ChainRecord
+    from utils.devchain.funder import managed_funder_key
+    from utils.errors import DevChainError
+
+    monkeypatch.setenv("PRIVATE_KEY", "22" * 32)
+    new = managed_funder_key(tmp_path / "new")  # a new dir: a new key, kept there
+    assert new == read_key_file(tmp_path / "new" / "funder.key") != bytes.fromhex("22" * 32)
+    assert managed_funder_key(tmp_path / "new") == new
+    made = ChainDir(tmp_path / "made")  # made by python -m utils.devchain with PRIVATE_KEY
+    made.path.mkdir()
+    made.write_record(ChainRecord(1337, 10**9, Signer(bytes.fromhex("22" * 32)).address, 1, "0x",
+                                  True))
+    assert managed_funder_key(made.path) == bytes.fromhex("22" * 32)
+    assert not made.key_file.exists()  # never written from PRIVATE_KEY
+    monkeypatch.delenv("PRIVATE_KEY")
+    with pytest.raises(DevChainError, match="funder key came from PRIVATE_KEY: set it again"):
+        managed_funder_key(made.path)

@@ -53,8 +53,11 @@ def standalone_funder_key(key_file: Path | None, chain_dir: ChainDir | None) -> 
 
 
 def managed_funder_key(data_dir: Path | None) -> bytes:
-    """The funder key of a managed chain: the one ``data_dir`` keeps, else a new one."""
+    """The funder key of a managed chain: the one ``data_dir`` keeps (PRIVATE_KEY for a chain
+    ``python -m utils.devchain`` made with it), else a new one."""
     if data_dir is None:
         return secrets.token_bytes(32)
-    key, _origin = ChainDir(data_dir).funder_key(None)
+    chain_dir = ChainDir(data_dir)
+    from_env = not chain_dir.key_file.exists() and chain_dir.record() is not None
+    key, _origin = chain_dir.funder_key(env_funder_key() if from_env else None)
     return key
