@@ -29,8 +29,10 @@ from utils.chain.dapp_deploy import (
     SetupStep,
     chain_has_stylus,
     deploy_dapps,
+    l1_allowance,
     run_setup,
 )
+from utils.chain.fees import FeePolicy
 from utils.chain.rpc import hex_int
 from utils.chain.session import ChainSession
 from utils.chain.tx_engine import TxEngine
@@ -88,10 +90,12 @@ class DAppParts:
     def flavour(self) -> str:
         return self.contracts.flavour
 
-    def setup_needs(self, max_fee: int) -> dict[str, int]:
-        """Wei for each wallet's set-up transactions (at most two each)."""
+    def setup_needs(self, fees: FeePolicy) -> dict[str, int]:
+        """Wei for each wallet's set-up transactions (at most two each), at the gas limit
+        they are sent with: the call's and the allowance for Nitro's L1 data charge."""
         roles = ("user", "merchant", "lender", "borrower")
-        return {w.address: 2 * SETUP_GAS * max_fee for r in roles for w in self.wallets.role(r)}
+        each = 2 * (SETUP_GAS + l1_allowance(fees)) * fees.max_fee
+        return {w.address: each for r in roles for w in self.wallets.role(r)}
 
     def _steps(self) -> tuple[list[SetupStep], list[SetupStep], list[SetupStep]]:
         """The funder's mints; the wallets' approvals and settlement addresses; the lenders'

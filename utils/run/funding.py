@@ -52,7 +52,7 @@ class Funding:
         base, prepared = self.base, self.prepared
         parts = self.needs(prepared.workloads)
         if prepared.dapps is not None:
-            parts.append(prepared.dapps.setup_needs(prepared.session.fees.max_fee))
+            parts.append(prepared.dapps.setup_needs(prepared.session.fees))
         iot = prepared.iot
         if iot is not None and iot.committer is not None:
             commits = steps_to_fund(base.settings, base.settings.iot_data_submission_rate)
