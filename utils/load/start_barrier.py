@@ -44,7 +44,8 @@ async def publish_start(
     if target <= current:
         raise ChainError(f"start barrier {barrier} already holds a later start ({current} ms)")
     event = await engine.submit(
-        TxRequest("funding", "start_barrier", funder, barrier, target - current)
+        TxRequest("funding", "start_barrier", funder, barrier, target - current,
+                  gas=engine.fees.transfer_gas)  # with the L1 data charge, where there is one
     )
     if not event.outcome.ok:
         raise ChainError(f"publishing the start time failed: {event.outcome} {event.error}")
