@@ -136,7 +136,9 @@ async def test_receipts_estimates_and_node_interface_follow_nitro(
     assert hex_int(receipt["gasUsed"]) == l2 + poster
     assert hex_int(receipt["l1BlockNumber"]) > 0
     paid = balance - hex_int(await rpc.call("eth_getBalance", funder, receipt["blockNumber"]))
-    assert paid == hex_int(receipt["gasUsed"]) * hex_int(receipt["effectiveGasPrice"]) + 1
+    # the 1 gwei tip is dropped, as Nitro does (TxProcessor.DropTip): the base fee is paid
+    assert hex_int(receipt["effectiveGasPrice"]) == hex_int(block["baseFeePerGas"])
+    assert paid == hex_int(receipt["gasUsed"]) * hex_int(block["baseFeePerGas"]) + 1
 
     _, refused = await send_or_error(rpc, devchain.funder_key, {"to": to, "gas": 21_000})
     assert "intrinsic gas too low" in refused

@@ -103,9 +103,19 @@ def encode_block(
 
 
 def effective_gas_price(tx: SignedTransactionAPI, base_fee: int | None) -> int:
+    """The price per gas the transaction offers at ``base_fee``: min(max fee, base + tip)."""
     if tx_type(tx) < 2 or base_fee is None:
         return int(tx.max_fee_per_gas)
     return int(min(tx.max_fee_per_gas, tx.max_priority_fee_per_gas + base_fee))
+
+
+def paid_gas_price(tx: SignedTransactionAPI, base_fee: int | None) -> int:
+    """The price per gas a mined transaction paid: the block's base fee, as Nitro drops
+    the tip (``TxProcessor.DropTip``, ``GetPaidGasPrice``; :class:`~utils.devchain.nitro.vm.
+    NitroStateMixin`); a receipt's ``effectiveGasPrice``."""
+    if base_fee is None:
+        return int(tx.max_fee_per_gas)
+    return int(min(tx.max_fee_per_gas, base_fee))
 
 
 def encode_tx(
@@ -201,7 +211,8 @@ def encode_receipt(sealed: SealedBlock, index: int, nitro: L1Pricing | None = No
         "to": b(tx.to) if tx.to else None,
         "cumulativeGasUsed": q(receipt.gas_used),
         "gasUsed": q(receipt.gas_used - previous),
-        "effectiveGasPrice": q(effective_gas_price(tx, base_fee)),
+        "effectiveGasPrice": q((effective_gas_price if nitro is None else paid_gas_price)(
+            tx, base_fee)),
         "contractAddress": None if created is None else b(created),
         "logs": [
             encode_log(log, sealed, tx, index, first_log + i) for i, log in enumerate(receipt.logs)

@@ -10,6 +10,7 @@ Stylus-enabled) so that
 * ArbSys (0x…64) and ArbGasInfo (0x…6c) answer (:mod:`utils.devchain.nitro.precompiles`);
 * a mined block carries Nitro's header info in its mixHash (the parent-chain block of the
   emulated clock, :mod:`utils.devchain.nitro.parent_chain`) and goes to the batch poster;
+* the tip is dropped: a transaction pays the base fee per gas (:class:`NitroStateMixin`);
 * the base fee follows EIP-1559 but never falls under Nitro's minimum of 0.1 gwei (Nitro's
   L2 base fee has that floor; without it py-evm's empty blocks drive it to 7 wei, and the
   L1 charge, cost / base fee, would explode).
@@ -90,6 +91,26 @@ class NitroExecutorMixin:
         return refund
 
 
+class NitroStateMixin:
+    """Mixed in front of a fork's state: the tip is dropped, a transaction pays the base fee
+    per gas whatever its priority fee (Nitro ``arbos/tx_processor.go``: ``DropTip()`` true
+    but on ArbOS 9, ``GetPaidGasPrice()`` the base fee; Nitro's geth then prices the message
+    at the base fee, so GASPRICE reads it too). Calls run at a zero base fee: price 0."""
+
+    execution_context: Any
+
+    def get_tip(self, transaction: SignedTransactionAPI) -> int:
+        return 0
+
+    def get_gas_price(self, transaction: SignedTransactionAPI) -> int:
+        return int(min(transaction.max_fee_per_gas, self.execution_context.base_fee_per_gas))
+
+    def get_transaction_context(self, transaction: SignedTransactionAPI) -> Any:
+        context = super().get_transaction_context(transaction)  # type: ignore[misc]
+        context._gas_price = self.get_gas_price(transaction)
+        return context
+
+
 def nitro_vm_class(vm_class: type[Any], pricing: L1Pricing) -> type[Any]:
     """A subclass of ``vm_class`` (London or later) priced and answering like Nitro."""
     if not issubclass(vm_class, LondonVM):
@@ -108,7 +129,7 @@ def nitro_vm_class(vm_class: type[Any], pricing: L1Pricing) -> type[Any]:
     )
     state = type(
         f"Nitro{base_state.__name__}",
-        (base_state,),
+        (NitroStateMixin, base_state),
         {"computation_class": computation, "transaction_executor_class": executor},
     )
     base_create = vm_class.create_header_from_parent
