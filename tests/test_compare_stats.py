@@ -7,13 +7,15 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
+from pathlib import Path
 
 import pytest
 
 from utils.observe.histogram import Histogram
 from utils.observe.run_figures import HIGHER, LOWER
-from utils.report.compare import FEE_FLOOR, IMPROVED, REGRESSED, SAME, judge
+from utils.report.compare import FEE_FLOOR, IMPROVED, REGRESSED, SAME, block_floor, judge
 from utils.report.compare_blocks import Block
+from utils.report.compare_data import RunData
 from utils.report.compare_stats import (
     count_offsets,
     interval,
@@ -99,3 +101,19 @@ def test_poisson_counts() -> None:
 def test_verdicts(change: float | None, ci: tuple[float, float] | None, better: str,
                   points: bool, kwargs: dict, verdict: str) -> None:
     assert judge(change, ci, better, points, **kwargs) == verdict
+
+
+def test_latency_floor_is_the_faster_chains_block() -> None:
+    """A chain slowed from 1 s to 3 s blocks tripled p95 (+1.95 s): under one 3 s block, yet
+    the regression itself; the floor is the shorter block, only for transaction latencies."""
+    def run(seconds: float | None) -> RunData:
+        return RunData(Path("."), {}, {}, {"totals": [], "iot": []}, {}, 1.0, [],
+                       block_seconds=seconds)
+    assert block_floor("totals.p95", run(1.0), run(2.99)) == 1.0
+    assert block_floor("totals.p95", run(2.99), run(1.0)) == 1.0
+    assert block_floor("totals.p95", run(None), run(0.5)) == 0.5
+    assert block_floor("totals.p95", run(None), run(None)) == 0.0
+    assert block_floor("totals.throughput", run(1.0), run(3.0)) == 0.0
+    assert block_floor("iot.p95", run(1.0), run(3.0)) == 0.0
+    assert judge(2.03, (1.96, 2.07), LOWER, False, shift=1.955,
+                 shift_floor=block_floor("totals.p95", run(1.0), run(2.99))) == REGRESSED
