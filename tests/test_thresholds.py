@@ -46,6 +46,7 @@ def summary(p95: float = 1.2, knee: float | None = None) -> dict[str, Any]:
     ("payment.p95 < 1500ms", "payment_app.p95", "<", 1.5, False),
     ("totals.success>=99.5%", "totals.success", ">=", 0.995, False),
     ("missed<=0.5%", "totals.missed", "<=", 0.005, False),
+    ("missed<=0.01", "totals.missed", "<=", 0.01, False),  # k6's rate: a ratio
     ("payment_app.l1_gas_per_op<=900000", "payment_app.l1_gas_per_op", "<=", 900_000, False),
     ("capacity.knee>=200", "capacity.knee", ">=", 200, False),
     ("p95<=+10%", "totals.p95", "<=", 0.10, True),
@@ -68,6 +69,7 @@ def test_thresholds_are_read(text: str, name: str, op: str, value: float,
     ("p95<=10%", "totals.p95 is in s, not a share"),
     ("throughput>=5s", "not seconds"),
     ("p95<=+0.2s", "a signed value is a change relative to the baseline"),
+    ("totals.success>=99.5", "a share, a ratio from 0 to 1 (k6's rate); write it in % ('99.5%')"),
 ])
 def test_a_bad_threshold_names_itself(text: str, says: str) -> None:
     with pytest.raises(ConfigError) as err:

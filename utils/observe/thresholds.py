@@ -4,7 +4,8 @@
 
 Grammar: ``NAME OP VALUE`` with OP one of ``<``, ``<=``, ``>``, ``>=``. NAME is a figure of
 :mod:`utils.observe.run_figures`. VALUE is a number, with ``%`` on a share (``99.5%`` is
-0.995), ``s`` or ``ms`` on a latency; a signed percentage (``+10%``, ``-5%``) makes the
+0.995; a bare share is a ratio, k6's ``rate<0.01``, so above 1 it is refused), ``s`` or ``ms``
+on a latency (bare: seconds); a signed percentage (``+10%``, ``-5%``) makes the
 threshold relative: the baseline's value times (1 + it). Thresholds are parsed before a run
 starts (:func:`parse_all`: a bad one is a ConfigError naming it and the known figures) and
 judged at its end into :class:`~utils.observe.verdict.Check` of kind ``threshold``, which
@@ -72,6 +73,9 @@ def parse(text: str, where: str = "--threshold") -> Threshold:
             raise ConfigError(where, f"threshold {text!r}: {name} is in {metric.unit}, "
                               "not seconds")
         number /= 1000 if unit == "ms" else 1
+    elif metric.unit == SHARE and number > 1:
+        raise ConfigError(where, f"threshold {text!r}: {name} is a share, a ratio from 0 to 1 "
+                          f"(k6's rate); write it in % ('{number:g}%') or as a ratio")
     return Threshold(text, name, found["op"], number, False)
 
 
