@@ -318,24 +318,44 @@ def our_hash(raw: str) -> str:
     return "0x" + keccak256(bytes.fromhex(raw[2:])).hex()
 
 
-async def test_lost_send_answer_resent_same_bytes(node: FaultyNode, client: Client) -> None:
+async def test_lost_send_answer_asks_the_hash_before_resending(
+        node: FaultyNode, client: Client) -> None:
+    """Ganache 7 executes every copy of bytes it is sent: after a lost answer the node is asked
+    for the hash, and bytes it has are not sent again."""
     raw = signed(1)
     node.faults[:] = [lose_answer]
     node.seen.clear()
     known = client.rpc.fault_summary()["sends_known"]
     assert await client.rpc.call("eth_sendRawTransaction", raw) == our_hash(raw)
-    assert [s.params for s in node.seen] == [[[raw]], [[raw]]]  # the same bytes twice
+    assert [s.methods for s in node.seen] == [["eth_sendRawTransaction"],
+                                              ["eth_getTransactionByHash"]]
+    assert node.seen[1].params == [[our_hash(raw)]]
     assert client.rpc.fault_summary()["sends_known"] == known + 1
-    assert client.events[-1].ok  # "already known" for our hash is a send, not a rejection
+    assert client.events[-1].ok  # our hash known to the node is a send, not a rejection
+
+
+async def test_lost_send_unknown_to_the_node_is_resent_same_bytes(
+        node: FaultyNode, client: Client) -> None:
+    raw = signed(6)
+    node.faults[:] = [reset]  # the connection drops before the node acts
+    node.seen.clear()
+    assert await client.rpc.call("eth_sendRawTransaction", raw) == our_hash(raw)
+    assert [s.methods[0] for s in node.seen] == ["eth_sendRawTransaction",
+                                                 "eth_getTransactionByHash",
+                                                 "eth_sendRawTransaction"]
+    assert node.seen[0].params == node.seen[2].params == [[raw]]  # the same bytes
 
 
 async def test_lost_batch_of_sends(node: FaultyNode, client: Client) -> None:
     raws = [signed(2), signed(3)]
     node.faults[:] = [lose_answer]
     node.seen.clear()
-    results = await client.rpc.batch([("eth_sendRawTransaction", [r]) for r in raws])
-    assert results == [our_hash(r) for r in raws]
-    assert node.seen[0].params == node.seen[1].params == [[r] for r in raws]
+    calls = [("eth_sendRawTransaction", [r]) for r in raws] + [("eth_blockNumber", [])]
+    results = await client.rpc.batch(calls)
+    assert results == [our_hash(r) for r in raws] + ["0x10"]
+    assert node.seen[0].params == [[r] for r in raws] + [[]]
+    assert node.seen[1].params == [[our_hash(r)] for r in raws]  # asked, not sent again
+    assert [s.methods for s in node.seen[2:]] == [["eth_blockNumber"]]  # only the rest again
 
 
 async def test_nonce_too_low_is_sent_only_if_the_node_has_our_hash(

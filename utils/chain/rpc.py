@@ -8,8 +8,9 @@ typed :class:`~utils.errors.RpcError` (utils/chain/rpc_faults.py classifies them
 Retries (utils/chain/rpc_retry.py): a call is tried again after a transient, connection, timeout
 or throttled failure, with bounded jittered backoff; ``retry=False`` opts out. A throttled answer
 holds the whole Rpc back (Retry-After, or the backoff when it gives none): no request leaves
-inside the window. A signed send is idempotent in its raw form: it is re-sent in the same bytes,
-and "already known" / "already imported" for it, or "nonce too low" when the node has its hash,
+inside the window. A signed send is idempotent in its raw form: after a lost answer the node is
+asked for its hash first (ganache 7 executes every copy it is sent), and when it does not know
+it, the send goes again in the same bytes; "already known" / "already imported" for it, or "nonce too low" when the node has its hash,
 answers with its hash. With no fault a request costs one more attribute test than a bare post.
 
 Why not web3's ``AsyncHTTPProvider``: it takes a process-wide ``threading.Lock`` through a
@@ -39,7 +40,7 @@ from utils.chain.rpc_codec import (
 )
 from utils.chain.rpc_faults import RETRYABLE, http_error, reply_error, transport_error
 from utils.chain.rpc_retry import FaultBook, RetryPolicy, policy_of, worst
-from utils.chain.rpc_sends import SEND_RAW, settle_sends
+from utils.chain.rpc_sends import SEND_RAW, known_sends, settle_sends
 from utils.errors import RpcError, RpcReplyError, RpcThrottledError
 from utils.observe.events import RpcEvent
 from utils.observe.stats import StatsHub
@@ -180,6 +181,12 @@ class Rpc:
                     raise
                 attempt += 1
                 started = time.perf_counter()
+                if method == SEND_RAW and exc.maybe_processed:  # known: not sent again
+                    out: list[Any] = [None]
+                    if not await self._known(((method, params),), (0,), out):
+                        result = out[0]
+                        self._emit(method, started)
+                        return result
                 continue
             self._emit(method, started)
             return result
@@ -216,6 +223,11 @@ class Rpc:
                     for i in todo:  # the others were answered in an earlier round
                         out[i] = exc
                     break
+                if exc.maybe_processed:  # the sends the node has are not posted again
+                    todo = await self._known(calls, todo, out)
+                    if not todo:
+                        self._emit(label, started)
+                        break
             else:
                 if len(todo) == len(calls):
                     out = results
@@ -273,6 +285,14 @@ class Rpc:
         self.book.error(exc.kind, retried=False)
         self._emit(SEND_RAW, started, exc.kind)
         raise exc
+
+    async def _known(self, calls: Sequence[tuple[str, Sequence[Any]]], todo: Sequence[int],
+                     out: list[Any]) -> list[int]:
+        """After a lost answer: the calls of ``todo`` still to post (sends the node has are
+        answered in ``out`` with their hash, counted as known)."""
+        left = await known_sends(self, calls, todo, out)
+        self.book.sends_known += len(todo) - len(left)
+        return left
 
     async def _settle_sends(self, calls: Sequence[tuple[str, Sequence[Any]]],
                             out: list[Any]) -> int:

@@ -7,6 +7,11 @@ it was sent, and its hash is the keccak of those bytes. "nonce too low" means se
 the node has our hash (it may have been mined since the first try); otherwise another
 transaction used the nonce and the refusal stands. So does "transaction underpriced", which
 ganache 7 answers for bytes it holds already.
+
+Ganache 7 executes every copy of a signed transaction it is sent (a copy of one in its pool
+takes the sender's next nonce; a copy of one mined is mined again), so bytes whose answer was
+lost are not sent again before the node is asked whether it has their hash
+(:func:`known_sends`): the transport re-sends only what the node does not know.
 """
 
 from __future__ import annotations
@@ -51,3 +56,22 @@ async def settle_sends(rpc: Rpc, calls: Sequence[tuple[str, Sequence[Any]]],
                 out[i] = tx_hash
                 settled += 1
     return settled
+
+
+async def known_sends(rpc: Rpc, calls: Sequence[tuple[str, Sequence[Any]]],
+                      todo: Sequence[int], out: list[Any]) -> list[int]:
+    """Of the calls ``todo`` (whose answers were lost), put in ``out`` the hash of each send
+    the node has already (``eth_getTransactionByHash``: in its pool or a block); the others,
+    to be posted again. A look-up that fails leaves every call to be posted again."""
+    sends = [i for i in todo if calls[i][0] == SEND_RAW]
+    if not sends:
+        return list(todo)
+    hashes = {i: tx_hash_of(calls[i][1][0]) for i in sends}
+    try:
+        found = await rpc.batch([("eth_getTransactionByHash", [hashes[i]]) for i in sends])
+    except RpcError:
+        return list(todo)
+    known = {i for i, tx in zip(sends, found, strict=True) if isinstance(tx, dict)}
+    for i in known:
+        out[i] = hashes[i]
+    return [i for i in todo if i not in known]

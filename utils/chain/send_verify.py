@@ -5,9 +5,11 @@ same bytes and reads "already known" for them as sent. What reaches the engine m
 unsure: no answer (a timeout, a connection lost after the request went out), an internal
 error (-32603: a proxy or a load balancer may have passed the bytes on), or a nonce error
 (the bytes may have gone in on an earlier try). Such a send is neither sent nor refused
-until the node says so (:func:`node_has`): the same bytes are sent again (after a jittered
-pause; the transport retries that send as well) and, when the node refuses them with
-anything but "already known", it is asked for the hash (``eth_getTransactionByHash``).
+until the node says so (:func:`node_has`): it is asked for the hash
+(``eth_getTransactionByHash``; ganache 7 executes every copy of bytes it is sent, so known
+bytes never go again); unknown, the same bytes are sent again (after a jittered pause; the
+transport retries that send as well) and, when the node refuses them with anything but
+"already known", it is asked for the hash again.
 Only a node that does not know the hash makes it a refusal, and only then is the nonce
 handed back. The bytes ride the sender's lane (:class:`~utils.chain.send_lanes.SendLanes`),
 so nonce order holds; the look-up is a request of its own. None of it runs for an answered
@@ -80,6 +82,8 @@ async def node_has(rpc: Rpc, lanes: SendLanes, lane: int, raw: str, tx_hash: str
     retries of another send)."""
     loop = asyncio.get_running_loop()
     if send_unsure(error):
+        if await _lookup(rpc, tx_hash, 1):  # known: never sent again (ganache runs each copy)
+            return True, error
         for attempt in range(RESENDS):
             await _pause(attempt)
             reply = await lanes.call(lane, SEND_RAW, [raw], loop.time() + CALL_SECONDS)
@@ -88,11 +92,16 @@ async def node_has(rpc: Rpc, lanes: SendLanes, lane: int, raw: str, tx_hash: str
             error = reply
             if not send_unsure(reply):
                 break
-    for attempt in range(LOOKUPS):
+    return await _lookup(rpc, tx_hash, LOOKUPS), error
+
+
+async def _lookup(rpc: Rpc, tx_hash: str, tries: int) -> bool | None:
+    """Does the node know ``tx_hash`` (pool or chain)? None when it would not say."""
+    for attempt in range(tries):
         try:
             async with asyncio.timeout(CALL_SECONDS):
                 tx = await rpc.call("eth_getTransactionByHash", tx_hash)
-            return tx is not None, error
+            return tx is not None
         except (RpcError, TimeoutError):
             await _pause(attempt)
-    return None, error
+    return None
