@@ -43,6 +43,11 @@ def test_compare_page_opens_offline_with_the_runs_overlaid(tmp_path: Path) -> No
                 "20231114T221320Z-base01", "20231114T221320Z-new001",
                 "20231114T221320Z-other1"]
             assert page.locator("table.kc-figures").count() == 2  # a table per new run
+            # runs whose intervals end at other seconds share one x axis, each null where
+            # another run has a point: lines span those gaps (else only dots were drawn)
+            assert page.evaluate("window.kcCompare.charts.every(function (c) { return "
+                                 "c.plot.series.slice(1).every(function (s) { "
+                                 "return s.spanGaps === true; }); })")
             shot = tmp_path / "compare-browser.png"
             page.screenshot(path=str(shot), full_page=True)
             keep(shot)

@@ -43,7 +43,7 @@ _SCRIPT = """
         title: name + ": " + k[1], x: {label: "seconds from the load's start"},
         y: {label: k[1], unit: k[2], zero: true},
         series: d.runs.map(function (r, i) {
-          return {label: r, color: colors[i % colors.length], points: true};
+          return {label: r, color: colors[i % colors.length], points: true, spanGaps: true};
         })});
       ch.setData([s.x].concat(s[k[0]]));
       window.kcCompare.charts.push(ch);

@@ -3,7 +3,8 @@
  * KC.chart(parent, spec) makes one chart of series over x (seconds elapsed, or offered rate):
  *   spec = {title, x: {label}, y: {label, unit: "s"|"gas"|"gwei"|"/s"|"%"|"", log, zero},
  *           y2: {label, unit} (a right-hand axis, for series with right: true),
- *           series: [{label, color, dash, step, right, points}], target: {value, label},
+ *           series: [{label, color, dash, step, right, points, spanGaps}],
+ *           target: {value, label},
  *           height}
  * and returns {plot, setData(columns), setMarkers(list), setTarget(t)}; columns are
  * [xs, ys1, ys2, ...] with null for "not known" (drawn as a gap). Markers are
@@ -166,7 +167,7 @@
       width: s.width || 1.5,
       scale: s.right ? "y2" : "y",
       value: function (u, v) { return f(v); },
-      spanGaps: false,
+      spanGaps: !!s.spanGaps,  // runs overlaid on one x axis: each run's null is the others' x
       points: {show: s.points != null ? s.points : false, size: 4, filter: lonely},
     };
     if (s.dash) o.dash = s.dash;
