@@ -10,7 +10,25 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from lcore_node.errors import UnauthorizedError
 from lcore_node.jws import detached, parse_p256_key, token_counter, verify_device_jws
 
-__all__ = ["JwsDevices", "last_tokens"]
+__all__ = ["JwsDevices", "key_auth", "last_tokens", "registered_auth"]
+
+
+def key_auth(key_hex: str) -> str:
+    """The device auth a registered key belongs to: "jws" for an uncompressed P-256 point
+    (65 bytes, 04||X||Y), else "ed25519"."""
+    text = key_hex.removeprefix("0x").lower()
+    return "jws" if len(text) == 130 and text.startswith("04") else "ed25519"
+
+
+def registered_auth(db: str | object) -> str | None:
+    """The device auth of a database's registered devices (its first device's), None when it
+    has none (or no devices table yet)."""
+    try:
+        with sqlite3.connect(f"file:{db}?mode=ro", uri=True) as conn:
+            row = conn.execute("SELECT public_key FROM devices LIMIT 1").fetchone()
+    except sqlite3.Error:
+        return None
+    return key_auth(str(row[0])) if row else None
 
 
 class JwsDevices:

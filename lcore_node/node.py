@@ -22,7 +22,7 @@ from lcore_node.errors import LcoreError
 from lcore_node.inputbox_chain import InputBoxReader
 from lcore_node.inputbox_mode import InputBoxCommitter, InputBoxMode
 from lcore_node.intake import Intake
-from lcore_node.jws_devices import JwsDevices, last_tokens
+from lcore_node.jws_devices import JwsDevices, key_auth, last_tokens
 from lcore_node.keys import KeyStore
 from lcore_node.measure import OperationTimer
 from lcore_node.outbox import Outbox, OutboxSettings
@@ -38,6 +38,7 @@ from lcore_node.types import (
     VerifyReport,
 )
 from lcore_node.validation import Device, SubmissionChecker, stored_device
+from utils.errors import ConfigError
 from utils.observe.events import ReorgEvent
 from utils.observe.stats import StatsHub
 
@@ -104,7 +105,9 @@ class LcoreNode:
                                      self._input_reader)
         jws = self._checker.jws
         tokens = await self.storage.read(last_tokens) if jws is not None else {}
-        for row in await self.storage.devices():
+        rows = await self.storage.devices()
+        _check_auth(rows, self.config)
+        for row in rows:
             if jws is not None:
                 jws.restore(row.device_id, row.public_key, tokens.get(row.device_id))
                 self._devices[row.device_id] = Device(row.device_id, row.public_key, None,
@@ -262,3 +265,15 @@ def _outbox_settings(config: NodeConfig) -> OutboxSettings:
         poll_interval=config.outbox_poll_interval,
         probe_interval=config.commit_probe_interval,
     )
+
+
+def _check_auth(rows: list[Any], config: NodeConfig) -> None:
+    """A database's devices all sign as ``config.device_auth`` says, else a ConfigError
+    naming the mode they were registered with (their keys cannot be read otherwise)."""
+    other = next((r for r in rows if key_auth(r.public_key) != config.device_auth), None)
+    if other is not None:
+        raise ConfigError("--device-auth", f"{config.db_path}: device {other.device_id!r} is "
+                          f"registered with a {key_auth(other.public_key)} key (this node's "
+                          f"devices sign with {config.device_auth}); give --device-auth "
+                          f"{key_auth(other.public_key)} (env KCSTRESS_DEVICE_AUTH) or "
+                          "another database")

@@ -13,6 +13,7 @@ refused at registration in jws mode (422).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import sqlite3
@@ -135,3 +136,30 @@ async def test_tokens_accepted_refused_and_replayed(tmp_path: Path) -> None:
         newer = sign_device_jws(key, JwsClaims(alice.device_id, now, 10), data)
         accepted = await node.submit_data(alice.device_id, data, now, newer)
         assert accepted.record_id > 0
+
+
+async def test_a_jws_database_in_ed25519_mode_and_verify(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]
+                                                          ) -> None:
+    """A database of JWS devices opened in the default mode is refused naming the mode (it
+    was a traceback: 'An Ed25519 public key is 32 bytes long'); main.py verify reads the mode
+    from the database and checks its records."""
+    from utils.errors import ConfigError
+    from utils.iot.verify_cli import main as verify_main
+
+    fleet = DeviceFleet(1, 5, auth="jws")
+    (dev,) = fleet.devices
+    data, now = json.dumps({"temperature": 21.5}), int(time.time())
+    async with LcoreNode(config(tmp_path)) as node:
+        await node.register_device(dev.device_id, dev.public_key_hex)
+        await node.submit_data(dev.device_id, data, now, dev.sign_submission(data, now))
+    ed25519 = NodeConfig(db_path=tmp_path / "lcore.db", key_dir=tmp_path / "keys",
+                         outbox_enabled=False)
+    with pytest.raises(ConfigError, match=f"device '{dev.device_id}' is registered with a jws "
+                       "key .* give --device-auth jws"):
+        async with LcoreNode(ed25519):
+            pass
+    code = await asyncio.to_thread(verify_main, ["--db", str(tmp_path / "lcore.db"),
+                                                 "--key-dir", str(tmp_path / "keys")])
+    assert code == 0
+    assert "verified 1 records offline" in capsys.readouterr().out  # none on a chain yet

@@ -16,6 +16,7 @@ from lcore_node.config import NodeConfig
 from lcore_node.inputbox_binding import read_inputbox
 from lcore_node.inputbox_chain import InputBoxReader
 from lcore_node.inputbox_verify import APP_DB_NAME, check_app_db
+from lcore_node.jws_devices import registered_auth
 from lcore_node.node import LcoreNode
 from stylus_contracts import load_abi, load_artifact
 from utils.chain.rpc import Rpc, hex_int
@@ -73,7 +74,8 @@ async def verify_command(argv: list[str]) -> tuple[VerifyCounts, bool]:
     env_keys = os.environ.get("LCORE_KEY_DIR")
     key_dir = args.key_dir or (Path(env_keys) if env_keys else db.resolve().parent.parent / "keys")
     rpc_url = args.rpc_url or os.environ.get("RPC_HTTP_URL")
-    config = NodeConfig.from_env(db, key_dir, outbox_enabled=False)
+    config = NodeConfig.from_env(db, key_dir, outbox_enabled=False,  # its devices' auth
+                                 device_auth=registered_auth(db) or "ed25519")
     async with AsyncExitStack() as stack:
         reader = None
         if rpc_url:
