@@ -81,3 +81,22 @@ def test_an_unasked_figure_process_ends() -> None:
     assert process is not None
     assert process.result() is None
     assert process.process.returncode is not None  # reaped
+
+
+def test_finality_axis_labels_the_seconds_between_receipt_and_confirmation() -> None:
+    """Receipts at 0.25 s and parent-chain confirmations at 5.6 s: the log axis labels
+    1-2-5 steps (it labelled "1.00 s" alone); over four decades, powers of ten only."""
+    from matplotlib.figure import Figure
+
+    from utils.report.finality_plot import latency_log_axis
+
+    def labels(values: list[float]) -> list[str]:
+        ax = Figure().subplots()
+        ax.plot([1, 99], values)
+        latency_log_axis(ax)
+        low, high = ax.get_ylim()
+        fmt = ax.yaxis.get_major_formatter()
+        return [fmt(v, 0) for v in ax.yaxis.get_majorticklocs() if low <= v <= high]
+
+    assert labels([0.25, 5.6]) == ["500.0 ms", "1.00 s", "2.00 s", "5.00 s"]
+    assert labels([0.05, 500.0]) == ["100.0 ms", "1.00 s", "10.00 s", "100.00 s"]
