@@ -22,7 +22,7 @@ from lcore_node.errors import LcoreError
 from lcore_node.inputbox_chain import InputBoxReader
 from lcore_node.inputbox_mode import InputBoxCommitter, InputBoxMode
 from lcore_node.intake import Intake
-from lcore_node.jws_devices import JwsDevices, key_auth, last_tokens
+from lcore_node.jws_devices import JwsDevices, check_auth, last_tokens
 from lcore_node.keys import KeyStore
 from lcore_node.measure import OperationTimer
 from lcore_node.outbox import Outbox, OutboxSettings
@@ -38,7 +38,6 @@ from lcore_node.types import (
     VerifyReport,
 )
 from lcore_node.validation import Device, SubmissionChecker, stored_device
-from utils.errors import ConfigError
 from utils.observe.events import ReorgEvent
 from utils.observe.stats import StatsHub
 
@@ -97,7 +96,10 @@ class LcoreNode:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.close()
 
-    async def start(self) -> None:
+    async def start(self, *, outbox: bool = True) -> None:
+        """Open the keys and database, load the devices; start the outbox unless ``outbox``
+        is False (then :meth:`start_outbox`: a run starts it once its committers are
+        funded, or records left by an earlier process would go out from empty wallets)."""
         keys = await asyncio.to_thread(KeyStore.open, self.config.key_dir, self.config.key_env)
         self._cipher = DualCipher(keys)
         await self.storage.open(self.config.node_id)
@@ -106,7 +108,8 @@ class LcoreNode:
         jws = self._checker.jws
         tokens = await self.storage.read(last_tokens) if jws is not None else {}
         rows = await self.storage.devices()
-        _check_auth(rows, self.config)
+        check_auth([(r.device_id, r.public_key) for r in rows], self.config.device_auth,
+                   self.config.db_path)
         for row in rows:
             if jws is not None:
                 jws.restore(row.device_id, row.public_key, tokens.get(row.device_id))
@@ -121,6 +124,12 @@ class LcoreNode:
             self.outbox = Outbox(self.storage, mode, _outbox_settings(self.config),
                                  hub=self._hub, device_type_of=self._device_type_of,
                                  clock=self._clock)
+            if outbox:
+                await self.outbox.start()
+
+    async def start_outbox(self) -> None:
+        """Start the outbox of a node started with ``outbox=False`` (idempotent)."""
+        if self.outbox is not None and not self.outbox.started:
             await self.outbox.start()
 
     def _commit_mode(self) -> CommitMode[Any] | None:
@@ -265,15 +274,3 @@ def _outbox_settings(config: NodeConfig) -> OutboxSettings:
         poll_interval=config.outbox_poll_interval,
         probe_interval=config.commit_probe_interval,
     )
-
-
-def _check_auth(rows: list[Any], config: NodeConfig) -> None:
-    """A database's devices all sign as ``config.device_auth`` says, else a ConfigError
-    naming the mode they were registered with (their keys cannot be read otherwise)."""
-    other = next((r for r in rows if key_auth(r.public_key) != config.device_auth), None)
-    if other is not None:
-        raise ConfigError("--device-auth", f"{config.db_path}: device {other.device_id!r} is "
-                          f"registered with a {key_auth(other.public_key)} key (this node's "
-                          f"devices sign with {config.device_auth}); give --device-auth "
-                          f"{key_auth(other.public_key)} (env KCSTRESS_DEVICE_AUTH) or "
-                          "another database")

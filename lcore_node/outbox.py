@@ -97,6 +97,10 @@ class Outbox(Generic[P]):
         self._repair_lock = asyncio.Lock()  # one reorg repair at a time, in reorg order
         self._flush = False  # draining: group whatever waits, without waiting to fill up
 
+    @property
+    def started(self) -> bool:
+        return self._runner is not None
+
     async def start(self) -> None:
         self._runner = asyncio.create_task(self._run(), name="lcore-outbox")
         self._runner.add_done_callback(_log_crash)

@@ -69,6 +69,11 @@ def test_kill_9_loses_nothing_and_sends_nothing_twice(
         capture_output=True, text=True, timeout=180, env=env)
     assert second.returncode in (0, 1), second.stderr[-3000:]
     assert "IoT records to Cartesi's InputBox" in second.stdout  # the final table's line
+    # the first run's records go out once the committers are funded, never from empty
+    # wallets ("Insufficient funds" rejections failed the second run's targets)
+    metrics = (tmp_path / "run2" / "latest" / "tx_metrics.csv").read_text()
+    refused = [line for line in metrics.splitlines() if ",rejected," in line]
+    assert refused == [], refused[:3]
     statuses = dict(rows(db, "SELECT commit_status, COUNT(*) FROM data_submissions"
                              " GROUP BY commit_status"))
     assert set(statuses) == {"committed"}, statuses

@@ -93,7 +93,7 @@ async def open_iot(
         inputbox = await _inputbox(settings, session, wallets, config)
         node = LcoreNode(config, hub=session.hub, committer=committer, clock=session.clock.now,
                          batch_committer=batches, inputbox=inputbox)
-        await node.start()
+        await node.start(outbox=False)  # prepare starts it once the committers are funded
         stack.push_async_callback(node.close, 0.0)
         if inputbox is not None:
             cartesi = CartesiSide(node, inputbox, config.db_path.parent / APP_DB_NAME,

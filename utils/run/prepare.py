@@ -100,6 +100,8 @@ async def prepare(base: RunBase, stack: AsyncExitStack, launch: LocalLauncher, n
                                           processor, base.dist.device_seed(base.seed), stack)
             prepared.workloads += [prepared.iot.registration, prepared.iot.submission]
         await Funding(base, prepared, needs).fund_and_set_up()
+        if prepared.iot is not None and prepared.iot.node is not None:
+            await prepared.iot.node.start_outbox()  # records an earlier process left go now
     prepared.finality = open_finality(base, session)  # the load's transactions only
     stack.push_async_callback(prepared.finality.tracker.finish, 0.0)  # on every path
     await prepared.finality.tracker.start()
