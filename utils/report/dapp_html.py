@@ -1,5 +1,5 @@
 """report.html's business sections: the dApp flavour, gas per operation, goodput and the books
-check (summary.json's ``dapp``), and the gas per committed IoT record (tx_metrics.csv)."""
+check (summary.json's ``dapp``), and the gas per committed IoT record (summary.json's ``iot``)."""
 
 from __future__ import annotations
 
@@ -20,17 +20,26 @@ def table(header: list[str], rows: list[list[str]]) -> str:
     return f"<table><tr>{head}</tr>{body}</table>"
 
 
+_COMMITS = {"record": "submitResult, a transaction per record",
+            "batch": "commitBatch, a Merkle root per batch",
+            "inputbox": "InputBox.addInput"}
+
+
 def contract_note(data: ReportData) -> str:
-    """Gas per committed IoT record (from tx_metrics.csv) and the contract in use."""
-    pipeline = data.tx.get("data_pipeline")
-    if pipeline is None or not pipeline.outcomes["success"]:
+    """Gas per committed IoT record (summary.json's, L2 + L1) and what the records went to."""
+    iot = data.summary.get("iot") or {}
+    per_record = iot.get("gas_per_record")
+    if per_record is None:
         return ""
-    per_record = pipeline.gas_used / pipeline.outcomes["success"]  # as summary.json
+    mode = iot.get("commit_mode") or "record"
+    costs = iot.get("costs_per_record") or {}
+    split = (f" ({costs['l2_gas']:,.0f} L2 + {costs['l1_gas']:,.0f} L1)"
+             if costs.get("l2_gas") is not None and costs.get("l1_gas") is not None else "")
     contract = data.summary.get("contract") or {}
-    where = (f" ({_e(contract.get('flavour'))} contract at {_e(contract.get('address'))})"
-             if contract else "")
-    return (f'<p class="note">Gas per IoT record commitment (submitResult){where}: '
-            f"<b>{per_record:,.0f}</b></p>")
+    where = (f"; {_e(contract.get('flavour'))} contract at {_e(contract.get('address'))}"
+             if contract and mode != "inputbox" else "")  # inputbox: named below
+    return (f'<p class="note">Gas per committed IoT record '
+            f"({_e(_COMMITS.get(mode, mode))}{where}): <b>{per_record:,.0f}</b>{split}</p>")
 
 
 def dapp_section(data: ReportData) -> str:
