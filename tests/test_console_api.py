@@ -149,3 +149,7 @@ def test_a_change_reaches_the_worker_processes(tmp_path: Path) -> None:
     logs = [(tmp_path / "latest" / f"worker-{k}.log").read_text() for k in (0, 1)]
     assert all("payment_app now fires at 20" in text and "payment_app now fires at 0" in text
                for text in logs)
+    # the target of the final table and summary: the mean of 10/s, 40/s and paused, not 10/s
+    summary = json.loads((tmp_path / "latest" / "summary.json").read_text())
+    target = summary["kpis"]["workloads"]["payment_app"]["target_rate"]
+    assert 0 < target < 40 and target != 10.0

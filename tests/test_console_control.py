@@ -81,3 +81,25 @@ def test_bad_changes_name_the_problem_and_change_nothing() -> None:
         control.set_paused("payment", False)
     assert control.describe()["payment_app"]["profile"] == "5"
     assert control.controls["payment_app"].version == 0
+
+
+def test_a_steered_workloads_target_is_the_mean_of_what_it_was_told() -> None:
+    """10/s for 10 s, 40/s for 5 s, paused 5 s, 40/s again for 10 s, then a ramp 0-20 over 10 s
+    held: the run's target over 0-40 s is the mean of all of it, (100 + 200 + 0 + 400 + 100 +
+    0) / 40, not the first profile's 10/s."""
+    now = [0.0]
+    control = LoadControl(lambda: now[0])
+    c = control.add("payment_app", parse_profile("10"))
+    c.start = 0.0
+    assert c.mean_target(0.0, 10.0) == 10.0
+    for at, change in ((10.0, {"payment": 40}), (15.0, "pause"), (20.0, "resume"),
+                       (30.0, {"payment": "ramp:0-20:10"})):
+        now[0] = at
+        if isinstance(change, dict):
+            control.set_rates(control.check_rates(change))
+        else:
+            control.set_paused("payment", change == "pause")
+    assert c.mean_target(0.0, 40.0) == pytest.approx((100 + 200 + 400 + 100) / 40)
+    now[0] = 45.0
+    control.set_paused("payment", True)  # paused to the end: nothing more is told
+    assert c.mean_target(0.0, 50.0) == pytest.approx((100 + 200 + 400 + 100 + 100) / 50)

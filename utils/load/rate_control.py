@@ -42,6 +42,8 @@ class RateControl:
     version: int = 0
     #: set (and replaced) at each change; the firing loop's one wake-up besides its timer
     changed: asyncio.Event = field(default_factory=asyncio.Event)
+    #: the whole profile's intended firings before the last change (paused spans: none)
+    firings_before: float = 0.0
 
     @property
     def effective(self) -> RateProfile:
@@ -60,6 +62,20 @@ class RateControl:
         return {"target": round(self.target(now), 6), "profile": self.profile.describe(),
                 "paused": self.paused}
 
+    def firings_until(self, now: float) -> float:
+        """The whole profile's intended firings from the first start to ``now``, across its
+        changes: what the run's target rate is the mean of."""
+        if self.start is None or self.paused:
+            return self.firings_before
+        return self.firings_before + self.profile.firings_until(max(0.0, now - self.start))
+
+    def mean_target(self, t0: float, t1: float) -> float:
+        """The mean target rate from ``t0`` (the load's start) to ``t1``."""
+        return self.firings_until(t1) / (t1 - t0) if t1 > t0 else self.target(t1)
+
+    def _close(self, now: float) -> None:
+        self.firings_before = self.firings_until(now)
+
     def _changed(self, now: float) -> None:
         self.start = now
         self.version += 1
@@ -67,10 +83,12 @@ class RateControl:
         woken.set()
 
     def switch(self, profile: RateProfile, now: float) -> None:
+        self._close(now)
         self.profile = profile
         self._changed(now)
 
     def set_paused(self, paused: bool, now: float) -> None:
+        self._close(now)
         self.paused = paused
         self._changed(now)
 

@@ -121,6 +121,7 @@ class FixedRateLoad:
             await base.stop.wait()
         await asyncio.gather(*tasks)
         base.aggregate.load_ended_at = base.clock.now()
+        _steered_targets(base)
         base.selfwatch.end_run()
         await asyncio.gather(dist.stop_workers(), drain(base, prepared, scheduler))
 
@@ -148,7 +149,23 @@ def steer_load(base: RunBase, local: list[Workload]) -> dict[str, RateControl]:
             if name in rates and name not in names:
                 control.add(name, RateProfile.constant(rates[name]))
         control.listeners.append(lambda c, _what: _relay(base, c))
+    for c in control.controls.values():  # time 0 of every profile: the load's start
+        c.start = base.aggregate.started_at if c.start is None else c.start
     return {w.name: control.controls[w.name] for w in local}
+
+
+def _steered_targets(base: RunBase) -> None:
+    """A workload steered during the run (a rate, a profile, a pause): its target in the
+    final table and summary is the mean of what it was told to offer over the load window,
+    not its first profile's (a payment steered from 20/s to 40/s read 'target 20.00,
+    achieved 36.17')."""
+    agg = base.aggregate
+    if agg.load_ended_at is None:
+        return
+    for name, c in base.control.controls.items():
+        wl = agg.workloads.get(name)
+        if c.version and wl is not None:
+            wl.target_rate = c.mean_target(agg.started_at, agg.load_ended_at)
 
 
 def _relay(base: RunBase, control: RateControl) -> None:
