@@ -9,6 +9,7 @@ shared by the module's tests."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
@@ -116,6 +117,10 @@ def test_a_slowed_chain_is_a_regression(runs: dict[str, object]) -> None:
     assert suite is not None
     failed = {c.get("name") for c in suite.iter("testcase") if c.find("failure") is not None}
     assert {"totals.p95", "totals.throughput"} <= failed
+    (p95,) = [c.find("failure") for c in suite.iter("testcase") if c.get("name") == "totals.p95"]
+    assert p95 is not None and re.fullmatch(  # what CI shows: from, to, change, interval
+        r"totals\.p95 regressed: [\d.]+ s -> [\d.]+ s \(\+[\d.]+%, 99% interval "
+        r"\[\+[\d.]+%, \+[\d.]+%\]\)", p95.get("message", "")), p95.get("message")
 
 
 def test_a_merged_shard_run_compares_with_its_run(runs: dict[str, object]) -> None:

@@ -135,9 +135,11 @@ def junit_suite(comparison: Comparison) -> Suite:
             suite.cases.append(Case("kcstress.compare", c.name, skipped="not measured in "
                                     "both runs"))
             continue
-        line = " ".join(row_cells(c)[1:])
+        _, base, new, change, ci, verdict = row_cells(c)
+        line = f"{base} -> {new} ({change}, {CONFIDENCE:.0%} interval {ci})"
         suite.cases.append(Case("kcstress.compare", c.name, kind="regression",
                                 failure=f"{c.name} regressed: {line}"
-                                if c.verdict == REGRESSED else None, details=line))
+                                if c.verdict == REGRESSED else None,
+                                details=f"{line}: {verdict}"))
     suite.cases += [check_case(t) for t in comparison.thresholds]
     return suite
