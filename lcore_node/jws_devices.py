@@ -9,8 +9,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from lcore_node.errors import UnauthorizedError
 from lcore_node.jws import detached, parse_p256_key, token_counter, verify_device_jws
+from utils.errors import ConfigError
 
-__all__ = ["JwsDevices", "key_auth", "last_tokens", "registered_auth"]
+__all__ = ["JwsDevices", "check_auth", "key_auth", "last_tokens", "registered_auth"]
 
 
 def key_auth(key_hex: str) -> str:
@@ -18,6 +19,19 @@ def key_auth(key_hex: str) -> str:
     (65 bytes, 04||X||Y), else "ed25519"."""
     text = key_hex.removeprefix("0x").lower()
     return "jws" if len(text) == 130 and text.startswith("04") else "ed25519"
+
+
+def check_auth(devices: list[tuple[str, str]], auth: str, db: object) -> None:
+    """The ``(device id, key hex)`` of a database all sign as ``auth`` says, else a
+    ConfigError naming the mode they were registered with (their keys cannot be read in
+    the other one)."""
+    other = next(((d, k) for d, k in devices if key_auth(k) != auth), None)
+    if other is not None:
+        mode = key_auth(other[1])
+        raise ConfigError("--device-auth", f"{db}: device {other[0]!r} is registered with a "
+                          f"{mode} key (this node's devices sign with {auth}); give "
+                          f"--device-auth {mode} (env KCSTRESS_DEVICE_AUTH) or another "
+                          "database")
 
 
 def registered_auth(db: str | object) -> str | None:
