@@ -138,9 +138,12 @@ def steer_from_the_page(page: Any, out: Path) -> None:
     rate_set = "window.kcConsole.markers.filter(m => m.what === 'rate').slice(-1)[0].t"
     page.wait_for_function(payment(f"w.target === 40 && w.offered > 20 && t.t - t.dt > "
                                    f"{rate_set}"), timeout=20_000)  # a whole tick at 40
+    offered_cell = "parseFloat(document.querySelector('#wl-payment_app .c-offered').textContent)"
+    page.wait_for_function(f"() => {offered_cell} > 20", timeout=20_000)  # the table's mean
     shot(page, out / "console-1400.png")
     page.click("#wl-payment_app .pause")
     page.wait_for_function(payment("w.paused && w.offered === 0"), timeout=20_000)
+    page.wait_for_function(f"() => {offered_cell} === 0", timeout=5_000)  # since the pause
     assert page.inner_text("#wl-payment_app .pause") == "Resume"
     page.click("#wl-payment_app .pause")
     page.wait_for_function(payment("!w.paused && w.offered > 20"), timeout=20_000)

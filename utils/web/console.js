@@ -72,13 +72,26 @@
     return tr;
   }
 
+  var recent = {};  // the table's rates: means of the last 10 ticks after the target changed
+  function mean10(name, w, dt) {
+    var r = recent[name], s = [0, 0, 0];
+    if (!r || r.target !== w.target) {  // the tick holding the change is shown, not kept
+      recent[name] = {target: w.target, ticks: []};
+      return [w.offered, w.achieved];
+    }
+    r.ticks = r.ticks.concat([[w.offered || 0, w.achieved || 0, dt]]).slice(-10);
+    r.ticks.forEach(function (x) { s[0] += x[0] * x[2]; s[1] += x[1] * x[2]; s[2] += x[2]; });
+    return [s[0] / s[2], w.achieved == null ? null : s[1] / s[2]];
+  }
+
   function updateRow(name, w, dt) {
     var tr = row(name);
     function cell(k, v) { tr.querySelector(".c-" + k).textContent = v; }
     if ("target" in w) cell("target", KC.num(w.target));
     if ("profile" in w) cell("profile", w.profile);
-    if ("offered" in w) cell("offered", KC.num(w.offered));
-    if ("achieved" in w) cell("achieved", KC.num(w.achieved));
+    var rates = dt > 0 && "offered" in w ? mean10(name, w, dt) : [w.offered, w.achieved];
+    if ("offered" in w) cell("offered", KC.num(rates[0]));
+    if ("achieved" in w) cell("achieved", KC.num(rates[1]));
     if ("missed" in w) cell("missed", w.missed == null ? "—" : String(w.missed));
     if ("paused" in w) {
       tr.dataset.paused = w.paused ? "true" : "false";
