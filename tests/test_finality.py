@@ -23,6 +23,7 @@ from tests.conftest import clean_env, main_cmd, table_rows
 from utils.chain.connect import ChainInfo
 from utils.chain.finality import ABSENT, FinalityTracker
 from utils.chain.finality_calls import Presence
+from utils.chain.l1_price import l1_price_wei
 from utils.chain.rpc import Rpc
 from utils.chain.rpc_retry import RetryPolicy
 from utils.clock import Clock
@@ -96,12 +97,18 @@ def test_metrics_and_report_show_the_stages(run: dict[str, Any]) -> None:
 
 def test_l1_data_cost_is_modelled_by_default(run: dict[str, Any]) -> None:
     summary = run["summary"]
-    assert summary["l1_data_cost"] == {"modelled": True, "l1_base_fee_gwei": 50.0,
-                                       "source": "the embedded chain's Nitro L1 pricing"}
+    cost = dict(summary["l1_data_cost"])
+    # the price ArbGasInfo answered at the load's start and end (the pricer may have moved it)
+    prices = cost.pop("l1_price_gwei_start"), cost.pop("l1_price_gwei_end")
+    assert cost == {"modelled": True, "l1_base_fee_gwei": 50.0,
+                    "source": "the embedded chain's Nitro L1 pricing"}
+    assert all(0 < p <= 100 for p in prices), prices
     total = table_rows(run["proc"].stdout)["total"]
     assert int(total["l1_gas"]) > 0 and int(total["fee/op(gwei)"].replace(",", "")) > 0
     assert NOT_MODELLED not in run["proc"].stdout
-    assert "L1 data cost: from the embedded chain" in (run["dir"] / "report.html").read_text()
+    report = (run["dir"] / "report.html").read_text()
+    assert "L1 data cost: from the embedded chain" in report
+    assert f"L1 price per unit (ArbGasInfo.getL1BaseFeeEstimate) {prices[0]:.4g} gwei" in report
 
 
 def test_l1_price_0_is_said_to_be_not_modelled() -> None:
@@ -130,6 +137,7 @@ async def test_anvil_has_no_node_interface(anvil_rpc: Rpc,
     lines = [r.getMessage() for r in caplog.records if r.name == "utils.chain.finality"]
     assert len(lines) == 1 and "skipped: no NodeInterface at 0xc8" in lines[0], lines
     assert FinalityPart(tracker, FinalityStats()).summary() == {"skipped": ABSENT}
+    assert await l1_price_wei(anvil_rpc) is None  # no ArbGasInfo: no L1 price said
 
 
 async def test_a_node_that_does_not_answer_is_not_absent(unused_tcp_port: int) -> None:

@@ -26,6 +26,7 @@ from eth_abi import decode, encode
 from eth_account import Account
 from eth_utils import keccak
 
+from utils.chain.l1_price import l1_price_wei
 from utils.chain.processor import ensure_processor
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.session import open_session
@@ -170,6 +171,11 @@ async def test_precompiles_answer_with_nitro_abi_and_formulas(rpc: Rpc) -> None:
             nitro_abi("ArbSys", name))))[0]
     assert answers["arbChainID"] == 1337 and answers["arbOSVersion"] == 55 + 32
     assert answers["arbBlockNumber"] == hex_int(block["number"])
+
+
+async def test_the_l1_price_is_read_from_arb_gas_info(rpc: Rpc) -> None:
+    """What a run reports as the L1 price at its load's start and end."""
+    assert await l1_price_wei(rpc) == PRICE
 
 
 async def test_l1_price_changes_mid_run_from_the_next_block(

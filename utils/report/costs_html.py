@@ -59,9 +59,13 @@ def _l1_note(summary: dict[str, Any]) -> str:
     if not l1.get("modelled"):
         return (f'<p class="missed">{html.escape(str(l1.get("note", "")))} ({source}): the '
                 "L1 gas below is 0, not the cost of these operations on an Arbitrum chain.</p>")
-    price = (f", L1 base fee estimate {l1['l1_base_fee_gwei']:g} gwei per unit"
+    price = (f", L1 base fee estimate {l1['l1_base_fee_gwei']:g} gwei per unit at the start"
              if "l1_base_fee_gwei" in l1 else "")
-    return f'<p class="note">L1 data cost: from {source}{price}.</p>'
+    read = [f"{l1[k]:.4g} gwei at the load's {w}" for k, w in
+            (("l1_price_gwei_start", "start"), ("l1_price_gwei_end", "end")) if k in l1]
+    if read:  # what ArbGasInfo answered: Nitro's pricer moves it at each batch
+        price = f"; L1 price per unit (ArbGasInfo.getL1BaseFeeEstimate) {', '.join(read)}"
+    return f'<p class="note">L1 data cost: from {source}{html.escape(price)}.</p>'
 
 
 def costs_section(summary: dict[str, Any]) -> str:

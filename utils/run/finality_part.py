@@ -9,11 +9,12 @@ the drain (up to ``finality_wait`` seconds more for the pending samples).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from utils.chain.connect import ChainInfo
 from utils.chain.finality import FinalityTracker
+from utils.chain.l1_price import l1_price_wei
 from utils.chain.session import ChainSession
 from utils.observe.finality_csv import FinalityCsvSink
 from utils.observe.finality_stats import FinalityStats
@@ -31,6 +32,18 @@ NOT_MODELLED = "L1 data cost not modelled"
 class FinalityPart:
     tracker: FinalityTracker
     stats: FinalityStats
+    #: the chain's L1 price per unit (wei) at the load's start and end (None: not answered)
+    l1_prices: dict[str, int | None] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        await self.tracker.start()
+        self.l1_prices["start"] = await l1_price_wei(self.tracker.calls.rpc)
+
+    async def finish(self, wait: float) -> None:
+        """The samples followed up to ``wait`` s more; the L1 price read once, at the end."""
+        await self.tracker.finish(wait)
+        if "end" not in self.l1_prices:
+            self.l1_prices["end"] = await l1_price_wei(self.tracker.calls.rpc)
 
     def summary(self) -> dict[str, Any]:
         """summary.json's ``finality`` block: ``{"skipped": why}``, or the sample, the
@@ -54,12 +67,15 @@ def open_finality(base: RunBase, session: ChainSession) -> FinalityPart:
     return FinalityPart(tracker, stats)
 
 
-def l1_costs(settings: Settings, info: ChainInfo) -> dict[str, Any]:
+def l1_costs(settings: Settings, info: ChainInfo,
+             prices: dict[str, int | None] | None = None) -> dict[str, Any]:
     """summary.json's ``l1_data_cost``: where the L1 gas figures come from (``info``: the
-    chain the run talked to; a local anvil is not ``embedded`` either)."""
+    chain the run talked to; a local anvil is not ``embedded`` either), with the L1 price
+    per unit the chain's ArbGasInfo answered at the load's start and end (``prices``)."""
+    read = {f"l1_price_gwei_{k}": v / 1e9 for k, v in (prices or {}).items() if v is not None}
     if settings.rpc_url or (not info.embedded and settings.chain == "embedded"):
         return {"modelled": True, "source": "the receipts' gasUsedForL1 (0 on a chain "
-                "without L1 pricing)"}
+                "without L1 pricing)", **read}
     if settings.chain != "embedded":
         return {"modelled": False, "source": f"{settings.chain} has no L1 pricing",
                 "note": NOT_MODELLED}
@@ -67,4 +83,4 @@ def l1_costs(settings: Settings, info: ChainInfo) -> dict[str, Any]:
     if gwei <= 0:
         return {"modelled": False, "source": "--l1-base-fee-gwei 0", "note": NOT_MODELLED}
     return {"modelled": True, "source": "the embedded chain's Nitro L1 pricing",
-            "l1_base_fee_gwei": gwei}
+            "l1_base_fee_gwei": gwei, **read}

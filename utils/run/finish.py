@@ -95,7 +95,8 @@ def summary_extra(base: RunBase, end: Ending) -> dict[str, Any]:
         info = prepared.session.info
         extra["chain"] = {"embedded": info.embedded, "client": info.client_version,
                           "nonce_resyncs": prepared.session.engine.nonce_resyncs}
-        extra["l1_data_cost"] = l1_costs(base.settings, info)
+        extra["l1_data_cost"] = l1_costs(base.settings, info, prepared.finality.l1_prices
+                                         if prepared.finality is not None else None)
         if prepared.finality is not None:
             extra["finality"] = prepared.finality.summary()
     if (lending := _lending(prepared)) is not None:

@@ -104,7 +104,7 @@ async def prepare(base: RunBase, stack: AsyncExitStack, launch: LocalLauncher, n
             await prepared.iot.node.start_outbox()  # records an earlier process left go now
     prepared.finality = open_finality(base, session)  # the load's transactions only
     stack.push_async_callback(prepared.finality.tracker.finish, 0.0)  # on every path
-    await prepared.finality.tracker.start()
+    await prepared.finality.start()
     return prepared
 
 

@@ -99,7 +99,7 @@ class Run:
                 await self.load.run(base, prepared)
                 base.aggregate.ended_at = base.clock.now()
                 if prepared.finality is not None:  # the samples' batches, up to finality_wait
-                    await prepared.finality.tracker.finish(
+                    await prepared.finality.finish(
                         0.0 if prepared.chain_lost() else base.settings.finality_wait)
                 self._phase("verifying")
                 # the CSVs are complete: the report's figures are drawn while the run verifies
