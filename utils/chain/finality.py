@@ -21,7 +21,9 @@ the poll that finds it, so its latency is late by up to ``poll`` seconds. At mos
 On a chain without NodeInterface (anvil, Hardhat: an ``eth_call`` to 0xc8 answers ``0x``
 or an error) the stages are skipped, said in one log line (:attr:`FinalityTracker.skipped`).
 The transactions are the ones this process's stats hub sees (its tap): with ``--workers``
-the workers' transactions are not sampled.
+each worker process runs its own tracker on its own transport and hub (utils/run/worker.py),
+so its stage events travel to the parent in its tallies and the parent's finality figures,
+finality.csv and /metrics cover every process's sample.
 """
 
 from __future__ import annotations

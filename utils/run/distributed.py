@@ -111,6 +111,8 @@ class Distribution:
             "rates": share, "arrival": s.arrival, "tx_timeout": s.tx_timeout,
             "drain_timeout": s.drain_timeout, "fees": dataclasses.asdict(session.fees),
             "log_level": log_level,
+            "finality": {"sample": s.finality_sample, "wait": s.finality_wait,
+                         "confirmations": s.finality_confirmations},
         }  # fmt: skip
         slices = [self.part.split(Slice(k, self.workers)) for k in range(self.workers)]
         return [{**base, "slice": [p.index, p.count]} for p in slices]
@@ -152,7 +154,8 @@ class Distribution:
 
     async def stop_workers(self) -> None:
         if self.pool is not None:
-            await self.pool.stop(self.settings.drain_timeout + 10.0)
+            s = self.settings  # a worker drains, then follows its samples' finality
+            await self.pool.stop(s.drain_timeout + s.finality_wait + 10.0)
 
     def summary(self) -> dict[str, Any]:
         extra: dict[str, Any] = {}

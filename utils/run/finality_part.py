@@ -9,6 +9,7 @@ the drain (up to ``finality_wait`` seconds more for the pending samples).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -45,14 +46,18 @@ class FinalityPart:
         if "end" not in self.l1_prices:
             self.l1_prices["end"] = await l1_price_wei(self.tracker.calls.rpc)
 
-    def summary(self) -> dict[str, Any]:
+    def summary(self, workers: Iterable[dict[str, Any]] = ()) -> dict[str, Any]:
         """summary.json's ``finality`` block: ``{"skipped": why}``, or the sample, the
-        confirmations asked for and, per stage, count, pending and percentiles."""
+        confirmations asked for and, per stage, count, pending and percentiles (this
+        process's samples and its workers', whose stage events come in their tallies).
+        ``workers``: the worker processes' ``done`` reports (their ``not_followed``)."""
         t = self.tracker
         if t.skipped is not None:
             return {"skipped": t.skipped}
+        not_followed = t.not_followed + sum(int(w.get("finality_not_followed", 0))
+                                            for w in workers)
         return {"sample": t.sample, "confirmations": t.confirmations, "poll_sec": t.poll,
-                **self.stats.summary(), "not_followed": t.not_followed}
+                **self.stats.summary(), "not_followed": not_followed}
 
 
 def open_finality(base: RunBase, session: ChainSession) -> FinalityPart:

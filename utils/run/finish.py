@@ -98,7 +98,8 @@ def summary_extra(base: RunBase, end: Ending) -> dict[str, Any]:
         extra["l1_data_cost"] = l1_costs(base.settings, info, prepared.finality.l1_prices
                                          if prepared.finality is not None else None)
         if prepared.finality is not None:
-            extra["finality"] = prepared.finality.summary()
+            pool = base.dist.pool  # its workers follow their own transactions' finality
+            extra["finality"] = prepared.finality.summary(pool.summary() if pool else ())
     if (lending := _lending(prepared)) is not None:
         extra["loan_book"] = lending.book.summary()
     if prepared is not None and prepared.iot is not None:

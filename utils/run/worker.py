@@ -25,6 +25,7 @@ from contracts.lending import LendingWorkload
 from contracts.transfers import merchant_workload, payment_workload
 from utils.aio import wait_event
 from utils.chain.fees import FeePolicy
+from utils.chain.finality import FinalityTracker
 from utils.chain.rpc import Rpc
 from utils.chain.tx_engine import TxEngine
 from utils.chain.wallets import WalletPool
@@ -103,6 +104,14 @@ class Worker:
             control.switch(profile, self.clock.now())
             log.info("%s now fires at %s", name, spec)
 
+    def finality(self, rpc: Rpc) -> FinalityTracker:
+        """This worker's finality tracker: it follows the sample of this worker's own
+        transactions (the same hash rule in every process); its stage events reach the parent
+        in the tallies, as every other event does."""
+        f = self.config["finality"]
+        return FinalityTracker(rpc, self.hub, self.clock.now, sample=float(f["sample"]),
+                               confirmations=int(f["confirmations"]))
+
     async def flush_periodically(self) -> None:
         while not self.stop.is_set():
             await wait_event(self.stop, FLUSH_EVERY)
@@ -118,6 +127,8 @@ class Worker:
         ) as engine:
             rng = random.Random(f"{c['seed']}/{c['slice'][0]}")
             workloads = transfer_workloads(engine, self.wallets(), rng)
+            finality = self.finality(rpc)
+            await finality.start()
             self.writer.send("ready", {"pid": os.getpid()})
             await self.go.wait()
             await wait_event(self.stop, max(0.0, self.start_at - self.clock.now()))
@@ -138,6 +149,7 @@ class Worker:
             cancelled = await scheduler.wait_steps(drain)
             timed_out = await engine.drain(max(0.0, deadline - loop.time()))
             resyncs = engine.nonce_resyncs
+            await finality.finish(float(c["finality"]["wait"]))
         flusher.cancel()
         control.cancel()
         with contextlib.suppress(asyncio.CancelledError):
@@ -145,6 +157,7 @@ class Worker:
         self.writer.flush()
         self.writer.send("done", {"nonce_resyncs": resyncs, "timed_out": timed_out,
                                   "cancelled_steps": cancelled,
+                                  "finality_not_followed": finality.not_followed,
                                   "load_cpu_s": round(load_cpu, 3),
                                   "cpu_s": round(time.process_time(), 3)})
 
