@@ -141,6 +141,8 @@ def test_report_tables_agree_with_the_csvs(run_dir: Path) -> None:
     # one cell per judged target, and the verdict's headline above them
     assert text.count('class="met"') + text.count('class="missed"') == len(judged)
     assert f'class="verdict missed">{html.escape(summary["exit_reason"])}' in text
+    # a final JSON-RPC error is said to be the node's answer (a NodeInterface revert), not a fault
+    assert "<i>final</i>: the node's own error answer" in text
 
 
 def test_rebuilt_from_csvs_alone_on_another_machine(run_dir: Path, tmp_path: Path) -> None:

@@ -151,7 +151,9 @@ def _rpc_section(data: ReportData) -> str:
     head = (f'<p class="note">{rpc.get("requests", 0):,} requests; held back by the provider '
             f'{rpc.get("held_seconds", 0):g} s of {rpc.get("elapsed_seconds", 0):g} s. A '
             "throttled, transient, connection or timeout failure is retried with backoff; "
-            "one that was not retried gave up.</p>")
+            "one that was not retried gave up. <i>final</i>: the node's own error answer, not "
+            "retried and no provider fault (a reverted call: NodeInterface reverts while a "
+            "sampled block is in no batch yet; a refused send).</p>")
     if not rows:
         return head
     return head + _table(["kind", "failures", "retried", "gave up"], rows)
