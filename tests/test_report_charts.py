@@ -67,3 +67,25 @@ def test_iot_latency_names_its_side_and_gives_the_commit(run_dir: Path) -> None:
     data.iot_stages.clear()
     data.iot_ops.clear()
     assert "No IoT operations in this run." in render_html(data)
+
+
+def test_chart_numbers_under_one_keep_three_digits() -> None:
+    """charts.js's number format (axis ticks, legends, the page's table): a base-fee axis of
+    0 to 0.1 gwei labelled its 0.075 tick "0.07" and its 0.025 tick "0.03" (toFixed(2))."""
+    import shutil
+    import subprocess
+
+    from tests.conftest import tool_missing
+
+    node = shutil.which("node")
+    if node is None:
+        tool_missing("node", "node (README's prerequisites) runs charts.js outside a browser")
+    charts = Path(__file__).resolve().parents[1] / "utils" / "web" / "charts.js"
+    script = ("global.window = {}; global.document = {};"
+              f"eval(require('fs').readFileSync({json.dumps(str(charts))}, 'utf8'));"
+              "console.log(JSON.stringify([0.075, 0.025, 0.05, 0.1, 2.5, 0.0049, 12.5, 20000]"
+              ".map(function (v) { return window.KC.num(v); })));")
+    done = subprocess.run([str(node), "-e", script], capture_output=True, text=True,
+                          timeout=30, check=True)
+    assert json.loads(done.stdout) == ["0.075", "0.025", "0.05", "0.1", "2.5", "0.0049",
+                                       "12.5", "20k"]

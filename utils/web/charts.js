@@ -31,7 +31,8 @@
     if (a === 0) return "0";
     if (a >= 100) return v.toFixed(0);
     if (a >= 10) return v.toFixed(1).replace(/\.0$/, "");
-    if (a >= 0.01) return v.toFixed(2).replace(/\.?0+$/, "");
+    // under 1, three significant digits: a 0.075 gwei tick read "0.07" (toFixed(2) of 0.0749…)
+    if (a >= 0.01) return (a >= 1 ? v.toFixed(2) : v.toPrecision(3)).replace(/\.?0+$/, "");
     return v.toPrecision(2);
   }
 
