@@ -21,6 +21,7 @@ from utils.chain.wallets import WalletPool
 from utils.devchain import DevChain
 from utils.load.shards import Slice, pool_counts, slice_pool
 from utils.observe.events import FINALITY_STAGES
+from utils.report.merge import merge_runs
 
 
 def read_csv(path: Path) -> list[dict[str, str]]:
@@ -67,3 +68,24 @@ def test_both_workers_transactions_reach_every_stage(workers_run: dict[str, Any]
         found = re.search(rf'kcstress_finality_latency_seconds_count\{{stage="{stage}"\}} '
                           r"([0-9.e+]+)", prom)
         assert found is not None and float(found.group(1)) == block["stages"][stage]["count"]
+
+
+def test_merge_adds_the_shards_finality_histograms(workers_run: dict[str, Any],
+                                                   tmp_path: Path) -> None:
+    """Two shards (here the same run directory twice): counts add, percentiles of the same
+    distribution stay, finality.csv holds both shards' rows."""
+    run_dir, block = workers_run["dir"], workers_run["summary"]["finality"]
+    assert set(json.loads((run_dir / "histograms.json").read_text())["finality"]) == set(
+        FINALITY_STAGES)
+    out = merge_runs([run_dir, run_dir], tmp_path / "merged")
+    merged = json.loads((out / "summary.json").read_text())["finality"]
+    assert merged["sampled"] == 2 * block["sampled"] > 0
+    assert merged["not_followed"] == 2 * block["not_followed"]
+    assert (merged["sample"], merged["confirmations"]) == (block["sample"],
+                                                           block["confirmations"])
+    for stage in FINALITY_STAGES:
+        mine, theirs = merged["stages"][stage], block["stages"][stage]
+        assert mine["count"] == 2 * theirs["count"] and mine["pending"] == 2 * theirs["pending"]
+        assert mine["p50_sec"] == theirs["p50_sec"] and mine["max_sec"] == theirs["max_sec"]
+    assert len(read_csv(out / "finality.csv")) == 2 * len(read_csv(run_dir / "finality.csv"))
+    assert "<h2>Finality stages</h2>" in (out / "report.html").read_text()

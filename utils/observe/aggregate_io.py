@@ -17,6 +17,7 @@ from typing import Any
 
 from utils.observe.aggregate import RunAggregate, WorkloadStats
 from utils.observe.events import Outcome
+from utils.observe.finality_stats import FinalityStats
 from utils.observe.histogram import Histogram
 
 FILENAME = "histograms.json"
@@ -112,13 +113,24 @@ def merge_aggregates(parts: Iterable[RunAggregate]) -> RunAggregate:
     return total
 
 
-def write_histograms(run_dir: Path, agg: RunAggregate) -> Path:
+def write_histograms(run_dir: Path, agg: RunAggregate,
+                     finality: FinalityStats | None = None) -> Path:
+    """``agg``, and the finality stage histograms under ``finality`` (runs that sampled)."""
     path = Path(run_dir) / FILENAME
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(aggregate_to_dict(agg), separators=(",", ":")) + "\n")
+    data = aggregate_to_dict(agg)
+    if finality is not None:
+        data["finality"] = finality.to_dict()
+    tmp.write_text(json.dumps(data, separators=(",", ":")) + "\n")
     tmp.replace(path)
     return path
 
 
 def read_histograms(run_dir: Path) -> RunAggregate:
     return aggregate_from_dict(json.loads((Path(run_dir) / FILENAME).read_text()))
+
+
+def read_finality(run_dir: Path) -> FinalityStats | None:
+    """The finality stage histograms :func:`write_histograms` kept (None: the run had none)."""
+    data = json.loads((Path(run_dir) / FILENAME).read_text()).get("finality")
+    return None if data is None else FinalityStats.from_dict(data)

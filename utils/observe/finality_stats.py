@@ -16,7 +16,7 @@ from utils.observe.histogram import Histogram
 if TYPE_CHECKING:
     from utils.observe.tally import Tally
 
-__all__ = ["FinalityStats", "finality_line"]
+__all__ = ["FinalityStats", "finality_block", "finality_line"]
 
 
 class FinalityStats:
@@ -29,6 +29,22 @@ class FinalityStats:
         for event in tally.others:
             if isinstance(event, FinalityEvent):
                 self.latency[event.stage].observe(event.latency)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stage histograms as histograms.json keeps them (``main.py merge`` reads them)."""
+        return {stage: hist.to_dict() for stage, hist in self.latency.items()}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FinalityStats:
+        stats = cls()
+        for stage, hist in data.items():
+            stats.latency[stage] = Histogram.from_dict(hist)
+        return stats
+
+    def merge(self, other: FinalityStats) -> None:
+        """Add ``other`` (another shard's): histograms merge bucket by bucket."""
+        for stage, hist in other.latency.items():
+            self.latency.setdefault(stage, Histogram()).merge(hist)
 
     @property
     def sampled(self) -> int:
@@ -48,6 +64,15 @@ class FinalityStats:
                 "max_sec": round(hist.max, 4) if hist.count else None,
             }
         return {"sampled": sampled, "stages": stages}
+
+
+def finality_block(stats: FinalityStats, *, sample: float, confirmations: int, poll: float,
+                   not_followed: int) -> dict[str, Any]:
+    """summary.json's ``finality`` block of a run that followed its sample (a run's, or the
+    shards' of ``main.py merge``, merged): the sample, the confirmations asked for, the poll
+    interval and, per stage, count, pending and percentiles."""
+    return {"sample": sample, "confirmations": confirmations, "poll_sec": poll,
+            **stats.summary(), "not_followed": not_followed}
 
 
 def finality_line(block: dict[str, Any]) -> str:

@@ -5,7 +5,10 @@ holds what one run would have left:
 
 - ``histograms.json``: every shard's aggregate merged exactly (counters add, histogram
   buckets add), and ``summary.json`` computed from it by the same code as a run's;
-- ``tx_metrics.csv``, ``iot_metrics.csv``, ``device_stats.csv``: the shards' rows;
+- ``tx_metrics.csv``, ``iot_metrics.csv``, ``device_stats.csv``, ``finality.csv``: the
+  shards' rows;
+- summary.json's ``finality`` block: the shards' finality stage histograms (kept in their
+  histograms.json) merged, their ``not_followed`` added;
 - ``kpi_intervals.csv``: the shards' rows of the same interval (the shards started at
   one moment, so interval k of each is the same span) added up, latency percentiles from
   the merged ``latency_buckets`` of the interval;
@@ -25,7 +28,13 @@ from pathlib import Path
 from typing import Any
 
 from utils.errors import ConfigError
-from utils.observe.aggregate_io import merge_aggregates, read_histograms, write_histograms
+from utils.observe.aggregate_io import (
+    merge_aggregates,
+    read_finality,
+    read_histograms,
+    write_histograms,
+)
+from utils.observe.finality_stats import FinalityStats, finality_block
 from utils.observe.histogram import Histogram
 from utils.observe.verdict import Condition, Targets
 from utils.report.summary import FILENAME as SUMMARY
@@ -33,7 +42,7 @@ from utils.report.summary import build_summary, summary_verdict, write_summary
 
 log = logging.getLogger(__name__)
 
-ROW_FILES = ("tx_metrics.csv", "iot_metrics.csv", "device_stats.csv")
+ROW_FILES = ("tx_metrics.csv", "iot_metrics.csv", "device_stats.csv", "finality.csv")
 INTERVALS = "kpi_intervals.csv"
 _KEEP = {"interval_start": min, "interval_end": max, "elapsed_sec": max, "latency_max": max}
 _TEXT = ("workload", "latency_buckets", "latency_p50", "latency_p95", "latency_p99")
@@ -61,8 +70,12 @@ def merge_runs(dirs: list[Path], out: Path) -> Path:
         concat_rows([d / name for d in dirs], out / name)
     merge_intervals([d / INTERVALS for d in dirs], out / INTERVALS)
     total = merge_aggregates(parts)
-    write_histograms(out, total)
-    write_summary(out, merged_summary(total, summaries, dirs, out))
+    finality = merge_finality(dirs)
+    write_histograms(out, total, finality)
+    summary = merged_summary(total, summaries, dirs, out)
+    if (block := finality_summary(finality, summaries)) is not None:
+        summary["finality"] = block
+    write_summary(out, summary)
     from utils.report.html import build_report
 
     build_report(out)
@@ -87,6 +100,35 @@ def merged_summary(total: Any, summaries: list[dict[str, Any]], dirs: list[Path]
         for d, s in zip(dirs, summaries, strict=True)
     ]  # fmt: skip
     return summary
+
+
+def merge_finality(dirs: list[Path]) -> FinalityStats | None:
+    """The shards' finality stage histograms merged (None: no shard followed any)."""
+    total: FinalityStats | None = None
+    for d in dirs:
+        part = read_finality(d)
+        if part is None:
+            continue
+        if total is None:
+            total = FinalityStats()
+        total.merge(part)
+    return total
+
+
+def finality_summary(finality: FinalityStats | None,
+                     summaries: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The merged run's ``finality`` block: from the merged histograms, with the settings of
+    the first shard that followed a sample; a shard's ``skipped`` when none did."""
+    blocks = [s["finality"] for s in summaries if isinstance(s.get("finality"), dict)]
+    followed = [b for b in blocks if "skipped" not in b]
+    if not followed:
+        return blocks[0] if blocks else None
+    if finality is None:
+        return {"skipped": "no shard's histograms.json holds its finality histograms"}
+    first = followed[0]
+    return finality_block(finality, sample=first["sample"], poll=first["poll_sec"],
+                          confirmations=first["confirmations"],
+                          not_followed=sum(int(b.get("not_followed", 0)) for b in followed))
 
 
 def _rows(path: Path) -> tuple[list[str], Iterator[list[str]]] | None:

@@ -18,7 +18,7 @@ from utils.chain.finality import FinalityTracker
 from utils.chain.l1_price import l1_price_wei
 from utils.chain.session import ChainSession
 from utils.observe.finality_csv import FinalityCsvSink
-from utils.observe.finality_stats import FinalityStats
+from utils.observe.finality_stats import FinalityStats, finality_block
 from utils.settings import Settings
 
 if TYPE_CHECKING:
@@ -56,8 +56,8 @@ class FinalityPart:
             return {"skipped": t.skipped}
         not_followed = t.not_followed + sum(int(w.get("finality_not_followed", 0))
                                             for w in workers)
-        return {"sample": t.sample, "confirmations": t.confirmations, "poll_sec": t.poll,
-                **self.stats.summary(), "not_followed": not_followed}
+        return finality_block(self.stats, sample=t.sample, confirmations=t.confirmations,
+                              poll=t.poll, not_followed=not_followed)
 
 
 def open_finality(base: RunBase, session: ChainSession) -> FinalityPart:
@@ -65,6 +65,7 @@ def open_finality(base: RunBase, session: ChainSession) -> FinalityPart:
     s = base.settings
     stats = FinalityStats()
     base.hub.listen(stats)
+    base.outputs.finality = stats  # its histograms go in histograms.json, for `main.py merge`
     tracker = FinalityTracker(session.rpc, base.hub, base.clock.now, sample=s.finality_sample,
                               confirmations=s.finality_confirmations)
     if tracker.skipped is None:

@@ -22,6 +22,7 @@ from utils.observe.aggregate import RunAggregate
 from utils.observe.aggregate_io import write_histograms
 from utils.observe.csv_rotation import MB, Rotation
 from utils.observe.csv_sinks import DeviceStatsSink, IotCsvSink, TxCsvSink, flush_periodically
+from utils.observe.finality_stats import FinalityStats
 from utils.observe.health import HealthMonitor, RefusalWindow
 from utils.observe.kpi_intervals import KpiIntervalSink
 from utils.observe.kpis import judge_targets, kpi_snapshot
@@ -58,6 +59,7 @@ class RunOutputs:
         self.clock = clock
         self.hub = hub
         self.aggregate = aggregate
+        self.finality: FinalityStats | None = None  # a run that follows finality stages
         self.targets = Targets(settings.target_success_rate, settings.target_max_latency_sec,
                                settings.target_daily_entries, settings.target_max_missed_share)
         self.registry = CollectorRegistry()
@@ -167,7 +169,8 @@ class RunOutputs:
                 await task
         self._tasks = []
         self.hub.close()
-        write_histograms(self.run_dir, self.aggregate)  # what `main.py merge` merges
+        # what `main.py merge` merges
+        write_histograms(self.run_dir, self.aggregate, self.finality)
         # the final scrape, kept: the HTTP server stops with the run
         (self.run_dir / "metrics.prom").write_bytes(generate_latest(self.exposed))
         if draw_figures:
