@@ -76,4 +76,5 @@ def test_console_mode_starts_runs_one_at_a_time_behind_a_token(tmp_path: Path) -
             proc.wait()
     assert proc.returncode == 0, err
     assert token not in err and token not in out  # printed once, in the lines read above
+    assert "console still serving at " + url + "/ (" in out  # said once the run ended
     assert token not in (tmp_path / started["run_id"] / "run.log").read_text()

@@ -97,7 +97,8 @@ async def serve(host: str, port: int, out: Path, starter: Starter) -> int:
     console = ConsoleHost(mode="console", out=out, token_required=guard.token is not None)
     console.starter = lambda kind, argv: _start(starter, kind, argv, console)
     console.loop = asyncio.get_running_loop()
-    console.after_run = _detach_log
+    done = asyncio.Event()  # set when the console ends (a signal with no run going)
+    console.after_run = lambda run: _after_run(run, console, done)
     app = create_app(registry=lambda: _registry(console), health=lambda: _health(console),
                      kpis=lambda: _kpis(console), api=api_blueprint(console), guard=guard)
     server = ServerThread(app, host=host, port=port).start()
@@ -106,7 +107,6 @@ async def serve(host: str, port: int, out: Path, starter: Starter) -> int:
         hide_in_logs(guard.token)
     announce(sys.stdout, server.url, guard.token)
     print(f"runs are written to {out}; start one: POST {server.url}/api/runs", flush=True)
-    done = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, _on_signal, console, done, sig)
@@ -145,11 +145,16 @@ def _start(starter: Starter, kind: str, argv: list[str], console: ConsoleHost) -
     return run
 
 
-def _detach_log(run: Run) -> None:
+def _after_run(run: Run, console: ConsoleHost, done: asyncio.Event) -> None:
+    """A run ended: its run.log closed; unless the console ends too, the terminal says it
+    still serves (a Ctrl-C that stopped the run left it waiting, silent, for the next)."""
     handler = getattr(run, "log_handler", None)
     if handler is not None:
         logging.getLogger().removeHandler(handler)
         handler.close()
+    if not done.is_set():
+        print(f"console still serving at {console.url}/ (start the next run there; Ctrl-C "
+              "ends the console)", flush=True)
 
 
 def _registry(console: ConsoleHost) -> CollectorRegistry | None:
