@@ -66,6 +66,19 @@ def test_block_redrawn_in_place_on_a_tty() -> None:
     assert len(rest.splitlines()) == 5
 
 
+def test_a_refresh_shows_the_rate_of_the_last_ten_seconds() -> None:
+    """A 2 s refresh of a slow workload read 0.00 between its successes: the rate is over
+    the last 10 s (the whole run before that)."""
+    stream = TtyBuffer()
+    clock = FakeClock(T0 + 10)
+    live = LiveDisplay(fed_aggregate(), stream, clock=clock)
+    rates = []
+    for now in (T0 + 10, T0 + 12, T0 + 21):
+        clock.now = now
+        rates.append(live.block(now)[2].split()[1])  # payment_app's tx/s
+    assert rates == ["0.40", "0.33", "0.00"]  # 4 in 10 s, 4 in 12 s, none since T0 + 10
+
+
 class LineCounter(io.StringIO):
     """A stream that sets ``seen`` once ``wanted`` lines were written to it."""
 

@@ -13,9 +13,10 @@ provider's limit, not the chain's.
 The block's first lines say where things are (:attr:`LiveDisplay.where`: the console's URL with
 its real port, the run folder); each workload's target is its profile's current one
 (:attr:`LiveDisplay.targets`, when the run steers its load; else the run's nominal rate), its
-missed firings are shown, the progress line says "no new block for N s" when the chain has
-stalled with transactions waiting (:class:`~utils.observe.head_watch.HeadWatch`), and a
-:attr:`LiveDisplay.notice` ("draining (Ctrl-C received, up to 30 s)") is the last line.
+missed firings are shown, its tx/s is over the last 10 s, the progress line says "no new
+block for N s" when the chain has stalled with transactions waiting
+(:class:`~utils.observe.head_watch.HeadWatch`), and a :attr:`LiveDisplay.notice`
+("draining (Ctrl-C received, up to 30 s)") is the last line.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from utils.observe.head_watch import HeadWatch
 
 _HEADER = (f"{'workload':<18}{'tx/s':>8}{'target':>8}{'p95 s':>9}{'errors':>8}{'missed':>8}"
            f"{'flight':>8}")
+RATE_WINDOW = 10.0  # seconds the live rates are over
 _UP_AND_CLEAR = "\x1b[{n}F\x1b[J"  # cursor to the start of n lines up, clear to the end
 
 
@@ -60,7 +62,8 @@ class LiveDisplay:
         self._clock = clock
         self._stopped = asyncio.Event()
         self._drawn_lines = 0
-        self._last: tuple[float, dict[str, int]] | None = None
+        #: (time, successes per workload) of the refreshes of the last RATE_WINDOW seconds
+        self._history: list[tuple[float, dict[str, int]]] = []
         self._rpc_last: tuple[int, float] = (0, 0.0)  # throttled, held s at the last refresh
         #: an extra last line (the capacity search's current step and its verdict)
         self.status_line: Callable[[], str] | None = None
@@ -71,15 +74,21 @@ class LiveDisplay:
         self.notice: str | None = None  # the last line (a stop asked for: draining ...)
 
     def _recent_rates(self, now: float) -> dict[str, float]:
-        """Successful tx/s per workload since the previous refresh (whole run at first);
-        the last refresh, after stop(), shows the final table's figure: successes over the
-        load window."""
+        """Successful tx/s per workload over the last RATE_WINDOW seconds (or the refresh
+        interval, if longer; the whole run at first): a 2 s refresh of a 0.2/s workload read
+        0.00 or 0.50. The last refresh, after stop(), shows the final table's figure:
+        successes over the load window."""
         if self._stopped.is_set():
             load = self.aggregate.load_elapsed(now)
             return {n: wl.achieved_rate(load) for n, wl in self.aggregate.workloads.items()}
         counts = {name: wl.successes for name, wl in self.aggregate.workloads.items()}
-        since, before = self._last or (self.aggregate.started_at, {})
-        self._last = (now, counts)
+        history = self._history or [(self.aggregate.started_at, {})]
+        history.append((now, counts))
+        window = max(RATE_WINDOW, self.interval)
+        while len(history) > 2 and history[1][0] <= now - window:
+            history.pop(0)
+        self._history = history
+        since, before = history[0]
         span = now - since
         return {n: (c - before.get(n, 0)) / span if span > 0 else 0.0 for n, c in counts.items()}
 
