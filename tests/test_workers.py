@@ -43,7 +43,8 @@ COUNTS = {"user": 16, "merchant": 4, "settlement": 1, "lender": 2, "borrower": 8
           "committer": 4}
 SAMPLES: dict[str, Any] = {"str": "payment_app", "float": 1.25, "int": 7, "bool": True,
                            "Outcome": Outcome.REVERTED, "float | None": 2.5, "int | None": None,
-                           "tuple[tuple[str, float], ...]": (("eth_call", 0.5), ("x", 2.0))}
+                           "tuple[tuple[str, float], ...]": (("eth_call", 0.5), ("x", 2.0)),
+                           "tuple[float, ...]": (0.25, 1.5)}
 
 
 def sample_events() -> list[Event]:
