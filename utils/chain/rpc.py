@@ -10,8 +10,9 @@ or throttled failure, with bounded jittered backoff; ``retry=False`` opts out. A
 holds the whole Rpc back (Retry-After, or the backoff when it gives none): no request leaves
 inside the window. A signed send is idempotent in its raw form: after a lost answer the node is
 asked for its hash first (ganache 7 executes every copy it is sent), and when it does not know
-it, the send goes again in the same bytes; "already known" / "already imported" for it, or "nonce too low" when the node has its hash,
-answers with its hash. With no fault a request costs one more attribute test than a bare post.
+it, the send goes again in the same bytes; "already known" / "already imported" for it, or
+"nonce too low" when the node has its hash, answers with its hash. With no fault a request
+costs one more attribute test than a bare post.
 
 Why not web3's ``AsyncHTTPProvider``: it takes a process-wide ``threading.Lock`` through a
 thread pool on every request (web3.py issue #3867), and a call cancelled while it waits for the
