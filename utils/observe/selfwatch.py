@@ -56,6 +56,9 @@ class Window:
     figures: dict[str, float] = field(default_factory=dict)
 
 
+MIN_JUDGED_SECONDS = 1.0  # a shorter run window says nothing of the generator's limits
+
+
 def bound_reasons(figures: dict[str, float], firing_lag_p99: float | None,
                   limits: Saturation = Saturation()) -> list[str]:
     """Why a window was generator-bound (empty: it was not)."""
@@ -182,11 +185,14 @@ class SelfWatch:
             self._gauges["bound"].set(1 if bound else 0)
 
     def summary(self, firing_lag_p99: float | None) -> dict[str, Any]:
-        """The whole run's figures for summary.json, with the generator-bound verdict."""
+        """The whole run's figures for summary.json, with the generator-bound verdict; a load
+        of under MIN_JUDGED_SECONDS is not judged (a Ctrl-C during set-up left a load of a
+        few ms whose loop CPU read 101 %: 'generator-bound')."""
         window = self.run_window
         if window is None:
             return {"generator_bound": False, "reasons": [], "firing_lag_p99": firing_lag_p99}
         figures = window.figures or self.figures(window)
-        reasons = bound_reasons(figures, firing_lag_p99)
+        judged = figures["seconds"] >= MIN_JUDGED_SECONDS
+        reasons = bound_reasons(figures, firing_lag_p99) if judged else []
         return {**figures, "firing_lag_p99": firing_lag_p99, "generator_bound": bool(reasons),
                 "reasons": reasons}
