@@ -119,6 +119,11 @@ def test_l1_price_0_is_said_to_be_not_modelled() -> None:
     remote = l1_costs(load_settings({"l1_base_fee_gwei": 0, "rpc_url": "http://127.0.0.1:1"}),
                       ChainInfo("http://127.0.0.1:1", 42161, b"", False, "nitro"))
     assert remote["modelled"] is True and "gasUsedForL1" in remote["source"]
+    # a kept chain not given a price: its own (as ArbGasInfo answered), not the 50 gwei default
+    kept = l1_costs(load_settings({"devchain_data_dir": "/tmp/kept-chain"}), info,
+                    {"start": 47_500_000_000, "end": None})
+    assert kept == {"modelled": True, "source": "the embedded chain's Nitro L1 pricing",
+                    "l1_price_gwei_start": 47.5}
     anvil = l1_costs(load_settings({"chain": "anvil"}),
                      ChainInfo("http://127.0.0.1:1", 31337, b"", False, "anvil/v1"))
     assert anvil == {"modelled": False, "source": "anvil has no L1 pricing",

@@ -17,6 +17,7 @@ from utils.chain.connect import ChainInfo
 from utils.chain.finality import FinalityTracker
 from utils.chain.l1_price import l1_price_wei
 from utils.chain.session import ChainSession
+from utils.devchain.prestart import l1_base_fee_wei
 from utils.observe.finality_csv import FinalityCsvSink
 from utils.observe.finality_stats import FinalityStats, finality_block
 from utils.settings import Settings
@@ -88,5 +89,7 @@ def l1_costs(settings: Settings, info: ChainInfo,
     gwei = settings.l1_base_fee_gwei
     if gwei <= 0:
         return {"modelled": False, "source": "--l1-base-fee-gwei 0", "note": NOT_MODELLED}
-    return {"modelled": True, "source": "the embedded chain's Nitro L1 pricing",
-            "l1_base_fee_gwei": gwei, **read}
+    # a kept chain not given a price keeps its own: the setting's default says nothing of it
+    start = {} if l1_base_fee_wei(settings) is None else {"l1_base_fee_gwei": gwei}
+    return {"modelled": True, "source": "the embedded chain's Nitro L1 pricing", **start,
+            **read}
