@@ -160,7 +160,7 @@ def extra_lines(base: RunBase, end: Ending, extra: dict[str, Any]) -> list[str]:
         gas = extra["iot"]["gas_per_record"]
         lines.append(f"IoT contract: {extra['contract']['flavour']} at "
                      f"{extra['contract']['address']}; gas per record "
-                     f"{gas if gas is not None else 'n/a'}")
+                     f"{f'{gas:,}' if gas is not None else 'n/a'}")
     if end.verified is not None:
         lines.append(end.verified.line())
     if end.prepared is not None and end.prepared.dapps is not None:
