@@ -188,8 +188,10 @@ def test_signal_during_set_up_ends_cleanly(tmp_path: Path) -> None:
 
 def test_a_run_without_end_tops_its_wallets_up_again(tmp_path: Path) -> None:
     scenario = tmp_path / "refill.toml"
-    # one funding horizon of 4 s covers (30*4*1.2 + 10) * 1.5 = 231 payments at most
-    scenario.write_text("funding_horizon = 4\n[rates]\npayment = 30\n")
+    # a funding horizon of 0.5 s: wallets are budgeted at the max fee and the transfer gas
+    # limit (L1 part included), which a payment pays only part of (Nitro drops the tip), so
+    # a top-up lasts several horizons; the run must top its wallets up again all the same
+    scenario.write_text("funding_horizon = 0.5\n[rates]\npayment = 30\n")
     proc = subprocess.Popen(
         main_cmd("--duration", "0", "--port", "0", "--out", str(tmp_path),
                  "--scenario", str(scenario), "--dapp", "transfers"),  # 21,000-gas payments
@@ -197,7 +199,9 @@ def test_a_run_without_end_tops_its_wallets_up_again(tmp_path: Path) -> None:
     )
     try:
         csv_path = tmp_path / "latest" / "tx_metrics.csv"
-        assert wait_for(lambda: len(payment_rows(csv_path)) > 300, 60)
+        log_path = tmp_path / "latest" / "run.log"
+        assert wait_for(lambda: log_path.exists()
+                        and log_path.read_text().count("topping up") >= 2, 90)
         proc.send_signal(signal.SIGINT)
         proc.communicate(timeout=40)
     finally:
@@ -205,5 +209,5 @@ def test_a_run_without_end_tops_its_wallets_up_again(tmp_path: Path) -> None:
             proc.kill()
             proc.wait()
     payments = payment_rows(csv_path)
-    assert len(payments) > 300 and all(r["status"] == "success" for r in payments)
-    assert (tmp_path / "latest" / "run.log").read_text().count("topping up") >= 2
+    assert payments and all(r["status"] == "success" for r in payments)
+    assert log_path.read_text().count("topping up") >= 2
