@@ -13,6 +13,7 @@ from eth_utils import keccak, to_checksum_address
 
 from lcore_node.batch_mode import OnChainBatch
 from lcore_node.chain import LOG_LOOKBACK_BLOCKS
+from lcore_node.gas_model import GAS_MARGIN
 from lcore_node.types import CommitOutcome
 from utils.chain.fees import robust_gas_limit
 from utils.chain.rpc import Rpc, hex_int
@@ -28,7 +29,6 @@ WORKLOAD = "data_pipeline"
 SEL_COMMIT_BATCH = keccak(text="commitBatch(bytes32,uint256)")[:4]
 SEL_GET_BATCH = keccak(text="getBatch(bytes32)")[:4]
 BATCH_COMMITTED = "0x" + keccak(text="BatchCommitted(bytes32,address,uint256)").hex()
-GAS_MARGIN = 1.25
 
 
 def commit_batch_calldata(root: bytes, size: int) -> bytes:

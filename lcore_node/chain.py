@@ -18,8 +18,8 @@ from typing import TYPE_CHECKING, Any
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
+from lcore_node.gas_model import GasModel
 from lcore_node.types import CommitOutcome, OnChainResult
-from utils.chain.fees import robust_gas_limit
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.rpc_faults import is_revert
 from utils.chain.tx_engine import TxEngine, TxRequest
@@ -34,7 +34,6 @@ if TYPE_CHECKING:
     from utils.settings import Settings
 
 WORKLOAD = "data_pipeline"
-GAS_MARGIN = 1.25
 LOG_LOOKBACK_BLOCKS = 10_000  # find_commit's eth_getLogs window (providers cap the range)
 
 
@@ -156,34 +155,23 @@ class EngineCommitter(ProcessorReader):
         self.submit_fn = AbiFunction.find(abi, "submitResult")
         self._senders = itertools.cycle(senders)
         self.senders = list(senders)
-        self._fixed_gas = gas_limit
-        self._gas_fit = (0, 0)  # gas = a + b * payload bytes
+        self.gas = GasModel(gas_limit, headroom=10_000)
 
     async def calibrate(self) -> None:
-        """Fit gas = a + b*size from two estimates (once, at set-up)."""
-        if self._fixed_gas is not None:
-            return
-        sizes = (64, 2048)
-        gas = []
-        for size in sizes:
+        """Fit the commit's gas to its payload size from two estimates (once, at set-up)."""
+
+        def call_for(size: int) -> dict[str, Any]:
             data = self.submit_fn.encode_call(bytes(keccak(text=f"kcstress-calibration-{size}")),
                                               os.urandom(size), b"\x00" * 32)
-            call = {"from": self.senders[0].address, "to": self.address, "data": "0x" + data.hex()}
-            # L1 data part scaled for a falling base fee on Nitro (plain estimate elsewhere)
-            gas.append(await robust_gas_limit(self.rpc, call, margin=1.0))
-        slope = max(0, gas[1] - gas[0]) / (sizes[1] - sizes[0])
-        self._gas_fit = (int(gas[0] - slope * sizes[0]), int(slope + 1))
+            return {"from": self.senders[0].address, "to": self.address, "data": "0x" + data.hex()}
+
+        await self.gas.calibrate(self.rpc, (64, 2048), call_for)
 
     def gas_for(self, size: int) -> int:
-        if self._fixed_gas is not None:
-            return self._fixed_gas
-        a, b = self._gas_fit
-        return int((a + b * size) * GAS_MARGIN) + 10_000
+        return self.gas.gas_for(size)
 
     def funding_needs(self, commits: float, max_size: int = 4096) -> dict[str, int]:
-        per = -(-int(commits) // len(self.senders)) + 1
-        cost = per * self.gas_for(max_size) * self.engine.fees.max_fee
-        return {w.address: cost for w in self.senders}
+        return self.gas.funding_needs(self.senders, commits, max_size, self.engine.fees.max_fee)
 
     async def commit(
         self, task_id: bytes, envelope: bytes, proof_hash: bytes, on_sent: Callable[[str], None]

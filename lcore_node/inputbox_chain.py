@@ -19,9 +19,9 @@ from typing import Any
 from eth_abi import decode, encode
 from eth_utils import keccak, to_checksum_address
 
+from lcore_node.gas_model import GasModel
 from lcore_node.inputbox_payload import EvmAdvance, decode_evm_advance
 from lcore_node.types import CommitOutcome
-from utils.chain.fees import robust_gas_limit
 from utils.chain.rpc import Rpc, hex_int
 from utils.chain.tx_engine import TxEngine, TxRequest
 from utils.chain.wallets import Wallet
@@ -37,7 +37,6 @@ SEL_NUMBER_OF_INPUTS = keccak(text="getNumberOfInputs(address)")[:4]
 SEL_DEPLOYMENT_BLOCK = keccak(text="getDeploymentBlockNumber()")[:4]
 INPUT_ADDED = "0x" + keccak(text="InputAdded(address,uint256,bytes)").hex()
 LOG_RANGE = 5_000  # blocks per eth_getLogs (providers cap the range)
-GAS_MARGIN = 1.25
 
 
 def add_input_calldata(app: str, payload: bytes) -> bytes:
@@ -173,31 +172,24 @@ class EngineInputBoxCommitter(InputBoxReader):
         self.engine = engine
         self.senders = list(senders)
         self._senders = itertools.cycle(senders)
-        self._fixed_gas = gas_limit
-        self._gas_fit = (0, 0)  # gas = a + b * payload bytes
+        self.gas = GasModel(gas_limit, headroom=20_000)
 
     async def calibrate(self) -> None:
-        """Fit gas = a + b*size from two estimates (L1 part included on Nitro)."""
-        if self._fixed_gas is not None:
-            return
-        sizes, gas = (64, 8192), []
-        for size in sizes:
-            call = {"from": self.senders[0].address, "to": self.inputbox,
-                    "data": "0x" + add_input_calldata(self.app, os.urandom(size)).hex()}
-            gas.append(await robust_gas_limit(self.rpc, call, margin=1.0))
-        slope = max(0, gas[1] - gas[0]) / (sizes[1] - sizes[0])
-        self._gas_fit = (int(gas[0] - slope * sizes[0]), int(slope + 1))
+        """Fit addInput's gas to its payload size from two estimates (L1 part included on
+        Nitro)."""
+
+        def call_for(size: int) -> dict[str, Any]:
+            data = add_input_calldata(self.app, os.urandom(size))
+            return {"from": self.senders[0].address, "to": self.inputbox,
+                    "data": "0x" + data.hex()}
+
+        await self.gas.calibrate(self.rpc, (64, 8192), call_for)
 
     def gas_for(self, size: int) -> int:
-        if self._fixed_gas is not None:
-            return self._fixed_gas
-        a, b = self._gas_fit
-        return int((a + b * size) * GAS_MARGIN) + 20_000
+        return self.gas.gas_for(size)
 
     def funding_needs(self, commits: float, max_size: int = 8192) -> dict[str, int]:
-        per = -(-int(commits) // len(self.senders)) + 1
-        cost = per * self.gas_for(max_size) * self.engine.fees.max_fee
-        return {w.address: cost for w in self.senders}
+        return self.gas.funding_needs(self.senders, commits, max_size, self.engine.fees.max_fee)
 
     async def pending(self, tx_hash: str) -> bool:
         """Is ``tx_hash`` in the node's pool (known, in no block yet)?"""
