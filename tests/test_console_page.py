@@ -7,7 +7,6 @@ from __future__ import annotations
 import csv
 import os
 import re
-import shutil
 import subprocess
 import urllib.error
 import urllib.request
@@ -18,6 +17,7 @@ import pytest
 from prometheus_client import CollectorRegistry
 
 from server import ServerThread, create_app
+from tests.browser import ARGS, CHROMIUM, keep
 from tests.conftest import clean_env, main_cmd, require_tool
 from tests.console_client import wait_until
 from utils.web import assets
@@ -56,23 +56,12 @@ def test_nothing_else_is_served(server: ServerThread, name: str) -> None:
     assert status == 404 and "import" not in body
 
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run", "--disable-sync"]
 
 
 @pytest.fixture
 def chromium() -> None:
     """Debian's chromium, installed by `make tools` (skipped where it cannot be)."""
     require_tool("chromium", "Debian's chromium")
-
-
-def keep(path: Path) -> None:
-    """A screenshot kept in the test's folder and, with KCSTRESS_ARTIFACTS set, there too."""
-    where = os.environ.get("KCSTRESS_ARTIFACTS")
-    if where:
-        Path(where).mkdir(parents=True, exist_ok=True)
-        shutil.copy2(path, Path(where) / path.name)
 
 
 def payment(js: str) -> str:
