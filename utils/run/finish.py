@@ -128,6 +128,7 @@ def _iot_extra(base: RunBase, prepared: Prepared, verified: VerifyCounts | None
             "gas_per_record": round(pipeline.gas_used / commits) if pipeline and commits
             else None,
             "commit_mode": base.settings.iot_commit,
+            "records_committed": commits,
             "costs_per_record": iot_costs_per_record(aggregate, pipeline),
             "submissions_skipped_no_device": prepared.iot.submission.skipped,
             "verify": verified.as_dict() if verified else None,
@@ -157,10 +158,17 @@ def extra_lines(base: RunBase, end: Ending, extra: dict[str, Any]) -> list[str]:
     if (box := inputbox_line(extra)) is not None:
         lines.append(box)
     elif extra.get("contract"):
-        gas = extra["iot"]["gas_per_record"]
+        iot = extra["iot"]
+        gas = iot["gas_per_record"]
         lines.append(f"IoT contract: {extra['contract']['flavour']} at "
                      f"{extra['contract']['address']}; gas per record "
                      f"{f'{gas:,}' if gas is not None else 'n/a'}")
+        if iot.get("commit_mode") == "batch":  # the table's data_pipeline row counts commitBatch
+            seconds = base.load_seconds()
+            rate = iot["records_committed"] / seconds if seconds > 0 else 0.0
+            lines.append(f"IoT batch mode: data_pipeline's target is records/s, its sent and "
+                         f"achieved count commitBatch transactions; records committed "
+                         f"{iot['records_committed']:,} ({rate:.2f}/s)")
     if end.verified is not None:
         lines.append(end.verified.line())
     if end.prepared is not None and end.prepared.dapps is not None:
