@@ -90,6 +90,16 @@ def presign(n: int, seed: int) -> tuple[DeviceFleet, list[Submission]]:
     return fleet, [fleet.pick().make_submission(now - n / 1000 + i / 1000) for i in range(n)]
 
 
+async def feed(node: LcoreNode, fleet: DeviceFleet, subs: list[Submission]) -> float:
+    """Register the fleet, then submit every signed record at once; when the submits began."""
+    for device in fleet:
+        await node.register_device(device.device_id, device.public_key_hex, device.device_type)
+    started = time.perf_counter()
+    await asyncio.gather(*(node.submit_data(s.device_id, s.data, s.timestamp, s.signature)
+                           for s in subs))
+    return started
+
+
 async def run_row(
     session: ChainSession, processor: Processor, wallets: WalletPool, strategy: str,
     records: int, args: argparse.Namespace, workdir: Path, seed: int,
@@ -116,12 +126,7 @@ async def run_row(
     node = LcoreNode(config, hub=session.hub, committer=committer, batch_committer=batches)
     await node.start()
     try:
-        for device in fleet:
-            await node.register_device(device.device_id, device.public_key_hex,
-                                       device.device_type)
-        started = time.perf_counter()
-        await asyncio.gather(*(node.submit_data(s.device_id, s.data, s.timestamp, s.signature)
-                               for s in subs))
+        started = await feed(node, fleet, subs)
         left = await node.close(drain_timeout=DEADLINE_S)
         seconds = time.perf_counter() - started
     finally:
@@ -165,12 +170,7 @@ async def inputbox_row(
                        clock=time.time)
     await side.start()
     try:
-        for device in fleet:
-            await node.register_device(device.device_id, device.public_key_hex,
-                                       device.device_type)
-        started = time.perf_counter()
-        await asyncio.gather(*(node.submit_data(s.device_id, s.data, s.timestamp, s.signature)
-                               for s in subs))
+        started = await feed(node, fleet, subs)
         left = await node.outbox.drain(DEADLINE_S) if node.outbox else records
         caught_up = await side.finish(DEADLINE_S)
         seconds = time.perf_counter() - started
